@@ -1,0 +1,39 @@
+//! 16-byte addresses: IPv6 as is, IPv4 as IPv4-mapped IPv6.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address as stored in every map key and value.
+pub type Addr16 = [u8; 16];
+
+/// `::ffff:a.b.c.d`, the form an IPv4 address takes in an [`Addr16`].
+#[inline(always)]
+pub const fn v4_mapped(v4: [u8; 4]) -> Addr16 {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, v4[0], v4[1], v4[2], v4[3],
+    ]
+}
+
+/// The [`Addr16`] of an address of either family.
+pub const fn from_ip(ip: IpAddr) -> Addr16 {
+    match ip {
+        IpAddr::V4(v4) => v4_mapped(v4.octets()),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address an [`Addr16`] holds, IPv4 when it is IPv4-mapped.
+pub fn to_ip(addr: Addr16) -> IpAddr {
+    let v6 = Ipv6Addr::from(addr);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+/// True when the address is an IPv4 address.
+pub fn is_v4(addr: &Addr16) -> bool {
+    addr[..12] == v4_mapped([0; 4])[..12]
+}
+
+/// IPv4 unspecified address, handy as a default.
+pub const V4_UNSPECIFIED: Addr16 = v4_mapped(Ipv4Addr::UNSPECIFIED.octets());

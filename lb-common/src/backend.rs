@@ -1,0 +1,58 @@
+//! The `BACKENDS` map: one slot per backend id.
+
+use crate::addr::Addr16;
+
+/// Slot not in use.
+pub const STATE_EMPTY: u8 = 0;
+/// Takes new flows and keeps its existing ones.
+pub const STATE_ACTIVE: u8 = 1;
+/// No new flows; existing flows stay pinned to it until they end.
+pub const STATE_DRAINING: u8 = 2;
+/// Drain finished: no new flows; flow entries that remain still forward to it
+/// (the last ACKs of closing connections).
+pub const STATE_DRAINED: u8 = 3;
+/// Unhealthy or disabled: no new flows, existing flows are re-picked on their next packet.
+pub const STATE_DOWN: u8 = 4;
+
+/// Human name of a `STATE_*` value.
+pub const fn state_name(state: u8) -> &'static str {
+    match state {
+        STATE_ACTIVE => "active",
+        STATE_DRAINING => "draining",
+        STATE_DRAINED => "drained",
+        STATE_DOWN => "down",
+        _ => "empty",
+    }
+}
+
+/// Value of `BACKENDS` (an array indexed by backend id).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub addr: Addr16,
+    /// Destination MAC written into forwarded frames (L2 direct server return).
+    pub mac: [u8; 6],
+    /// One of `STATE_*`.
+    pub state: u8,
+    pub _pad: u8,
+    /// Maglev weight; the table is built in user space, the program does not read it.
+    pub weight: u32,
+}
+const _: () = assert!(core::mem::size_of::<Backend>() == 28);
+
+impl Backend {
+    /// An unused slot.
+    pub const EMPTY: Self = Self {
+        addr: [0; 16],
+        mac: [0; 6],
+        state: STATE_EMPTY,
+        _pad: 0,
+        weight: 0,
+    };
+
+    /// True when existing flows may keep going to this backend.
+    #[inline(always)]
+    pub const fn keeps_flows(&self) -> bool {
+        matches!(self.state, STATE_ACTIVE | STATE_DRAINING | STATE_DRAINED)
+    }
+}

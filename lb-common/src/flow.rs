@@ -1,0 +1,172 @@
+//! The `FLOWS` map (LRU hash): which backend each connection is pinned to.
+
+use crate::addr::Addr16;
+
+/// Key of `FLOWS`: the client-to-VIP 5-tuple as seen on the wire.
+///
+/// Only client-to-VIP packets cross the balancer (backends reply directly to the
+/// client), so `src` is always the client and `dst` always the VIP.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: Addr16,
+    pub dst: Addr16,
+    /// Network byte order.
+    pub sport_be: u16,
+    /// Network byte order.
+    pub dport_be: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+
+/// The client sent a FIN: the connection is closing and no longer counts as in flight.
+pub const FLOW_F_FIN: u32 = 1 << 0;
+/// The client sent an RST.
+pub const FLOW_F_RST: u32 = 1 << 1;
+/// The client has sent at least one segment with payload (its first request).
+pub const FLOW_F_PAYLOAD: u32 = 1 << 2;
+/// Either closing bit.
+pub const FLOW_F_CLOSING: u32 = FLOW_F_FIN | FLOW_F_RST;
+
+/// Value of `FLOWS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowInfo {
+    /// Index into `BACKENDS`.
+    pub backend_id: u32,
+    /// `FLOW_F_*` bits.
+    pub flags: u32,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the flow's first packet.
+    pub created_ns: u64,
+    /// `bpf_ktime_get_ns()` of the flow's latest packet.
+    pub last_seen_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<FlowInfo>() == 24);
+
+impl FlowInfo {
+    /// True once the client sent FIN or RST.
+    #[inline(always)]
+    pub const fn is_closing(&self) -> bool {
+        self.flags & FLOW_F_CLOSING != 0
+    }
+}
+
+impl FlowKey {
+    /// Builds a key from wire-order fields.
+    #[inline(always)]
+    pub const fn new(src: Addr16, dst: Addr16, sport_be: u16, dport_be: u16, proto: u8) -> Self {
+        Self {
+            src,
+            dst,
+            sport_be,
+            dport_be,
+            proto,
+            _pad: [0; 3],
+        }
+    }
+
+    /// Client port in host byte order.
+    pub const fn sport(&self) -> u16 {
+        u16::from_be(self.sport_be)
+    }
+
+    /// VIP port in host byte order.
+    pub const fn dport(&self) -> u16 {
+        u16::from_be(self.dport_be)
+    }
+
+    /// Hash of the 5-tuple that picks the Maglev slot.
+    ///
+    /// It lives here, beside the key, because both sides need the very same
+    /// function: the program to pick, user space and the tests to predict a pick.
+    /// MurmurHash3's 32-bit mixing over the key's ten 32-bit words: cheap in BPF
+    /// (no loops the verifier has to unroll beyond ten steps, no tables) and well
+    /// spread in the low bits that `% M` keeps.
+    #[inline(always)]
+    pub fn hash(&self) -> u32 {
+        let mut h = FLOW_HASH_SEED;
+        let mut i = 0;
+        while i < 16 {
+            h = murmur_round(h, word(&self.src, i));
+            h = murmur_round(h, word(&self.dst, i));
+            i += 4;
+        }
+        h = murmur_round(h, (self.sport_be as u32) << 16 | self.dport_be as u32);
+        h = murmur_round(h, self.proto as u32);
+        murmur_finish(h, 40)
+    }
+}
+
+const FLOW_HASH_SEED: u32 = 0x6c62_0001;
+
+#[inline(always)]
+const fn word(bytes: &[u8; 16], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+#[inline(always)]
+const fn murmur_round(h: u32, k: u32) -> u32 {
+    let k = k.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
+    (h ^ k)
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+#[inline(always)]
+const fn murmur_finish(h: u32, len: u32) -> u32 {
+    let mut h = h ^ len;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::v4_mapped;
+
+    fn key(sport: u16) -> FlowKey {
+        FlowKey::new(
+            v4_mapped([192, 0, 2, 1]),
+            v4_mapped([198, 51, 100, 10]),
+            sport.to_be(),
+            80u16.to_be(),
+            6,
+        )
+    }
+
+    #[test]
+    fn hash_is_deterministic_and_depends_on_every_field() {
+        let base = key(40000);
+        assert_eq!(base.hash(), key(40000).hash());
+        let mut variants = [base; 5];
+        variants[0].src[15] ^= 1;
+        variants[1].dst[15] ^= 1;
+        variants[2].sport_be ^= 1;
+        variants[3].dport_be ^= 1;
+        variants[4].proto = 17;
+        for v in variants {
+            assert_ne!(v.hash(), base.hash(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn hash_spreads_source_ports_evenly_over_a_prime_table() {
+        const M: u32 = 65537;
+        const BUCKETS: usize = 16;
+        let mut counts = [0u32; BUCKETS];
+        let n = 64_000u32;
+        for p in 0..n {
+            let slot = key(1024 + p as u16).hash() % M;
+            counts[(slot as usize * BUCKETS) / M as usize] += 1;
+        }
+        let mean = n / BUCKETS as u32;
+        for c in counts {
+            assert!(c.abs_diff(mean) < mean / 10, "{counts:?}");
+        }
+    }
+}

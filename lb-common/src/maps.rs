@@ -1,0 +1,35 @@
+//! Names of the program, its maps and its load-time globals: the strings user
+//! space looks them up by. The eBPF statics carry the same names.
+
+/// The XDP program.
+pub const PROGRAM: &str = "lb";
+
+pub const VIPS: &str = "VIPS";
+pub const BACKENDS: &str = "BACKENDS";
+pub const FLOWS: &str = "FLOWS";
+pub const MAGLEV: &str = "MAGLEV";
+pub const MAGLEV_LIVE_HALF: &str = "MAGLEV_LIVE_HALF";
+pub const VIP_STATS: &str = "VIP_STATS";
+pub const BACKEND_STATS: &str = "BACKEND_STATS";
+pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
+
+/// Every map, for pinning and adoption.
+pub const ALL: [&str; 8] = [
+    VIPS,
+    BACKENDS,
+    FLOWS,
+    MAGLEV,
+    MAGLEV_LIVE_HALF,
+    VIP_STATS,
+    BACKEND_STATS,
+    GLOBAL_STATS,
+];
+
+/// Load-time global (`.rodata`): slots per Maglev half, `M`.
+pub const GLOBAL_MAGLEV_SIZE: &str = "MAGLEV_SIZE";
+
+/// Compiled-in map sizes are placeholders: user space always sets the real size
+/// at load time with `EbpfLoader::map_max_entries`. These are the defaults.
+pub const DEFAULT_MAX_VIPS: u32 = 64;
+pub const DEFAULT_MAX_BACKENDS: u32 = 1024;
+pub const DEFAULT_MAX_FLOWS: u32 = 1 << 20;

@@ -1,0 +1,45 @@
+//! The per-CPU counter maps `VIP_STATS`, `BACKEND_STATS` and `GLOBAL_STATS`.
+//!
+//! One value type for all three; each field says where it moves. User space sums
+//! the per-CPU values. The program only ever adds to its own CPU's copy.
+
+/// Value of the counter maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// VIP, backend: packets forwarded. Global: packets passed to the stack.
+    pub packets: u64,
+    /// VIP, backend: bytes forwarded (whole frames). Global: bytes passed.
+    pub bytes: u64,
+    /// VIP, backend: flows created (first packet, re-pick or second chance).
+    pub new_flows: u64,
+    /// VIP, backend: flows whose client sent its first FIN or RST.
+    pub closed_flows: u64,
+    /// VIP, backend: mid-flow TCP packets with no flow entry that the second-chance
+    /// table sent back to their draining backend.
+    pub second_chance: u64,
+    /// VIP: flows moved off a DOWN backend.
+    pub repicked: u64,
+    /// VIP: dropped, truncated or malformed. Global: malformed non-VIP packets passed.
+    pub drop_malformed: u64,
+    /// VIP: dropped, a non-first IP fragment.
+    pub drop_fragment: u64,
+    /// VIP: dropped, no ACTIVE backend in the table.
+    pub drop_no_backend: u64,
+}
+const _: () = assert!(core::mem::size_of::<Counters>() == 72);
+
+#[cfg(feature = "user")]
+impl core::ops::AddAssign for Counters {
+    fn add_assign(&mut self, o: Self) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.new_flows += o.new_flows;
+        self.closed_flows += o.closed_flows;
+        self.second_chance += o.second_chance;
+        self.repicked += o.repicked;
+        self.drop_malformed += o.drop_malformed;
+        self.drop_fragment += o.drop_fragment;
+        self.drop_no_backend += o.drop_no_backend;
+    }
+}

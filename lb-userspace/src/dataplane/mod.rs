@@ -1,0 +1,3 @@
+//! Ownership of the XDP program and its maps.
+
+pub mod object;
