@@ -5,6 +5,11 @@
 pub const PROGRAM: &str = "lb";
 
 pub const VIPS: &str = "VIPS";
+/// Array of 65536 `u32` indexed by destination port (host order): `VIP_PORT_*`
+/// bits saying whether some VIP uses that port. Lets traffic to every other
+/// port (SSH to the balancer itself, say) pass after one array read instead of
+/// a hash lookup.
+pub const VIP_PORTS: &str = "VIP_PORTS";
 pub const BACKENDS: &str = "BACKENDS";
 pub const FLOWS: &str = "FLOWS";
 pub const MAGLEV: &str = "MAGLEV";
@@ -14,8 +19,9 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     VIPS,
+    VIP_PORTS,
     BACKENDS,
     FLOWS,
     MAGLEV,
@@ -33,3 +39,10 @@ pub const GLOBAL_MAGLEV_SIZE: &str = "MAGLEV_SIZE";
 pub const DEFAULT_MAX_VIPS: u32 = 64;
 pub const DEFAULT_MAX_BACKENDS: u32 = 1024;
 pub const DEFAULT_MAX_FLOWS: u32 = 1 << 20;
+
+/// `VIP_PORTS` bit: some TCP VIP listens on this port.
+pub const VIP_PORT_TCP: u32 = 1;
+/// `VIP_PORTS` bit: some UDP VIP listens on this port.
+pub const VIP_PORT_UDP: u32 = 2;
+/// Entries of `VIP_PORTS`: one per port.
+pub const VIP_PORTS_ENTRIES: u32 = 65536;

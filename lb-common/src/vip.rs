@@ -14,7 +14,7 @@ pub const PROTO_UDP: u8 = 17;
 /// address (passed untouched) without knowing its port. Port 0 is never a real
 /// VIP port: the config rejects it.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VipKey {
     pub addr: Addr16,
     /// Network byte order.

@@ -1,0 +1,34 @@
+//! L2 direct server return: the frame goes back out of the interface it came in
+//! on, addressed to the backend's MAC; the IP packet is untouched (backends hold
+//! the VIP on `lo` and reply straight to the client).
+
+use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use network_types::eth::EthHdr;
+
+use crate::program::{
+    error::{DropReason, Error},
+    flow::Target,
+    parse::{Packet, ptr_at},
+    stats,
+};
+
+#[inline(always)]
+pub fn try_forward(
+    ctx: &XdpContext,
+    packet: &Packet,
+    vip_id: u32,
+    target: Target,
+) -> Result<u32, Error> {
+    let eth: *mut EthHdr = ptr_at(ctx, 0).ok_or(Error::Drop {
+        vip_id,
+        reason: DropReason::Malformed,
+    })?;
+    // SAFETY: `ptr_at` checked the bounds. The new source is the MAC the client
+    // addressed the frame to, which is this interface's own.
+    unsafe {
+        (*eth).src_addr = (*eth).dst_addr;
+        (*eth).dst_addr = target.mac;
+    }
+    stats::forwarded(vip_id, target.id, packet.frame_len);
+    Ok(xdp_action::XDP_TX)
+}

@@ -1,0 +1,91 @@
+//! The program's maps. Sizes here are placeholders: user space sets the real
+//! ones at load time (`EbpfLoader::map_max_entries`), from the config.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+};
+use lb_common::{
+    backend::Backend,
+    flow::{FlowInfo, FlowKey},
+    maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
+    stats::Counters,
+    vip::{PROTO_TCP, VipInfo, VipKey},
+};
+
+use crate::program::{error::Error, parse::Packet};
+
+#[map]
+pub static VIPS: HashMap<VipKey, VipInfo> = HashMap::with_max_entries(64, 0);
+
+#[map]
+pub static VIP_PORTS: Array<u32> = Array::with_max_entries(VIP_PORTS_ENTRIES, 0);
+
+#[map]
+pub static BACKENDS: Array<Backend> = Array::with_max_entries(1024, 0);
+
+/// One LRU list shared by all CPUs: an entry stays as long as any CPU uses it,
+/// and eviction picks the globally least recently used flow.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
+
+#[map]
+pub static MAGLEV: Array<u32> = Array::with_max_entries(2 * 65537, 0);
+
+#[map]
+pub static MAGLEV_LIVE_HALF: Array<u32> = Array::with_max_entries(64, 0);
+
+#[map]
+pub static VIP_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(64, 0);
+
+#[map]
+pub static BACKEND_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1024, 0);
+
+#[map]
+pub static GLOBAL_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
+
+/// Slots per Maglev half, `M`; set by user space at load time (`.rodata`).
+#[unsafe(no_mangle)]
+static MAGLEV_SIZE: u32 = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
+
+/// `M`, read so that the compiler cannot fold the placeholder in.
+#[inline(always)]
+pub fn maglev_size() -> u32 {
+    // SAFETY: a plain read of a static; volatile keeps the load-time value.
+    unsafe { core::ptr::read_volatile(&MAGLEV_SIZE) }
+}
+
+/// The VIP a well-formed packet is addressed to, or `Pass`.
+#[inline(always)]
+pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
+    // One array read turns away every port no VIP uses before any hash lookup.
+    let bit = if packet.proto == PROTO_TCP {
+        VIP_PORT_TCP
+    } else {
+        VIP_PORT_UDP
+    };
+    match VIP_PORTS.get(u16::from_be(packet.dport_be) as u32) {
+        Some(bits) if bits & bit != 0 => {}
+        _ => return Err(Error::Pass),
+    }
+    let key = VipKey {
+        addr: packet.dst,
+        port_be: packet.dport_be,
+        proto: packet.proto,
+        _pad: 0,
+    };
+    // SAFETY: VIPS values are plain data copied out at once; a concurrent update
+    // from user space can at worst give the old or the new value.
+    match unsafe { VIPS.get(key) } {
+        Some(vip) => Ok(*vip),
+        None => Err(Error::Pass),
+    }
+}
+
+/// The VIP id of the address marker for (`dst`, `proto`), if `dst` is a VIP address.
+#[inline(always)]
+pub fn vip_of_address(dst: &[u8; 16], proto: u8) -> Option<u32> {
+    let key = VipKey::new(*dst, 0, proto);
+    // SAFETY: as in `try_vip`.
+    unsafe { VIPS.get(key) }.map(|v| v.vip_id)
+}

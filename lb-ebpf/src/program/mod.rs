@@ -1,0 +1,43 @@
+//! The program proper; compiled only for the BPF target.
+mod error;
+mod flow;
+mod forward;
+mod maglev;
+mod maps;
+mod parse;
+mod stats;
+
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+
+use error::Error;
+
+/// Thin entry: all decisions live in `try_lb`, all error verdicts in `Error::action`.
+#[xdp]
+pub fn lb(ctx: XdpContext) -> u32 {
+    match try_lb(&ctx) {
+        Ok(action) => action,
+        Err(e) => {
+            stats::count_error(&e);
+            e.action()
+        }
+    }
+}
+
+#[inline(always)]
+fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
+    let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
+    let vip = maps::try_vip(&packet)?;
+    let backend_id = flow::try_backend_for(&packet, &vip)?;
+    forward::try_forward(ctx, &packet, vip.vip_id, backend_id)
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The bpfel target aborts on panic and the verifier rejects anything that
+    // could reach here; this only satisfies `no_std`.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

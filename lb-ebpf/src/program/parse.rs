@@ -1,0 +1,289 @@
+//! Header parsing: Ethernet (with one 802.1Q/802.1ad tag), IPv4 (with options)
+//! or IPv6 (with extension headers), then TCP or UDP. Every read goes through
+//! `ptr_at`, the one bounds-checked accessor.
+
+use core::mem::size_of;
+
+use aya_ebpf::programs::XdpContext;
+use lb_common::{
+    addr::{Addr16, v4_mapped},
+    vip::{PROTO_TCP, PROTO_UDP},
+};
+use network_types::{
+    eth::{EthHdr, EtherType},
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    tcp::TcpHdr,
+    udp::UdpHdr,
+    vlan::VlanHdr,
+};
+
+use crate::program::{
+    error::{DropReason, Error},
+    maps,
+};
+
+/// TCP flag bits (byte 13 of the TCP header).
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+
+/// IPv6 extension headers we step over to find the transport header.
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_DEST_OPTS: u8 = 60;
+/// How many extension headers we step over; a chain longer than this is passed.
+const IPV6_MAX_EXT_HEADERS: usize = 4;
+
+/// IPv4 fragment offset mask in the host-order `frags` field.
+const IPV4_OFFSET_MASK: u16 = 0x1fff;
+
+/// What the rest of the program needs from a well-formed TCP or UDP packet.
+pub struct Packet {
+    pub src: Addr16,
+    pub dst: Addr16,
+    pub sport_be: u16,
+    pub dport_be: u16,
+    pub proto: u8,
+    /// TCP flags byte; 0 for UDP.
+    pub tcp_flags: u8,
+    /// The segment carries payload (for TCP: data beyond the header).
+    pub has_payload: bool,
+    /// Bytes in the frame, for the byte counters.
+    pub frame_len: u32,
+}
+
+/// Why a packet could not be parsed into a [`Packet`].
+#[derive(Clone, Copy)]
+pub enum ParseError {
+    /// Not IPv4/IPv6, or not TCP/UDP: nothing for us.
+    NotOurs,
+    /// Malformed before the destination address is known.
+    Unparsable,
+    /// Truncated or malformed after the destination address is known.
+    Malformed { dst: Addr16, proto: u8 },
+    /// A non-first fragment.
+    Fragment { dst: Addr16, proto: u8 },
+}
+
+impl ParseError {
+    /// A packet to a VIP address is dropped and counted on that VIP; any other
+    /// is passed untouched.
+    #[inline(always)]
+    pub fn into_error(self) -> Error {
+        let (dst, proto, reason) = match self {
+            ParseError::NotOurs => return Error::Pass,
+            ParseError::Unparsable => return Error::PassMalformed,
+            ParseError::Malformed { dst, proto } => (dst, proto, DropReason::Malformed),
+            ParseError::Fragment { dst, proto } => (dst, proto, DropReason::Fragment),
+        };
+        if proto != PROTO_TCP && proto != PROTO_UDP {
+            return Error::Pass;
+        }
+        match maps::vip_of_address(&dst, proto) {
+            Some(vip_id) => Error::Drop { vip_id, reason },
+            None if matches!(reason, DropReason::Malformed) => Error::PassMalformed,
+            None => Error::Pass,
+        }
+    }
+}
+
+/// A pointer to a `T` at `offset` bytes into the packet, if it fits.
+#[inline(always)]
+pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + size_of::<T>() > end {
+        return None;
+    }
+    // SAFETY: the whole `T` lies inside [data, data_end), checked just above; the
+    // verifier checks the same thing again before it lets the program load.
+    Some((start + offset) as *mut T)
+}
+
+/// Where the network header starts and which one it is.
+struct L3 {
+    offset: usize,
+    ether_type: u16,
+}
+
+#[inline(always)]
+fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
+    let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::Unparsable)?;
+    // SAFETY: `ptr_at` checked the bounds.
+    let ether_type = unsafe { (*eth).ether_type };
+    if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
+        let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::Unparsable)?;
+        return Ok(L3 {
+            offset: EthHdr::LEN + VlanHdr::LEN,
+            // SAFETY: `ptr_at` checked the bounds.
+            ether_type: unsafe { (*vlan).ether_type },
+        });
+    }
+    Ok(L3 {
+        offset: EthHdr::LEN,
+        ether_type,
+    })
+}
+
+/// Parses the frame in `ctx`.
+#[inline(always)]
+pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
+    let l3 = try_l2(ctx)?;
+    let ip = if l3.ether_type == EtherType::Ipv4 as u16 {
+        try_ipv4(ctx, l3.offset)?
+    } else if l3.ether_type == EtherType::Ipv6 as u16 {
+        try_ipv6(ctx, l3.offset)?
+    } else {
+        return Err(ParseError::NotOurs);
+    };
+    try_l4(ctx, &ip)
+}
+
+/// The network layer's findings.
+struct Ip {
+    src: Addr16,
+    dst: Addr16,
+    proto: u8,
+    /// Offset of the transport header.
+    l4: usize,
+    /// Offset one past the IP payload's last byte (the frame may carry padding after it).
+    end: usize,
+}
+
+#[inline(always)]
+fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
+    let ip: *const Ipv4Hdr = ptr_at(ctx, offset).ok_or(ParseError::Unparsable)?;
+    // SAFETY: `ptr_at` checked the bounds of the fixed header.
+    let ip = unsafe { &*ip };
+    if ip.version() != 4 {
+        return Err(ParseError::Unparsable);
+    }
+    let dst = v4_mapped(ip.dst_addr);
+    let proto = ip.proto;
+    let malformed = ParseError::Malformed { dst, proto };
+    if proto != PROTO_TCP && proto != PROTO_UDP {
+        return Err(ParseError::NotOurs);
+    }
+    let header_len = ((ip.vihl & 0x0f) as usize) * 4;
+    let total_len = u16::from_be_bytes(ip.tot_len) as usize;
+    if header_len < Ipv4Hdr::LEN || total_len < header_len {
+        return Err(malformed);
+    }
+    if offset + total_len > ctx.data_end() - ctx.data() {
+        return Err(malformed);
+    }
+    let frags = u16::from_be_bytes(ip.frags);
+    if frags & IPV4_OFFSET_MASK != 0 {
+        return Err(ParseError::Fragment { dst, proto });
+    }
+    // A first fragment (MF set, offset 0) carries the transport header: it goes
+    // on like any packet; only later fragments, which have no ports, are dropped.
+    Ok(Ip {
+        src: v4_mapped(ip.src_addr),
+        dst,
+        proto,
+        l4: offset + header_len,
+        end: offset + total_len,
+    })
+}
+
+#[inline(always)]
+fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
+    let ip: *const Ipv6Hdr = ptr_at(ctx, offset).ok_or(ParseError::Unparsable)?;
+    // SAFETY: `ptr_at` checked the bounds of the fixed header.
+    let ip = unsafe { &*ip };
+    if ip.version() != 6 {
+        return Err(ParseError::Unparsable);
+    }
+    let dst = ip.dst_addr;
+    let end = offset + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
+    let mut next = ip.next_hdr;
+    let mut l4 = offset + Ipv6Hdr::LEN;
+    if end > ctx.data_end() - ctx.data() {
+        return Err(ParseError::Malformed { dst, proto: next });
+    }
+    for _ in 0..IPV6_MAX_EXT_HEADERS {
+        match next {
+            PROTO_TCP | PROTO_UDP => break,
+            IPV6_FRAGMENT => {
+                // Next header (1), reserved (1), offset and flags (2), id (4).
+                let frag: *const [u8; 8] = ptr_at(ctx, l4).ok_or(ParseError::Unparsable)?;
+                // SAFETY: `ptr_at` checked the bounds.
+                let frag = unsafe { &*frag };
+                next = frag[0];
+                if u16::from_be_bytes([frag[2], frag[3]]) & 0xfff8 != 0 {
+                    return Err(ParseError::Fragment { dst, proto: next });
+                }
+                l4 += 8;
+            }
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTS => {
+                // Next header (1), length in 8-byte units not counting the first (1).
+                let ext: *const [u8; 2] = ptr_at(ctx, l4).ok_or(ParseError::Unparsable)?;
+                // SAFETY: `ptr_at` checked the bounds.
+                let ext = unsafe { &*ext };
+                next = ext[0];
+                l4 += (ext[1] as usize + 1) * 8;
+            }
+            _ => return Err(ParseError::NotOurs),
+        }
+    }
+    if next != PROTO_TCP && next != PROTO_UDP {
+        return Err(ParseError::NotOurs);
+    }
+    Ok(Ip {
+        src: ip.src_addr,
+        dst,
+        proto: next,
+        l4,
+        end,
+    })
+}
+
+#[inline(always)]
+fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
+    let malformed = ParseError::Malformed {
+        dst: ip.dst,
+        proto: ip.proto,
+    };
+    let frame_len = (ctx.data_end() - ctx.data()) as u32;
+    if ip.proto == PROTO_TCP {
+        let tcp: *const TcpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;
+        // SAFETY: `ptr_at` checked the bounds of the fixed header.
+        let tcp = unsafe { &*tcp };
+        let header_len = tcp.doff() as usize * 4;
+        let payload_start = ip.l4 + header_len;
+        if header_len < TcpHdr::LEN || payload_start > ip.end {
+            return Err(malformed);
+        }
+        // SAFETY: the flags byte is byte 13 of the 20-byte header checked above.
+        let tcp_flags = unsafe { *(tcp as *const TcpHdr as *const u8).add(13) };
+        Ok(Packet {
+            src: ip.src,
+            dst: ip.dst,
+            sport_be: u16::from_ne_bytes(tcp.source),
+            dport_be: u16::from_ne_bytes(tcp.dest),
+            proto: PROTO_TCP,
+            tcp_flags,
+            has_payload: ip.end > payload_start,
+            frame_len,
+        })
+    } else {
+        let udp: *const UdpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;
+        // SAFETY: `ptr_at` checked the bounds.
+        let udp = unsafe { &*udp };
+        if ip.l4 + UdpHdr::LEN > ip.end {
+            return Err(malformed);
+        }
+        Ok(Packet {
+            src: ip.src,
+            dst: ip.dst,
+            sport_be: u16::from_ne_bytes(udp.src),
+            dport_be: u16::from_ne_bytes(udp.dst),
+            proto: PROTO_UDP,
+            tcp_flags: 0,
+            has_payload: ip.end > ip.l4 + UdpHdr::LEN,
+            frame_len,
+        })
+    }
+}

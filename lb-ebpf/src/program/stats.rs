@@ -1,0 +1,77 @@
+//! Counters: per-CPU, so the program only ever adds to its own CPU's copy and
+//! user space sums them.
+
+use aya_ebpf::maps::PerCpuArray;
+use lb_common::stats::Counters;
+
+use crate::program::{
+    error::{DropReason, Error},
+    maps::{BACKEND_STATS, GLOBAL_STATS, VIP_STATS},
+};
+
+#[inline(always)]
+fn add(map: &PerCpuArray<Counters>, index: u32, f: impl FnOnce(&mut Counters)) {
+    if let Some(counters) = map.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot; XDP runs with migration disabled, so nothing else
+        // touches this CPU's copy while we add to it.
+        f(unsafe { &mut *counters });
+    }
+}
+
+#[inline(always)]
+pub fn forwarded(vip_id: u32, backend_id: u32, bytes: u32) {
+    let count = |c: &mut Counters| {
+        c.packets += 1;
+        c.bytes += bytes as u64;
+    };
+    add(&VIP_STATS, vip_id, count);
+    add(&BACKEND_STATS, backend_id, count);
+}
+
+#[inline(always)]
+pub fn flow_opened(vip_id: u32, backend_id: u32, already_closing: bool) {
+    let count = |c: &mut Counters| {
+        c.new_flows += 1;
+        if already_closing {
+            c.closed_flows += 1;
+        }
+    };
+    add(&VIP_STATS, vip_id, count);
+    add(&BACKEND_STATS, backend_id, count);
+}
+
+#[inline(always)]
+pub fn flow_closed(vip_id: u32, backend_id: u32) {
+    let count = |c: &mut Counters| c.closed_flows += 1;
+    add(&VIP_STATS, vip_id, count);
+    add(&BACKEND_STATS, backend_id, count);
+}
+
+#[inline(always)]
+pub fn second_chance(vip_id: u32, backend_id: u32) {
+    let count = |c: &mut Counters| c.second_chance += 1;
+    add(&VIP_STATS, vip_id, count);
+    add(&BACKEND_STATS, backend_id, count);
+}
+
+#[inline(always)]
+pub fn repicked(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.repicked += 1);
+}
+
+/// Counts a packet that was not forwarded, where its verdict says.
+#[inline(always)]
+pub fn count_error(error: &Error) {
+    match error {
+        Error::Pass => add(&GLOBAL_STATS, 0, |c| c.packets += 1),
+        Error::PassMalformed => add(&GLOBAL_STATS, 0, |c| {
+            c.packets += 1;
+            c.drop_malformed += 1;
+        }),
+        Error::Drop { vip_id, reason } => add(&VIP_STATS, *vip_id, |c| match reason {
+            DropReason::Malformed => c.drop_malformed += 1,
+            DropReason::Fragment => c.drop_fragment += 1,
+            DropReason::NoBackend => c.drop_no_backend += 1,
+        }),
+    }
+}
