@@ -1,0 +1,231 @@
+//! Debian packages. The Rust ones come from bookworm-security (see
+//! shared/TOOLCHAIN.md); the rest are tools the lab, tests and benchmarks use.
+use std::{
+    collections::HashSet,
+    fs,
+    io::Write as _,
+    os::unix::fs::OpenOptionsExt as _,
+    path::Path,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::Ctx;
+use crate::cmd::CmdExt as _;
+
+/// What building needs: Debian's rustc 1.96 on LLVM 22 with std sources
+/// (`-Z build-std=core`), its cargo (aya-build runs `rustup run deb-rust cargo`),
+/// LLVM 22 headers/libs for bpf-linker, clippy for the BPF target, and a
+/// prebuilt `core` for bpfel (faster eBPF builds).
+pub const TOOLCHAIN: &[&str] = &[
+    "rustc-web",
+    "rust-web-src",
+    "cargo-web",
+    "llvm-22-dev",
+    "rust-web-clippy",
+    "libstd-rust-web-dev-bpf",
+];
+
+/// What the lab, tests and benchmarks add: namespaces and veths, NIC
+/// settings, BPF inspection, HTTP load, ping, the backends' venv, the Nginx
+/// baseline for benchmarks, HTTP checks.
+pub const LAB: &[&str] = &[
+    "iproute2",
+    "ethtool",
+    "bpftool",
+    "wrk",
+    "iputils-ping",
+    "python3-venv",
+    "nginx-light",
+    "curl",
+];
+
+/// Installs the missing `packages`. Returns the ones still missing (only
+/// when not root: then they are recorded in `ctx`).
+pub fn ensure<'a>(ctx: &mut Ctx, packages: &[&'a str]) -> Result<Vec<&'a str>> {
+    let missing = missing(packages)?;
+    if missing.is_empty() {
+        println!("ok: {} Debian packages present", packages.len());
+        return Ok(missing);
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing);
+    if !ctx.root {
+        let what = format!("Debian packages {}", missing.join(" "));
+        let command = format!("apt-get update && {}", install.display());
+        ctx.need_root(&what, &command);
+        return Ok(missing);
+    }
+    println!("installing: {}", missing.join(" "));
+    let nginx_before = nginx_pids();
+    {
+        let _guard = NoServiceStarts::new()?;
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .arg("update")
+            .run()?;
+        install.run()?;
+    }
+    if missing.contains(&"nginx-light") {
+        quiesce_nginx(&nginx_before)?;
+    }
+    let still = self::missing(packages)?;
+    if !still.is_empty() {
+        bail!(
+            "apt-get succeeded but these are still not installed: {}",
+            still.join(" ")
+        );
+    }
+    println!("ok: installed {}", missing.join(" "));
+    Ok(still)
+}
+
+/// The packages of `packages` that are not fully installed. One dpkg-query
+/// call for all: it prints the known ones (and complains on stderr about
+/// the never-installed ones, which then simply do not appear).
+fn missing<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${Status}\\n"])
+        .args(packages)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("cannot run dpkg-query (is this Debian?)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let installed: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, status)| *status == "install ok installed")
+        .map(|(name, _)| name)
+        .collect();
+    Ok(packages
+        .iter()
+        .copied()
+        .filter(|p| !installed.contains(p))
+        .collect())
+}
+
+/// Debian's policy-rc.d hook: while it exits 101, package scripts may not
+/// start services. Installing nginx-light would otherwise start an nginx on
+/// port 80 of the host. Removed on drop only if we created it (Docker images
+/// often ship one of their own).
+struct NoServiceStarts {
+    created: bool,
+}
+
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+impl NoServiceStarts {
+    fn new() -> Result<Self> {
+        if Path::new(POLICY_RC_D).exists() {
+            return Ok(Self { created: false });
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(POLICY_RC_D)
+            .with_context(|| format!("creating {POLICY_RC_D}"))?;
+        file.write_all(b"#!/bin/sh\n# written by cargo xtask setup for the duration of apt-get install\nexit 101\n")
+            .with_context(|| format!("writing {POLICY_RC_D}"))?;
+        Ok(Self { created: true })
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.created
+            && let Err(e) = fs::remove_file(POLICY_RC_D)
+        {
+            eprintln!("warning: could not remove {POLICY_RC_D}: {e}");
+        }
+    }
+}
+
+/// The freshly installed nginx must neither run now nor start at boot: the lab
+/// runs its own Nginx (benchmark baseline) inside namespaces. policy-rc.d kept
+/// it from starting, but the package still enables its unit for the next boot,
+/// and a system without policy-rc.d support may have started it anyway.
+fn quiesce_nginx(before: &HashSet<u32>) -> Result<()> {
+    let systemd_running = Path::new("/run/systemd/system").exists();
+    // `systemctl disable` also works without a running systemd (it edits links).
+    let mut disable = Command::new("systemctl");
+    disable.arg("disable");
+    if systemd_running {
+        disable.arg("--now");
+    }
+    disable.arg("nginx");
+    if disable.probe().is_some() {
+        println!("ok: nginx service disabled");
+    }
+    // Stop only nginx processes that appeared during the install.
+    let started: Vec<u32> = nginx_pids().difference(before).copied().collect();
+    if started.is_empty() {
+        return Ok(());
+    }
+    println!("stopping: nginx started by its package (pids {started:?})");
+    let _ = Command::new("nginx").args(["-s", "stop"]).probe();
+    if !wait_gone(&started, Duration::from_secs(5)) {
+        for &pid in started.iter().filter(|&&p| running(p)) {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+        if !wait_gone(&started, Duration::from_secs(2)) {
+            bail!("nginx (started by its package) is still running; stop it: nginx -s stop");
+        }
+    }
+    Ok(())
+}
+
+/// Waits up to `limit` for all `pids` to exit.
+fn wait_gone(pids: &[u32], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !pids.iter().any(|&p| running(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Exists and is not a zombie (an exited child its parent has not reaped yet).
+fn running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name, which may hold spaces.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+/// Pids of processes named `nginx`, read from /proc (pgrep is not on minimal
+/// Debian images).
+fn nginx_pids() -> HashSet<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return HashSet::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "nginx")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn running_sees_this_process_and_not_a_free_pid() {
+        assert!(super::running(std::process::id()));
+        assert!(!super::running(u32::MAX));
+    }
+}

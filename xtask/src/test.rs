@@ -1,0 +1,59 @@
+//! `cargo xtask test`: unit tests on the host, then the integration tests
+//! (lb-tests), which need root: they create network namespaces and load XDP.
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::{cmd::CmdExt as _, paths, setup, steps::Steps};
+
+pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
+    // Unit tests need only the toolchain; the integration tests need the lab
+    // too (bpffs, venv, tools), which also needs root.
+    setup::run(if unit_only {
+        setup::Scope::Toolchain
+    } else {
+        setup::Scope::Full
+    })?;
+    let mut steps = Steps::new("test");
+    steps.run("unit tests", || {
+        // --workspace would include lb-ebpf (a non-default member that only
+        // builds for bpfel) and lb-tests (run below, serially, as root).
+        cargo_test(
+            &[
+                "--workspace",
+                "--exclude",
+                "lb-ebpf",
+                "--exclude",
+                "lb-tests",
+            ],
+            &[],
+            filter,
+        )
+    });
+    if !unit_only {
+        steps.run("integration tests (lb-tests, root)", || {
+            if !setup::is_root() {
+                bail!("need root (network namespaces, XDP); run as root or pass --unit-only");
+            }
+            // Serially: tests share the host's bpffs and namespace names.
+            cargo_test(
+                &["--package", "lb-tests"],
+                &["--test-threads=1", "--nocapture"],
+                filter,
+            )
+        });
+    }
+    steps.finish()
+}
+
+fn cargo_test(cargo_args: &[&str], harness_args: &[&str], filter: &[String]) -> Result<()> {
+    let mut cargo = Command::new(paths::cargo());
+    cargo
+        .current_dir(paths::workspace_root())
+        .arg("test")
+        .args(cargo_args)
+        .arg("--")
+        .args(harness_args)
+        .args(filter);
+    cargo.run()
+}
