@@ -1,0 +1,67 @@
+//! The TOML configuration (see DESIGN.md, "Contract"): parsing, defaults and
+//! validation, all before anything touches the kernel.
+//!
+//! ```toml
+//! [daemon]
+//! interface = "eth0"
+//!
+//! [[vip]]
+//! name = "web"
+//! address = "198.51.100.10"
+//! port = 80
+//! protocol = "tcp"
+//!
+//! [[vip.backend]]
+//! name = "web-1"
+//! address = "203.0.113.11"
+//! shutdown = { signal = "TERM", pid_file = "/run/web-1.pid" }
+//! ```
+//!
+//! Unknown keys are errors. Every error names the file, the 1-based line and
+//! the dotted key path (`vip[0].backend[1].address`), and the CLI exits with
+//! status 2 on it ([`ConfigError::exit_code`]).
+//!
+//! The pipeline: serde reads the text into [`raw`] types shaped like the file
+//! (syntax and type errors are located by toml's spans), then [`validate`]
+//! fills in defaults and checks what types cannot (uniqueness, families,
+//! ranges), naming the offending key; only then is the text parsed again with
+//! spans ([`locate`]) to turn a key path or an offset into a line.
+
+mod action;
+mod backend;
+pub mod duration;
+mod error;
+mod locate;
+pub mod mac;
+mod model;
+mod raw;
+mod validate;
+
+use std::path::Path;
+
+pub use error::ConfigError;
+pub use model::*;
+pub use validate::MAX_NAME_LEN;
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates `text`; `path` is only used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, text, path))?;
+    validate::validate(raw).map_err(|p| ConfigError::from_problem(p, text, path))
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_errors;
+#[cfg(test)]
+mod tests_invalid;

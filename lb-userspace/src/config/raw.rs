@@ -1,0 +1,94 @@
+//! The file as serde reads it: the TOML's shape, optional keys left as `Option`.
+//!
+//! Kept apart from the model because validation needs to know what was
+//! *written* (a `path` given for a TCP check is an error, not a default), and
+//! because an action is "exactly one of" several keys, which serde's enums
+//! report poorly. Types that serde checks well (addresses, ports, enums) are
+//! parsed here already, so their errors carry the value's exact span.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::duration::Dur;
+use super::mac::Mac;
+use super::model::{HealthKind, Protocol, ShutdownWhen, XdpMode};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub vip: Vec<RawVip>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDaemon {
+    pub interface: String,
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+    pub socket: Option<PathBuf>,
+    pub pin_root: Option<PathBuf>,
+    pub metrics: Option<SocketAddr>,
+    pub flow_idle_timeout: Option<Dur>,
+    pub udp_idle_timeout: Option<Dur>,
+    pub max_flows: Option<u32>,
+    pub max_vips: Option<u32>,
+    pub max_backends: Option<u32>,
+    pub maglev_size: Option<u32>,
+    pub state_file: Option<PathBuf>,
+    pub health_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVip {
+    pub name: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub backend: Vec<RawBackend>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackend {
+    pub name: String,
+    pub address: IpAddr,
+    pub mac: Option<Mac>,
+    pub weight: Option<u32>,
+    pub drain_timeout: Option<Dur>,
+    pub health: Option<RawHealth>,
+    pub shutdown: Option<RawAction>,
+    #[serde(default)]
+    pub shutdown_when: ShutdownWhen,
+    pub signal_delay: Option<Dur>,
+    pub on_drain: Option<RawAction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub kind: HealthKind,
+    pub path: Option<String>,
+    pub port: Option<u16>,
+    pub interval: Option<Dur>,
+    pub timeout: Option<Dur>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+}
+
+/// Every key any action may have; validation checks which combination it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAction {
+    pub signal: Option<String>,
+    pub pid: Option<u32>,
+    pub pid_file: Option<PathBuf>,
+    pub command: Option<Vec<String>>,
+    pub http: Option<String>,
+    pub method: Option<String>,
+}

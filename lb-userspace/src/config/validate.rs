@@ -1,0 +1,274 @@
+//! From what serde read to a [`Config`] the daemon can trust: defaults filled
+//! in, and everything the kernel or an operator would trip over refused first,
+//! with the key path of the offending key.
+//!
+//! Checks stop at the first problem, in file order as far as possible, so the
+//! message always points at one place to fix.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::backend::backend;
+use super::error::Problem;
+use super::locate::KeyPath;
+use super::model::*;
+use super::raw::{RawConfig, RawDaemon};
+use crate::maglev::is_prime;
+
+pub(super) type Checked<T> = Result<T, Problem>;
+
+/// Longest name accepted (names appear in metrics labels and CLI output).
+pub const MAX_NAME_LEN: usize = 64;
+
+pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
+    let root = KeyPath::root();
+    let daemon = daemon(raw.daemon, &root.key("daemon"))?;
+    let vip_key = root.key("vip");
+    if raw.vip.len() > daemon.max_vips as usize {
+        return Err(Problem::new(
+            vip_key.index(daemon.max_vips as usize),
+            format!(
+                "{} VIPs are configured, more than daemon.max_vips = {}",
+                raw.vip.len(),
+                daemon.max_vips
+            ),
+        ));
+    }
+
+    let mut vip_names: HashMap<String, KeyPath> = HashMap::new();
+    let mut vip_keys: HashMap<(IpAddr, u16, Protocol), KeyPath> = HashMap::new();
+    let mut backend_names: HashMap<String, KeyPath> = HashMap::new();
+    let mut backend_count = 0usize;
+    let mut vips = Vec::with_capacity(raw.vip.len());
+    for (i, v) in raw.vip.into_iter().enumerate() {
+        let at = vip_key.index(i);
+        check_name(&v.name, &at.key("name"))?;
+        if let Some(first) = vip_names.insert(v.name.clone(), at.clone()) {
+            return Err(Problem::new(
+                at.key("name"),
+                format!("duplicate VIP name {:?} (first used by {first})", v.name),
+            ));
+        }
+        check_address(v.address, &at.key("address"))?;
+        if v.port == 0 {
+            return Err(Problem::new(
+                at.key("port"),
+                "expected a port in 1..=65535, got 0",
+            ));
+        }
+        if let Some(first) = vip_keys.insert((v.address, v.port, v.protocol), at.clone()) {
+            return Err(Problem::new(
+                at.key("address"),
+                format!(
+                    "VIP {} is already defined by {first}",
+                    endpoint(v.address, v.port, v.protocol)
+                ),
+            ));
+        }
+        let mut vip = VipConfig {
+            name: v.name,
+            address: v.address,
+            port: v.port,
+            protocol: v.protocol,
+            backends: Vec::with_capacity(v.backend.len()),
+        };
+        for (j, b) in v.backend.into_iter().enumerate() {
+            let at = at.key("backend").index(j);
+            backend_count += 1;
+            if backend_count > daemon.max_backends as usize {
+                return Err(Problem::new(
+                    at,
+                    format!(
+                        "more backends than daemon.max_backends = {} (counted across all VIPs)",
+                        daemon.max_backends
+                    ),
+                ));
+            }
+            let b = backend(b, &vip, &at)?;
+            if let Some(first) = backend_names.insert(b.name.clone(), at.clone()) {
+                return Err(Problem::new(
+                    at.key("name"),
+                    format!(
+                        "duplicate backend name {:?} (first used by {first}; \
+                         backend names are global because commands address a backend by name alone)",
+                        b.name
+                    ),
+                ));
+            }
+            vip.backends.push(b);
+        }
+        // Maglev gives each backend at least one slot only if there are enough.
+        if vip.backends.len() >= daemon.maglev_size as usize {
+            return Err(Problem::new(
+                root.key("daemon").key("maglev_size"),
+                format!(
+                    "expected more slots than VIP {:?} has backends ({}), got {}",
+                    vip.name,
+                    vip.backends.len(),
+                    daemon.maglev_size
+                ),
+            ));
+        }
+        vips.push(vip);
+    }
+    Ok(Config { daemon, vips })
+}
+
+fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
+    check_interface(&raw.interface, &at.key("interface"))?;
+    let path = |v: Option<PathBuf>, key: &str, default: &str| -> Checked<PathBuf> {
+        match v {
+            Some(p) if p.as_os_str().is_empty() => Err(Problem::new(
+                at.key(key),
+                "expected a path, got an empty string",
+            )),
+            Some(p) => Ok(p),
+            None => Ok(PathBuf::from(default)),
+        }
+    };
+    let max_vips = at_least_one(raw.max_vips, DEFAULT_MAX_VIPS, &at.key("max_vips"))?;
+    let max_backends = at_least_one(
+        raw.max_backends,
+        DEFAULT_MAX_BACKENDS,
+        &at.key("max_backends"),
+    )?;
+    if max_backends == lb_common::maglev::NO_BACKEND {
+        // Ids run 0..max_backends and u32::MAX marks an empty Maglev slot.
+        return Err(Problem::new(
+            at.key("max_backends"),
+            "expected less than 4294967295, got 4294967295",
+        ));
+    }
+    let maglev_size = raw.maglev_size.unwrap_or(DEFAULT_MAGLEV_SIZE);
+    if !is_prime(maglev_size) {
+        let hint = (maglev_size.saturating_add(1)..=u32::MAX)
+            .find(|&n| is_prime(n))
+            .map(|n| format!(" (the next prime is {n})"))
+            .unwrap_or_default();
+        return Err(Problem::new(
+            at.key("maglev_size"),
+            format!("expected a prime number, got {maglev_size}{hint}"),
+        ));
+    }
+    // MAGLEV is one BPF array of max_vips * 2 halves * M slots, indexed by u32.
+    if u64::from(max_vips) * 2 * u64::from(maglev_size) > u64::from(u32::MAX) {
+        return Err(Problem::new(
+            at.key("maglev_size"),
+            format!(
+                "expected max_vips * 2 * maglev_size to fit a u32 map index, \
+                 got {max_vips} * 2 * {maglev_size}"
+            ),
+        ));
+    }
+    let health_concurrency = raw.health_concurrency.unwrap_or(DEFAULT_HEALTH_CONCURRENCY);
+    if health_concurrency == 0 {
+        return Err(Problem::new(
+            at.key("health_concurrency"),
+            "expected at least 1, got 0",
+        ));
+    }
+    Ok(DaemonConfig {
+        interface: raw.interface,
+        xdp_mode: raw.xdp_mode,
+        socket: path(raw.socket, "socket", DEFAULT_SOCKET)?,
+        pin_root: path(raw.pin_root, "pin_root", DEFAULT_PIN_ROOT)?,
+        metrics: raw.metrics,
+        flow_idle_timeout: nonzero(
+            raw.flow_idle_timeout.map(|d| d.0),
+            DEFAULT_FLOW_IDLE_TIMEOUT,
+            &at.key("flow_idle_timeout"),
+        )?,
+        udp_idle_timeout: nonzero(
+            raw.udp_idle_timeout.map(|d| d.0),
+            DEFAULT_UDP_IDLE_TIMEOUT,
+            &at.key("udp_idle_timeout"),
+        )?,
+        max_flows: at_least_one(raw.max_flows, DEFAULT_MAX_FLOWS, &at.key("max_flows"))?,
+        max_vips,
+        max_backends,
+        maglev_size,
+        state_file: path(raw.state_file, "state_file", DEFAULT_STATE_FILE)?,
+        health_concurrency,
+    })
+}
+
+/// A name the CLI can take as an argument: `[A-Za-z0-9._-]{1,64}`.
+pub(super) fn check_name(name: &str, at: &KeyPath) -> Checked<()> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok) {
+        return Err(Problem::new(
+            at.clone(),
+            format!(
+                "expected a name of 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 . _ -, got {name:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The rules of the kernel's `dev_valid_name`.
+fn check_interface(name: &str, at: &KeyPath) -> Checked<()> {
+    let bad = name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if bad {
+        return Err(Problem::new(
+            at.clone(),
+            format!(
+                "expected a network interface name (1 to 15 characters, no '/', ':' or spaces), got {name:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Addresses that can be a VIP or a backend: the data plane stores IPv4 as
+/// IPv4-mapped IPv6, so a mapped address written as IPv6 would alias an IPv4 one.
+pub(super) fn check_address(addr: IpAddr, at: &KeyPath) -> Checked<()> {
+    let why = match addr {
+        a if a.is_unspecified() => "the unspecified address",
+        a if a.is_multicast() => "a multicast address",
+        IpAddr::V4(a) if a.is_broadcast() => "the broadcast address",
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
+            "an IPv4-mapped IPv6 address (write the IPv4 address)"
+        }
+        _ => return Ok(()),
+    };
+    Err(Problem::new(
+        at.clone(),
+        format!("expected a unicast IP address, got {addr} ({why})"),
+    ))
+}
+
+/// `addr:port/proto`, IPv6 in brackets.
+fn endpoint(addr: IpAddr, port: u16, proto: Protocol) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}/{proto}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}/{proto}"),
+    }
+}
+
+pub(super) fn nonzero(v: Option<Duration>, default: Duration, at: &KeyPath) -> Checked<Duration> {
+    match v {
+        Some(Duration::ZERO) => Err(Problem::new(
+            at.clone(),
+            "expected a duration > 0, got \"0s\"",
+        )),
+        Some(d) => Ok(d),
+        None => Ok(default),
+    }
+}
+
+pub(super) fn at_least_one(v: Option<u32>, default: u32, at: &KeyPath) -> Checked<u32> {
+    match v {
+        Some(0) => Err(Problem::new(at.clone(), "expected at least 1, got 0")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}

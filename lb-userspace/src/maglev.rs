@@ -1,0 +1,407 @@
+//! Maglev lookup tables (Eisenbud et al., "Maglev: A Fast and Reliable Software
+//! Network Load Balancer", NSDI 2016, section 3.4), with weights.
+//!
+//! Each backend walks its own permutation of the `M` slots and, taking turns
+//! with the others, claims the next slot of its permutation that is still free,
+//! until the table is full. A backend's permutation depends only on its *name*
+//! (never on its id, on its position in the config, or on anything random), and
+//! backends take their turns in name order, so every LB node with the same
+//! config builds the same table: needed when several nodes share traffic
+//! through ECMP and a flow may land on any of them.
+//!
+//! Weights: every backend starts with `max_weight / 2` credits; in each round
+//! it earns `weight` credits and takes one turn per `max_weight` credits it
+//! holds, so the heaviest backend takes one slot per round and a backend of
+//! weight `w` takes `w / max_weight` on average.
+//!
+//! The hash (see [`name_hash`]) is fixed by this file and part of the on-wire
+//! contract between LB nodes of different versions: changing it reshuffles
+//! every flow that misses the flow table. [`tests`] pins it.
+
+use lb_common::maglev::NO_BACKEND;
+
+/// One backend as the table builder sees it. The caller passes only the
+/// backends that may take new flows (ACTIVE for the live table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaglevBackend<'a> {
+    /// What the table's slots hold (the `BACKENDS` map index).
+    pub id: u32,
+    /// Unique name: the only input of the backend's permutation.
+    pub name: &'a str,
+    /// Relative share of the slots; 0 means no slots at all.
+    pub weight: u32,
+}
+
+/// Seeds of the two hashes of a name: `offset` and `skip` must be independent.
+const SEED_OFFSET: u64 = 0x6c62_2d6f_6666_7365; // "lb-offse"
+const SEED_SKIP: u64 = 0x6c62_2d73_6b69_7070; // "lb-skipp"
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// 64-bit FNV-1a of `bytes`, starting from `basis` (the standard basis gives
+/// the standard FNV-1a).
+fn fnv1a64(basis: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(basis, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+}
+
+/// MurmurHash3's 64-bit finaliser: FNV-1a's low bits are weak for short,
+/// similar names ("web-1", "web-2"), and `% M` reads mostly low bits.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// The stable hash of a backend name under `seed`:
+/// `fmix64(FNV-1a-64 of the UTF-8 bytes, with basis FNV_OFFSET_BASIS ^ seed)`.
+pub fn name_hash(seed: u64, name: &str) -> u64 {
+    fmix64(fnv1a64(FNV_OFFSET_BASIS ^ seed, name.as_bytes()))
+}
+
+/// `(offset, skip)` of `name`'s permutation of `0..m`: slot `j` of the
+/// permutation is `(offset + j * skip) % m`. With `m` prime and
+/// `1 <= skip < m`, it visits every slot exactly once.
+pub fn permutation(name: &str, m: u32) -> (u32, u32) {
+    let m64 = u64::from(m);
+    let offset = name_hash(SEED_OFFSET, name) % m64;
+    let skip = if m > 1 {
+        name_hash(SEED_SKIP, name) % (m64 - 1) + 1
+    } else {
+        1
+    };
+    // Both are < m, which is a u32.
+    (offset as u32, skip as u32)
+}
+
+/// True if `n` is prime (trial division: fine for table sizes, at most ~65536
+/// divisions for any u32).
+pub fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let n = u64::from(n);
+    let mut d = 3u64;
+    while d * d <= n {
+        if n.is_multiple_of(d) {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+/// Builds one VIP's table of `m` slots, each holding a backend id.
+///
+/// The result does not depend on the order of `backends` nor on their ids
+/// beyond the values stored. No backend (or only weight-0 ones) gives a table
+/// full of [`NO_BACKEND`]; otherwise every slot holds a backend.
+///
+/// # Panics
+/// If `m` is not prime: a permutation would then not visit every slot, and
+/// the fill could never end. The config rejects such sizes.
+pub fn build_table(backends: &[MaglevBackend<'_>], m: u32) -> Vec<u32> {
+    assert!(is_prime(m), "Maglev table size {m} is not prime");
+    let size = m as usize;
+    let mut table = vec![NO_BACKEND; size];
+
+    // Name order makes the turn order, hence the table, input-order independent.
+    let mut order: Vec<&MaglevBackend<'_>> = backends.iter().filter(|b| b.weight > 0).collect();
+    order.sort_unstable_by(|a, b| a.name.cmp(b.name).then(a.id.cmp(&b.id)));
+    let Some(max_weight) = order.iter().map(|b| u64::from(b.weight)).max() else {
+        return table;
+    };
+
+    // Per backend: the next slot of its permutation to try, its step, its
+    // credit. Stepping by addition keeps hashing and `%` out of the loop.
+    struct Walker {
+        id: u32,
+        next: u32,
+        skip: u32,
+        weight: u64,
+        credit: u64,
+    }
+    let mut walkers: Vec<Walker> = order
+        .iter()
+        .map(|b| {
+            let (offset, skip) = permutation(b.name, m);
+            Walker {
+                id: b.id,
+                next: offset,
+                skip,
+                weight: u64::from(b.weight),
+                // Half a turn up front rounds each share to the nearest slot
+                // instead of down (a weight-1 backend next to a weight-1000 one
+                // would otherwise lose most of a slot).
+                credit: max_weight / 2,
+            }
+        })
+        .collect();
+
+    let mut filled = 0usize;
+    while filled < size {
+        for w in &mut walkers {
+            w.credit += w.weight;
+            if w.credit < max_weight {
+                continue;
+            }
+            w.credit -= max_weight;
+            // Claim the first free slot left in this backend's permutation.
+            // One exists: the table is not full and the permutation is complete.
+            while table[w.next as usize] != NO_BACKEND {
+                w.next = step(w.next, w.skip, m);
+            }
+            table[w.next as usize] = w.id;
+            w.next = step(w.next, w.skip, m);
+            filled += 1;
+            if filled == size {
+                break;
+            }
+        }
+    }
+    table
+}
+
+/// `(pos + skip) % m` for `pos, skip < m`, without a division.
+#[inline(always)]
+fn step(pos: u32, skip: u32, m: u32) -> u32 {
+    // u64: pos + skip may exceed u32::MAX when m is close to it.
+    let next = u64::from(pos) + u64::from(skip);
+    if next >= u64::from(m) {
+        (next - u64::from(m)) as u32
+    } else {
+        next as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const M: u32 = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
+
+    fn names(n: usize, prefix: &str) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}-{i}")).collect()
+    }
+
+    /// Backends with ids 0.. and weight 1 (or the given weights).
+    fn backends<'a>(names: &'a [String], weights: &[u32]) -> Vec<MaglevBackend<'a>> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| MaglevBackend {
+                id: i as u32,
+                name,
+                weight: weights.get(i).copied().unwrap_or(1),
+            })
+            .collect()
+    }
+
+    fn shares(table: &[u32]) -> HashMap<u32, usize> {
+        let mut counts = HashMap::new();
+        for &id in table {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Slots whose owner changed although neither owner is `except`.
+    fn moved_others(a: &[u32], b: &[u32], except: u32) -> usize {
+        a.iter()
+            .zip(b)
+            .filter(|(x, y)| x != y && **x != except && **y != except)
+            .count()
+    }
+
+    #[test]
+    fn hash_is_the_documented_one() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a64(FNV_OFFSET_BASIS, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(FNV_OFFSET_BASIS, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(FNV_OFFSET_BASIS, b"foobar"), 0x8594_4171_f739_67e8);
+        // Seeds are the ASCII bytes their comments say.
+        assert_eq!(SEED_OFFSET.to_be_bytes(), *b"lb-offse");
+        assert_eq!(SEED_SKIP.to_be_bytes(), *b"lb-skipp");
+        // Computed by an independent Python implementation of this file's doc.
+        assert_eq!(name_hash(SEED_OFFSET, "web-1"), 0x49d1_aed6_6bb7_6722);
+        assert_eq!(name_hash(SEED_SKIP, "web-1"), 0x7f4c_d908_0aae_fa93);
+    }
+
+    #[test]
+    fn tiny_table_derived_by_hand() {
+        // Permutations (offset, skip) for M = 7: a (6, 5), b (1, 3), c (3, 1).
+        // Round 1: a→6, b→1, c→3. Round 2: a→4, b: 4 taken → 0, c: 4 taken → 5.
+        // Round 3: a: 4+5 = 9 % 7 = 2 → full.
+        assert_eq!(permutation("a", 7), (6, 5));
+        assert_eq!(permutation("b", 7), (1, 3));
+        assert_eq!(permutation("c", 7), (3, 1));
+        let n = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let mut bs = backends(&n, &[]);
+        bs.iter_mut().for_each(|b| b.id += 10);
+        assert_eq!(build_table(&bs, 7), vec![11, 11, 10, 12, 10, 12, 10]);
+        // Weighted, from the same Python implementation.
+        let n = ["x".to_string(), "y".to_string(), "z".to_string()];
+        let t = build_table(&backends(&n, &[1, 2, 3]), 13);
+        assert_eq!(t, vec![0, 1, 2, 2, 0, 2, 1, 1, 2, 2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn primes() {
+        let small: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        assert_eq!(small, vec![2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert!(is_prime(65537) && is_prime(4_294_967_291) && is_prime(251));
+        assert!(!is_prime(65536) && !is_prime(65535) && !is_prime(u32::MAX));
+        assert!(!is_prime(65521 * 2) && !is_prime(251 * 257));
+    }
+
+    #[test]
+    fn empty_and_weightless_give_no_backend() {
+        assert!(build_table(&[], M).iter().all(|&s| s == NO_BACKEND));
+        let n = names(2, "w");
+        let t = build_table(&backends(&n, &[0, 0]), 7);
+        assert_eq!(t, vec![NO_BACKEND; 7]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not prime")]
+    fn non_prime_size_panics() {
+        let n = names(2, "w");
+        build_table(&backends(&n, &[]), 65536);
+    }
+
+    #[test]
+    fn equal_backends_share_evenly() {
+        for n in [1, 3, 10, 100] {
+            let nm = names(n, "web");
+            let table = build_table(&backends(&nm, &[]), M);
+            let counts = shares(&table);
+            assert!(!counts.contains_key(&NO_BACKEND), "table not full");
+            assert_eq!(counts.len(), n);
+            let ideal = f64::from(M) / n as f64;
+            let worst = counts
+                .values()
+                .map(|&c| (c as f64 - ideal).abs() / ideal)
+                .fold(0.0, f64::max);
+            println!(
+                "N={n}: ideal {ideal:.1} slots, worst deviation {:.4}%",
+                worst * 100.0
+            );
+            assert!(worst <= 0.01, "N={n}: worst share deviation {worst}");
+        }
+    }
+
+    #[test]
+    fn weighted_shares_follow_weights() {
+        for weights in [vec![1, 2, 3], vec![1, 1, 5, 10], vec![1000, 1, 500]] {
+            let nm = names(weights.len(), "w");
+            let table = build_table(&backends(&nm, &weights), M);
+            let counts = shares(&table);
+            let total: u32 = weights.iter().sum();
+            for (id, &w) in weights.iter().enumerate() {
+                let got = counts.get(&(id as u32)).copied().unwrap_or(0) as f64;
+                let ideal = f64::from(M) * f64::from(w) / f64::from(total);
+                let dev = (got - ideal).abs() / ideal;
+                println!(
+                    "weights {weights:?}: w={w} got {got} ideal {ideal:.1} ({:.4}%)",
+                    dev * 100.0
+                );
+                // Slots are whole: a share of under 100 slots may be off by one.
+                assert!(
+                    (got - ideal).abs() <= (0.01 * ideal).max(1.0),
+                    "weight {w}: {got} slots vs {ideal:.1}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn removing_a_backend_moves_little_else() {
+        for n in [10, 100, 1000] {
+            let nm = names(n, "web");
+            let all = backends(&nm, &[]);
+            let before = build_table(&all, M);
+            let gone = (n / 2) as u32;
+            let rest: Vec<_> = all.iter().copied().filter(|b| b.id != gone).collect();
+            let after = build_table(&rest, M);
+            assert!(after.iter().all(|&s| s != gone && s != NO_BACKEND));
+            // Every slot of the removed backend must move; others should stay.
+            let moved = moved_others(&before, &after, gone);
+            let frac = moved as f64 / f64::from(M);
+            println!(
+                "remove 1 of {n}: {moved} other slots moved ({:.3}% of M)",
+                frac * 100.0
+            );
+            assert!(frac <= 0.01, "remove 1 of {n}: {frac}");
+        }
+    }
+
+    #[test]
+    fn adding_a_backend_moves_little_else() {
+        for n in [10, 100] {
+            let nm = names(n + 1, "web");
+            let all = backends(&nm, &[]);
+            let before = build_table(&all[..n], M);
+            let after = build_table(&all, M);
+            let new = n as u32;
+            let moved = moved_others(&before, &after, new);
+            let frac = moved as f64 / f64::from(M);
+            println!(
+                "add 1 to {n}: {moved} other slots moved ({:.3}% of M)",
+                frac * 100.0
+            );
+            assert!(frac <= 0.01, "add 1 to {n}: {frac}");
+            let share = shares(&after)[&new] as f64 / (f64::from(M) / (n + 1) as f64);
+            assert!((share - 1.0).abs() <= 0.01, "new backend's share {share}");
+        }
+    }
+
+    #[test]
+    fn independent_of_input_order_and_repeatable() {
+        let nm = names(50, "b");
+        let weights: Vec<u32> = (0..50).map(|i| 1 + i % 7).collect();
+        let forward = backends(&nm, &weights);
+        let mut reversed = forward.clone();
+        reversed.reverse();
+        let mut shuffled = forward.clone();
+        shuffled.rotate_left(17);
+        shuffled.swap(3, 40);
+        let t = build_table(&forward, M);
+        assert_eq!(t, build_table(&forward, M));
+        assert_eq!(t, build_table(&reversed, M));
+        assert_eq!(t, build_table(&shuffled, M));
+        // Ids are only labels: renumbering relabels the same slots.
+        let renumbered: Vec<_> = forward
+            .iter()
+            .map(|b| MaglevBackend {
+                id: 1000 - b.id,
+                ..*b
+            })
+            .collect();
+        let t2 = build_table(&renumbered, M);
+        assert!(t.iter().zip(&t2).all(|(a, b)| *b == 1000 - *a));
+    }
+
+    #[test]
+    fn thousand_backends_build_fast() {
+        let nm = names(1000, "backend");
+        let weights: Vec<u32> = (0..1000).map(|i| 1 + (i % 10) as u32).collect();
+        for w in [&[][..], &weights[..]] {
+            let bs = backends(&nm, w);
+            let start = std::time::Instant::now();
+            let table = build_table(&bs, M);
+            let took = start.elapsed();
+            println!("1000 backends, M={M}, weighted={}: {took:?}", !w.is_empty());
+            assert!(table.iter().all(|&s| s != NO_BACKEND));
+            // Generous: a debug build is ~10x slower than release.
+            assert!(took.as_secs_f64() < 2.0, "took {took:?}");
+        }
+    }
+}
