@@ -1,3 +1,161 @@
-//! Ownership of the XDP program and its maps.
+//! Ownership of the XDP program and its maps: load and attach a fresh data
+//! plane, or adopt the one a previous daemon pinned, so that restarting or
+//! upgrading the daemon never touches traffic.
 
+pub mod attach;
+pub mod load;
+pub mod maps;
 pub mod object;
+pub mod pins;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use aya::{
+    maps::MapInfo,
+    programs::{Xdp, links::PinnedLink},
+};
+use lb_common::maps as names;
+
+use self::{
+    attach::{Attached, Requested},
+    load::Sizes,
+    maps::Maps,
+    pins::PinDir,
+};
+
+/// A running data plane: attached, pinned, with typed map handles.
+pub struct Dataplane {
+    pub maps: Maps,
+    /// The sizes the maps were created with (for an adopted data plane, the
+    /// pinned ones, whatever the config says now).
+    pub sizes: Sizes,
+    /// True when this process adopted pins instead of loading.
+    pub adopted: bool,
+    pub pins: PinDir,
+    /// Held so the pin's fd stays open; the pin keeps the program attached.
+    _link: PinnedLink,
+}
+
+/// How to open a data plane.
+pub struct OpenOptions<'a> {
+    pub interface: &'a str,
+    pub requested: Requested,
+    pub pin_root: &'a Path,
+    pub sizes: Sizes,
+}
+
+impl Dataplane {
+    /// Adopts the data plane pinned for the interface, or loads, attaches and
+    /// pins a new one. The second element says which XDP mode a fresh attach
+    /// got (None when adopted: the mode is whatever the first daemon got).
+    pub fn open(opts: &OpenOptions<'_>) -> anyhow::Result<(Self, Option<Attached>)> {
+        let pins = PinDir::new(opts.pin_root, opts.interface);
+        pins::check_bpffs(opts.pin_root).map_err(anyhow::Error::msg)?;
+        if pins.has_link() {
+            return Ok((Self::adopt(pins, &opts.sizes)?, None));
+        }
+        // A directory without a link is what a load that died half-way leaves.
+        pins.remove_all()
+            .with_context(|| format!("clearing incomplete pins in {}", pins.0.display()))?;
+        let (dataplane, attached) = Self::load_and_pin(pins, opts)?;
+        Ok((dataplane, Some(attached)))
+    }
+
+    fn adopt(pins: PinDir, wanted: &Sizes) -> anyhow::Result<Self> {
+        let link = PinnedLink::from_pin(pins.link()).with_context(|| {
+            format!(
+                "opening the pinned XDP link {}; if it is stale, `lb teardown` removes it",
+                pins.link().display()
+            )
+        })?;
+        let max_entries = |name: &str| -> anyhow::Result<u32> {
+            Ok(MapInfo::from_pin(pins.map(name))
+                .with_context(|| format!("opening pinned map {}", pins.map(name).display()))?
+                .max_entries())
+        };
+        let max_vips = max_entries(names::MAGLEV_LIVE_HALF)?;
+        let sizes = Sizes {
+            max_vips,
+            max_backends: max_entries(names::BACKENDS)?,
+            max_flows: max_entries(names::FLOWS)?,
+            maglev_size: max_entries(names::MAGLEV)? / (2 * max_vips.max(1)),
+        };
+        if sizes != *wanted {
+            tracing::warn!(
+                pinned = ?sizes,
+                configured = ?wanted,
+                "the pinned data plane was sized differently; keeping the pinned sizes \
+                 (resizing needs `lb teardown` and a fresh start, which drops flows)"
+            );
+        }
+        let maps = Maps::from_pins(&pins.0, sizes.maglev_size)?;
+        tracing::info!(dir = %pins.0.display(), "adopted the pinned data plane; flows kept");
+        Ok(Self {
+            maps,
+            sizes,
+            adopted: true,
+            pins,
+            _link: link,
+        })
+    }
+
+    fn load_and_pin(pins: PinDir, opts: &OpenOptions<'_>) -> anyhow::Result<(Self, Attached)> {
+        let mut ebpf = load::load(&opts.sizes)?;
+        std::fs::create_dir_all(&pins.0)
+            .with_context(|| format!("creating {}", pins.0.display()))?;
+        for (name, map) in ebpf.maps() {
+            map.pin(pins.map(name))
+                .with_context(|| format!("pinning map {name} in {}", pins.0.display()))?;
+        }
+        let maps = Maps::take(&mut ebpf, opts.sizes.maglev_size)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(names::PROGRAM)
+            .context("the embedded object has no `lb` program")?
+            .try_into()?;
+        prog.load()
+            .context("the kernel's verifier rejected the XDP program")?;
+        let (link, attached) = attach::attach(prog, opts.interface, opts.requested)?;
+        // Pinned last: from here on a restarted daemon adopts instead of loading.
+        let link = link
+            .pin(pins.link())
+            .with_context(|| format!("pinning the XDP link at {}", pins.link().display()))?;
+        tracing::info!(
+            interface = opts.interface,
+            mode = attached.as_str(),
+            dir = %pins.0.display(),
+            "XDP program attached and pinned"
+        );
+        Ok((
+            Self {
+                maps,
+                sizes: opts.sizes,
+                adopted: false,
+                pins,
+                _link: link,
+            },
+            attached,
+        ))
+    }
+
+    /// Detaches the program and removes every pin. Flows are lost.
+    pub fn teardown(self) -> anyhow::Result<Vec<String>> {
+        let Self {
+            pins, _link, maps, ..
+        } = self;
+        drop(maps);
+        // Unpinning and dropping the last fd detaches the program.
+        let link = _link.unpin().context("unpinning the XDP link")?;
+        drop(link);
+        let mut removed = vec![pins::LINK.to_string()];
+        removed.extend(pins.remove_all().context("removing map pins")?);
+        Ok(removed)
+    }
+}
+
+/// Removes the data plane pinned for `interface` without a running daemon.
+pub fn teardown_pins(pin_root: &Path, interface: &str) -> anyhow::Result<Vec<String>> {
+    PinDir::new(pin_root, interface)
+        .remove_all()
+        .context("removing pins")
+}

@@ -1,0 +1,131 @@
+//! The drain state machine, advanced once per tick.
+//!
+//! DRAINING starts with the table flip (done by the caller through `sync`).
+//! Each tick then: sends the `on_drain` notice once; runs the shutdown action
+//! once, when it is safe (see `shutdown_due`); completes the drain (DRAINED)
+//! when the backend's live flows reach zero, or forces it at the deadline.
+
+use std::time::Duration;
+
+use super::{
+    actions::Kind,
+    live::{IdleTimeouts, Tracked},
+    model::BackendEntry,
+};
+use crate::config::{Action, ShutdownWhen};
+
+/// A flow must be at least this old, with its first request sent, before the
+/// flow table counts it as safely in the backend's hands. Covers the time an
+/// application takes to accept() a connection whose request already arrived.
+pub const SETTLE_FLOOR: Duration = Duration::from_millis(200);
+
+/// An action the tick decided to run.
+pub struct Due {
+    pub backend: String,
+    pub kind: Kind,
+    pub action: Action,
+}
+
+/// What a tick did to one drain.
+#[derive(Default)]
+pub struct StepResult {
+    pub actions: Vec<Due>,
+    /// The drain's record changed (persist it).
+    pub changed: bool,
+    /// The backend's kernel state changed (sync the maps).
+    pub state_changed: bool,
+    /// Flows to delete from the table: forced off at the deadline.
+    pub forced: Vec<lb_common::flow::FlowKey>,
+}
+
+/// Advances `backend`'s drain. `elapsed` is the time since the drain started.
+pub fn step(
+    backend: &mut BackendEntry,
+    tracked: &Tracked,
+    live: u64,
+    elapsed: Duration,
+    now_ns: u64,
+) -> StepResult {
+    let mut result = StepResult::default();
+    let name = backend.cfg.name.clone();
+    let Some(drain) = backend.drain.as_mut() else {
+        return result;
+    };
+    if drain.outcome.is_some() {
+        return result;
+    }
+    backend.live_flows = live;
+
+    if !drain.on_drain_done {
+        drain.on_drain_done = true;
+        result.changed = true;
+        if let Some(action) = &backend.cfg.on_drain {
+            result.actions.push(Due {
+                backend: name.clone(),
+                kind: Kind::OnDrain,
+                action: action.clone(),
+            });
+        }
+    }
+
+    let timeout = Duration::from_secs_f64(drain.timeout_s);
+    let at_deadline = elapsed >= timeout;
+    if !drain.shutdown_done {
+        match (&backend.cfg.shutdown, drain.no_signal) {
+            (Some(action), false) => {
+                let due = at_deadline
+                    || live == 0
+                    || match backend.cfg.shutdown_when {
+                        ShutdownWhen::Idle => false,
+                        ShutdownWhen::Start => {
+                            elapsed >= backend.cfg.signal_delay
+                                || (elapsed >= SETTLE_FLOOR
+                                    && tracked.all_settled(now_ns, SETTLE_FLOOR.as_nanos() as u64))
+                        }
+                    };
+                if due {
+                    drain.shutdown_done = true;
+                    drain.signal = "sent".into();
+                    result.changed = true;
+                    result.actions.push(Due {
+                        backend: name.clone(),
+                        kind: Kind::Shutdown,
+                        action: action.clone(),
+                    });
+                }
+            }
+            _ => {
+                drain.shutdown_done = true;
+                drain.signal = "skipped".into();
+                result.changed = true;
+            }
+        }
+    }
+
+    if live == 0 {
+        drain.outcome = Some("drained".into());
+        result.changed = true;
+        result.state_changed = true;
+        tracing::info!(backend = name, elapsed = ?elapsed, "drained: no live connections left");
+    } else if at_deadline {
+        drain.outcome = Some("forced".into());
+        drain.forced_flows = live;
+        result.forced = tracked.keys().copied().collect();
+        result.changed = true;
+        result.state_changed = true;
+        tracing::warn!(
+            backend = name,
+            forced = live,
+            "drain deadline reached: remaining connections forced off"
+        );
+    }
+    result
+}
+
+/// Idle timeouts of the config, for the live counters.
+pub fn idle_timeouts(daemon: &crate::config::DaemonConfig) -> IdleTimeouts {
+    IdleTimeouts {
+        tcp_ns: daemon.flow_idle_timeout.as_nanos() as u64,
+        udp_ns: daemon.udp_idle_timeout.as_nanos() as u64,
+    }
+}

@@ -1,0 +1,120 @@
+//! Health checks: one task per checked backend, TCP connect or HTTP GET (2xx),
+//! every `interval`, with at most `health_concurrency` probes in flight across
+//! all backends. `fall` failures in a row take an ACTIVE backend out of
+//! new-flow selection (DOWN: its flows are re-picked); `rise` successes bring
+//! it back. A draining backend that fails stays DRAINING: it is expected to be
+//! shutting down. Probes go only to configured backend addresses.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::{sync::Semaphore, task::JoinSet};
+
+use super::{core::Daemon, model::Health};
+use crate::config::{HealthConfig, HealthKind};
+
+/// One probe: Ok when healthy.
+async fn probe(addr: SocketAddr, cfg: &HealthConfig) -> Result<(), String> {
+    match cfg.kind {
+        HealthKind::Tcp => tokio::time::timeout(cfg.timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("no connection within {:?}", cfg.timeout))?
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        HealthKind::Http => {
+            let status =
+                super::http1::request(addr, &addr.to_string(), "GET", &cfg.path, cfg.timeout)
+                    .await?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("GET {} answered {status}", cfg.path))
+            }
+        }
+    }
+}
+
+/// The verdict after a run of results, from `current`.
+pub fn next_health(current: Health, successes: u32, failures: u32, cfg: &HealthConfig) -> Health {
+    if failures >= cfg.fall && current != Health::Unhealthy {
+        Health::Unhealthy
+    } else if successes >= cfg.rise && current != Health::Healthy {
+        Health::Healthy
+    } else {
+        current
+    }
+}
+
+/// Starts a checker for every backend with a health check; returns their set
+/// (dropping or aborting it stops them all).
+pub async fn spawn_all(daemon: &Arc<Daemon>) -> JoinSet<()> {
+    let inner = daemon.inner.lock().await;
+    let limit = Arc::new(Semaphore::new(
+        inner.model.config.daemon.health_concurrency.max(1),
+    ));
+    let mut set = JoinSet::new();
+    for b in inner.model.backends.values() {
+        let Some(cfg) = b.cfg.health.clone() else {
+            continue;
+        };
+        let Some(vip) = inner.model.config.vip(&b.vip) else {
+            continue;
+        };
+        let addr = SocketAddr::new(b.cfg.address, cfg.port_for(vip));
+        let name = b.cfg.name.clone();
+        let daemon = Arc::clone(daemon);
+        let limit = Arc::clone(&limit);
+        set.spawn(async move { check_loop(daemon, name, addr, cfg, limit).await });
+    }
+    set
+}
+
+async fn check_loop(
+    daemon: Arc<Daemon>,
+    name: String,
+    addr: SocketAddr,
+    cfg: HealthConfig,
+    limit: Arc<Semaphore>,
+) {
+    let (mut successes, mut failures) = (0u32, 0u32);
+    let mut ticker = tokio::time::interval(cfg.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let result = {
+            let Ok(_permit) = limit.acquire().await else {
+                return;
+            };
+            probe(addr, &cfg).await
+        };
+        match &result {
+            Ok(()) => {
+                successes += 1;
+                failures = 0;
+            }
+            Err(_) => {
+                failures += 1;
+                successes = 0;
+            }
+        }
+        let mut inner = daemon.inner.lock().await;
+        let Some(b) = inner.model.backends.get_mut(&name) else {
+            return;
+        };
+        let next = next_health(b.health, successes, failures, &cfg);
+        if next != b.health {
+            match &result {
+                Ok(()) => tracing::info!(backend = name, %addr, "health check passing: healthy"),
+                Err(e) => {
+                    tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy")
+                }
+            }
+            b.health = next;
+            if let Err(e) = inner.apply() {
+                tracing::error!(error = %e, "applying a health change");
+            }
+        }
+        drop(inner);
+        // Keep the loop cheap when nothing changes for a long time.
+        tokio::task::yield_now().await;
+    }
+}

@@ -1,0 +1,148 @@
+//! Live-connection accounting.
+//!
+//! A flow is live until the client sends FIN or RST, or until it has been idle
+//! longer than its protocol's idle timeout. Two ways of counting:
+//!
+//! - `count_by_backend`: one pass over the whole flow table, for every
+//!   backend's figure in `lb status` and the metrics. Its cost grows with the
+//!   table, so the daemon runs it every few seconds, not every tick.
+//! - `Tracked`: a draining backend's own flows, collected by one pass when the
+//!   drain starts and then checked by key, every tick, at a cost that grows only
+//!   with that backend's flows (which can only fall: it gets no new ones). A
+//!   tracked flow whose entry was evicted stays live until its idle timeout
+//!   passes from the last time it was seen, because the second-chance path may
+//!   bring it back; eviction does not end a connection.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aya::maps::{HashMap as BpfHashMap, MapData};
+use lb_common::{
+    flow::{FlowInfo, FlowKey},
+    vip::PROTO_UDP,
+};
+
+pub type FlowMap = BpfHashMap<MapData, FlowKey, FlowInfo>;
+
+/// Idle timeouts in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct IdleTimeouts {
+    pub tcp_ns: u64,
+    pub udp_ns: u64,
+}
+
+/// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
+/// Whether a flow still counts as a connection in flight at `now`.
+pub fn is_live(key: &FlowKey, info: &FlowInfo, now: u64, idle: IdleTimeouts) -> bool {
+    if info.is_closing() {
+        return false;
+    }
+    let timeout = if key.proto == PROTO_UDP {
+        idle.udp_ns
+    } else {
+        idle.tcp_ns
+    };
+    now.saturating_sub(info.last_seen_ns) <= timeout
+}
+
+/// Live flows per backend id, and how many entries the pass read.
+pub fn count_by_backend(
+    flows: &FlowMap,
+    now: u64,
+    idle: IdleTimeouts,
+) -> (BTreeMap<u32, u64>, u64) {
+    let mut counts = BTreeMap::new();
+    let mut scanned = 0;
+    for (key, info) in flows.iter().flatten() {
+        scanned += 1;
+        if is_live(&key, &info, now, idle) {
+            *counts.entry(info.backend_id).or_insert(0) += 1;
+        }
+    }
+    (counts, scanned)
+}
+
+/// A draining backend's flows, followed by key.
+#[derive(Debug, Default)]
+pub struct Tracked {
+    backend_id: u32,
+    flows: HashMap<FlowKey, FlowInfo>,
+}
+
+impl Tracked {
+    /// Collects `backend_id`'s live flows with one pass over the table.
+    pub fn collect(flows: &FlowMap, backend_id: u32, now: u64, idle: IdleTimeouts) -> Self {
+        let mut tracked = Self {
+            backend_id,
+            flows: HashMap::new(),
+        };
+        tracked.rescan(flows, now, idle);
+        tracked
+    }
+
+    /// Adds flows of the backend that are in the table but not yet followed
+    /// (entries the second-chance path recreated).
+    pub fn rescan(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) {
+        for (key, info) in flows.iter().flatten() {
+            if info.backend_id == self.backend_id && is_live(&key, &info, now, idle) {
+                self.flows.insert(key, info);
+            }
+        }
+    }
+
+    /// Re-reads every followed flow; drops the ones that ended. Returns the live count.
+    pub fn refresh(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) -> u64 {
+        let backend_id = self.backend_id;
+        self.flows.retain(|key, known| {
+            match flows.get(key, 0) {
+                Ok(info) if info.backend_id == backend_id => *known = info,
+                // Re-picked to another backend: no longer this backend's connection.
+                Ok(_) => return false,
+                // Evicted: keep the last known state until it idles out.
+                Err(_) => {}
+            }
+            is_live(key, known, now, idle)
+        });
+        self.flows.len() as u64
+    }
+
+    pub fn len(&self) -> u64 {
+        self.flows.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// True when every followed flow has sent payload (its first request) and
+    /// was created at least `settle_ns` ago: the flow table's evidence that the
+    /// backend has every connection in hand.
+    pub fn all_settled(&self, now: u64, settle_ns: u64) -> bool {
+        self.flows.values().all(|f| {
+            f.flags & lb_common::flow::FLOW_F_PAYLOAD != 0
+                && now.saturating_sub(f.created_ns) >= settle_ns
+        })
+    }
+
+    /// A tracked set from given flows (tests).
+    #[cfg(test)]
+    pub fn from_flows(
+        backend_id: u32,
+        flows: impl IntoIterator<Item = (FlowKey, FlowInfo)>,
+    ) -> Self {
+        Self {
+            backend_id,
+            flows: flows.into_iter().collect(),
+        }
+    }
+
+    /// The followed flows' keys (to force them off at the deadline).
+    pub fn keys(&self) -> impl Iterator<Item = &FlowKey> {
+        self.flows.keys()
+    }
+}

@@ -1,0 +1,223 @@
+//! Views of the daemon for the API: status, one backend, flows.
+
+use std::{collections::BTreeMap, time::Instant};
+
+use lb_common::{addr::to_ip, backend::state_name, stats::Counters, vip::PROTO_UDP};
+
+use super::{
+    core::{Inner, unix_now},
+    live,
+    model::BackendEntry,
+};
+use crate::{
+    api::types::{BackendStatus, DrainStatus, Drops, FlowView, Status, Traffic, VipStatus},
+    dataplane::maps::Maps,
+};
+
+/// Counter snapshots, to turn totals into per-second rates.
+#[derive(Default)]
+pub struct Rates {
+    /// (when, packets, new flows) per "vip:<id>" / "backend:<id>": the latest
+    /// two snapshots.
+    snapshots: BTreeMap<String, [(Instant, u64, u64); 2]>,
+}
+
+impl Rates {
+    /// Records a snapshot of `key` (called about once a second by the tick loop).
+    pub fn record(&mut self, key: String, c: &Counters) {
+        let now = (Instant::now(), c.packets, c.new_flows);
+        self.snapshots
+            .entry(key)
+            .and_modify(|s| *s = [s[1], now])
+            .or_insert([now, now]);
+    }
+
+    fn per_s(&self, key: &str) -> (f64, f64) {
+        let Some([a, b]) = self.snapshots.get(key) else {
+            return (0.0, 0.0);
+        };
+        let dt = b.0.duration_since(a.0).as_secs_f64();
+        if dt <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (
+            b.1.saturating_sub(a.1) as f64 / dt,
+            b.2.saturating_sub(a.2) as f64 / dt,
+        )
+    }
+}
+
+fn traffic(c: &Counters, (pps, nps): (f64, f64)) -> Traffic {
+    Traffic {
+        packets: c.packets,
+        bytes: c.bytes,
+        new_flows: c.new_flows,
+        closed_flows: c.closed_flows,
+        second_chance: c.second_chance,
+        packets_per_s: pps,
+        new_flows_per_s: nps,
+    }
+}
+
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl Inner {
+    /// Snapshots every counter for the rates.
+    pub fn record_rates(&mut self) {
+        let Some(dp) = self.dataplane.as_ref() else {
+            return;
+        };
+        for v in &self.model.vips {
+            if let Ok(c) = Maps::sum(&dp.maps.vip_stats, v.id) {
+                self.rates.record(format!("vip:{}", v.id), &c);
+            }
+        }
+        for b in self.model.backends.values() {
+            if let Ok(c) = Maps::sum(&dp.maps.backend_stats, b.id) {
+                self.rates.record(format!("backend:{}", b.id), &c);
+            }
+        }
+    }
+
+    pub fn backend_status(&self, b: &BackendEntry) -> BackendStatus {
+        let counters = self
+            .dataplane
+            .as_ref()
+            .and_then(|dp| Maps::sum(&dp.maps.backend_stats, b.id).ok())
+            .unwrap_or_default();
+        let now = unix_now();
+        BackendStatus {
+            name: b.cfg.name.clone(),
+            vip: b.vip.clone(),
+            address: b.cfg.address.to_string(),
+            mac: b.mac.map(mac_string),
+            weight: b.cfg.weight,
+            state: state_name(b.kernel_state()).to_string(),
+            admin: if b.disabled { "disabled" } else { "enabled" }.to_string(),
+            health: b.health.as_str().to_string(),
+            live_flows: b.live_flows,
+            counters: traffic(&counters, self.rates.per_s(&format!("backend:{}", b.id))),
+            drain: b.drain.as_ref().map(|d| DrainStatus {
+                started_at: d.started_at,
+                elapsed_s: (now - d.started_at).max(0.0),
+                timeout_s: d.timeout_s,
+                initial_flows: d.initial_flows,
+                live_flows: b.live_flows,
+                signal: d.signal.clone(),
+                outcome: d.outcome.clone(),
+                forced_flows: d.forced_flows,
+            }),
+            last_action: b.last_action.clone(),
+            problem: b.problem(),
+        }
+    }
+
+    pub fn status(&self, uptime_s: f64) -> Status {
+        let sum = |map: &aya::maps::PerCpuArray<aya::maps::MapData, Counters>, id| {
+            self.dataplane
+                .as_ref()
+                .and_then(|_| Maps::sum(map, id).ok())
+                .unwrap_or_default()
+        };
+        let mut vips = Vec::new();
+        for v in &self.model.vips {
+            let c = self
+                .dataplane
+                .as_ref()
+                .map(|dp| sum(&dp.maps.vip_stats, v.id))
+                .unwrap_or_default();
+            vips.push(VipStatus {
+                name: v.cfg.name.clone(),
+                address: v.cfg.address.to_string(),
+                port: v.cfg.port,
+                protocol: v.cfg.protocol.to_string(),
+                counters: traffic(&c, self.rates.per_s(&format!("vip:{}", v.id))),
+                drops: Drops {
+                    malformed: c.drop_malformed,
+                    fragment: c.drop_fragment,
+                    no_backend: c.drop_no_backend,
+                },
+                repicked: c.repicked,
+                backends: v
+                    .cfg
+                    .backends
+                    .iter()
+                    .filter_map(|bc| self.model.backends.get(&bc.name))
+                    .map(|b| self.backend_status(b))
+                    .collect(),
+            });
+        }
+        let global = self
+            .dataplane
+            .as_ref()
+            .map(|dp| sum(&dp.maps.global_stats, 0))
+            .unwrap_or_default();
+        Status {
+            interface: self.model.config.daemon.interface.clone(),
+            xdp_mode: self.xdp_mode.clone(),
+            adopted: self.adopted,
+            uptime_s,
+            vips,
+            passed_packets: global.packets,
+            passed_malformed: global.drop_malformed,
+        }
+    }
+
+    /// Flows in the table, at most `limit`, optionally of one backend.
+    pub fn flows(&self, backend: Option<u32>, limit: usize) -> Vec<FlowView> {
+        let Some(dp) = self.dataplane.as_ref() else {
+            return Vec::new();
+        };
+        let idle = super::drain::idle_timeouts(&self.model.config.daemon);
+        let now = live::monotonic_ns();
+        let names = self.names_by_id();
+        let vip_names: BTreeMap<(std::net::IpAddr, u16, u8), String> = self
+            .model
+            .vips
+            .iter()
+            .map(|v| {
+                (
+                    (v.cfg.address, v.cfg.port, v.cfg.protocol.number()),
+                    v.cfg.name.clone(),
+                )
+            })
+            .collect();
+        dp.maps
+            .flows
+            .iter()
+            .flatten()
+            .filter(|(_, info)| backend.is_none_or(|id| info.backend_id == id))
+            .take(limit)
+            .map(|(key, info)| {
+                let dst = to_ip(key.dst);
+                let state = if info.is_closing() {
+                    "closing"
+                } else if live::is_live(&key, &info, now, idle) {
+                    "live"
+                } else {
+                    "idle"
+                };
+                FlowView {
+                    client: std::net::SocketAddr::new(to_ip(key.src), key.sport()).to_string(),
+                    vip: vip_names
+                        .get(&(dst, key.dport(), key.proto))
+                        .cloned()
+                        .unwrap_or_else(|| std::net::SocketAddr::new(dst, key.dport()).to_string()),
+                    backend: names
+                        .get(&info.backend_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", info.backend_id)),
+                    protocol: if key.proto == PROTO_UDP { "udp" } else { "tcp" }.to_string(),
+                    age_s: now.saturating_sub(info.created_ns) as f64 / 1e9,
+                    idle_s: now.saturating_sub(info.last_seen_ns) as f64 / 1e9,
+                    state: state.to_string(),
+                }
+            })
+            .collect()
+    }
+}

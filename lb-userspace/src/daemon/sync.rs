@@ -1,0 +1,207 @@
+//! Writes the model into the maps, in an order that never sends a packet to a
+//! backend that should not get it: backends becoming ACTIVE are written before
+//! the tables flip to include them; backends leaving ACTIVE after the flip
+//! that excludes them. Only what changed is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lb_common::{
+    addr::from_ip,
+    backend::{Backend, STATE_ACTIVE},
+    maps::{VIP_PORT_TCP, VIP_PORT_UDP},
+    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
+};
+
+use super::model::{LIVE_STATES, Model, SECOND_CHANCE_STATES};
+use crate::{
+    dataplane::maps::Maps,
+    maglev::{MaglevBackend, build_table},
+};
+
+/// Table members: (id, name, weight), sorted.
+type Members = Vec<(u32, String, u32)>;
+
+/// What this daemon knows to be in the maps.
+#[derive(Default)]
+pub struct Synced {
+    live: BTreeMap<u32, Members>,
+    second_chance: BTreeMap<u32, Members>,
+    backends: BTreeMap<u32, Backend>,
+    vips: BTreeMap<VipKey, VipInfo>,
+    ports: BTreeMap<u16, u32>,
+}
+
+impl Synced {
+    /// Reads back what an adopted data plane holds (tables are not read: they
+    /// are rewritten once, with the same content, since Maglev is deterministic).
+    pub fn from_maps(maps: &Maps) -> anyhow::Result<Self> {
+        let mut synced = Self::default();
+        for item in maps.vips.iter() {
+            let (k, v) = item?;
+            synced.vips.insert(k, v);
+        }
+        for port in 0..=u16::MAX {
+            let bits = maps.vip_ports.get(&(port as u32), 0)?;
+            if bits != 0 {
+                synced.ports.insert(port, bits);
+            }
+        }
+        for id in 0..maps.backends.len() {
+            let b = maps.backends.get(&id, 0)?;
+            if b != Backend::EMPTY {
+                synced.backends.insert(id, b);
+            }
+        }
+        Ok(synced)
+    }
+}
+
+fn members(model: &Model, vip_id: u32, states: &[u8]) -> Members {
+    let mut m: Members = model
+        .members(vip_id, states)
+        .into_iter()
+        .map(|(id, name, w)| (id, name.to_string(), w))
+        .collect();
+    m.sort();
+    m
+}
+
+fn table(members: &Members, m: u32) -> Vec<u32> {
+    let input: Vec<MaglevBackend<'_>> = members
+        .iter()
+        .map(|(id, name, weight)| MaglevBackend {
+            id: *id,
+            name,
+            weight: *weight,
+        })
+        .collect();
+    build_table(&input, m)
+}
+
+/// Brings the maps in line with `model`.
+pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Result<()> {
+    let m = maps.maglev_size;
+    let wanted_backends: BTreeMap<u32, Backend> = model
+        .backends
+        .values()
+        .map(|b| {
+            (
+                b.id,
+                Backend {
+                    addr: from_ip(b.cfg.address),
+                    mac: b.mac.unwrap_or([0; 6]),
+                    state: b.kernel_state(),
+                    _pad: 0,
+                    weight: b.cfg.weight,
+                },
+            )
+        })
+        .collect();
+
+    // 1. Backends that are (or become) ACTIVE, so a flipped table never names
+    //    a slot that is not ready.
+    for (id, b) in &wanted_backends {
+        if b.state == STATE_ACTIVE && synced.backends.get(id) != Some(b) {
+            maps.backends.set(*id, b, 0)?;
+            synced.backends.insert(*id, *b);
+        }
+    }
+
+    // 2. VIPs, their address markers and port bits.
+    let mut wanted_vips = BTreeMap::new();
+    let mut wanted_ports: BTreeMap<u16, u32> = BTreeMap::new();
+    for vip in &model.vips {
+        let key = VipKey::new(
+            from_ip(vip.cfg.address),
+            vip.cfg.port,
+            vip.cfg.protocol.number(),
+        );
+        wanted_vips.insert(
+            key,
+            VipInfo {
+                vip_id: vip.id,
+                flags: 0,
+            },
+        );
+        wanted_vips.entry(key.address_marker()).or_insert(VipInfo {
+            vip_id: vip.id,
+            flags: VIP_F_ADDRESS_MARKER,
+        });
+        let bit = if key.proto == PROTO_TCP {
+            VIP_PORT_TCP
+        } else {
+            VIP_PORT_UDP
+        };
+        *wanted_ports.entry(vip.cfg.port).or_default() |= bit;
+    }
+
+    // 3. Tables: live half first (flip), then the second-chance half.
+    for vip in &model.vips {
+        let live = members(model, vip.id, LIVE_STATES);
+        if synced.live.get(&vip.id) != Some(&live) {
+            maps.publish_table(vip.id, &table(&live, m))?;
+            tracing::info!(vip = vip.cfg.name, backends = ?live.iter().map(|b| &b.1).collect::<Vec<_>>(), "live table published");
+            synced.live.insert(vip.id, live);
+            synced.second_chance.remove(&vip.id);
+        }
+        let second = members(model, vip.id, SECOND_CHANCE_STATES);
+        if synced.second_chance.get(&vip.id) != Some(&second) {
+            maps.write_second_chance(vip.id, &table(&second, m))?;
+            synced.second_chance.insert(vip.id, second);
+        }
+    }
+    for (key, info) in &wanted_vips {
+        if synced.vips.get(key) != Some(info) {
+            maps.vips.insert(key, info, 0)?;
+            synced.vips.insert(*key, *info);
+        }
+    }
+    for (port, bits) in &wanted_ports {
+        if synced.ports.get(port) != Some(bits) {
+            maps.vip_ports.set(*port as u32, bits, 0)?;
+            synced.ports.insert(*port, *bits);
+        }
+    }
+
+    // 4. Everything leaving ACTIVE, and removals, now that no table names them.
+    for (id, b) in &wanted_backends {
+        if synced.backends.get(id) != Some(b) {
+            maps.backends.set(*id, b, 0)?;
+            synced.backends.insert(*id, *b);
+        }
+    }
+    let stale: Vec<u32> = synced
+        .backends
+        .keys()
+        .filter(|id| !wanted_backends.contains_key(id))
+        .copied()
+        .collect();
+    for id in stale {
+        maps.backends.set(id, Backend::EMPTY, 0)?;
+        synced.backends.remove(&id);
+    }
+    let stale_vips: Vec<VipKey> = synced
+        .vips
+        .keys()
+        .filter(|k| !wanted_vips.contains_key(k))
+        .copied()
+        .collect();
+    for key in stale_vips {
+        maps.vips.remove(&key)?;
+        synced.vips.remove(&key);
+    }
+    let stale_ports: BTreeSet<u16> = synced
+        .ports
+        .keys()
+        .filter(|p| !wanted_ports.contains_key(p))
+        .copied()
+        .collect();
+    for port in stale_ports {
+        maps.vip_ports.set(port as u32, 0, 0)?;
+        synced.ports.remove(&port);
+    }
+    let live_ids: BTreeSet<u32> = model.vips.iter().map(|v| v.id).collect();
+    synced.live.retain(|id, _| live_ids.contains(id));
+    synced.second_chance.retain(|id, _| live_ids.contains(id));
+    Ok(())
+}

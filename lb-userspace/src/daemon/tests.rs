@@ -1,0 +1,257 @@
+//! Unit tests of the daemon's pure logic: state derivation, ids, drain steps,
+//! health transitions.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use lb_common::{
+    addr::v4_mapped,
+    backend::{STATE_ACTIVE, STATE_DOWN, STATE_DRAINED, STATE_DRAINING},
+    flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey},
+};
+
+use super::{
+    actions::Kind,
+    drain::{self, SETTLE_FLOOR},
+    health::next_health,
+    live::{IdleTimeouts, Tracked, is_live},
+    model::{Health, Model},
+    persist::{DrainRecord, Persisted},
+};
+use crate::config::{self, HealthConfig, HealthKind};
+
+const CONFIG: &str = r#"
+[daemon]
+interface = "eth0"
+
+[[vip]]
+name = "web"
+address = "198.51.100.10"
+port = 80
+protocol = "tcp"
+
+[[vip.backend]]
+name = "web-1"
+address = "198.51.100.11"
+mac = "02:00:00:00:00:11"
+
+[[vip.backend]]
+name = "web-2"
+address = "198.51.100.12"
+mac = "02:00:00:00:00:12"
+shutdown = { signal = "TERM", pid_file = "/run/web-2.pid" }
+signal_delay = "1s"
+"#;
+
+fn model(text: &str, persisted: Persisted) -> Model {
+    let config = config::parse(text, Path::new("test.toml")).expect("valid config");
+    Model::new(config, persisted, 8, 16, BTreeMap::new()).expect("ids fit")
+}
+
+fn drain_record(timeout_s: f64) -> DrainRecord {
+    DrainRecord {
+        started_at: 0.0,
+        timeout_s,
+        signal: "pending".into(),
+        ..Default::default()
+    }
+}
+
+fn flow(port: u16, flags: u32, created_ns: u64) -> (FlowKey, FlowInfo) {
+    (
+        FlowKey::new(
+            v4_mapped([198, 51, 100, 1]),
+            v4_mapped([198, 51, 100, 10]),
+            port.to_be(),
+            80u16.to_be(),
+            6,
+        ),
+        FlowInfo {
+            backend_id: 1,
+            flags,
+            created_ns,
+            last_seen_ns: created_ns,
+        },
+    )
+}
+
+#[test]
+fn kernel_state_follows_admin_drain_health_and_mac() {
+    let mut m = model(CONFIG, Persisted::default());
+    let b = m.backends.get_mut("web-1").unwrap();
+    assert_eq!(b.kernel_state(), STATE_ACTIVE);
+    b.health = Health::Unhealthy;
+    assert_eq!(b.kernel_state(), STATE_DOWN);
+    b.drain = Some(drain_record(30.0));
+    assert_eq!(
+        b.kernel_state(),
+        STATE_DRAINING,
+        "a draining backend that fails health stays draining"
+    );
+    b.drain.as_mut().unwrap().outcome = Some("drained".into());
+    assert_eq!(b.kernel_state(), STATE_DRAINED);
+    b.disabled = true;
+    assert_eq!(b.kernel_state(), STATE_DOWN);
+    b.disabled = false;
+    b.drain = None;
+    b.health = Health::Unknown;
+    b.mac = None;
+    assert_eq!(b.kernel_state(), STATE_DOWN, "no MAC, no traffic");
+    assert!(b.problem().unwrap().contains("198.51.100.11"));
+}
+
+#[test]
+fn ids_survive_a_reload_and_removed_ids_are_not_reused_at_once() {
+    let m1 = model(CONFIG, Persisted::default());
+    let id1 = m1.backends["web-1"].id;
+    let id2 = m1.backends["web-2"].id;
+    assert_ne!(id1, id2);
+    // web-1 removed, web-3 added: web-2 keeps its id, web-3 does not get web-1's.
+    let text = CONFIG.replace("name = \"web-1\"", "name = \"web-3\"");
+    let m2 = model(&text, m1.persisted.clone());
+    assert_eq!(m2.backends["web-2"].id, id2);
+    assert_ne!(m2.backends["web-3"].id, id1);
+    assert!(!m2.persisted.backend_ids.contains_key("web-1"));
+}
+
+#[test]
+fn drains_and_admin_state_come_back_from_the_state_file() {
+    let mut m1 = model(CONFIG, Persisted::default());
+    m1.backends.get_mut("web-2").unwrap().drain = Some(drain_record(30.0));
+    m1.backends.get_mut("web-1").unwrap().disabled = true;
+    m1.sync_persisted();
+    let json = serde_json::to_string(&m1.persisted).unwrap();
+    let m2 = model(CONFIG, serde_json::from_str(&json).unwrap());
+    assert_eq!(m2.backends["web-2"].kernel_state(), STATE_DRAINING);
+    assert!(m2.backends["web-1"].disabled);
+}
+
+#[test]
+fn signal_waits_for_the_settle_point_then_goes_once() {
+    let mut m = model(CONFIG, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(drain_record(30.0));
+    let now = 10_000_000_000;
+    // A connection opened just before the flip, no request sent yet.
+    let tracked = Tracked::from_flows(1, [flow(40000, 0, now - 1_000_000)]);
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(300), now);
+    assert!(
+        step.actions
+            .iter()
+            .all(|a| !matches!(a.kind, Kind::Shutdown)),
+        "not before the settle point"
+    );
+    // It sent its request and is old enough: the flow table says it is safe.
+    let tracked = Tracked::from_flows(
+        1,
+        [flow(
+            40000,
+            FLOW_F_PAYLOAD,
+            now - SETTLE_FLOOR.as_nanos() as u64,
+        )],
+    );
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(400), now);
+    assert_eq!(
+        step.actions
+            .iter()
+            .filter(|a| matches!(a.kind, Kind::Shutdown))
+            .count(),
+        1
+    );
+    assert_eq!(b.drain.as_ref().unwrap().signal, "sent");
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(500), now);
+    assert!(step.actions.is_empty(), "never twice");
+}
+
+#[test]
+fn signal_goes_after_signal_delay_even_if_the_table_never_settles() {
+    let mut m = model(CONFIG, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(drain_record(30.0));
+    let now = 10_000_000_000;
+    let tracked = Tracked::from_flows(1, [flow(40000, 0, now)]);
+    assert!(
+        drain::step(b, &tracked, 1, Duration::from_millis(900), now)
+            .actions
+            .is_empty()
+    );
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(1000), now);
+    assert_eq!(step.actions.len(), 1);
+}
+
+#[test]
+fn idle_mode_signals_at_zero_and_completes() {
+    let text = CONFIG.replace("signal_delay = \"1s\"", "shutdown_when = \"idle\"");
+    let mut m = model(&text, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(drain_record(30.0));
+    let now = 10_000_000_000;
+    let busy = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0)]);
+    let step = drain::step(b, &busy, 1, Duration::from_secs(5), now);
+    assert!(step.actions.is_empty());
+    assert!(b.drain.as_ref().unwrap().outcome.is_none());
+    let step = drain::step(b, &Tracked::default(), 0, Duration::from_secs(6), now);
+    assert_eq!(step.actions.len(), 1);
+    assert!(step.state_changed);
+    assert_eq!(
+        b.drain.as_ref().unwrap().outcome.as_deref(),
+        Some("drained")
+    );
+    assert_eq!(b.kernel_state(), STATE_DRAINED);
+}
+
+#[test]
+fn deadline_forces_the_remaining_flows() {
+    let mut m = model(CONFIG, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(DrainRecord {
+        no_signal: true,
+        ..drain_record(2.0)
+    });
+    let tracked = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0), flow(40001, 0, 0)]);
+    let step = drain::step(b, &tracked, 2, Duration::from_secs(2), 1);
+    let d = b.drain.as_ref().unwrap();
+    assert_eq!(d.outcome.as_deref(), Some("forced"));
+    assert_eq!(d.forced_flows, 2);
+    assert_eq!(d.signal, "skipped");
+    assert_eq!(step.forced.len(), 2);
+    assert!(step.actions.is_empty(), "--no-signal runs no shutdown");
+}
+
+#[test]
+fn liveness_ends_with_fin_rst_or_idle_timeout() {
+    let idle = IdleTimeouts {
+        tcp_ns: 1_000,
+        udp_ns: 100,
+    };
+    let (key, mut info) = flow(40000, 0, 0);
+    assert!(is_live(&key, &info, 1_000, idle));
+    assert!(!is_live(&key, &info, 1_001, idle));
+    info.flags = lb_common::flow::FLOW_F_FIN;
+    assert!(!is_live(&key, &info, 0, idle));
+    info.flags = lb_common::flow::FLOW_F_RST;
+    assert!(!is_live(&key, &info, 0, idle));
+    let mut udp = key;
+    udp.proto = lb_common::vip::PROTO_UDP;
+    assert!(!is_live(&udp, &FlowInfo::default(), 101, idle));
+}
+
+#[test]
+fn health_needs_fall_failures_and_rise_successes() {
+    let cfg = HealthConfig {
+        kind: HealthKind::Tcp,
+        path: "/".into(),
+        port: None,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        rise: 2,
+        fall: 3,
+    };
+    assert_eq!(next_health(Health::Unknown, 0, 2, &cfg), Health::Unknown);
+    assert_eq!(next_health(Health::Unknown, 0, 3, &cfg), Health::Unhealthy);
+    assert_eq!(
+        next_health(Health::Unhealthy, 1, 0, &cfg),
+        Health::Unhealthy
+    );
+    assert_eq!(next_health(Health::Unhealthy, 2, 0, &cfg), Health::Healthy);
+    assert_eq!(next_health(Health::Healthy, 0, 3, &cfg), Health::Unhealthy);
+}

@@ -1,0 +1,167 @@
+//! Typed handles on the program's maps, and the few writes user space makes.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray},
+};
+use lb_common::{
+    backend::Backend,
+    flow::{FlowInfo, FlowKey},
+    maglev::slot_index,
+    maps as names,
+    stats::Counters,
+    vip::{VipInfo, VipKey},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MapsError {
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error("the loaded program has no map named {0}")]
+    Missing(&'static str),
+    #[error("map {name} is pinned at {path}: {source}")]
+    Pin {
+        name: &'static str,
+        path: String,
+        #[source]
+        source: MapError,
+    },
+    #[error("VIP {vip_id}: table has {got} slots, the program uses {want}")]
+    TableSize { vip_id: u32, got: usize, want: u32 },
+}
+
+fn ctx(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
+    move |source| MapsError::Map { name, source }
+}
+
+/// Every map of the program, typed.
+pub struct Maps {
+    pub vips: HashMap<MapData, VipKey, VipInfo>,
+    pub vip_ports: Array<MapData, u32>,
+    pub backends: Array<MapData, Backend>,
+    pub flows: HashMap<MapData, FlowKey, FlowInfo>,
+    pub maglev: Array<MapData, u32>,
+    pub live_half: Array<MapData, u32>,
+    pub vip_stats: PerCpuArray<MapData, Counters>,
+    pub backend_stats: PerCpuArray<MapData, Counters>,
+    pub global_stats: PerCpuArray<MapData, Counters>,
+    /// Slots per Maglev half.
+    pub maglev_size: u32,
+}
+
+/// Where each map comes from: a freshly loaded program or pins.
+trait Source {
+    fn map(&mut self, name: &'static str) -> Result<Map, MapsError>;
+}
+
+impl Source for Ebpf {
+    fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
+        self.take_map(name).ok_or(MapsError::Missing(name))
+    }
+}
+
+struct PinDir<'a>(&'a Path);
+
+impl Source for PinDir<'_> {
+    fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
+        let path = self.0.join(name);
+        let pin_error = |source| MapsError::Pin {
+            name,
+            path: path.display().to_string(),
+            source,
+        };
+        let data = MapData::from_pin(&path).map_err(pin_error)?;
+        Map::from_map_data(data).map_err(pin_error)
+    }
+}
+
+impl Maps {
+    /// Takes the maps out of a freshly loaded program.
+    pub fn take(ebpf: &mut Ebpf, maglev_size: u32) -> Result<Self, MapsError> {
+        Self::from_source(ebpf, maglev_size)
+    }
+
+    /// Opens maps pinned under `dir` (one file per map name).
+    pub fn from_pins(dir: &Path, maglev_size: u32) -> Result<Self, MapsError> {
+        Self::from_source(&mut PinDir(dir), maglev_size)
+    }
+
+    fn from_source(src: &mut impl Source, maglev_size: u32) -> Result<Self, MapsError> {
+        Ok(Self {
+            vips: HashMap::try_from(src.map(names::VIPS)?).map_err(ctx(names::VIPS))?,
+            vip_ports: Array::try_from(src.map(names::VIP_PORTS)?)
+                .map_err(ctx(names::VIP_PORTS))?,
+            backends: Array::try_from(src.map(names::BACKENDS)?).map_err(ctx(names::BACKENDS))?,
+            flows: HashMap::try_from(src.map(names::FLOWS)?).map_err(ctx(names::FLOWS))?,
+            maglev: Array::try_from(src.map(names::MAGLEV)?).map_err(ctx(names::MAGLEV))?,
+            live_half: Array::try_from(src.map(names::MAGLEV_LIVE_HALF)?)
+                .map_err(ctx(names::MAGLEV_LIVE_HALF))?,
+            vip_stats: PerCpuArray::try_from(src.map(names::VIP_STATS)?)
+                .map_err(ctx(names::VIP_STATS))?,
+            backend_stats: PerCpuArray::try_from(src.map(names::BACKEND_STATS)?)
+                .map_err(ctx(names::BACKEND_STATS))?,
+            global_stats: PerCpuArray::try_from(src.map(names::GLOBAL_STATS)?)
+                .map_err(ctx(names::GLOBAL_STATS))?,
+            maglev_size,
+        })
+    }
+
+    /// The half of VIP `vip_id`'s table packets read now.
+    pub fn live_half(&self, vip_id: u32) -> Result<u32, MapsError> {
+        Ok(self
+            .live_half
+            .get(&vip_id, 0)
+            .map_err(ctx(names::MAGLEV_LIVE_HALF))?
+            & 1)
+    }
+
+    /// Writes `table` into the idle half of VIP `vip_id` and then flips the live
+    /// index to it, so packets go from the whole old table to the whole new one.
+    pub fn publish_table(&mut self, vip_id: u32, table: &[u32]) -> Result<(), MapsError> {
+        let idle = self.live_half(vip_id)? ^ 1;
+        self.write_half(vip_id, idle, table)?;
+        self.live_half
+            .set(vip_id, idle, 0)
+            .map_err(ctx(names::MAGLEV_LIVE_HALF))
+    }
+
+    /// Writes `table` into the idle half without flipping: the second-chance
+    /// table (ACTIVE plus DRAINING backends), read only by mid-flow packets that
+    /// lost their flow entry.
+    pub fn write_second_chance(&mut self, vip_id: u32, table: &[u32]) -> Result<(), MapsError> {
+        let idle = self.live_half(vip_id)? ^ 1;
+        self.write_half(vip_id, idle, table)
+    }
+
+    fn write_half(&mut self, vip_id: u32, half: u32, table: &[u32]) -> Result<(), MapsError> {
+        let m = self.maglev_size;
+        if table.len() != m as usize {
+            return Err(MapsError::TableSize {
+                vip_id,
+                got: table.len(),
+                want: m,
+            });
+        }
+        for (slot, id) in (0u32..).zip(table) {
+            self.maglev
+                .set(slot_index(vip_id, half, m, slot), id, 0)
+                .map_err(ctx(names::MAGLEV))?;
+        }
+        Ok(())
+    }
+
+    /// Sums a per-CPU counter slot.
+    pub fn sum(map: &PerCpuArray<MapData, Counters>, index: u32) -> Result<Counters, MapError> {
+        let mut total = Counters::default();
+        for c in map.get(&index, 0)?.iter() {
+            total += *c;
+        }
+        Ok(total)
+    }
+}
