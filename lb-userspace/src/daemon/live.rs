@@ -16,6 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
+
+use crate::dataplane::flow_scan::for_each_flow;
 use lb_common::{
     flow::{FlowInfo, FlowKey},
     vip::PROTO_UDP,
@@ -57,14 +59,29 @@ pub fn count_by_backend(
     idle: IdleTimeouts,
 ) -> (BTreeMap<u32, u64>, u64) {
     let mut counts = BTreeMap::new();
-    let mut scanned = 0;
-    for (key, info) in flows.iter().flatten() {
-        scanned += 1;
-        if is_live(&key, &info, now, idle) {
+    let scanned = scan(flows, |key, info| {
+        if is_live(key, info, now, idle) {
             *counts.entry(info.backend_id).or_insert(0) += 1;
         }
-    }
+    });
     (counts, scanned)
+}
+
+/// Every entry of the table, in batches; entry by entry where the kernel has
+/// no batch lookup.
+pub fn scan(flows: &FlowMap, mut f: impl FnMut(&FlowKey, &FlowInfo)) -> u64 {
+    match for_each_flow(flows, &mut f) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::debug!(error = %e, "batch lookup unavailable; reading entry by entry");
+            let mut n = 0;
+            for (key, info) in flows.iter().flatten() {
+                f(&key, &info);
+                n += 1;
+            }
+            n
+        }
+    }
 }
 
 /// A draining backend's flows, followed by key.
@@ -88,11 +105,12 @@ impl Tracked {
     /// Adds flows of the backend that are in the table but not yet followed
     /// (entries the second-chance path recreated).
     pub fn rescan(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) {
-        for (key, info) in flows.iter().flatten() {
-            if info.backend_id == self.backend_id && is_live(&key, &info, now, idle) {
-                self.flows.insert(key, info);
+        let backend_id = self.backend_id;
+        scan(flows, |key, info| {
+            if info.backend_id == backend_id && is_live(key, info, now, idle) {
+                self.flows.insert(*key, *info);
             }
-        }
+        });
     }
 
     /// Re-reads every followed flow; drops the ones that ended. Returns the live count.

@@ -255,3 +255,10 @@ fn health_needs_fall_failures_and_rise_successes() {
     assert_eq!(next_health(Health::Unhealthy, 2, 0, &cfg), Health::Healthy);
     assert_eq!(next_health(Health::Healthy, 0, 3, &cfg), Health::Unhealthy);
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/lb.example.toml"));
+    let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.vips[0].backends.len(), 3);
+}

@@ -3,6 +3,7 @@
 //! upgrading the daemon never touches traffic.
 
 pub mod attach;
+pub mod flow_scan;
 pub mod load;
 pub mod maps;
 pub mod object;
