@@ -155,7 +155,6 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
             daemon.stopped(),
         ))
     });
-    tracing::info!(socket = %config.daemon.socket.display(), "control API listening");
 
     let ticker = tokio::spawn(tick_loop(Arc::clone(&daemon)));
     let health = tokio::spawn(health_loop(Arc::clone(&daemon)));

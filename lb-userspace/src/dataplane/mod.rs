@@ -105,7 +105,12 @@ impl Dataplane {
         let mut ebpf = load::load(&opts.sizes)?;
         std::fs::create_dir_all(&pins.0)
             .with_context(|| format!("creating {}", pins.0.display()))?;
-        for (name, map) in ebpf.maps() {
+        // Only the maps the program names; its `.rodata` (the load-time
+        // globals) is frozen and lives as long as the program.
+        for name in names::ALL {
+            let map = ebpf
+                .map(name)
+                .with_context(|| format!("the embedded object has no map {name}"))?;
             map.pin(pins.map(name))
                 .with_context(|| format!("pinning map {name} in {}", pins.0.display()))?;
         }

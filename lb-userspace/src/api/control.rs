@@ -1,0 +1,62 @@
+//! What the control API asks of the daemon. The HTTP layer (`server`, `routes`)
+//! only translates; the daemon implements this trait.
+
+use std::future::Future;
+
+use super::types::{
+    BackendStatus, DrainRequest, FlowView, ReloadReport, Status, TeardownReport,
+};
+
+/// An error the API reports to its client.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// HTTP 404, code "unknown_backend".
+    #[error("no backend named {0:?}; `lb status` lists them")]
+    UnknownBackend(String),
+    /// HTTP 400, code "bad_request".
+    #[error("{0}")]
+    BadRequest(String),
+    /// HTTP 409, code "conflict": the request does not fit the backend's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// HTTP 422, code "bad_config": `lb reload` found the config invalid; nothing changed.
+    #[error("{0}")]
+    BadConfig(String),
+    /// HTTP 500, code "internal".
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ControlError {
+    /// The stable code in the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ControlError::UnknownBackend(_) => "unknown_backend",
+            ControlError::BadRequest(_) => "bad_request",
+            ControlError::Conflict(_) => "conflict",
+            ControlError::BadConfig(_) => "bad_config",
+            ControlError::Internal(_) => "internal",
+        }
+    }
+}
+
+pub type ControlResult<T> = Result<T, ControlError>;
+
+/// The daemon as the API sees it.
+pub trait Control: Send + Sync + 'static {
+    fn status(&self) -> impl Future<Output = ControlResult<Status>> + Send;
+    fn backend(&self, name: &str) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
+    fn drain(
+        &self,
+        name: &str,
+        request: DrainRequest,
+    ) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
+    fn enable(&self, name: &str) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
+    fn disable(&self, name: &str) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
+    fn reload(&self) -> impl Future<Output = ControlResult<ReloadReport>> + Send;
+    fn flows(
+        &self,
+        backend: Option<&str>,
+    ) -> impl Future<Output = ControlResult<Vec<FlowView>>> + Send;
+    fn teardown(&self) -> impl Future<Output = ControlResult<TeardownReport>> + Send;
+}

@@ -1,0 +1,160 @@
+//! The control API's routes: each handler turns an HTTP request into one call
+//! of [`Control`] and its result into JSON. No decisions are made here.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::control::{Control, ControlError};
+use super::types::{
+    BackendStatus, DrainRequest, ErrorBody, FlowView, ReloadReport, Status, TeardownReport,
+};
+
+/// Every route of the API (`docs/api.md`), over any transport.
+pub fn router<C: Control>(control: Arc<C>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status::<C>))
+        .route("/v1/backends/{name}", get(backend::<C>))
+        .route("/v1/backends/{name}/drain", post(drain::<C>))
+        .route("/v1/backends/{name}/enable", post(enable::<C>))
+        .route("/v1/backends/{name}/disable", post(disable::<C>))
+        .route("/v1/reload", post(reload::<C>))
+        .route("/v1/flows", get(flows::<C>))
+        .route("/v1/teardown", post(teardown::<C>))
+        // Also here, not only on the TCP metrics address, so `curl
+        // --unix-socket` works on a daemon configured without one.
+        .route("/metrics", get(crate::metrics::handler::<C>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(control)
+}
+
+/// An error on its way to the client: an HTTP status and an [`ErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, error: impl Into<String>) -> Self {
+        let body = ErrorBody {
+            error: error.into(),
+            code: code.to_owned(),
+        };
+        ApiError { status, body }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let status = match e {
+            ControlError::UnknownBackend(_) => StatusCode::NOT_FOUND,
+            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ControlError::Conflict(_) => StatusCode::CONFLICT,
+            ControlError::BadConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ControlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn status<C: Control>(State(c): State<Arc<C>>) -> ApiResult<Status> {
+    Ok(Json(c.status().await?))
+}
+
+async fn backend<C: Control>(
+    State(c): State<Arc<C>>,
+    Path(name): Path<String>,
+) -> ApiResult<BackendStatus> {
+    Ok(Json(c.backend(&name).await?))
+}
+
+/// The body is optional (`curl -X POST` with no data means "defaults"), and
+/// the content type is not checked, since `curl -d` sends a form type.
+async fn drain<C: Control>(
+    State(c): State<Arc<C>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<BackendStatus> {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        DrainRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("malformed drain request: {e}"),
+            )
+        })?
+    };
+    Ok(Json(c.drain(&name, request).await?))
+}
+
+async fn enable<C: Control>(
+    State(c): State<Arc<C>>,
+    Path(name): Path<String>,
+) -> ApiResult<BackendStatus> {
+    Ok(Json(c.enable(&name).await?))
+}
+
+async fn disable<C: Control>(
+    State(c): State<Arc<C>>,
+    Path(name): Path<String>,
+) -> ApiResult<BackendStatus> {
+    Ok(Json(c.disable(&name).await?))
+}
+
+async fn reload<C: Control>(State(c): State<Arc<C>>) -> ApiResult<ReloadReport> {
+    Ok(Json(c.reload().await?))
+}
+
+#[derive(Deserialize)]
+struct FlowsQuery {
+    backend: Option<String>,
+}
+
+async fn flows<C: Control>(
+    State(c): State<Arc<C>>,
+    query: Result<Query<FlowsQuery>, QueryRejection>,
+) -> ApiResult<Vec<FlowView>> {
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    Ok(Json(c.flows(query.backend.as_deref()).await?))
+}
+
+async fn teardown<C: Control>(State(c): State<Arc<C>>) -> ApiResult<TeardownReport> {
+    Ok(Json(c.teardown().await?))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {}; see docs/api.md", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", method, uri.path()),
+    )
+}

@@ -1,0 +1,95 @@
+//! Serving the control API on its Unix socket: claiming the socket path
+//! safely, and giving it back on exit.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::control::Control;
+use super::routes::router;
+
+/// Serves the control API on the Unix socket `socket` until `shutdown`
+/// completes, then removes the socket file.
+///
+/// A socket file left by a daemon that died is replaced; one a live daemon
+/// answers on is an error, so two daemons never fight over one socket.
+pub async fn serve<C: Control>(
+    control: Arc<C>,
+    socket: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = bind(socket).await?;
+    let ours = identity(socket)?;
+    tracing::info!(socket = %socket.display(), "control API listening");
+    let served = axum::serve(listener, router(control))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .with_context(|| format!("serving the control API on {}", socket.display()));
+    // Only our own socket file: a newer daemon may already have replaced it.
+    if identity(socket).ok() == Some(ours)
+        && let Err(e) = std::fs::remove_file(socket)
+    {
+        tracing::warn!(socket = %socket.display(), "cannot remove the socket: {e}");
+    }
+    served
+}
+
+/// Creates the parent directory if needed, clears a stale socket, binds, and
+/// makes the socket owner-only (the API can stop traffic: it is root's).
+pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(parent) = socket.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .with_context(|| format!("creating the socket directory {}", parent.display()))?;
+    }
+    clear_stale(socket).await?;
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("binding the control socket {}", socket.display()))?;
+    // Until this chmod the mode comes from the umask; with the usual 022
+    // nobody else can connect (connect needs write permission) meanwhile.
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting the mode of {} to 0600", socket.display()))?;
+    Ok(listener)
+}
+
+/// Removes `socket` if it is a socket nobody answers on.
+async fn clear_stale(socket: &Path) -> anyhow::Result<()> {
+    let meta = match std::fs::symlink_metadata(socket) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", socket.display())),
+    };
+    if !meta.file_type().is_socket() {
+        bail!(
+            "{} exists and is not a socket; refusing to replace it (remove it or set another \
+             [daemon] socket)",
+            socket.display()
+        );
+    }
+    match UnixStream::connect(socket).await {
+        Ok(_) => bail!(
+            "another lb daemon is listening on {}; stop it first (or use another [daemon] socket)",
+            socket.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(socket = %socket.display(), "removing a stale control socket");
+            std::fs::remove_file(socket)
+                .with_context(|| format!("removing the stale socket {}", socket.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("probing the socket {}", socket.display())),
+    }
+}
+
+/// What tells our socket file from one created later at the same path.
+fn identity(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("inspecting {}", path.display()))?;
+    Ok((meta.dev(), meta.ino()))
+}

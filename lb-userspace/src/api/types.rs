@@ -1,0 +1,159 @@
+//! The JSON bodies of the control API (`docs/api.md`). The CLI prints them with
+//! `--json` as they are, so these field names are part of the contract.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub interface: String,
+    /// The XDP mode the program is attached in: "native" or "generic".
+    pub xdp_mode: String,
+    /// True when this daemon adopted a pinned data plane instead of loading one.
+    pub adopted: bool,
+    /// Seconds since the daemon started.
+    pub uptime_s: f64,
+    pub vips: Vec<VipStatus>,
+    /// Packets that were not for a VIP and passed to the kernel.
+    pub passed_packets: u64,
+    /// Of those, malformed ones.
+    pub passed_malformed: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VipStatus {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    /// "tcp" or "udp".
+    pub protocol: String,
+    pub counters: Traffic,
+    pub drops: Drops,
+    /// Flows moved off a DOWN backend.
+    pub repicked: u64,
+    pub backends: Vec<BackendStatus>,
+}
+
+/// Counters of a VIP or a backend, summed over CPUs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+    pub closed_flows: u64,
+    pub second_chance: u64,
+    /// Packets per second over the last status interval.
+    pub packets_per_s: f64,
+    /// New flows per second over the last status interval.
+    pub new_flows_per_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Drops {
+    pub malformed: u64,
+    pub fragment: u64,
+    pub no_backend: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BackendStatus {
+    pub name: String,
+    pub vip: String,
+    pub address: String,
+    /// The MAC frames are sent to, once known.
+    pub mac: Option<String>,
+    pub weight: u32,
+    /// "active", "draining", "drained" or "down".
+    pub state: String,
+    /// "enabled" or "disabled" (admin).
+    pub admin: String,
+    /// "healthy", "unhealthy", "unknown" (no result yet) or "unchecked" (no health check).
+    pub health: String,
+    /// Connections in flight: not closed by the client, not idle past the timeout.
+    pub live_flows: u64,
+    pub counters: Traffic,
+    pub drain: Option<DrainStatus>,
+    /// The outcome of the latest on_drain or shutdown action.
+    pub last_action: Option<ActionOutcome>,
+    /// Why the backend cannot take traffic though its state says it could
+    /// (e.g. "MAC of 203.0.113.11 unresolved"), else None.
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DrainStatus {
+    /// Unix time (seconds) the drain started.
+    pub started_at: f64,
+    pub elapsed_s: f64,
+    /// The drain's deadline, seconds after its start.
+    pub timeout_s: f64,
+    /// Live flows when the drain started.
+    pub initial_flows: u64,
+    pub live_flows: u64,
+    /// "pending", "sent", "skipped" (--no-signal or no action) or "failed".
+    pub signal: String,
+    /// None while running; "drained", "forced" or "cancelled" once over.
+    pub outcome: Option<String>,
+    /// Flows still live at the deadline and forced off.
+    pub forced_flows: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ActionOutcome {
+    /// "on_drain" or "shutdown".
+    pub kind: String,
+    /// Unix time (seconds).
+    pub at: f64,
+    pub ok: bool,
+    /// What was done and what came of it, e.g. "SIGTERM to pid 4242 (from /run/web-2.pid)".
+    pub detail: String,
+}
+
+/// `POST /v1/backends/{name}/drain`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DrainRequest {
+    /// Overrides the backend's drain_timeout, e.g. "45s".
+    pub timeout: Option<String>,
+    /// Do not run the shutdown action.
+    #[serde(default)]
+    pub no_signal: bool,
+}
+
+/// `POST /v1/reload`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// `GET /v1/flows[?backend=NAME]`, one per flow.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowView {
+    pub client: String,
+    pub vip: String,
+    pub backend: String,
+    /// "tcp" or "udp".
+    pub protocol: String,
+    pub age_s: f64,
+    pub idle_s: f64,
+    /// "live", "closing" (client sent FIN/RST) or "idle" (past the idle timeout).
+    pub state: String,
+}
+
+/// `POST /v1/teardown`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TeardownReport {
+    pub interface: String,
+    pub detached: bool,
+    pub unpinned: Vec<String>,
+}
+
+/// Every error body: `{"error": "...", "code": "..."}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub error: String,
+    /// Stable machine-readable code, e.g. "unknown_backend".
+    pub code: String,
+}

@@ -1,0 +1,185 @@
+//! The command line (DESIGN.md, "Contract"): commands, flags and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+
+pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
+
+const EXAMPLES: &str = "\
+Examples:
+  lb daemon --config /etc/lb/lb.toml   run the daemon in the foreground
+  lb status                            VIPs, backends, health, live flows, rates
+  lb drain web-2 --wait                take web-2 out gracefully, follow it to the end
+  lb enable web-2                      put web-2 back in service
+  lb reload                            re-read the config file
+
+Exit status: 0 ok, 1 the operation failed (or the daemon is not running),
+2 bad usage or a bad config file.";
+
+/// An XDP L4 load balancer that drains backends without losing a request.
+#[derive(Debug, Parser)]
+#[command(name = "lb", version, after_help = EXAMPLES)]
+#[command(
+    long_about = "An XDP L4 load balancer that drains backends without losing a request.\n\n\
+    `lb daemon` runs the load balancer; every other command talks to it over its \
+    control socket (HTTP/JSON, see docs/api.md)."
+)]
+pub struct Cli {
+    /// The daemon's control socket (`lb daemon` itself uses its config's).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "LB_SOCKET",
+        default_value = DEFAULT_SOCKET
+    )]
+    pub socket: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--json` for the commands that print something.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Output {
+    /// Print the API's JSON answer (pretty) instead of text, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    #[command(after_help = "\
+Loads the XDP program on the configured interface (or adopts the one a previous
+daemon pinned, so restarting the daemon does not touch traffic), serves the
+control socket and metrics, runs health checks and drains. Stop it with
+SIGTERM or Ctrl-C: the data plane stays attached; `lb teardown` removes it.
+
+Example:
+  lb daemon --config /etc/lb/lb.toml
+
+Exits 2 if the config file is invalid, naming the file, line and key.")]
+    Daemon {
+        /// The TOML config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+
+    /// Show VIPs and backends: state, health, live flows, rates.
+    #[command(after_help = "\
+One block per VIP, one row per backend. PKT/S and NEW/S are packets and new
+flows per second over the daemon's last status interval; LIVE counts
+connections in flight. A draining backend also shows its drain's progress and
+the outcome of its last shutdown or on_drain action.
+
+Examples:
+  lb status
+  lb status --json | jq '.vips[].backends[] | {name, state, live_flows}'")]
+    Status(Output),
+
+    /// Stop sending new connections to a backend and let its connections finish.
+    #[command(after_help = "\
+At once, in the kernel, the backend gets no new connections; its existing ones
+stay pinned to it. Then its shutdown action runs (as configured: at start,
+after signal_delay, or once idle), and the drain ends when its live
+connections reach zero (drained) or at the timeout (forced: the rest move).
+
+With --wait, follows the drain with a progress bar and exits 0 if it drained,
+1 if it was forced or cancelled. Ctrl-C stops waiting; the drain goes on.
+
+Examples:
+  lb drain web-2 --wait
+  lb drain web-2 --wait --timeout 2m
+  lb drain web-2 --no-signal          # drain, but leave the process running")]
+    Drain(DrainArgs),
+
+    /// Put a backend back in service (ACTIVE): cancels a drain, undoes disable.
+    #[command(after_help = "Example:\n  lb enable web-2")]
+    Enable {
+        /// The backend's name, as in the config (`lb status` lists them).
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Take a backend down at once (admin DOWN): its flows move to others.
+    #[command(after_help = "\
+Unlike drain, existing connections are not kept: their next packet goes to
+another backend, which resets TCP connections. Use drain to stop gracefully.
+
+Example:
+  lb disable web-2")]
+    Disable {
+        /// The backend's name, as in the config (`lb status` lists them).
+        name: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Re-read the config file; unchanged backends keep their flows.
+    #[command(after_help = "\
+Prints which backends were added, removed, changed and left unchanged. An
+invalid config changes nothing and is reported (exit 2).
+
+Example:
+  lb reload")]
+    Reload(Output),
+
+    /// List live flows (connections the balancer is tracking).
+    #[command(after_help = "Examples:\n  lb flows\n  lb flows --backend web-2")]
+    Flows {
+        /// Only the flows of this backend.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Detach the XDP program and remove every pin: traffic to the VIPs stops.
+    #[command(after_help = "\
+The daemon keeps running without a data plane; restart it to attach again.
+
+Example:
+  lb teardown")]
+    Teardown(Output),
+
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  lb completions bash > /etc/bash_completion.d/lb
+  lb completions zsh > \"${fpath[1]}/_lb\"
+  lb completions fish > ~/.config/fish/completions/lb.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The backend's name, as in the config (`lb status` lists them).
+    pub name: String,
+
+    /// Follow the drain until it ends; exit 0 if drained, 1 if forced or cancelled.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Deadline for this drain instead of the backend's drain_timeout, e.g. 45s, 2m, 500ms.
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<String>,
+
+    /// Do not run the backend's shutdown action (leave the process running).
+    #[arg(long)]
+    pub no_signal: bool,
+
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// Checks a duration as the daemon will read it, but passes it on as written.
+fn duration(text: &str) -> Result<String, String> {
+    crate::config::duration::parse_duration(text).map(|_| text.to_owned())
+}

@@ -1,0 +1,195 @@
+//! The `lb` command line: `lb daemon` runs the daemon, every other command is
+//! a client of its control API. Exit codes (DESIGN.md, "Contract"): 0 ok,
+//! 1 the operation failed, 2 bad usage or bad config.
+
+mod args;
+mod show;
+mod table;
+mod wait;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use serde::Serialize;
+
+pub use args::{Cli, Command, DEFAULT_SOCKET, DrainArgs, Output};
+
+use crate::api::client::{Client, ClientError};
+use crate::api::types::DrainRequest;
+
+/// What the process exits with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failed = 1,
+    /// Bad usage or bad config. (clap exits 2 on its own for usage errors.)
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Where a command writes; the tests pass buffers.
+pub struct Term<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// Whether `err` is a terminal (a progress bar) or not (plain lines).
+    pub err_tty: bool,
+}
+
+/// The binary's whole `main`: parses the arguments (exiting 2 on bad usage)
+/// and runs the command. `daemon` is `lb_userspace::daemon::run`.
+pub fn main(daemon: impl FnOnce(PathBuf) -> anyhow::Result<()>) -> ExitCode {
+    run(Cli::parse(), daemon)
+}
+
+/// Runs a parsed command line on the process's stdout and stderr.
+pub fn run(cli: Cli, daemon: impl FnOnce(PathBuf) -> anyhow::Result<()>) -> ExitCode {
+    // Not locked for the whole run: the daemon's threads log to stdout.
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let err_tty = err.is_terminal();
+    let mut term = Term {
+        out: &mut out,
+        err: &mut err,
+        err_tty,
+    };
+    run_with(cli, daemon, &mut term).into()
+}
+
+/// Runs a parsed command line, writing to `term`.
+pub fn run_with(
+    cli: Cli,
+    daemon: impl FnOnce(PathBuf) -> anyhow::Result<()>,
+    term: &mut Term<'_>,
+) -> Exit {
+    match cli.command {
+        Command::Daemon { config } => run_daemon(daemon, config, term),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lb", term.out);
+            Exit::Ok
+        }
+        command => {
+            let client = Client::new(cli.socket);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = writeln!(term.err, "lb: cannot start the async runtime: {e}");
+                    return Exit::Failed;
+                }
+            };
+            match runtime.block_on(client_command(&client, command, term)) {
+                Ok(exit) => exit,
+                Err(e) => report(&e, term),
+            }
+        }
+    }
+}
+
+fn run_daemon(
+    daemon: impl FnOnce(PathBuf) -> anyhow::Result<()>,
+    config: PathBuf,
+    term: &mut Term<'_>,
+) -> Exit {
+    let Err(e) = daemon(config) else {
+        return Exit::Ok;
+    };
+    // A bad config is exit 2, wherever it sits in the chain of causes; its
+    // message already names the file, line and key.
+    let config_error = e
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<crate::config::ConfigError>());
+    if let Some(config_error) = config_error {
+        let _ = writeln!(term.err, "lb: {config_error}");
+        return Exit::Usage;
+    }
+    let _ = writeln!(term.err, "lb: {e:#}");
+    Exit::Failed
+}
+
+/// An error from the daemon or from reaching it, printed once, here.
+fn report(e: &ClientError, term: &mut Term<'_>) -> Exit {
+    let _ = writeln!(term.err, "lb: {e}");
+    match e.api_code() {
+        // `lb reload` of an invalid config: a bad config, as for `lb daemon`.
+        Some("bad_config") => Exit::Usage,
+        _ => Exit::Failed,
+    }
+}
+
+async fn client_command(
+    client: &Client,
+    command: Command,
+    term: &mut Term<'_>,
+) -> Result<Exit, ClientError> {
+    match command {
+        Command::Status(o) => {
+            let status = client.get_status().await?;
+            print(term, o, &status, show::status)
+        }
+        Command::Drain(args) => {
+            let request = DrainRequest {
+                timeout: args.timeout,
+                no_signal: args.no_signal,
+            };
+            let started = client.drain(&args.name, &request).await?;
+            if args.wait {
+                return wait::follow(client, started, args.output.json, term).await;
+            }
+            print(term, args.output, &started, show::backend_line)
+        }
+        Command::Enable { name, output } => {
+            let backend = client.enable(&name).await?;
+            print(term, output, &backend, show::backend_line)
+        }
+        Command::Disable { name, output } => {
+            let backend = client.disable(&name).await?;
+            print(term, output, &backend, show::backend_line)
+        }
+        Command::Reload(o) => {
+            let report = client.reload().await?;
+            print(term, o, &report, show::reload)
+        }
+        Command::Flows { backend, output } => {
+            let flows = client.flows(backend.as_deref()).await?;
+            print(term, output, &flows, |f: &Vec<_>| show::flows(f))
+        }
+        Command::Teardown(o) => {
+            let report = client.teardown().await?;
+            print(term, o, &report, show::teardown)
+        }
+        Command::Daemon { .. } | Command::Completions { .. } => {
+            unreachable!("handled without a client")
+        }
+    }
+}
+
+/// Prints `body` as pretty JSON with `--json`, else as `human` renders it.
+fn print<T: Serialize>(
+    term: &mut Term<'_>,
+    output: Output,
+    body: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<Exit, ClientError> {
+    let text = if output.json {
+        let mut json = serde_json::to_string_pretty(body).expect("API bodies always serialize");
+        json.push('\n');
+        json
+    } else {
+        human(body)
+    };
+    // A closed pipe (`lb status | head -1`) is not worth an error.
+    let _ = term.out.write_all(text.as_bytes());
+    let _ = term.out.flush();
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests;

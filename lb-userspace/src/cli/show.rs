@@ -1,0 +1,203 @@
+//! The human-readable output of each command (`--json` prints the API body
+//! instead, see `mod.rs`).
+
+use std::fmt::Write as _;
+
+use super::table::{Table, cut, endpoint, rate, secs};
+use crate::api::types::{
+    ActionOutcome, BackendStatus, DrainStatus, FlowView, ReloadReport, Status, TeardownReport,
+    VipStatus,
+};
+
+pub fn status(s: &Status) -> String {
+    let mut out = String::new();
+    let adopted = if s.adopted { ", adopted" } else { "" };
+    let _ = writeln!(
+        out,
+        "lb on {} ({} XDP{adopted}), up {}; passed {} packets to the kernel ({} malformed)",
+        s.interface,
+        s.xdp_mode,
+        secs(s.uptime_s),
+        s.passed_packets,
+        s.passed_malformed
+    );
+    if s.vips.is_empty() {
+        out.push_str("no VIPs configured\n");
+    }
+    for vip in &s.vips {
+        out.push('\n');
+        for line in vip_header(vip).lines() {
+            out.push_str(&cut(line));
+            out.push('\n');
+        }
+        out.push_str(&backends(&vip.backends));
+    }
+    out
+}
+
+/// The VIP's line, and a second one for drops and repicks when there were any.
+fn vip_header(vip: &VipStatus) -> String {
+    let mut text = format!(
+        "{}  {}/{}  {} pkt/s  {} new/s\n",
+        vip.name,
+        endpoint(&vip.address, vip.port),
+        vip.protocol,
+        rate(vip.counters.packets_per_s),
+        rate(vip.counters.new_flows_per_s)
+    );
+    let d = &vip.drops;
+    if d.malformed + d.fragment + d.no_backend + vip.repicked > 0 {
+        let _ = writeln!(
+            text,
+            "  dropped: {} malformed, {} fragments, {} with no backend; repicked: {}",
+            d.malformed, d.fragment, d.no_backend, vip.repicked
+        );
+    }
+    text
+}
+
+fn backends(backends: &[BackendStatus]) -> String {
+    if backends.is_empty() {
+        return "  no backends\n".to_owned();
+    }
+    let mut table = Table::new(&[
+        "NAME", "STATE", "HEALTH", ">LIVE", ">PKT/S", ">NEW/S", "ADDRESS",
+    ]);
+    for b in backends {
+        let mut notes = Vec::new();
+        if let Some(drain) = &b.drain {
+            notes.push(drain_note(drain));
+        }
+        if let Some(action) = b
+            .last_action
+            .as_ref()
+            .filter(|a| b.drain.is_some() || !a.ok)
+        {
+            notes.push(action_note(action));
+        }
+        if let Some(problem) = &b.problem {
+            notes.push(format!("problem: {problem}"));
+        }
+        let cells = vec![
+            b.name.clone(),
+            state(b),
+            b.health.clone(),
+            b.live_flows.to_string(),
+            rate(b.counters.packets_per_s),
+            rate(b.counters.new_flows_per_s),
+            b.address.clone(),
+        ];
+        table.row(cells, notes);
+    }
+    table.render("  ")
+}
+
+/// The state, saying "disabled" for an admin DOWN so it reads apart from a
+/// failed health check.
+fn state(b: &BackendStatus) -> String {
+    if b.admin == "disabled" && b.state == "down" {
+        "disabled".to_owned()
+    } else {
+        b.state.clone()
+    }
+}
+
+/// `drain: 14 → 3 live, 12s of 30s, signal sent`, or how it ended.
+pub fn drain_note(d: &DrainStatus) -> String {
+    let progress = match d.outcome.as_deref() {
+        None => format!(
+            "{} → {} live, {} of {}",
+            d.initial_flows,
+            d.live_flows,
+            secs(d.elapsed_s),
+            secs(d.timeout_s)
+        ),
+        Some("forced") => format!(
+            "forced after {}: {} of {} flows still live were moved",
+            secs(d.elapsed_s),
+            d.forced_flows,
+            d.initial_flows
+        ),
+        Some(outcome) => format!(
+            "{outcome} after {} ({} flows at start)",
+            secs(d.elapsed_s),
+            d.initial_flows
+        ),
+    };
+    format!("drain: {progress}, signal {}", d.signal)
+}
+
+/// `shutdown ok: SIGTERM to pid 4242 (from /run/web-2.pid)`.
+fn action_note(a: &ActionOutcome) -> String {
+    let result = if a.ok { "ok" } else { "FAILED" };
+    format!("{} {result}: {}", a.kind, a.detail)
+}
+
+/// One line about a backend, after enable, disable or drain.
+pub fn backend_line(b: &BackendStatus) -> String {
+    let mut line = format!(
+        "{}: {}, {}, {} live flows",
+        b.name,
+        state(b),
+        b.health,
+        b.live_flows
+    );
+    if let Some(drain) = &b.drain {
+        let _ = write!(line, "; {}", drain_note(drain));
+    }
+    if let Some(problem) = &b.problem {
+        let _ = write!(line, "; problem: {problem}");
+    }
+    line.push('\n');
+    line
+}
+
+pub fn flows(flows: &[FlowView]) -> String {
+    if flows.is_empty() {
+        return "no flows\n".to_owned();
+    }
+    let mut table = Table::new(&[
+        "CLIENT", "VIP", "BACKEND", "PROTO", "STATE", ">AGE", ">IDLE",
+    ]);
+    for f in flows {
+        let cells = vec![
+            f.client.clone(),
+            f.vip.clone(),
+            f.backend.clone(),
+            f.protocol.clone(),
+            f.state.clone(),
+            secs(f.age_s),
+            secs(f.idle_s),
+        ];
+        table.row(cells, Vec::new());
+    }
+    let plural = if flows.len() == 1 { "" } else { "s" };
+    format!("{}{} flow{plural}\n", table.render(""), flows.len())
+}
+
+pub fn reload(r: &ReloadReport) -> String {
+    let part = |what: &str, names: &[String]| match names {
+        [] => format!("0 {what}"),
+        names => format!("{} {what} ({})", names.len(), names.join(", ")),
+    };
+    format!(
+        "reloaded: {}, {}, {}, {} unchanged\n",
+        part("added", &r.added),
+        part("removed", &r.removed),
+        part("changed", &r.changed),
+        r.unchanged.len()
+    )
+}
+
+pub fn teardown(t: &TeardownReport) -> String {
+    let mut out = if t.detached {
+        format!("detached lb from {}", t.interface)
+    } else {
+        format!("nothing was attached to {}", t.interface)
+    };
+    let _ = writeln!(out, "; removed {} pins", t.unpinned.len());
+    for pin in &t.unpinned {
+        let _ = writeln!(out, "  {pin}");
+    }
+    out
+}
