@@ -1,1 +1,13 @@
-//! Shared test harness.
+//! Shared harness of the root-only integration tests: a packet builder, the XDP
+//! program under BPF_PROG_TEST_RUN with map helpers, fixture rows and their
+//! runner, and network namespaces for end-to-end runs.
+
+pub mod counters;
+pub mod dataplane;
+pub mod fuzz;
+pub mod netns;
+pub mod packet;
+pub mod rng;
+pub mod server;
+pub mod standard;
+pub mod table;

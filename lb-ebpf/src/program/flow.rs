@@ -85,9 +85,11 @@ pub fn try_backend_for(packet: &Packet, vip: &VipInfo) -> Result<Target, Error> 
                     }
                     return Ok(Target::of(flow.backend_id, backend));
                 }
+                let target = try_new_flow(&key, vip, now, flags, Half::Live)?;
                 if backend.state == STATE_DOWN {
                     stats::repicked(vip.vip_id);
                 }
+                return Ok(target);
             }
             try_new_flow(&key, vip, now, flags, Half::Live)
         }

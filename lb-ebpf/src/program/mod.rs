@@ -17,7 +17,7 @@ pub fn lb(ctx: XdpContext) -> u32 {
     match try_lb(&ctx) {
         Ok(action) => action,
         Err(e) => {
-            stats::count_error(&e);
+            stats::count_error(&ctx, &e);
             e.action()
         }
     }

@@ -38,6 +38,9 @@ const IPV6_MAX_EXT_HEADERS: usize = 4;
 /// IPv4 fragment offset mask in the host-order `frags` field.
 const IPV4_OFFSET_MASK: u16 = 0x1fff;
 
+/// Stands for "TCP or UDP, not known which" in [`ParseError::Malformed`].
+pub const PROTO_UNKNOWN: u8 = 0;
+
 /// What the rest of the program needs from a well-formed TCP or UDP packet.
 pub struct Packet {
     pub src: Addr16,
@@ -53,36 +56,72 @@ pub struct Packet {
     pub frame_len: u32,
 }
 
-/// Why a packet could not be parsed into a [`Packet`].
-#[derive(Clone, Copy)]
-pub enum ParseError {
+/// What went wrong, without data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ParseErrorKind {
     /// Not IPv4/IPv6, or not TCP/UDP: nothing for us.
     NotOurs,
     /// Malformed before the destination address is known.
     Unparsable,
     /// Truncated or malformed after the destination address is known.
-    Malformed { dst: Addr16, proto: u8 },
+    Malformed,
     /// A non-first fragment.
-    Fragment { dst: Addr16, proto: u8 },
+    Fragment,
+}
+
+/// Why a packet could not be parsed into a [`Packet`].
+///
+/// A plain struct rather than an enum with data: every field is always
+/// initialised, so the compiler never packs undefined bytes into the value,
+/// which the verifier rejects ("R7 !read_ok").
+#[derive(Clone, Copy)]
+pub struct ParseError {
+    pub kind: ParseErrorKind,
+    /// The destination, for `Malformed` and `Fragment`.
+    pub dst: Addr16,
+    /// TCP, UDP, or [`PROTO_UNKNOWN`] when a cut hid it (inside IPv6
+    /// extension headers).
+    pub proto: u8,
 }
 
 impl ParseError {
+    pub const NOT_OURS: Self = Self::new(ParseErrorKind::NotOurs, [0; 16], PROTO_UNKNOWN);
+    pub const UNPARSABLE: Self = Self::new(ParseErrorKind::Unparsable, [0; 16], PROTO_UNKNOWN);
+
+    const fn new(kind: ParseErrorKind, dst: Addr16, proto: u8) -> Self {
+        Self { kind, dst, proto }
+    }
+
+    pub const fn malformed(dst: Addr16, proto: u8) -> Self {
+        Self::new(ParseErrorKind::Malformed, dst, proto)
+    }
+
+    pub const fn fragment(dst: Addr16, proto: u8) -> Self {
+        Self::new(ParseErrorKind::Fragment, dst, proto)
+    }
+
     /// A packet to a VIP address is dropped and counted on that VIP; any other
     /// is passed untouched.
     #[inline(always)]
     pub fn into_error(self) -> Error {
-        let (dst, proto, reason) = match self {
-            ParseError::NotOurs => return Error::Pass,
-            ParseError::Unparsable => return Error::PassMalformed,
-            ParseError::Malformed { dst, proto } => (dst, proto, DropReason::Malformed),
-            ParseError::Fragment { dst, proto } => (dst, proto, DropReason::Fragment),
+        let reason = match self.kind {
+            ParseErrorKind::NotOurs => return Error::Pass,
+            ParseErrorKind::Unparsable => return Error::PassMalformed,
+            ParseErrorKind::Malformed => DropReason::Malformed,
+            ParseErrorKind::Fragment => DropReason::Fragment,
         };
-        if proto != PROTO_TCP && proto != PROTO_UDP {
-            return Error::Pass;
-        }
-        match maps::vip_of_address(&dst, proto) {
+        let malformed = self.kind == ParseErrorKind::Malformed;
+        let vip = match self.proto {
+            PROTO_TCP | PROTO_UDP => maps::vip_of_address(&self.dst, self.proto),
+            // The cut hid the transport protocol: a VIP address of either counts.
+            PROTO_UNKNOWN if malformed => maps::vip_of_address(&self.dst, PROTO_TCP)
+                .or_else(|| maps::vip_of_address(&self.dst, PROTO_UDP)),
+            _ => return Error::Pass,
+        };
+        match vip {
             Some(vip_id) => Error::Drop { vip_id, reason },
-            None if matches!(reason, DropReason::Malformed) => Error::PassMalformed,
+            None if malformed => Error::PassMalformed,
             None => Error::Pass,
         }
     }
@@ -109,11 +148,11 @@ struct L3 {
 
 #[inline(always)]
 fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
-    let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::Unparsable)?;
+    let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::UNPARSABLE)?;
     // SAFETY: `ptr_at` checked the bounds.
     let ether_type = unsafe { (*eth).ether_type };
     if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
-        let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::Unparsable)?;
+        let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::UNPARSABLE)?;
         return Ok(L3 {
             offset: EthHdr::LEN + VlanHdr::LEN,
             // SAFETY: `ptr_at` checked the bounds.
@@ -135,7 +174,7 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     } else if l3.ether_type == EtherType::Ipv6 as u16 {
         try_ipv6(ctx, l3.offset)?
     } else {
-        return Err(ParseError::NotOurs);
+        return Err(ParseError::NOT_OURS);
     };
     try_l4(ctx, &ip)
 }
@@ -153,17 +192,17 @@ struct Ip {
 
 #[inline(always)]
 fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
-    let ip: *const Ipv4Hdr = ptr_at(ctx, offset).ok_or(ParseError::Unparsable)?;
+    let ip: *const Ipv4Hdr = ptr_at(ctx, offset).ok_or(ParseError::UNPARSABLE)?;
     // SAFETY: `ptr_at` checked the bounds of the fixed header.
     let ip = unsafe { &*ip };
     if ip.version() != 4 {
-        return Err(ParseError::Unparsable);
+        return Err(ParseError::UNPARSABLE);
     }
     let dst = v4_mapped(ip.dst_addr);
     let proto = ip.proto;
-    let malformed = ParseError::Malformed { dst, proto };
+    let malformed = ParseError::malformed(dst, proto);
     if proto != PROTO_TCP && proto != PROTO_UDP {
-        return Err(ParseError::NotOurs);
+        return Err(ParseError::NOT_OURS);
     }
     let header_len = ((ip.vihl & 0x0f) as usize) * 4;
     let total_len = u16::from_be_bytes(ip.tot_len) as usize;
@@ -175,7 +214,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     }
     let frags = u16::from_be_bytes(ip.frags);
     if frags & IPV4_OFFSET_MASK != 0 {
-        return Err(ParseError::Fragment { dst, proto });
+        return Err(ParseError::fragment(dst, proto));
     }
     // A first fragment (MF set, offset 0) carries the transport header: it goes
     // on like any packet; only later fragments, which have no ports, are dropped.
@@ -190,46 +229,48 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
 
 #[inline(always)]
 fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
-    let ip: *const Ipv6Hdr = ptr_at(ctx, offset).ok_or(ParseError::Unparsable)?;
+    let ip: *const Ipv6Hdr = ptr_at(ctx, offset).ok_or(ParseError::UNPARSABLE)?;
     // SAFETY: `ptr_at` checked the bounds of the fixed header.
     let ip = unsafe { &*ip };
     if ip.version() != 6 {
-        return Err(ParseError::Unparsable);
+        return Err(ParseError::UNPARSABLE);
     }
     let dst = ip.dst_addr;
     let end = offset + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
     let mut next = ip.next_hdr;
     let mut l4 = offset + Ipv6Hdr::LEN;
-    if end > ctx.data_end() - ctx.data() {
-        return Err(ParseError::Malformed { dst, proto: next });
-    }
+    // A cut inside the extension headers hides which transport follows.
+    let malformed = ParseError::malformed(dst, PROTO_UNKNOWN);
     for _ in 0..IPV6_MAX_EXT_HEADERS {
         match next {
             PROTO_TCP | PROTO_UDP => break,
             IPV6_FRAGMENT => {
                 // Next header (1), reserved (1), offset and flags (2), id (4).
-                let frag: *const [u8; 8] = ptr_at(ctx, l4).ok_or(ParseError::Unparsable)?;
+                let frag: *const [u8; 8] = ptr_at(ctx, l4).ok_or(malformed)?;
                 // SAFETY: `ptr_at` checked the bounds.
                 let frag = unsafe { &*frag };
                 next = frag[0];
                 if u16::from_be_bytes([frag[2], frag[3]]) & 0xfff8 != 0 {
-                    return Err(ParseError::Fragment { dst, proto: next });
+                    return Err(ParseError::fragment(dst, next));
                 }
                 l4 += 8;
             }
             IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTS => {
                 // Next header (1), length in 8-byte units not counting the first (1).
-                let ext: *const [u8; 2] = ptr_at(ctx, l4).ok_or(ParseError::Unparsable)?;
+                let ext: *const [u8; 2] = ptr_at(ctx, l4).ok_or(malformed)?;
                 // SAFETY: `ptr_at` checked the bounds.
                 let ext = unsafe { &*ext };
                 next = ext[0];
                 l4 += (ext[1] as usize + 1) * 8;
             }
-            _ => return Err(ParseError::NotOurs),
+            _ => return Err(ParseError::NOT_OURS),
         }
     }
     if next != PROTO_TCP && next != PROTO_UDP {
-        return Err(ParseError::NotOurs);
+        return Err(ParseError::NOT_OURS);
+    }
+    if end > ctx.data_end() - ctx.data() {
+        return Err(ParseError::malformed(dst, next));
     }
     Ok(Ip {
         src: ip.src_addr,
@@ -242,10 +283,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
 
 #[inline(always)]
 fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
-    let malformed = ParseError::Malformed {
-        dst: ip.dst,
-        proto: ip.proto,
-    };
+    let malformed = ParseError::malformed(ip.dst, ip.proto);
     let frame_len = (ctx.data_end() - ctx.data()) as u32;
     if ip.proto == PROTO_TCP {
         let tcp: *const TcpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;

@@ -1,7 +1,7 @@
 //! Counters: per-CPU, so the program only ever adds to its own CPU's copy and
 //! user space sums them.
 
-use aya_ebpf::maps::PerCpuArray;
+use aya_ebpf::{maps::PerCpuArray, programs::XdpContext};
 use lb_common::stats::Counters;
 
 use crate::program::{
@@ -61,11 +61,16 @@ pub fn repicked(vip_id: u32) {
 
 /// Counts a packet that was not forwarded, where its verdict says.
 #[inline(always)]
-pub fn count_error(error: &Error) {
+pub fn count_error(ctx: &XdpContext, error: &Error) {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
     match error {
-        Error::Pass => add(&GLOBAL_STATS, 0, |c| c.packets += 1),
+        Error::Pass => add(&GLOBAL_STATS, 0, |c| {
+            c.packets += 1;
+            c.bytes += bytes;
+        }),
         Error::PassMalformed => add(&GLOBAL_STATS, 0, |c| {
             c.packets += 1;
+            c.bytes += bytes;
             c.drop_malformed += 1;
         }),
         Error::Drop { vip_id, reason } => add(&VIP_STATS, *vip_id, |c| match reason {
