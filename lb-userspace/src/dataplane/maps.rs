@@ -1,6 +1,6 @@
 //! Typed handles on the program's maps, and the few writes user space makes.
 
-use std::path::Path;
+use std::{collections::HashMap as StdHashMap, path::Path};
 
 use aya::{
     Ebpf,
@@ -53,6 +53,10 @@ pub struct Maps {
     pub global_stats: PerCpuArray<MapData, Counters>,
     /// Slots per Maglev half.
     pub maglev_size: u32,
+    /// What this process last wrote into each (VIP, half) of `MAGLEV`, so a new
+    /// table costs one write per slot that changed rather than one per slot:
+    /// a drain moves about 1/N of them, and is that much faster to take effect.
+    written: StdHashMap<(u32, u32), Vec<u32>>,
 }
 
 /// Where each map comes from: a freshly loaded program or pins.
@@ -109,6 +113,7 @@ impl Maps {
             global_stats: PerCpuArray::try_from(src.map(names::GLOBAL_STATS)?)
                 .map_err(ctx(names::GLOBAL_STATS))?,
             maglev_size,
+            written: StdHashMap::new(),
         })
     }
 
@@ -148,11 +153,20 @@ impl Maps {
                 want: m,
             });
         }
+        let known = self.written.remove(&(vip_id, half));
         for (slot, id) in (0u32..).zip(table) {
-            self.maglev
+            if known.as_ref().is_some_and(|k| k[slot as usize] == *id) {
+                continue;
+            }
+            let written = self
+                .maglev
                 .set(slot_index(vip_id, half, m, slot), id, 0)
-                .map_err(ctx(names::MAGLEV))?;
+                .map_err(ctx(names::MAGLEV));
+            // On failure the half is partly written: forget it, so the next
+            // write rewrites every slot.
+            written?;
         }
+        self.written.insert((vip_id, half), table.to_vec());
         Ok(())
     }
 
