@@ -17,14 +17,19 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
     let mut steps = Steps::new("test");
     steps.run("unit tests", || {
         // --workspace would include lb-ebpf (a non-default member that only
-        // builds for bpfel) and lb-tests (run below, serially, as root).
+        // builds for bpfel), bench-ebpf likewise, and the crates whose tests
+        // need root and namespaces (run below, serially).
         cargo_test(
             &[
                 "--workspace",
                 "--exclude",
                 "lb-ebpf",
                 "--exclude",
+                "lb-bench-ebpf",
+                "--exclude",
                 "lb-tests",
+                "--exclude",
+                "lb-lab",
             ],
             &[],
             filter,
@@ -35,9 +40,15 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             if !setup::is_root() {
                 bail!("need root (network namespaces, XDP); run as root or pass --unit-only");
             }
-            // Serially: tests share the host's bpffs and namespace names.
+            // The end-to-end tests run the real `lb` binary in the lab.
+            let mut build = Command::new(paths::cargo());
+            build
+                .current_dir(paths::workspace_root())
+                .args(["build", "--package", "lb-userspace", "--bin", "lb"]);
+            build.run()?;
+            // Serially: tests share the host's bpffs and the machine's 2 cores.
             cargo_test(
-                &["--package", "lb-tests"],
+                &["--package", "lb-lab", "--package", "lb-tests"],
                 &["--test-threads=1", "--nocapture"],
                 filter,
             )

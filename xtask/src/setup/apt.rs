@@ -31,12 +31,14 @@ pub const TOOLCHAIN: &[&str] = &[
 
 /// What the lab, tests and benchmarks add: namespaces and veths, NIC
 /// settings, BPF inspection, HTTP load, ping, the backends' venv, the Nginx
-/// baseline for benchmarks, HTTP checks.
+/// baseline for benchmarks, HTTP checks. wrk and hey are the two load tools:
+/// wrk for keep-alive load, hey for fresh connections and POST bodies.
 pub const LAB: &[&str] = &[
     "iproute2",
     "ethtool",
     "bpftool",
     "wrk",
+    "hey",
     "iputils-ping",
     "python3-venv",
     "nginx-light",

@@ -1,0 +1,372 @@
+//! One lab backend: the real stack the project exists for, Gunicorn master +
+//! 2 Uvicorn workers serving `lab/app/app.py`, in its own namespace, with a
+//! pid file (what `lb`'s `shutdown = { signal = "TERM", pid_file = ... }`
+//! reads), a JSON access log and a master-events log (SIGTERM receipt).
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+use crate::{
+    access::{self, AccessEntry},
+    client::{self, Request},
+    netns::Netns,
+    paths,
+    proc::{Proc, Registry},
+    topology::Host,
+};
+
+/// Gunicorn's `--graceful-timeout`: how long workers get to finish after
+/// SIGTERM. [`Backend::stop_gracefully`] waits a little longer.
+pub const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Backend {
+    name: String,
+    index: usize,
+    ns: Arc<Netns>,
+    host: Host,
+    dir: PathBuf,
+    /// Where health polls come from (the client ns: the path the LB uses too).
+    probe_ns: Arc<Netns>,
+    registry: Registry,
+    proc: Mutex<Option<Proc>>,
+}
+
+impl Backend {
+    pub(crate) fn new(
+        name: &str,
+        index: usize,
+        ns: Arc<Netns>,
+        host: Host,
+        dir: &Path,
+        probe_ns: Arc<Netns>,
+        registry: Registry,
+    ) -> Backend {
+        Backend {
+            name: name.to_owned(),
+            index,
+            ns,
+            host,
+            dir: dir.to_owned(),
+            probe_ns,
+            registry,
+            proc: Mutex::new(None),
+        }
+    }
+
+    /// "web-i".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// i in web-i (1-based).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn ns(&self) -> &Netns {
+        &self.ns
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    pub fn ipv4(&self) -> Ipv4Addr {
+        self.host.ipv4
+    }
+
+    pub fn ipv6(&self) -> Option<Ipv6Addr> {
+        self.host.ipv6
+    }
+
+    pub fn mac(&self) -> &str {
+        &self.host.mac
+    }
+
+    /// Its veth inside its namespace.
+    pub fn iface(&self) -> &str {
+        &self.host.iface
+    }
+
+    /// `http://<its IPv4><path>`: straight to it, not through the VIP.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.host.ipv4)
+    }
+
+    /// Gunicorn's pid file (the `pid_file` of lb's shutdown action).
+    pub fn pid_file(&self) -> PathBuf {
+        self.file("pid")
+    }
+
+    pub fn access_log_path(&self) -> PathBuf {
+        self.file("access.jsonl")
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.file("events.jsonl")
+    }
+
+    /// Gunicorn's own log (stdout and stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.file("log")
+    }
+
+    /// Exists while the app is draining (set by `POST /drain`).
+    pub fn drain_flag(&self) -> PathBuf {
+        self.file("draining")
+    }
+
+    fn file(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.name))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Proc>> {
+        self.proc.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts Gunicorn (not waiting for it: see [`Backend::wait_ready`]).
+    /// Errs if it is already running.
+    pub fn start(&self) -> Result<()> {
+        let mut slot = self.lock();
+        if slot.as_ref().is_some_and(Proc::is_running) {
+            bail!("{} is already running", self.name);
+        }
+        // A stale pid file would point lb's shutdown action at a dead (or
+        // recycled) pid; a stale drain flag would make the app drain at once.
+        let _ = std::fs::remove_file(self.pid_file());
+        let _ = std::fs::remove_file(self.drain_flag());
+        let app = paths::app_dir();
+        let gunicorn = paths::gunicorn()?;
+        let (gunicorn, conf, pid) = (
+            gunicorn.to_string_lossy(),
+            app.join("gunicorn_conf.py"),
+            self.pid_file(),
+        );
+        let (conf, pid, app_s) = (
+            conf.to_string_lossy(),
+            pid.to_string_lossy(),
+            app.to_string_lossy(),
+        );
+        let mut args: Vec<&str> = vec![
+            &gunicorn,
+            "-c",
+            &conf,
+            "--chdir",
+            &app_s,
+            "-k",
+            "uvicorn.workers.UvicornWorker",
+            "-w",
+            "2",
+            "--graceful-timeout",
+            "30",
+            "--keep-alive",
+            "5",
+            "--pid",
+            &pid,
+            "--error-logfile",
+            "-",
+            "--log-level",
+            "info",
+            "-b",
+            "0.0.0.0:80",
+        ];
+        if self.host.ipv6.is_some() {
+            args.extend(["-b", "[::]:80"]);
+        }
+        args.push("app:app");
+        let mut cmd = self.ns.exec(&args);
+        cmd.env("LB_BACKEND_NAME", &self.name)
+            .env("LB_ACCESS_LOG", self.access_log_path())
+            .env("LB_EVENTS_LOG", self.events_path())
+            .env("LB_DRAIN_FLAG", self.drain_flag())
+            // Keep lab/app free of __pycache__, and uvicorn.workers' notice
+            // that it moved to a separate package out of the logs.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONWARNINGS", "ignore::DeprecationWarning")
+            .env("PYTHONUNBUFFERED", "1");
+        *slot = Some(Proc::spawn(
+            &self.name,
+            cmd,
+            Some(&self.log_path()),
+            &self.registry,
+        )?);
+        Ok(())
+    }
+
+    /// Polls `GET /health` on its own address from the client namespace
+    /// until 200, at most `timeout`. Fails at once if Gunicorn exited.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.is_running() {
+                bail!(
+                    "{} exited while starting; its log ({}):\n{}",
+                    self.name,
+                    self.log_path().display(),
+                    self.log_tail(30)
+                );
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let req = Request::get(self.url("/health")).timeout(
+                left.min(Duration::from_secs(1))
+                    .max(Duration::from_millis(100)),
+            );
+            if client::send(&self.probe_ns, &req)?.ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} not ready after {timeout:?}; its log:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The Gunicorn master's pid, from its pid file (gone once it exited).
+    pub fn master_pid(&self) -> Result<u32> {
+        let p = self.pid_file();
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("bad pid in {}: {text:?}", p.display()))
+    }
+
+    /// True while the Gunicorn master we started has not exited (e.g. after
+    /// lb's SIGTERM it stays true until the workers finished and it quit).
+    pub fn is_running(&self) -> bool {
+        self.lock().as_ref().is_some_and(Proc::is_running)
+    }
+
+    /// SIGTERM to the master (what lb's shutdown action does) and wait for it
+    /// to exit: workers finish in-flight requests within the graceful timeout.
+    pub fn stop_gracefully(&self) -> Result<()> {
+        let slot = self.lock();
+        let Some(p) = slot.as_ref() else {
+            return Ok(());
+        };
+        if !p.is_running() {
+            return Ok(());
+        }
+        p.signal(libc::SIGTERM)?;
+        if p.wait_timeout(GRACEFUL_TIMEOUT + Duration::from_secs(10))?
+            .is_none()
+        {
+            p.kill();
+            bail!(
+                "{} did not exit within {:?} of SIGTERM; killed",
+                self.name,
+                GRACEFUL_TIMEOUT
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for the master to exit on its own, e.g. after lb sent
+    /// SIGTERM. True if it exited.
+    pub fn wait_exit(&self, timeout: Duration) -> Result<bool> {
+        match self.lock().as_ref() {
+            Some(p) => Ok(p.wait_timeout(timeout)?.is_some()),
+            None => Ok(true),
+        }
+    }
+
+    /// SIGKILL to master and workers: a crash.
+    pub fn kill(&self) {
+        if let Some(p) = self.lock().as_ref() {
+            p.kill();
+        }
+    }
+
+    /// Stops it gracefully if running, starts it again and waits until ready.
+    pub fn restart(&self) -> Result<()> {
+        self.stop_gracefully()?;
+        self.start()?;
+        self.wait_ready(crate::topology::BACKEND_READY_TIMEOUT)
+    }
+
+    /// Turns the app's drain hook on (`POST /drain`: `Connection: close` on
+    /// every response from now on) or off (`DELETE /drain`).
+    pub fn set_draining(&self, on: bool) -> Result<()> {
+        let url = self.url("/drain");
+        let req = if on {
+            Request::post(url, Vec::new())
+        } else {
+            Request::delete(url)
+        };
+        let r = client::send(&self.probe_ns, &req)?;
+        if !r.ok() {
+            bail!(
+                "{} {} /drain: {:?} {}",
+                self.name,
+                req.method,
+                r.status,
+                r.error
+            );
+        }
+        Ok(())
+    }
+
+    /// Every request it logged, ordered by start time.
+    pub fn access_log(&self) -> Result<Vec<AccessEntry>> {
+        access::read(&self.access_log_path())
+    }
+
+    /// The first request of each connection opened at or after `since` (unix s).
+    pub fn connections_since(&self, since: f64) -> Result<Vec<AccessEntry>> {
+        Ok(access::connections_since(&self.access_log()?, since))
+    }
+
+    /// Unix times (s) at which its Gunicorn master received SIGTERM.
+    pub fn sigterm_events(&self) -> Result<Vec<f64>> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.event == "sigterm")
+            .map(|e| e.t)
+            .collect())
+    }
+
+    /// Every master event ("ready", "sigterm", "exit").
+    pub fn events(&self) -> Result<Vec<Event>> {
+        let p = self.events_path();
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(t
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+        }
+    }
+
+    /// The last `lines` lines of its Gunicorn log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(&self.log_path(), lines)
+    }
+}
+
+/// A line of the events log (`lab/app/gunicorn_conf.py`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Event {
+    pub event: String,
+    pub t: f64,
+    pub pid: u32,
+}
+
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,349 @@
+//! The lb daemon's TOML config for a lab (DESIGN.md, "Contract"), built from
+//! a [`ConfigSpec`] and open to any further edit before it is written: every
+//! section is a plain struct with public fields.
+//!
+//! One VIP `web` (198.51.100.10:80/tcp) with every backend; with IPv6 a
+//! second VIP `web6` (VIP6) whose backends are the same Gunicorns under
+//! distinct names `web6-i` (backend names are global in lb). Each backend
+//! has its MAC from the lab (no neighbour resolution needed), an HTTP health
+//! check and, as shutdown action, SIGTERM to its Gunicorn master's pid file.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::topology::Lab;
+
+/// The per-backend knobs tests turn.
+#[derive(Clone, Debug)]
+pub struct BackendOpts {
+    pub weight: Option<u32>,
+    pub drain_timeout: Option<Duration>,
+    /// "start" or "idle".
+    pub shutdown_when: Option<String>,
+    pub signal_delay: Option<Duration>,
+    /// `on_drain = { http = "http://<backend>:80/drain" }` (the app's hook).
+    pub on_drain: bool,
+    /// The HTTP health check on /health (interval 500ms, timeout 300ms,
+    /// rise 2, fall 2).
+    pub health: bool,
+    /// `shutdown = { signal = "TERM", pid_file = <its Gunicorn pid file> }`.
+    pub shutdown: bool,
+}
+
+impl Default for BackendOpts {
+    fn default() -> Self {
+        BackendOpts {
+            weight: None,
+            drain_timeout: None,
+            shutdown_when: None,
+            signal_delay: None,
+            on_drain: false,
+            health: true,
+            shutdown: true,
+        }
+    }
+}
+
+/// What the lab writes into the daemon's config.
+#[derive(Clone, Debug)]
+pub struct ConfigSpec {
+    /// "generic" (default) works on veth as is. "native" also needs an XDP
+    /// program on the bridge-side peer (TOOLCHAIN.md: XDP_TX on veth), which
+    /// the lab does not set up yet.
+    pub xdp_mode: String,
+    /// The Prometheus listener, inside the LB namespace.
+    pub metrics: Option<SocketAddr>,
+    pub flow_idle_timeout: Option<Duration>,
+    pub max_flows: Option<u32>,
+    pub maglev_size: Option<u32>,
+    /// Applied to every backend...
+    pub backend: BackendOpts,
+    /// ...except these, by backend name ("web-2", "web6-2").
+    pub overrides: BTreeMap<String, BackendOpts>,
+}
+
+impl Default for ConfigSpec {
+    fn default() -> Self {
+        ConfigSpec {
+            xdp_mode: "generic".into(),
+            metrics: None,
+            flow_idle_timeout: None,
+            max_flows: None,
+            maglev_size: None,
+            backend: BackendOpts::default(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Serialize)]
+pub struct LbConfig {
+    pub daemon: DaemonSection,
+    pub vip: Vec<VipSection>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DaemonSection {
+    pub interface: String,
+    pub xdp_mode: String,
+    pub socket: String,
+    pub pin_root: String,
+    pub state_file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_idle_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_flows: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maglev_size: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VipSection {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: String,
+    pub backend: Vec<BackendSection>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendSection {
+    pub name: String,
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_when: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal_delay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_drain: Option<Action>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub interval: String,
+    pub timeout: String,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// Exactly one of signal (+ pid_file or pid), command, http (+ method).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Action {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// `"500ms"`, or `"30s"` for whole seconds (lb's duration syntax).
+pub fn dur(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+impl LbConfig {
+    /// The config for `lab` as `spec` says; the daemon's socket and state
+    /// file go in the lab dir, its pins under the lab's own `pin_root`.
+    pub fn render(lab: &Lab, spec: &ConfigSpec) -> LbConfig {
+        let daemon = DaemonSection {
+            interface: lab.lb_iface().to_owned(),
+            xdp_mode: spec.xdp_mode.clone(),
+            socket: lab.dir().join("lb.sock").display().to_string(),
+            pin_root: lab.pin_root().display().to_string(),
+            state_file: lab.dir().join("lb-state.json").display().to_string(),
+            metrics: spec.metrics.map(|m| m.to_string()),
+            flow_idle_timeout: spec.flow_idle_timeout.map(dur),
+            max_flows: spec.max_flows,
+            maglev_size: spec.maglev_size,
+        };
+        let mut vip = vec![VipSection {
+            name: "web".into(),
+            address: lab.vip().to_string(),
+            port: 80,
+            protocol: "tcp".into(),
+            backend: lab
+                .backends()
+                .iter()
+                .map(|b| {
+                    backend(
+                        spec,
+                        b.name(),
+                        &b.ipv4().to_string(),
+                        b.mac(),
+                        &b.pid_file(),
+                    )
+                })
+                .collect(),
+        }];
+        if let Some(vip6) = lab.vip6() {
+            vip.push(VipSection {
+                name: "web6".into(),
+                address: vip6.to_string(),
+                port: 80,
+                protocol: "tcp".into(),
+                backend: lab
+                    .backends()
+                    .iter()
+                    .filter_map(|b| {
+                        let a = b.ipv6()?;
+                        Some(backend(
+                            spec,
+                            &format!("web6-{}", b.index()),
+                            &a.to_string(),
+                            b.mac(),
+                            &b.pid_file(),
+                        ))
+                    })
+                    .collect(),
+            });
+        }
+        LbConfig { daemon, vip }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).context("serializing the lb config")
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_toml()?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The backend section called `name`, in any VIP.
+    pub fn backend_mut(&mut self, name: &str) -> Option<&mut BackendSection> {
+        self.vip
+            .iter_mut()
+            .flat_map(|v| v.backend.iter_mut())
+            .find(|b| b.name == name)
+    }
+}
+
+fn backend(
+    spec: &ConfigSpec,
+    name: &str,
+    address: &str,
+    mac: &str,
+    pid_file: &Path,
+) -> BackendSection {
+    let o = spec.overrides.get(name).unwrap_or(&spec.backend);
+    let url_host = if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_owned()
+    };
+    BackendSection {
+        name: name.to_owned(),
+        address: address.to_owned(),
+        mac: Some(mac.to_owned()),
+        weight: o.weight,
+        drain_timeout: o.drain_timeout.map(dur),
+        shutdown_when: o.shutdown_when.clone(),
+        signal_delay: o.signal_delay.map(dur),
+        health: o.health.then(|| Health {
+            kind: "http".into(),
+            path: Some("/health".into()),
+            interval: "500ms".into(),
+            timeout: "300ms".into(),
+            rise: 2,
+            fall: 2,
+        }),
+        shutdown: o.shutdown.then(|| Action {
+            signal: Some("TERM".into()),
+            pid_file: Some(pid_file.display().to_string()),
+            ..Action::default()
+        }),
+        on_drain: o.on_drain.then(|| Action {
+            http: Some(format!("http://{url_host}:80/drain")),
+            ..Action::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_lb_syntax() {
+        assert_eq!(dur(Duration::from_secs(30)), "30s");
+        assert_eq!(dur(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(dur(Duration::from_millis(0)), "0s");
+    }
+
+    #[test]
+    fn toml_has_contract_shape() {
+        let spec = ConfigSpec {
+            backend: BackendOpts {
+                on_drain: true,
+                ..BackendOpts::default()
+            },
+            ..ConfigSpec::default()
+        };
+        let cfg = LbConfig {
+            daemon: DaemonSection {
+                interface: "lab-lb".into(),
+                xdp_mode: "generic".into(),
+                socket: "/tmp/x/lb.sock".into(),
+                pin_root: "/sys/fs/bpf/t".into(),
+                state_file: "/tmp/x/s.json".into(),
+                metrics: None,
+                flow_idle_timeout: None,
+                max_flows: Some(4096),
+                maglev_size: None,
+            },
+            vip: vec![VipSection {
+                name: "web".into(),
+                address: "198.51.100.10".into(),
+                port: 80,
+                protocol: "tcp".into(),
+                backend: vec![backend(
+                    &spec,
+                    "web-1",
+                    "198.51.100.11",
+                    "02:00:00:00:00:11",
+                    Path::new("/tmp/x/web-1.pid"),
+                )],
+            }],
+        };
+        let text = cfg.to_toml().unwrap();
+        let back: toml::Value = toml::from_str(&text).unwrap();
+        let b = &back["vip"][0]["backend"][0];
+        assert_eq!(b["name"].as_str(), Some("web-1"));
+        assert_eq!(b["health"]["interval"].as_str(), Some("500ms"));
+        assert_eq!(b["shutdown"]["signal"].as_str(), Some("TERM"));
+        assert_eq!(
+            b["on_drain"]["http"].as_str(),
+            Some("http://198.51.100.11:80/drain")
+        );
+        assert_eq!(back["daemon"]["max_flows"].as_integer(), Some(4096));
+    }
+}

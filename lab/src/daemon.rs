@@ -1,0 +1,317 @@
+//! The real `lb` daemon in the lab's LB namespace, and its CLI.
+//!
+//! Started with `nsenter --net=` (not `ip netns exec`): only the network
+//! namespace changes, so its pins land in the host's `/sys/fs/bpf` and
+//! survive the process, which is what lets a restarted daemon adopt them
+//! (TOOLCHAIN.md). Its pins go under the lab's own `pin_root`, removed when
+//! the daemon handle drops: removing the pinned link detaches the program
+//! (and deleting the namespace destroys the veth anyway).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus, Output},
+    sync::Arc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{
+    backend::tail,
+    config::{ConfigSpec, LbConfig},
+    guard,
+    netns::{self, Netns},
+    proc::{Proc, Registry},
+    topology::Lab,
+};
+
+/// Bound on a CLI call that is not expected to wait (status, enable, ...).
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Daemon {
+    lb: PathBuf,
+    ns: Arc<Netns>,
+    registry: Registry,
+    config_path: PathBuf,
+    config: LbConfig,
+    log_path: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Daemon {
+    /// Writes the config for `spec` and starts `lb daemon --config FILE`
+    /// (`lb` is the binary, e.g. `target/debug/lb`). Does not wait: see
+    /// [`Daemon::wait_ready`].
+    pub fn start(lab: &Lab, lb: &Path, spec: &ConfigSpec) -> Result<Daemon> {
+        Daemon::start_with(lab, lb, LbConfig::render(lab, spec))
+    }
+
+    /// Same, with a config the caller built or edited.
+    pub fn start_with(lab: &Lab, lb: &Path, config: LbConfig) -> Result<Daemon> {
+        if !lb.is_file() {
+            bail!(
+                "no lb binary at {} (build it: cargo build -p lb-userspace)",
+                lb.display()
+            );
+        }
+        mount_bpffs()?;
+        let pin_root = PathBuf::from(&config.daemon.pin_root);
+        std::fs::create_dir_all(&pin_root)
+            .with_context(|| format!("creating {}", pin_root.display()))?;
+        let mut d = Daemon {
+            lb: lb.canonicalize()?,
+            ns: lab.lb_ns_arc(),
+            registry: lab.registry().clone(),
+            config_path: lab.dir().join("lb.toml"),
+            config,
+            log_path: lab.dir().join("lb-daemon.log"),
+            proc: None,
+        };
+        d.write_config(&d.config.clone())?;
+        d.spawn()?;
+        Ok(d)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let (lb, cfg) = (
+            self.lb.to_string_lossy(),
+            self.config_path.to_string_lossy(),
+        );
+        let mut cmd = self.ns.nsenter(&[&lb, "daemon", "--config", &cfg]);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        self.proc = Some(Proc::spawn(
+            "lb daemon",
+            cmd,
+            Some(&self.log_path),
+            &self.registry,
+        )?);
+        Ok(())
+    }
+
+    /// Polls `lb status --json` until it answers, at most `timeout`; returns
+    /// that status. Fails at once, with the log, if the daemon exited.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.proc.as_ref().and_then(Proc::exit_status) {
+                bail!(
+                    "lb daemon exited ({status}); its log:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            let out = self.lb_timeout(&["status", "--json"], Duration::from_secs(5))?;
+            if out.status.success() {
+                return serde_json::from_slice(&out.stdout).context("parsing `lb status --json`");
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "lb daemon not answering after {timeout:?}: {}\nits log:\n{}",
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    self.log_tail(40)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `lb --socket SOCK ARGS...` (bounded by [`CLI_TIMEOUT`]).
+    pub fn lb(&self, args: &[&str]) -> Result<Output> {
+        self.lb_timeout(args, CLI_TIMEOUT)
+    }
+
+    /// Runs `lb --socket SOCK ARGS...`, killed after `timeout` (for
+    /// `drain --wait`). The CLI talks over the Unix socket, so it runs in
+    /// the host's namespace.
+    pub fn lb_timeout(&self, args: &[&str], timeout: Duration) -> Result<Output> {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "2", &format!("{:.3}", timeout.as_secs_f64())])
+            .arg(&self.lb)
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args);
+        cmd.output().with_context(|| format!("running {cmd:?}"))
+    }
+
+    /// `lb status --json`, parsed (see lb-userspace's api::types::Status).
+    pub fn status(&self) -> Result<serde_json::Value> {
+        let out = self.lb(&["status", "--json"])?;
+        if !out.status.success() {
+            bail!("lb status: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        serde_json::from_slice(&out.stdout).context("parsing `lb status --json`")
+    }
+
+    /// The status entry of backend `name`.
+    pub fn backend_status(&self, name: &str) -> Result<serde_json::Value> {
+        let s = self.status()?;
+        s["vips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v["backends"].as_array().into_iter().flatten())
+            .find(|b| b["name"] == name)
+            .cloned()
+            .with_context(|| format!("no backend {name:?} in lb status"))
+    }
+
+    /// Polls until every backend in the status is healthy and active, at
+    /// most `timeout` (health checks need `rise` passes first).
+    pub fn wait_all_active(&self, timeout: Duration) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status()?;
+            let all = s["vips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|v| v["backends"].as_array().into_iter().flatten());
+            let pending: Vec<String> = all
+                .filter(|b| {
+                    b["state"] != "active"
+                        || !(b["health"] == "healthy" || b["health"] == "unchecked")
+                })
+                .map(|b| format!("{} {} {}", b["name"], b["state"], b["health"]))
+                .collect();
+            if pending.is_empty() {
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "backends not active after {timeout:?}: {}",
+                    pending.join(", ")
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn config(&self) -> &LbConfig {
+        &self.config
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        PathBuf::from(&self.config.daemon.socket)
+    }
+
+    pub fn pin_root(&self) -> PathBuf {
+        PathBuf::from(&self.config.daemon.pin_root)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(&self.log_path, lines)
+    }
+
+    /// Rewrites the config file (then `lb reload`, or a restart, reads it).
+    pub fn write_config(&mut self, config: &LbConfig) -> Result<()> {
+        config.write(&self.config_path)?;
+        self.config = config.clone();
+        Ok(())
+    }
+
+    /// Writes `config` and runs `lb reload`.
+    pub fn reload_with(&mut self, config: &LbConfig) -> Result<Output> {
+        self.write_config(config)?;
+        self.lb(&["reload"])
+    }
+
+    /// Prometheus text from the configured `metrics` address (curl inside
+    /// the LB namespace, where it listens).
+    pub fn metrics(&self) -> Result<String> {
+        let Some(addr) = &self.config.daemon.metrics else {
+            bail!("no metrics address in the config")
+        };
+        netns::run(&mut self.ns.exec(&[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://{addr}/metrics"),
+        ]))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.proc.as_ref().is_some_and(Proc::is_running)
+    }
+
+    /// SIGKILL: a crash. Pins stay (a new daemon adopts them).
+    pub fn kill9(&mut self) {
+        if let Some(p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    /// SIGTERM and wait (10 s, then SIGKILL): the daemon stops, the data
+    /// plane stays attached and pinned.
+    pub fn stop(&mut self) -> Result<Option<ExitStatus>> {
+        let Some(p) = self.proc.take() else {
+            return Ok(None);
+        };
+        if !p.is_running() {
+            return Ok(p.exit_status());
+        }
+        p.signal(libc::SIGTERM)?;
+        match p.wait_timeout(Duration::from_secs(10))? {
+            Some(s) => Ok(Some(s)),
+            None => {
+                p.kill();
+                bail!(
+                    "lb daemon ignored SIGTERM for 10 s; killed. Log:\n{}",
+                    self.log_tail(20)
+                )
+            }
+        }
+    }
+
+    /// Starts the daemon again with the current config file (after
+    /// [`Daemon::stop`] or [`Daemon::kill9`]); it should adopt the pins.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.is_running() {
+            bail!("the daemon is still running");
+        }
+        self.spawn()
+    }
+
+    /// Removes the lab's pins (detaching the program once no daemon holds it).
+    pub fn remove_pins(&self) -> Result<()> {
+        let root = self.pin_root();
+        guard::remove_path(&root).with_context(|| format!("removing {}", root.display()))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        // No daemon to run `lb teardown` against any more: unpin by hand.
+        if let Err(e) = self.remove_pins() {
+            eprintln!("lb-lab: {e:#}");
+        }
+    }
+}
+
+/// The host's bpffs at /sys/fs/bpf, mounted if it is not (TOOLCHAIN.md).
+pub fn mount_bpffs() -> Result<()> {
+    let mounted = Command::new("mountpoint")
+        .args(["-q", "/sys/fs/bpf"])
+        .status()?
+        .success();
+    if !mounted {
+        netns::run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
+    }
+    Ok(())
+}

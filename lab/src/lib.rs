@@ -1,0 +1,45 @@
+//! The netns test lab (DESIGN.md, "Test lab"), shared by the integration
+//! tests, the `cargo xtask run` demo and the benchmarks.
+//!
+//! [`Lab::up`] builds a switch namespace with a bridge, a client, an LB and
+//! N backend namespaces, each backend running the real stack (Gunicorn +
+//! Uvicorn workers + FastAPI, from `target/lab-venv`). [`Daemon`] runs the
+//! real `lb` binary in the LB namespace; [`load`] drives wrk and hey from the
+//! client namespace; [`client`] makes single bounded requests.
+//!
+//! Safety: packets never leave namespaces this crate creates; interfaces are
+//! created inside them (never in the host's namespace); only documentation
+//! addresses are used; everything started is stopped and every namespace
+//! deleted on drop, on panic, and on Ctrl-C/SIGTERM ([`guard`]). Needs root.
+
+pub mod access;
+pub mod addr;
+pub mod backend;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod guard;
+pub mod load;
+pub mod netns;
+pub mod paths;
+pub mod proc;
+pub mod stale;
+pub mod topology;
+mod wiring;
+
+pub use access::AccessEntry;
+pub use backend::Backend;
+pub use client::{Request, Response};
+pub use config::{BackendOpts, ConfigSpec, LbConfig};
+pub use daemon::Daemon;
+pub use load::{LoadResult, LoadRun, LoadSpec, Tool};
+pub use netns::Netns;
+pub use stale::remove_stale;
+pub use topology::{Host, Lab, LabSpec};
+
+/// True when running as root (everything here needs it). Tests use it to
+/// skip with a message instead of failing on an unprivileged machine.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

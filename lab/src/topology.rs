@@ -1,0 +1,353 @@
+//! [`Lab::up`]: the namespaces of the test lab, wired into one L2 segment
+//! (`wiring.rs`), with its backends started and ready; accessors for
+//! everything tests address; teardown.
+//!
+//! ```text
+//! client ──┐
+//! lb ──────┤ bridge (switch ns, plain L2: br_netfilter off, no IP)
+//! web-1..N ┘
+//! ```
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+use crate::{
+    addr,
+    backend::Backend,
+    guard::{self, Cleanup},
+    netns::Netns,
+    proc::{Proc, Registry},
+};
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct LabSpec {
+    /// Short name (lowercase letters, digits, `-`; at most 12 chars) starting
+    /// every namespace name, e.g. "lb" gives `lb-<pid>-sw`.
+    pub prefix: String,
+    /// Number of backends, 1..=8: web-1..web-N.
+    pub backends: usize,
+    /// Also give everyone IPv6 addresses and the backends VIP6.
+    pub ipv6: bool,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            prefix: "lab".into(),
+            backends: 3,
+            ipv6: false,
+        }
+    }
+}
+
+/// One end host's place on the segment.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// Namespace name.
+    pub ns: String,
+    /// Its veth, inside its namespace.
+    pub iface: String,
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Option<Ipv6Addr>,
+    pub mac: String,
+}
+
+/// A running lab; torn down on drop (processes killed, namespaces deleted,
+/// pins and lab dir removed), or with [`Lab::down`] to see errors.
+pub struct Lab {
+    pub(crate) spec: LabSpec,
+    pub(crate) tag: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) cleanup: Arc<Cleanup>,
+    pub(crate) switch: Arc<Netns>,
+    pub(crate) client: Arc<Netns>,
+    pub(crate) lb: Arc<Netns>,
+    pub(crate) client_host: Host,
+    pub(crate) lb_host: Host,
+    pub(crate) backends: Vec<Backend>,
+}
+
+/// How long a backend may take to answer /health after start (two Python
+/// workers importing FastAPI take 1-2 s on these machines).
+pub const BACKEND_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static LABS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
+
+impl Lab {
+    /// Builds the lab and starts every backend, waiting until each answers
+    /// `/health` from the client namespace. On error, what was built is torn
+    /// down before returning.
+    pub fn up(spec: LabSpec) -> Result<Lab> {
+        ensure!(
+            crate::is_root(),
+            "the lab needs root (namespaces, veths, bpffs)"
+        );
+        ensure!(
+            (1..=addr::MAX_BACKENDS).contains(&spec.backends),
+            "backends must be 1..={}, got {}",
+            addr::MAX_BACKENDS,
+            spec.backends
+        );
+        ensure!(
+            !spec.prefix.is_empty()
+                && spec.prefix.len() <= 12
+                && spec
+                    .prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "prefix {:?}: use 1-12 of a-z, 0-9, -",
+            spec.prefix
+        );
+        crate::paths::gunicorn()?; // fail before building anything if setup is missing
+
+        // `<prefix>-<pid>`, plus `.<n>` for a second lab in the same process,
+        // so concurrent runs never collide and leftovers name their owner.
+        let n = LABS_IN_PROCESS.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag = if n == 0 {
+            format!("{}-{pid}", spec.prefix)
+        } else {
+            format!("{}-{pid}.{n}", spec.prefix)
+        };
+        let dir = std::env::temp_dir().join(format!("lb-lab-{tag}"));
+        let cleanup = Arc::new(Cleanup::default());
+        guard::register(&cleanup);
+        // Registered before anything exists, so a failure or a Ctrl-C from
+        // here on removes whatever was made. Paths are removed last-first.
+        if std::env::var_os("LB_LAB_KEEP").is_none() {
+            cleanup.add_path(dir.clone());
+        }
+        cleanup.add_path(pin_root_of(&tag));
+        let _ = guard::remove_path(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+        let make = |role: &str| -> Result<Arc<Netns>> {
+            let name = format!("{tag}-{role}");
+            cleanup.add_namespace(&name);
+            Ok(Arc::new(Netns::create(&name)?))
+        };
+        let host = |ns: &Netns, iface: &str, h: u8| Host {
+            ns: ns.name().to_owned(),
+            iface: iface.to_owned(),
+            ipv4: addr::v4(h),
+            ipv6: spec.ipv6.then(|| addr::v6(h)),
+            mac: addr::mac(h),
+        };
+        let switch = make("sw");
+        let client = make("client");
+        let lb = make("lb");
+        let (switch, client, lb) = match (switch, client, lb) {
+            (Ok(s), Ok(c), Ok(l)) => (s, c, l),
+            (s, c, l) => {
+                let err = [s.err(), c.err(), l.err()].into_iter().flatten().next();
+                abort(&cleanup);
+                return Err(err.expect("one failed"));
+            }
+        };
+        let client_host = host(&client, "lab-client", addr::CLIENT_HOST);
+        let lb_host = host(&lb, "lab-lb", addr::LB_HOST);
+        let mut lab = Lab {
+            spec: spec.clone(),
+            tag: tag.clone(),
+            dir,
+            cleanup: Arc::clone(&cleanup),
+            switch,
+            client,
+            lb,
+            client_host,
+            lb_host,
+            backends: Vec::new(),
+        };
+        // From here on `lab`'s Drop tears everything down on error.
+        lab.build_switch()?;
+        lab.plug(
+            &Arc::clone(&lab.client),
+            &lab.client_host.clone(),
+            "sw-client",
+        )?;
+        lab.plug(&Arc::clone(&lab.lb), &lab.lb_host.clone(), "sw-lb")?;
+        lab.setup_client()?;
+        lab.setup_lb()?;
+        for i in 1..=spec.backends {
+            let name = format!("web-{i}");
+            let ns = make(&name)?;
+            let h = host(&ns, &format!("lab-web{i}"), addr::backend_host(i));
+            lab.plug(&ns, &h, &format!("sw-web{i}"))?;
+            lab.setup_backend_net(&ns, &h)?;
+            let b = Backend::new(
+                &name,
+                i,
+                ns,
+                h,
+                &lab.dir,
+                Arc::clone(&lab.client),
+                lab.registry().clone(),
+            );
+            lab.backends.push(b);
+        }
+        // Start them all, then wait: the Python imports overlap.
+        for b in &lab.backends {
+            b.start()?;
+        }
+        for b in &lab.backends {
+            b.wait_ready(BACKEND_READY_TIMEOUT)?;
+        }
+        Ok(lab)
+    }
+
+    pub fn spec(&self) -> &LabSpec {
+        &self.spec
+    }
+
+    /// `<prefix>-<pid>` (or `<prefix>-<pid>.<n>`): starts every namespace name.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The lab's directory: logs, pid files, configs, the daemon's socket.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every namespace of the lab, switch first.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![
+            self.switch.name().to_owned(),
+            self.client.name().to_owned(),
+            self.lb.name().to_owned(),
+        ];
+        v.extend(self.backends.iter().map(|b| b.ns().name().to_owned()));
+        v
+    }
+
+    pub fn switch_ns(&self) -> &Netns {
+        &self.switch
+    }
+
+    pub fn client_ns(&self) -> &Netns {
+        &self.client
+    }
+
+    pub fn lb_ns(&self) -> &Netns {
+        &self.lb
+    }
+
+    pub(crate) fn lb_ns_arc(&self) -> Arc<Netns> {
+        Arc::clone(&self.lb)
+    }
+
+    pub fn client_host(&self) -> &Host {
+        &self.client_host
+    }
+
+    pub fn lb_host(&self) -> &Host {
+        &self.lb_host
+    }
+
+    /// The LB's veth inside the LB namespace (the daemon's `interface`).
+    pub fn lb_iface(&self) -> &str {
+        &self.lb_host.iface
+    }
+
+    pub fn lb_mac(&self) -> &str {
+        &self.lb_host.mac
+    }
+
+    pub fn vip(&self) -> Ipv4Addr {
+        addr::vip()
+    }
+
+    /// VIP6, when the lab has IPv6.
+    pub fn vip6(&self) -> Option<Ipv6Addr> {
+        self.spec.ipv6.then(addr::vip6)
+    }
+
+    /// `http://198.51.100.10<path>`.
+    pub fn vip_url(&self, path: &str) -> String {
+        format!("http://{}{path}", addr::vip())
+    }
+
+    /// `http://[2001:db8:100::10]<path>`, when the lab has IPv6.
+    pub fn vip6_url(&self, path: &str) -> Option<String> {
+        self.vip6().map(|v| format!("http://[{v}]{path}"))
+    }
+
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    /// The backend called `name` ("web-2").
+    pub fn backend(&self, name: &str) -> Result<&Backend> {
+        match self.backends.iter().find(|b| b.name() == name) {
+            Some(b) => Ok(b),
+            None => bail!("no backend {name:?} in this lab"),
+        }
+    }
+
+    /// `/sys/fs/bpf/<tag>`: the daemon's `pin_root`, removed at teardown.
+    pub fn pin_root(&self) -> PathBuf {
+        pin_root_of(&self.tag)
+    }
+
+    /// Starts a process of the caller's (e.g. `self.client_ns().exec(..)`)
+    /// as one of the lab's: its own process group, output appended to `log`,
+    /// killed at teardown (and on Ctrl-C) if still running.
+    pub fn spawn(&self, name: &str, cmd: Command, log: Option<&Path>) -> Result<Proc> {
+        Proc::spawn(name, cmd, log, self.registry())
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.cleanup.procs
+    }
+
+    /// Tears down now and reports what failed (drop does the same silently,
+    /// printing errors).
+    pub fn down(mut self) -> Result<()> {
+        let errors = self.teardown();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!("lab teardown: {}", errors.join("; "))
+        }
+    }
+
+    fn teardown(&mut self) -> Vec<String> {
+        guard::unregister(&self.cleanup);
+        // Backends first (their handles kill their process groups), then
+        // anything else the lab started, then namespaces, pins, the dir.
+        for b in &self.backends {
+            b.kill();
+        }
+        self.cleanup.run()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for e in self.teardown() {
+            eprintln!("lb-lab: teardown: {e}");
+        }
+    }
+}
+
+pub(crate) fn pin_root_of(tag: &str) -> PathBuf {
+    Path::new("/sys/fs/bpf").join(tag)
+}
+
+fn abort(cleanup: &Arc<Cleanup>) {
+    guard::unregister(cleanup);
+    for e in cleanup.run() {
+        eprintln!("lb-lab: teardown: {e}");
+    }
+}
