@@ -19,7 +19,7 @@ pub fn remove_stale(prefix: &str) -> Result<Vec<String>> {
         let Some((id, _role)) = rest.split_once('-') else {
             continue;
         };
-        let Ok(pid) = id.split('.').next().unwrap_or("").parse::<i32>() else {
+        let Ok(pid) = id.split(['.', '_']).next().unwrap_or("").parse::<i32>() else {
             continue;
         };
         if pid == std::process::id() as i32 || pid_alive(pid) {

@@ -111,14 +111,15 @@ impl Lab {
         );
         crate::paths::gunicorn()?; // fail before building anything if setup is missing
 
-        // `<prefix>-<pid>`, plus `.<n>` for a second lab in the same process,
+        // `<prefix>-<pid>`, plus `_<n>` for a second lab in the same process,
         // so concurrent runs never collide and leftovers name their owner.
+        // (Not a dot: bpffs refuses names with dots, and the tag names the pin dir.)
         let n = LABS_IN_PROCESS.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let tag = if n == 0 {
             format!("{}-{pid}", spec.prefix)
         } else {
-            format!("{}-{pid}.{n}", spec.prefix)
+            format!("{}-{pid}_{n}", spec.prefix)
         };
         let dir = std::env::temp_dir().join(format!("lb-lab-{tag}"));
         let cleanup = Arc::new(Cleanup::default());
