@@ -84,7 +84,11 @@ fn backend_names(status: &Value) -> Vec<String> {
 #[test]
 fn daemon_programs_the_vip_and_status_shows_it() {
     let lab = lab("lbd-start", 2);
-    let daemon = start(&lab, LbConfig::render(&lab, &ConfigSpec::default()));
+    let spec = ConfigSpec {
+        metrics: Some("127.0.0.1:9464".parse().unwrap()),
+        ..ConfigSpec::default()
+    };
+    let daemon = start(&lab, LbConfig::render(&lab, &spec));
     let status = daemon.wait_all_active(Duration::from_secs(20)).unwrap();
     println!("status: {status:#}");
     assert_eq!(status["interface"], lab.lb_iface());
@@ -105,6 +109,31 @@ fn daemon_programs_the_vip_and_status_shows_it() {
     let status = daemon.status().unwrap();
     let new_flows: u64 = status["vips"][0]["counters"]["new_flows"].as_u64().unwrap();
     assert!(new_flows >= 40, "VIP new_flows {new_flows} < 40");
+
+    // Prometheus, scraped inside the LB namespace where the daemon listens.
+    let metrics = daemon.metrics().unwrap();
+    let sample = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}… in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let vip_flows = sample("lb_vip_new_flows_total{");
+    let b1 = sample("lb_backend_new_flows_total{vip=\"web\",backend=\"web-1\"");
+    let b2 = sample("lb_backend_new_flows_total{vip=\"web\",backend=\"web-2\"");
+    println!("metrics: VIP new flows {vip_flows}, web-1 {b1}, web-2 {b2}");
+    assert!(vip_flows >= 40.0 && b1 + b2 == vip_flows, "{metrics}");
+    assert_eq!(
+        sample(
+            "lb_backend_state{vip=\"web\",backend=\"web-1\",address=\"198.51.100.11\",state=\"active\"}"
+        ),
+        1.0
+    );
 
     let human = daemon.lb(&["status"]).unwrap();
     assert!(human.status.success());
