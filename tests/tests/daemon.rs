@@ -323,3 +323,29 @@ fn cli_exit_codes() {
     assert!(err.contains("vip[0].port"), "{err}");
     assert!(daemon.status().is_ok(), "the running daemon is untouched");
 }
+
+#[test]
+fn teardown_with_the_config_works_without_a_daemon() {
+    let lab = lab("lbd-off", 1);
+    let mut daemon = start(&lab, LbConfig::render(&lab, &ConfigSpec::default()));
+    daemon.kill9();
+    let pins = lab.pin_root().join(lab.lb_iface());
+    assert!(xdp_attached(&lab) && pins.join("link").exists());
+    let out = Command::new(lb_binary())
+        .arg("--socket")
+        .arg(daemon.socket())
+        .args(["teardown", "--config"])
+        .arg(daemon.config_path())
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!pins.exists(), "{} still there", pins.display());
+    poll("the program to detach", Duration::from_secs(5), || {
+        (!xdp_attached(&lab)).then_some(())
+    });
+}

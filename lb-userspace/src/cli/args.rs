@@ -140,11 +140,20 @@ Example:
 
     /// Detach the XDP program and remove every pin: traffic to the VIPs stops.
     #[command(after_help = "\
-The daemon keeps running without a data plane; restart it to attach again.
+The running daemon does it and then stops (starting it again attaches afresh,
+with an empty flow table). With --config, a data plane whose daemon is not
+running is removed directly: the config names the interface and pin_root.
 
-Example:
-  lb teardown")]
-    Teardown(Output),
+Examples:
+  lb teardown
+  lb teardown --config /etc/lb/lb.toml")]
+    Teardown {
+        /// When no daemon answers, remove the data plane this config describes.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
 
     /// Print a shell completion script.
     #[command(after_help = "\

@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use args::{Cli, Command, DEFAULT_SOCKET, DrainArgs, Output};
 
 use crate::api::client::{Client, ClientError};
-use crate::api::types::DrainRequest;
+use crate::api::types::{DrainRequest, TeardownReport};
 
 /// What the process exits with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +114,20 @@ fn run_daemon(
     Exit::Failed
 }
 
+/// `lb teardown --config FILE` with no daemon: removes the pins the config
+/// points at. Removing the link's pin detaches the program once nothing else
+/// holds it.
+fn offline_teardown(config: &std::path::Path) -> anyhow::Result<TeardownReport> {
+    let config = crate::config::load(config)?;
+    let daemon = &config.daemon;
+    let unpinned = crate::dataplane::teardown_pins(&daemon.pin_root, &daemon.interface)?;
+    Ok(TeardownReport {
+        interface: daemon.interface.clone(),
+        detached: unpinned.iter().any(|p| p == crate::dataplane::pins::LINK),
+        unpinned,
+    })
+}
+
 /// An error from the daemon or from reaching it, printed once, here.
 fn report(e: &ClientError, term: &mut Term<'_>) -> Exit {
     let _ = writeln!(term.err, "lb: {e}");
@@ -161,9 +175,20 @@ async fn client_command(
             let flows = client.flows(backend.as_deref()).await?;
             print(term, output, &flows, |f: &Vec<_>| show::flows(f))
         }
-        Command::Teardown(o) => {
-            let report = client.teardown().await?;
-            print(term, o, &report, show::teardown)
+        Command::Teardown { config, output } => {
+            let report = match (client.teardown().await, config) {
+                (Err(ClientError::NotRunning { .. }), Some(config)) => {
+                    match offline_teardown(&config) {
+                        Ok(report) => report,
+                        Err(e) => {
+                            let _ = writeln!(term.err, "lb: {e:#}");
+                            return Ok(Exit::Failed);
+                        }
+                    }
+                }
+                (result, _) => result?,
+            };
+            print(term, output, &report, show::teardown)
         }
         Command::Daemon { .. } | Command::Completions { .. } => {
             unreachable!("handled without a client")
