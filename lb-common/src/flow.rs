@@ -41,8 +41,16 @@ pub struct FlowInfo {
     pub created_ns: u64,
     /// `bpf_ktime_get_ns()` of the flow's latest packet.
     pub last_seen_ns: u64,
+    /// Sequence number of the client's SYN that opened the flow (0 when the
+    /// entry was made by a later packet). With direct server return the
+    /// balancer never sees a backend's RST, so a connection the backend reset
+    /// leaves its entry behind; a SYN with another sequence number on that
+    /// entry is a new connection reusing the 5-tuple, not a retransmission,
+    /// and is picked anew instead of following the stale entry.
+    pub syn_seq: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<FlowInfo>() == 24);
+const _: () = assert!(core::mem::size_of::<FlowInfo>() == 32);
 
 impl FlowInfo {
     /// True once the client sent FIN or RST.

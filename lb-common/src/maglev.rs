@@ -3,9 +3,7 @@
 //! `MAGLEV` is one array of backend ids: for each VIP two halves of `M` slots.
 //! The slot for VIP `v`, half `h`, index `i` is `v * 2M + h * M + i`. User space
 //! writes the idle half and then flips `MAGLEV_LIVE_HALF[v]`, so a packet never
-//! sees a half-written table. After the flip the old half (now idle) is rewritten
-//! with the *second-chance* table (ACTIVE plus DRAINING backends), where a
-//! mid-flow TCP packet without a flow entry looks for its draining backend.
+//! sees a half-written table. Both halves only ever hold ACTIVE backends.
 
 /// Default table size per half: prime, so every backend's permutation visits
 /// every slot.

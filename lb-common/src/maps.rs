@@ -12,6 +12,12 @@ pub const VIPS: &str = "VIPS";
 pub const VIP_PORTS: &str = "VIP_PORTS";
 pub const BACKENDS: &str = "BACKENDS";
 pub const FLOWS: &str = "FLOWS";
+/// Hash (not LRU) of the connections pinned to DRAINING backends: flow key to
+/// backend id. Written by user space when a drain starts; the program's second
+/// chance reads it when a packet's `FLOWS` entry was evicted, so an in-flight
+/// connection of a draining backend survives a flow table that overflows,
+/// while connections opened during the drain (never in it) keep their pick.
+pub const DRAIN_FLOWS: &str = "DRAIN_FLOWS";
 pub const MAGLEV: &str = "MAGLEV";
 pub const MAGLEV_LIVE_HALF: &str = "MAGLEV_LIVE_HALF";
 pub const VIP_STATS: &str = "VIP_STATS";
@@ -19,11 +25,12 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 10] = [
     VIPS,
     VIP_PORTS,
     BACKENDS,
     FLOWS,
+    DRAIN_FLOWS,
     MAGLEV,
     MAGLEV_LIVE_HALF,
     VIP_STATS,
@@ -39,6 +46,7 @@ pub const GLOBAL_MAGLEV_SIZE: &str = "MAGLEV_SIZE";
 pub const DEFAULT_MAX_VIPS: u32 = 64;
 pub const DEFAULT_MAX_BACKENDS: u32 = 1024;
 pub const DEFAULT_MAX_FLOWS: u32 = 1 << 20;
+pub const DEFAULT_MAX_DRAIN_FLOWS: u32 = 1 << 18;
 
 /// `VIP_PORTS` bit: some TCP VIP listens on this port.
 pub const VIP_PORT_TCP: u32 = 1;

@@ -15,8 +15,8 @@ pub struct Counters {
     pub new_flows: u64,
     /// VIP, backend: flows whose client sent its first FIN or RST.
     pub closed_flows: u64,
-    /// VIP, backend: mid-flow TCP packets with no flow entry that the second-chance
-    /// table sent back to their draining backend.
+    /// VIP, backend: packets with no flow entry that `DRAIN_FLOWS` sent back to
+    /// their draining backend (the entry is recreated).
     pub second_chance: u64,
     /// VIP: flows moved off a DOWN backend.
     pub repicked: u64,

@@ -38,6 +38,7 @@ pub const SMALL: Sizes = Sizes {
     max_vips: 8,
     max_backends: 16,
     max_flows: 1024,
+    max_drain_flows: 256,
     maglev_size: 251,
 };
 
@@ -180,10 +181,9 @@ impl Dataplane {
         Ok(self.maps.publish_table(vip_id, &t)?)
     }
 
-    /// Writes the [`table`] of `ids` into VIP `vip_id`'s idle (second-chance) half.
-    pub fn second_chance(&mut self, vip_id: u32, ids: &[u32]) -> Result<()> {
-        let t = table(ids, self.m());
-        Ok(self.maps.write_second_chance(vip_id, &t)?)
+    /// Records `key` in `DRAIN_FLOWS` as a connection of draining backend `id`.
+    pub fn drain_flow(&mut self, key: &FlowKey, id: u32) -> Result<()> {
+        Ok(self.maps.drain_flows.insert(key, id, 0)?)
     }
 
     /// What the live half of VIP `vip_id` holds at `key`'s slot, read from the map.

@@ -333,6 +333,15 @@ impl Frame {
         self
     }
 
+    /// Sets the TCP sequence number (a new connection's SYN has a new one).
+    pub fn seq(mut self, seq: u32) -> Self {
+        match self.l4_mut() {
+            Some(L4::Tcp(t)) => t.seq = seq,
+            _ => panic!("seq() on a frame without TCP"),
+        }
+        self
+    }
+
     pub fn tcp_options(mut self, options: &[u8]) -> Self {
         match self.l4_mut() {
             Some(L4::Tcp(t)) => t.options = options.to_vec(),

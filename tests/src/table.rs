@@ -54,8 +54,8 @@ pub enum Setup {
     ClearBackend(u32),
     /// Live table of a VIP from these backend ids (none: all `NO_BACKEND`).
     Publish(u32, Vec<u32>),
-    /// Second-chance (idle) half of a VIP from these ids.
-    SecondChance(u32, Vec<u32>),
+    /// A connection recorded in `DRAIN_FLOWS` for a draining backend.
+    DrainFlow(FlowKey, u32),
     InsertFlow(FlowKey, FlowInfo),
     RemoveFlow(FlowKey),
 }
@@ -66,7 +66,7 @@ impl Setup {
             Setup::Backend(id, state) => dp.set_backend(*id, *state),
             Setup::ClearBackend(id) => dp.clear_backend(*id),
             Setup::Publish(vip, ids) => dp.publish(*vip, ids),
-            Setup::SecondChance(vip, ids) => dp.second_chance(*vip, ids),
+            Setup::DrainFlow(key, id) => dp.drain_flow(key, *id),
             Setup::InsertFlow(k, v) => dp.insert_flow(k, v),
             Setup::RemoveFlow(k) => dp.remove_flow(k),
         }
@@ -134,9 +134,9 @@ impl Row {
     /// drop_malformed +1 if `malformed`.
     pub fn passed(self, malformed: bool) -> Self {
         let len = self.input.len() as u64;
-        let row = self
-            .delta(Scope::Global, Field::Packets, 1)
-            .delta(Scope::Global, Field::Bytes, len);
+        let row =
+            self.delta(Scope::Global, Field::Packets, 1)
+                .delta(Scope::Global, Field::Bytes, len);
         if malformed {
             row.delta(Scope::Global, Field::DropMalformed, 1)
         } else {

@@ -113,6 +113,7 @@ fn repicked_counts_only_flows_that_moved() {
         flags: FLOW_F_PAYLOAD,
         created_ns: 1,
         last_seen_ns: 1,
+        ..FlowInfo::default()
     };
     let ack = Frame::tcp(CLIENT4, VIP4, port, 80, ACK).bytes();
     let rows = [Row::new(

@@ -65,12 +65,19 @@ fn fuzzed_frames_get_sane_verdicts_and_leave_sane_maps() {
     let mut rng = Rng::new(seed);
 
     let mut dp = standard::dataplane().expect("loading the program (root needed)");
-    // Backend 3 drains: live table [1, 2], second chance [1, 2, 3]. Backend 5 is DOWN
-    // and in no table: nothing may ever be sent to it.
+    // Backend 3 drains: live table [1, 2], and the fuzzer's frequent 5-tuples
+    // recorded as its connections in DRAIN_FLOWS. Backend 5 is DOWN and in no
+    // table: nothing may ever be sent to it.
     dp.set_backend(3, STATE_DRAINING).unwrap();
     dp.publish(VIP_TCP4, &[1, 2]).unwrap();
-    dp.second_chance(VIP_TCP4, &[1, 2, 3]).unwrap();
     dp.set_backend(5, STATE_DOWN).unwrap();
+    for host in 1..=16u8 {
+        for port in 40000..=40003u16 {
+            let src = IpAddr::from([192, 0, 2, host]);
+            dp.drain_flow(&key(src, VIP4, port, 80, PROTO_TCP), 3)
+                .unwrap();
+        }
+    }
     // Flows the fuzzer's frequent 5-tuples will hit, pinned to the DOWN backend:
     // their packets must be re-picked, never sent to it.
     let pinned_to_down = FlowInfo {
@@ -78,6 +85,7 @@ fn fuzzed_frames_get_sane_verdicts_and_leave_sane_maps() {
         flags: 0,
         created_ns: 1,
         last_seen_ns: 1,
+        ..FlowInfo::default()
     };
     for host in 1..=16u8 {
         for port in 40000..=40003u16 {

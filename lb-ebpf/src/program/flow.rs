@@ -14,8 +14,8 @@ use lb_common::{
 
 use crate::program::{
     error::{DropReason, Error},
-    maglev::{self, Half},
-    maps::{BACKENDS, FLOWS},
+    maglev,
+    maps::{BACKENDS, DRAIN_FLOWS, FLOWS},
     parse::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
     stats,
 };
@@ -65,16 +65,23 @@ pub fn try_backend_for(packet: &Packet, vip: &VipInfo) -> Result<Target, Error> 
     // SAFETY: a helper with no arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let flags = flags_of(packet);
-    let is_tcp = packet.proto == PROTO_TCP;
-    let syn = is_tcp && packet.tcp_flags & TCP_SYN != 0;
+    let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
+    let syn_seq = if syn { packet.seq } else { 0 };
 
     match FLOWS.get_ptr_mut(key) {
         Some(flow) => {
             // SAFETY: the pointer comes from a successful lookup; the entry is this
             // flow's, touched by the CPU its packets arrive on.
             let flow = unsafe { &mut *flow };
+            // A SYN other than a retransmission of the one that opened the flow
+            // starts a new connection on a reused 5-tuple: the old one was
+            // closed, or reset by its backend (which DSR never shows us).
+            let reused = syn && (flow.is_closing() || flow.syn_seq != packet.seq);
+            if reused && !flow.is_closing() {
+                stats::flow_closed(vip.vip_id, flow.backend_id);
+            }
             if let Some(backend) = BACKENDS.get(flow.backend_id) {
-                if backend.keeps_flows() && !(syn && flow.is_closing()) {
+                if backend.keeps_flows() && !reused {
                     let was_closing = flow.is_closing();
                     flow.last_seen_ns = now;
                     if flow.flags | flags != flow.flags {
@@ -85,68 +92,81 @@ pub fn try_backend_for(packet: &Packet, vip: &VipInfo) -> Result<Target, Error> 
                     }
                     return Ok(Target::of(flow.backend_id, backend));
                 }
-                let target = try_new_flow(&key, vip, now, flags, Half::Live)?;
-                if backend.state == STATE_DOWN {
+                let target = try_new_flow(&key, vip, now, flags, syn_seq)?;
+                if backend.state == STATE_DOWN && !reused {
                     stats::repicked(vip.vip_id);
                 }
                 return Ok(target);
             }
-            try_new_flow(&key, vip, now, flags, Half::Live)
+            try_new_flow(&key, vip, now, flags, syn_seq)
         }
         None => {
-            // A mid-flow TCP packet with no entry: its entry was evicted, or this
-            // node never saw the flow. If the previous table generation sends it
-            // to a draining backend, it is one of that backend's connections.
-            if is_tcp
-                && !syn
-                && let Ok(target) = try_new_flow(&key, vip, now, flags, Half::SecondChance)
-            {
+            // No entry, and not the start of a connection: the entry may have
+            // been evicted from a full table. If the flow is one of a draining
+            // backend's (recorded when its drain began), it goes back there.
+            if !syn && let Some(target) = second_chance(&key, vip, now, flags) {
                 stats::second_chance(vip.vip_id, target.id);
                 return Ok(target);
             }
-            try_new_flow(&key, vip, now, flags, Half::Live)
+            try_new_flow(&key, vip, now, flags, syn_seq)
         }
     }
 }
 
-/// Picks a backend from `half` of the VIP's Maglev table and records the flow.
-/// From the second-chance half only a DRAINING pick counts.
+/// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
+#[inline(always)]
+fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
+    // SAFETY: the value is a plain u32 copied out at once.
+    let id = *unsafe { DRAIN_FLOWS.get(key) }?;
+    let backend = BACKENDS.get(id)?;
+    if backend.state != STATE_DRAINING {
+        return None;
+    }
+    record(key, vip, now, flags, 0, id);
+    Some(Target::of(id, backend))
+}
+
+/// Picks a backend from the VIP's live Maglev table and records the flow.
 #[inline(always)]
 fn try_new_flow(
     key: &FlowKey,
     vip: &VipInfo,
     now: u64,
     flags: u32,
-    half: Half,
+    syn_seq: u32,
 ) -> Result<Target, Error> {
     let no_backend = Error::Drop {
         vip_id: vip.vip_id,
         reason: DropReason::NoBackend,
     };
-    let id = maglev::pick(vip.vip_id, key.hash(), half).ok_or(no_backend)?;
+    let id = maglev::pick(vip.vip_id, key.hash()).ok_or(no_backend)?;
     let backend = BACKENDS.get(id).ok_or(Error::Drop {
         vip_id: vip.vip_id,
         reason: DropReason::NoBackend,
     })?;
-    let usable = match half {
-        Half::Live => backend.state != STATE_EMPTY,
-        Half::SecondChance => backend.state == STATE_DRAINING,
-    };
-    if !usable {
+    if backend.state == STATE_EMPTY {
         return Err(Error::Drop {
             vip_id: vip.vip_id,
             reason: DropReason::NoBackend,
         });
     }
+    record(key, vip, now, flags, syn_seq, id);
+    Ok(Target::of(id, backend))
+}
+
+/// Inserts the flow's entry and counts it.
+#[inline(always)]
+fn record(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32, syn_seq: u32, id: u32) {
     let info = FlowInfo {
         backend_id: id,
         flags,
         created_ns: now,
         last_seen_ns: now,
+        syn_seq,
+        _pad: 0,
     };
     // An insert can only fail for lack of memory; the packet still goes to the
-    // Maglev pick, which the next packet of the flow will find again.
+    // pick, which the next packet of the flow will find again.
     let _ = FLOWS.insert(key, info, 0);
     stats::flow_opened(vip.vip_id, id, info.is_closing());
-    Ok(Target::of(id, backend))
 }

@@ -4,28 +4,14 @@ use lb_common::maglev::{NO_BACKEND, slot_index};
 
 use crate::program::maps::{self, MAGLEV, MAGLEV_LIVE_HALF};
 
-/// Which half of a VIP's double-buffered table to read.
-#[derive(Clone, Copy)]
-pub enum Half {
-    /// The live half: ACTIVE backends only.
-    Live,
-    /// The idle half: the previous generation, where DRAINING backends still own
-    /// their slots.
-    SecondChance,
-}
-
-/// The backend id owning `hash`'s slot in `half` of VIP `vip_id`'s table.
+/// The backend id owning `hash`'s slot in the live half of VIP `vip_id`'s table.
 #[inline(always)]
-pub fn pick(vip_id: u32, hash: u32, half: Half) -> Option<u32> {
+pub fn pick(vip_id: u32, hash: u32) -> Option<u32> {
     let m = maps::maglev_size();
     if m == 0 {
         return None;
     }
     let live = *MAGLEV_LIVE_HALF.get(vip_id)? & 1;
-    let half = match half {
-        Half::Live => live,
-        Half::SecondChance => live ^ 1,
-    };
-    let id = *MAGLEV.get(slot_index(vip_id, half, m, hash % m))?;
+    let id = *MAGLEV.get(slot_index(vip_id, live, m, hash % m))?;
     (id != NO_BACKEND).then_some(id)
 }

@@ -29,6 +29,10 @@ pub static BACKENDS: Array<Backend> = Array::with_max_entries(1024, 0);
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
 
+/// Flows of DRAINING backends, kept out of LRU eviction (see lb_common::maps::DRAIN_FLOWS).
+#[map]
+pub static DRAIN_FLOWS: HashMap<FlowKey, u32> = HashMap::with_max_entries(1024, 0);
+
 #[map]
 pub static MAGLEV: Array<u32> = Array::with_max_entries(2 * 65537, 0);
 

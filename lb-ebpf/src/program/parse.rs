@@ -50,6 +50,8 @@ pub struct Packet {
     pub proto: u8,
     /// TCP flags byte; 0 for UDP.
     pub tcp_flags: u8,
+    /// TCP sequence number (host order); 0 for UDP.
+    pub seq: u32,
     /// The segment carries payload (for TCP: data beyond the header).
     pub has_payload: bool,
     /// Bytes in the frame, for the byte counters.
@@ -303,6 +305,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             dport_be: u16::from_ne_bytes(tcp.dest),
             proto: PROTO_TCP,
             tcp_flags,
+            seq: u32::from_be_bytes(tcp.seq),
             has_payload: ip.end > payload_start,
             frame_len,
         })
@@ -320,6 +323,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             dport_be: u16::from_ne_bytes(udp.dst),
             proto: PROTO_UDP,
             tcp_flags: 0,
+            seq: 0,
             has_payload: ip.end > ip.l4 + UdpHdr::LEN,
             frame_len,
         })

@@ -73,10 +73,20 @@ pub fn count_error(ctx: &XdpContext, error: &Error) {
             c.bytes += bytes;
             c.drop_malformed += 1;
         }),
-        Error::Drop { vip_id, reason } => add(&VIP_STATS, *vip_id, |c| match reason {
-            DropReason::Malformed => c.drop_malformed += 1,
-            DropReason::Fragment => c.drop_fragment += 1,
-            DropReason::NoBackend => c.drop_no_backend += 1,
-        }),
+        Error::Drop { vip_id, reason } => {
+            // Three additions rather than a match on the reason: LLVM turns such
+            // a match into `&drop_malformed + reason * 8`, an address the
+            // verifier cannot bound.
+            let (malformed, fragment, no_backend) = match reason {
+                DropReason::Malformed => (1, 0, 0),
+                DropReason::Fragment => (0, 1, 0),
+                DropReason::NoBackend => (0, 0, 1),
+            };
+            add(&VIP_STATS, *vip_id, |c| {
+                c.drop_malformed += malformed;
+                c.drop_fragment += fragment;
+                c.drop_no_backend += no_backend;
+            })
+        }
     }
 }

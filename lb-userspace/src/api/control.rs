@@ -3,9 +3,7 @@
 
 use std::future::Future;
 
-use super::types::{
-    BackendStatus, DrainRequest, FlowView, ReloadReport, Status, TeardownReport,
-};
+use super::types::{BackendStatus, DrainRequest, FlowView, ReloadReport, Status, TeardownReport};
 
 /// An error the API reports to its client.
 #[derive(Debug, thiserror::Error)]

@@ -149,6 +149,8 @@ impl Control for FakeControl {
                 signal: signal.to_owned(),
                 outcome: None,
                 forced_flows: 0,
+                finished_at: None,
+                flows_at_exit: 0,
             });
             Ok(b.clone())
         })?

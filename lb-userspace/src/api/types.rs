@@ -84,6 +84,7 @@ pub struct BackendStatus {
 pub struct DrainStatus {
     /// Unix time (seconds) the drain started.
     pub started_at: f64,
+    /// Seconds from the start until now, or until the drain ended.
     pub elapsed_s: f64,
     /// The drain's deadline, seconds after its start.
     pub timeout_s: f64,
@@ -96,6 +97,13 @@ pub struct DrainStatus {
     pub outcome: Option<String>,
     /// Flows still live at the deadline and forced off.
     pub forced_flows: u64,
+    /// Unix time the drain ended (None while it runs).
+    #[serde(default)]
+    pub finished_at: Option<f64>,
+    /// Flows still counted live when the signalled backend process exited
+    /// (closed or reset by it, unseen with direct server return; not forced).
+    #[serde(default)]
+    pub flows_at_exit: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

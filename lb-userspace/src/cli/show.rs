@@ -118,6 +118,12 @@ pub fn drain_note(d: &DrainStatus) -> String {
             d.forced_flows,
             d.initial_flows
         ),
+        Some(outcome) if d.flows_at_exit > 0 => format!(
+            "{outcome} after {} ({} flows at start; the backend's exit closed the last {})",
+            secs(d.elapsed_s),
+            d.initial_flows,
+            d.flows_at_exit
+        ),
         Some(outcome) => format!(
             "{outcome} after {} ({} flows at start)",
             secs(d.elapsed_s),

@@ -277,6 +277,8 @@ fn a_draining_backend_shows_its_progress_and_last_action() {
         signal: "sent".into(),
         outcome: None,
         forced_flows: 0,
+        finished_at: None,
+        flows_at_exit: 0,
     });
     b.last_action = Some(ActionOutcome {
         kind: "shutdown".into(),

@@ -19,6 +19,7 @@ pub const DEFAULT_STATE_FILE: &str = "/var/lib/lb/state.json";
 pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_FLOWS: u32 = 1 << 20;
+pub const DEFAULT_MAX_DRAIN_FLOWS: u32 = lb_common::maps::DEFAULT_MAX_DRAIN_FLOWS;
 pub const DEFAULT_MAX_VIPS: u32 = 64;
 pub const DEFAULT_MAX_BACKENDS: u32 = 1024;
 pub const DEFAULT_MAGLEV_SIZE: u32 = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
@@ -81,6 +82,8 @@ pub struct DaemonConfig {
     pub udp_idle_timeout: Duration,
     /// Entries of the `FLOWS` LRU map.
     pub max_flows: u32,
+    /// Entries of the table recording draining backends' connections.
+    pub max_drain_flows: u32,
     /// VIP slots in the maps (also the number of Maglev tables).
     pub max_vips: u32,
     /// Backend slots in the maps, across all VIPs.

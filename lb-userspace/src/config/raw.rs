@@ -35,6 +35,7 @@ pub(super) struct RawDaemon {
     pub flow_idle_timeout: Option<Dur>,
     pub udp_idle_timeout: Option<Dur>,
     pub max_flows: Option<u32>,
+    pub max_drain_flows: Option<u32>,
     pub max_vips: Option<u32>,
     pub max_backends: Option<u32>,
     pub maglev_size: Option<u32>,

@@ -186,6 +186,11 @@ fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
             &at.key("udp_idle_timeout"),
         )?,
         max_flows: at_least_one(raw.max_flows, DEFAULT_MAX_FLOWS, &at.key("max_flows"))?,
+        max_drain_flows: at_least_one(
+            raw.max_drain_flows,
+            DEFAULT_MAX_DRAIN_FLOWS,
+            &at.key("max_drain_flows"),
+        )?,
         max_vips,
         max_backends,
         maglev_size,

@@ -34,10 +34,23 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Runs `action` for backend `name` at `address`.
-pub async fn run(kind: Kind, action: &Action, name: &str, address: IpAddr) -> ActionOutcome {
+/// Runs `action` for backend `name` at `address`. Also returns the pid a
+/// signal went to, so the drain can watch that process exit.
+pub async fn run(
+    kind: Kind,
+    action: &Action,
+    name: &str,
+    address: IpAddr,
+) -> (ActionOutcome, Option<u32>) {
+    let started = unix_now();
+    let mut pid = None;
     let result = match action {
-        Action::Signal { signal, target } => send_signal(*signal, target),
+        Action::Signal { signal, target } => {
+            send_signal(*signal, target).map(|(sent_to, detail)| {
+                pid = Some(sent_to);
+                detail
+            })
+        }
         Action::Command { argv } => run_command(argv, name, address).await,
         Action::Http { url, method } => http(url, method).await,
     };
@@ -50,15 +63,30 @@ pub async fn run(kind: Kind, action: &Action, name: &str, address: IpAddr) -> Ac
     } else {
         tracing::error!(backend = name, action = kind.as_str(), %detail, "action failed");
     }
-    ActionOutcome {
+    let outcome = ActionOutcome {
         kind: kind.as_str().to_string(),
-        at: unix_now(),
+        // When it started: of two actions of one drain, the later-started one
+        // (the shutdown, after on_drain) is the one status shows.
+        at: started,
         ok,
         detail,
+    };
+    (outcome, pid)
+}
+
+/// True when `pid` no longer runs (gone, or a zombie nobody reaped yet).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => true,
     }
 }
 
-fn send_signal(signal: crate::config::Signal, target: &PidSource) -> Result<String, String> {
+fn send_signal(signal: crate::config::Signal, target: &PidSource) -> Result<(u32, String), String> {
     let (pid, from) = match target {
         PidSource::Pid(pid) => (*pid, String::new()),
         PidSource::PidFile(path) => {
@@ -81,7 +109,7 @@ fn send_signal(signal: crate::config::Signal, target: &PidSource) -> Result<Stri
         .map_err(|e| format!("signal {}: {e}", signal.name()))?;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
         .map_err(|e| format!("SIG{} to pid {pid}{from}: {e}", signal.name()))?;
-    Ok(format!("SIG{} to pid {pid}{from}", signal.name()))
+    Ok((pid, format!("SIG{} to pid {pid}{from}", signal.name())))
 }
 
 async fn run_command(argv: &[String], name: &str, address: IpAddr) -> Result<String, String> {

@@ -26,9 +26,6 @@ use crate::{
 
 /// How often the whole flow table is counted for every backend's figure.
 pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
-/// A draining backend's flows are rescanned at most this often when the
-/// kernel reports second-chance recreations for it.
-const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Inner {
     pub model: Model,
@@ -38,8 +35,6 @@ pub struct Inner {
     pub state_file: StateFile,
     /// Draining backends' followed flows, by backend name.
     pub tracked: HashMap<String, Tracked>,
-    /// Per draining backend: its second_chance counter at the last rescan, and when.
-    pub rescans: HashMap<String, (u64, Instant)>,
     pub last_full_count: Option<Instant>,
     pub xdp_mode: String,
     pub adopted: bool,
@@ -149,8 +144,13 @@ impl Inner {
                 "{name} is disabled (admin DOWN): it takes no traffic; `lb enable {name}` first to drain it"
             )));
         }
-        if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
-            return Ok(()); // already draining: the same request again is a no-op
+        // Already draining, or drained and not enabled since: the same request
+        // again changes nothing, and above all runs no shutdown action twice.
+        if b.drain
+            .as_ref()
+            .is_some_and(|d| d.outcome.as_deref() != Some("cancelled"))
+        {
+            return Ok(());
         }
         let timeout = timeout.unwrap_or(b.cfg.drain_timeout);
         b.drain = Some(DrainRecord {
@@ -162,30 +162,47 @@ impl Inner {
             ..Default::default()
         });
         tracing::info!(backend = name, timeout = ?timeout, no_signal, "drain started");
-        // The flip first; then collect the flows that stay pinned to it.
+        // The flip first; then collect the flows that stay pinned to it. The
+        // drain counts from the flip, when new connections stopped.
         self.apply()?;
         self.track(name);
         let initial = self.tracked.get(name).map_or(0, Tracked::len);
         if let Some(d) = self.backend_mut(name)?.drain.as_mut() {
             d.initial_flows = initial;
+            d.started_at = unix_now();
         }
         self.persist();
         Ok(())
     }
 
-    /// Collects the flows of a draining backend.
+    /// Collects the flows of a draining backend and records them in
+    /// `DRAIN_FLOWS`, where LRU eviction cannot take them.
     fn track(&mut self, name: &str) {
         let idle = drain::idle_timeouts(&self.model.config.daemon);
         let Some(id) = self.model.backends.get(name).map(|b| b.id) else {
             return;
         };
-        if let Some(dp) = self.dataplane.as_ref() {
+        if let Some(dp) = self.dataplane.as_mut() {
             let now = live::monotonic_ns();
-            let tracked = Tracked::collect(&dp.maps.flows, id, now, idle);
-            let sc = crate::dataplane::maps::Maps::sum(&dp.maps.backend_stats, id)
-                .map_or(0, |c| c.second_chance);
-            self.rescans.insert(name.to_string(), (sc, Instant::now()));
+            let tracked = Tracked::collect(&dp.maps.flows, &dp.maps.drain_flows, id, now, idle);
+            let keys: Vec<_> = tracked.keys().copied().collect();
+            let recorded = dp.maps.record_drain_flows(&keys, id);
+            tracing::info!(
+                backend = name,
+                flows = keys.len(),
+                recorded,
+                "draining backend's connections recorded"
+            );
             self.tracked.insert(name.to_string(), tracked);
+        }
+    }
+
+    /// Stops following a backend's drain and forgets its recorded connections.
+    fn untrack(&mut self, name: &str) {
+        if let Some(tracked) = self.tracked.remove(name)
+            && let Some(dp) = self.dataplane.as_mut()
+        {
+            dp.maps.forget_drain_flows(tracked.keys());
         }
     }
 
@@ -197,7 +214,7 @@ impl Inner {
         if was_draining {
             tracing::info!(backend = name, "drain cancelled: back to ACTIVE");
         }
-        self.tracked.remove(name);
+        self.untrack(name);
         self.apply()
     }
 
@@ -205,7 +222,7 @@ impl Inner {
         let b = self.backend_mut(name)?;
         b.disabled = true;
         b.drain = None;
-        self.tracked.remove(name);
+        self.untrack(name);
         self.apply()
     }
 
@@ -254,28 +271,26 @@ impl Inner {
                 continue;
             };
             let tracked = self.tracked.entry(name.clone()).or_default();
-            // Flows the second-chance path brought back are picked up by a rescan.
-            let sc = crate::dataplane::maps::Maps::sum(&dp.maps.backend_stats, b.id)
-                .map_or(0, |c| c.second_chance);
-            let (seen, at) = self
-                .rescans
-                .get(&name)
-                .copied()
-                .unwrap_or((0, Instant::now()));
-            if sc != seen && at.elapsed() >= RESCAN_EVERY {
-                tracked.rescan(&dp.maps.flows, now_ns, idle);
-                self.rescans.insert(name.clone(), (sc, Instant::now()));
-            }
-            let live_now = tracked.refresh(&dp.maps.flows, now_ns, idle);
+            let ended = tracked.refresh(&dp.maps.flows, now_ns, idle);
+            let live_now = tracked.len();
             let started_at = b.drain.as_ref().map_or(now_unix, |d| d.started_at);
             let elapsed = Duration::from_secs_f64((now_unix - started_at).max(0.0));
-            let step = drain::step(b, tracked, live_now, elapsed, now_ns);
+            let exited = b
+                .drain
+                .as_ref()
+                .and_then(|d| d.signalled_pid)
+                .is_some_and(actions::process_gone);
+            let step = drain::step(b, tracked, live_now, elapsed, now_ns, exited);
             changed |= step.changed;
             state_changed |= step.state_changed;
             forced.extend(step.forced);
             due.extend(step.actions);
-            if b.drain.as_ref().is_some_and(|d| d.outcome.is_some()) {
-                self.tracked.remove(&name);
+            let over = b.drain.as_ref().is_some_and(|d| d.outcome.is_some());
+            if let Some(dp) = self.dataplane.as_mut() {
+                dp.maps.forget_drain_flows(&ended);
+            }
+            if over {
+                self.untrack(&name);
             }
         }
         if let Some(dp) = self.dataplane.as_mut() {
@@ -293,16 +308,24 @@ impl Inner {
         due
     }
 
-    /// Records an action's outcome on its backend.
-    pub fn record_action(&mut self, backend: &str, outcome: ActionOutcome) {
+    /// Records an action's outcome on its backend (and, for a signal, the
+    /// process the drain now watches).
+    pub fn record_action(&mut self, backend: &str, outcome: ActionOutcome, pid: Option<u32>) {
         if let Some(b) = self.model.backends.get_mut(backend) {
-            if !outcome.ok
-                && outcome.kind == actions::Kind::Shutdown.as_str()
-                && let Some(d) = b.drain.as_mut()
-            {
-                d.signal = "failed".into();
+            let shutdown = outcome.kind == actions::Kind::Shutdown.as_str();
+            if shutdown && let Some(d) = b.drain.as_mut() {
+                if outcome.ok {
+                    d.signalled_pid = pid;
+                } else {
+                    d.signal = "failed".into();
+                }
             }
-            b.last_action = Some(outcome);
+            if b.last_action
+                .as_ref()
+                .is_none_or(|last| last.at <= outcome.at)
+            {
+                b.last_action = Some(outcome);
+            }
         }
         self.persist();
     }
@@ -330,8 +353,12 @@ pub fn spawn_actions(
             .copied()
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         tokio::spawn(async move {
-            let outcome = actions::run(d.kind, &d.action, &d.backend, address).await;
-            daemon.inner.lock().await.record_action(&d.backend, outcome);
+            let (outcome, pid) = actions::run(d.kind, &d.action, &d.backend, address).await;
+            daemon
+                .inner
+                .lock()
+                .await
+                .record_action(&d.backend, outcome, pid);
         });
     }
 }

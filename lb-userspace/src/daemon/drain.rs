@@ -38,13 +38,15 @@ pub struct StepResult {
     pub forced: Vec<lb_common::flow::FlowKey>,
 }
 
-/// Advances `backend`'s drain. `elapsed` is the time since the drain started.
+/// Advances `backend`'s drain. `elapsed` is the time since the drain started;
+/// `exited` says the process the shutdown signal went to is gone.
 pub fn step(
     backend: &mut BackendEntry,
     tracked: &Tracked,
     live: u64,
     elapsed: Duration,
     now_ns: u64,
+    exited: bool,
 ) -> StepResult {
     let mut result = StepResult::default();
     let name = backend.cfg.name.clone();
@@ -102,14 +104,30 @@ pub fn step(
         }
     }
 
+    let finished_at = drain.started_at + elapsed.as_secs_f64();
     if live == 0 {
         drain.outcome = Some("drained".into());
+        drain.finished_at = Some(finished_at);
         result.changed = true;
         result.state_changed = true;
         tracing::info!(backend = name, elapsed = ?elapsed, "drained: no live connections left");
+    } else if exited {
+        // The process is gone, so none of its connections can be in flight:
+        // the ones still counted were closed or reset by it, which direct
+        // server return never shows us. Their entries go.
+        drain.outcome = Some("drained".into());
+        drain.finished_at = Some(finished_at);
+        drain.flows_at_exit = live;
+        backend.live_flows = 0;
+        result.forced = tracked.keys().copied().collect();
+        result.changed = true;
+        result.state_changed = true;
+        tracing::info!(backend = name, elapsed = ?elapsed, flows = live, "drained: the backend process exited; its remaining flows were closed by it");
     } else if at_deadline {
         drain.outcome = Some("forced".into());
+        drain.finished_at = Some(finished_at);
         drain.forced_flows = live;
+        backend.live_flows = 0;
         result.forced = tracked.keys().copied().collect();
         result.changed = true;
         result.state_changed = true;

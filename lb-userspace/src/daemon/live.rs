@@ -24,6 +24,7 @@ use lb_common::{
 };
 
 pub type FlowMap = BpfHashMap<MapData, FlowKey, FlowInfo>;
+pub type DrainFlowMap = BpfHashMap<MapData, FlowKey, u32>;
 
 /// Idle timeouts in nanoseconds.
 #[derive(Clone, Copy, Debug)]
@@ -92,41 +93,62 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    /// Collects `backend_id`'s live flows with one pass over the table.
-    pub fn collect(flows: &FlowMap, backend_id: u32, now: u64, idle: IdleTimeouts) -> Self {
+    /// Collects `backend_id`'s live flows with one pass over the flow table,
+    /// plus those `DRAIN_FLOWS` already records whose entries were evicted (a
+    /// drain resumed after a restart): they count as live until they idle out.
+    pub fn collect(
+        flows: &FlowMap,
+        drain_flows: &DrainFlowMap,
+        backend_id: u32,
+        now: u64,
+        idle: IdleTimeouts,
+    ) -> Self {
         let mut tracked = Self {
             backend_id,
             flows: HashMap::new(),
         };
-        tracked.rescan(flows, now, idle);
+        scan(flows, |key, info| {
+            if info.backend_id == backend_id && is_live(key, info, now, idle) {
+                tracked.flows.insert(*key, *info);
+            }
+        });
+        for (key, id) in drain_flows.iter().flatten() {
+            if id == backend_id && !tracked.flows.contains_key(&key) {
+                let unknown = FlowInfo {
+                    backend_id,
+                    flags: lb_common::flow::FLOW_F_PAYLOAD,
+                    created_ns: 0,
+                    last_seen_ns: now,
+                    ..FlowInfo::default()
+                };
+                tracked.flows.insert(key, unknown);
+            }
+        }
         tracked
     }
 
-    /// Adds flows of the backend that are in the table but not yet followed
-    /// (entries the second-chance path recreated).
-    pub fn rescan(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) {
+    /// Re-reads every followed flow and drops the ones that ended; returns them.
+    pub fn refresh(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) -> Vec<FlowKey> {
         let backend_id = self.backend_id;
-        scan(flows, |key, info| {
-            if info.backend_id == backend_id && is_live(key, info, now, idle) {
-                self.flows.insert(*key, *info);
-            }
-        });
-    }
-
-    /// Re-reads every followed flow; drops the ones that ended. Returns the live count.
-    pub fn refresh(&mut self, flows: &FlowMap, now: u64, idle: IdleTimeouts) -> u64 {
-        let backend_id = self.backend_id;
+        let mut ended = Vec::new();
         self.flows.retain(|key, known| {
-            match flows.get(key, 0) {
-                Ok(info) if info.backend_id == backend_id => *known = info,
+            let live = match flows.get(key, 0) {
+                Ok(info) if info.backend_id == backend_id => {
+                    *known = info;
+                    is_live(key, known, now, idle)
+                }
                 // Re-picked to another backend: no longer this backend's connection.
-                Ok(_) => return false,
-                // Evicted: keep the last known state until it idles out.
-                Err(_) => {}
+                Ok(_) => false,
+                // Evicted: the last known state stands until it idles out (the
+                // second chance recreates the entry on the flow's next packet).
+                Err(_) => is_live(key, known, now, idle),
+            };
+            if !live {
+                ended.push(*key);
             }
-            is_live(key, known, now, idle)
+            live
         });
-        self.flows.len() as u64
+        ended
     }
 
     pub fn len(&self) -> u64 {

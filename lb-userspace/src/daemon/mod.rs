@@ -73,6 +73,7 @@ fn sizes_of(config: &Config) -> Sizes {
         max_vips: config.daemon.max_vips,
         max_backends: config.daemon.max_backends,
         max_flows: config.daemon.max_flows,
+        max_drain_flows: config.daemon.max_drain_flows,
         maglev_size: config.daemon.maglev_size,
     }
 }
@@ -121,7 +122,6 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         synced,
         state_file,
         tracked: Default::default(),
-        rescans: Default::default(),
         last_full_count: None,
         xdp_mode,
         rates: Default::default(),

@@ -236,7 +236,3 @@ fn next_free_id(persisted: &Persisted, max_backends: u32) -> Result<u32, IdError
 
 /// States whose backends own slots in the live table.
 pub const LIVE_STATES: &[u8] = &[STATE_ACTIVE];
-/// States whose backends own slots in the second-chance table.
-pub const SECOND_CHANCE_STATES: &[u8] = &[STATE_ACTIVE, STATE_DRAINING];
-/// For tests and status: every state that keeps flows.
-pub const FLOW_KEEPING_STATES: &[u8] = &[STATE_ACTIVE, STATE_DRAINING, STATE_DRAINED];

@@ -39,6 +39,17 @@ pub struct DrainRecord {
     pub signal: String,
     pub outcome: Option<String>,
     pub forced_flows: u64,
+    /// Unix time the drain ended, once it has.
+    #[serde(default)]
+    pub finished_at: Option<f64>,
+    /// The local process the shutdown signal went to, watched for its exit.
+    #[serde(default)]
+    pub signalled_pid: Option<u32>,
+    /// Flows still counted live when that process exited: connections it
+    /// closed or reset without the client telling us (direct server return
+    /// hides the backend's packets). Not forced: nothing was in flight.
+    #[serde(default)]
+    pub flows_at_exit: u64,
 }
 
 /// The state file at a path.

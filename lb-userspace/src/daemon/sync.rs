@@ -12,7 +12,7 @@ use lb_common::{
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
 };
 
-use super::model::{LIVE_STATES, Model, SECOND_CHANCE_STATES};
+use super::model::{LIVE_STATES, Model};
 use crate::{
     dataplane::maps::Maps,
     maglev::{MaglevBackend, build_table},
@@ -25,7 +25,6 @@ type Members = Vec<(u32, String, u32)>;
 #[derive(Default)]
 pub struct Synced {
     live: BTreeMap<u32, Members>,
-    second_chance: BTreeMap<u32, Members>,
     backends: BTreeMap<u32, Backend>,
     vips: BTreeMap<VipKey, VipInfo>,
     ports: BTreeMap<u16, u32>,
@@ -135,19 +134,13 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
         *wanted_ports.entry(vip.cfg.port).or_default() |= bit;
     }
 
-    // 3. Tables: live half first (flip), then the second-chance half.
+    // 3. Tables: written into the idle half, then flipped live.
     for vip in &model.vips {
         let live = members(model, vip.id, LIVE_STATES);
         if synced.live.get(&vip.id) != Some(&live) {
             maps.publish_table(vip.id, &table(&live, m))?;
             tracing::info!(vip = vip.cfg.name, backends = ?live.iter().map(|b| &b.1).collect::<Vec<_>>(), "live table published");
             synced.live.insert(vip.id, live);
-            synced.second_chance.remove(&vip.id);
-        }
-        let second = members(model, vip.id, SECOND_CHANCE_STATES);
-        if synced.second_chance.get(&vip.id) != Some(&second) {
-            maps.write_second_chance(vip.id, &table(&second, m))?;
-            synced.second_chance.insert(vip.id, second);
         }
     }
     for (key, info) in &wanted_vips {
@@ -202,6 +195,5 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
     }
     let live_ids: BTreeSet<u32> = model.vips.iter().map(|v| v.id).collect();
     synced.live.retain(|id, _| live_ids.contains(id));
-    synced.second_chance.retain(|id, _| live_ids.contains(id));
     Ok(())
 }

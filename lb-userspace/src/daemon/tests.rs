@@ -70,6 +70,7 @@ fn flow(port: u16, flags: u32, created_ns: u64) -> (FlowKey, FlowInfo) {
             flags,
             created_ns,
             last_seen_ns: created_ns,
+            ..FlowInfo::default()
         },
     )
 }
@@ -133,7 +134,7 @@ fn signal_waits_for_the_settle_point_then_goes_once() {
     let now = 10_000_000_000;
     // A connection opened just before the flip, no request sent yet.
     let tracked = Tracked::from_flows(1, [flow(40000, 0, now - 1_000_000)]);
-    let step = drain::step(b, &tracked, 1, Duration::from_millis(300), now);
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(300), now, false);
     assert!(
         step.actions
             .iter()
@@ -149,7 +150,7 @@ fn signal_waits_for_the_settle_point_then_goes_once() {
             now - SETTLE_FLOOR.as_nanos() as u64,
         )],
     );
-    let step = drain::step(b, &tracked, 1, Duration::from_millis(400), now);
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(400), now, false);
     assert_eq!(
         step.actions
             .iter()
@@ -158,7 +159,7 @@ fn signal_waits_for_the_settle_point_then_goes_once() {
         1
     );
     assert_eq!(b.drain.as_ref().unwrap().signal, "sent");
-    let step = drain::step(b, &tracked, 1, Duration::from_millis(500), now);
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(500), now, false);
     assert!(step.actions.is_empty(), "never twice");
 }
 
@@ -170,11 +171,11 @@ fn signal_goes_after_signal_delay_even_if_the_table_never_settles() {
     let now = 10_000_000_000;
     let tracked = Tracked::from_flows(1, [flow(40000, 0, now)]);
     assert!(
-        drain::step(b, &tracked, 1, Duration::from_millis(900), now)
+        drain::step(b, &tracked, 1, Duration::from_millis(900), now, false)
             .actions
             .is_empty()
     );
-    let step = drain::step(b, &tracked, 1, Duration::from_millis(1000), now);
+    let step = drain::step(b, &tracked, 1, Duration::from_millis(1000), now, false);
     assert_eq!(step.actions.len(), 1);
 }
 
@@ -186,10 +187,17 @@ fn idle_mode_signals_at_zero_and_completes() {
     b.drain = Some(drain_record(30.0));
     let now = 10_000_000_000;
     let busy = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0)]);
-    let step = drain::step(b, &busy, 1, Duration::from_secs(5), now);
+    let step = drain::step(b, &busy, 1, Duration::from_secs(5), now, false);
     assert!(step.actions.is_empty());
     assert!(b.drain.as_ref().unwrap().outcome.is_none());
-    let step = drain::step(b, &Tracked::default(), 0, Duration::from_secs(6), now);
+    let step = drain::step(
+        b,
+        &Tracked::default(),
+        0,
+        Duration::from_secs(6),
+        now,
+        false,
+    );
     assert_eq!(step.actions.len(), 1);
     assert!(step.state_changed);
     assert_eq!(
@@ -208,13 +216,40 @@ fn deadline_forces_the_remaining_flows() {
         ..drain_record(2.0)
     });
     let tracked = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0), flow(40001, 0, 0)]);
-    let step = drain::step(b, &tracked, 2, Duration::from_secs(2), 1);
+    let step = drain::step(b, &tracked, 2, Duration::from_secs(2), 1, false);
     let d = b.drain.as_ref().unwrap();
     assert_eq!(d.outcome.as_deref(), Some("forced"));
     assert_eq!(d.forced_flows, 2);
     assert_eq!(d.signal, "skipped");
     assert_eq!(step.forced.len(), 2);
     assert!(step.actions.is_empty(), "--no-signal runs no shutdown");
+}
+
+#[test]
+fn the_signalled_process_exiting_ends_the_drain_without_forcing() {
+    let mut m = model(CONFIG, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(DrainRecord {
+        shutdown_done: true,
+        signal: "sent".into(),
+        signalled_pid: Some(4242),
+        ..drain_record(30.0)
+    });
+    // A keep-alive connection the backend reset on shutdown: still counted.
+    let tracked = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0)]);
+    let step = drain::step(b, &tracked, 1, Duration::from_secs(3), 1, false);
+    assert!(
+        b.drain.as_ref().unwrap().outcome.is_none(),
+        "process alive: still draining"
+    );
+    assert!(step.forced.is_empty());
+    let step = drain::step(b, &tracked, 1, Duration::from_secs(4), 1, true);
+    let d = b.drain.as_ref().unwrap();
+    assert_eq!(d.outcome.as_deref(), Some("drained"));
+    assert_eq!((d.flows_at_exit, d.forced_flows), (1, 0));
+    assert_eq!(d.finished_at, Some(4.0));
+    assert_eq!(step.forced.len(), 1, "the dead connection's entry goes");
+    assert_eq!(b.live_flows, 0);
 }
 
 #[test]
@@ -258,7 +293,10 @@ fn health_needs_fall_failures_and_rise_successes() {
 
 #[test]
 fn the_shipped_example_config_is_valid() {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/lb.example.toml"));
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dist/lb.example.toml"
+    ));
     let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.vips[0].backends.len(), 3);
 }

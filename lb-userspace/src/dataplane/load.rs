@@ -9,6 +9,8 @@ pub struct Sizes {
     pub max_vips: u32,
     pub max_backends: u32,
     pub max_flows: u32,
+    /// Entries of `DRAIN_FLOWS`: connections of draining backends at once.
+    pub max_drain_flows: u32,
     /// Slots per Maglev half (prime).
     pub maglev_size: u32,
 }
@@ -19,6 +21,7 @@ impl Default for Sizes {
             max_vips: names::DEFAULT_MAX_VIPS,
             max_backends: names::DEFAULT_MAX_BACKENDS,
             max_flows: names::DEFAULT_MAX_FLOWS,
+            max_drain_flows: names::DEFAULT_MAX_DRAIN_FLOWS,
             maglev_size: lb_common::maglev::DEFAULT_MAGLEV_SIZE,
         }
     }
@@ -51,6 +54,7 @@ pub fn load(sizes: &Sizes) -> Result<Ebpf, LoadError> {
         .map_max_entries(names::VIPS, sizes.max_vips * 2)
         .map_max_entries(names::BACKENDS, sizes.max_backends)
         .map_max_entries(names::FLOWS, sizes.max_flows)
+        .map_max_entries(names::DRAIN_FLOWS, sizes.max_drain_flows)
         .map_max_entries(names::MAGLEV, maglev_entries)
         .map_max_entries(names::MAGLEV_LIVE_HALF, sizes.max_vips)
         .map_max_entries(names::VIP_STATS, sizes.max_vips)

@@ -1,10 +1,14 @@
 //! Typed handles on the program's maps, and the few writes user space makes.
 
-use std::{collections::HashMap as StdHashMap, path::Path};
+use std::{
+    collections::HashMap as StdHashMap,
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::Path,
+};
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray},
 };
 use lb_common::{
     backend::Backend,
@@ -32,6 +36,12 @@ pub enum MapsError {
         #[source]
         source: MapError,
     },
+    #[error("map {name}: {source}")]
+    Batch {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("VIP {vip_id}: table has {got} slots, the program uses {want}")]
     TableSize { vip_id: u32, got: usize, want: u32 },
 }
@@ -46,6 +56,7 @@ pub struct Maps {
     pub vip_ports: Array<MapData, u32>,
     pub backends: Array<MapData, Backend>,
     pub flows: HashMap<MapData, FlowKey, FlowInfo>,
+    pub drain_flows: HashMap<MapData, FlowKey, u32>,
     pub maglev: Array<MapData, u32>,
     pub live_half: Array<MapData, u32>,
     pub vip_stats: PerCpuArray<MapData, Counters>,
@@ -103,6 +114,8 @@ impl Maps {
                 .map_err(ctx(names::VIP_PORTS))?,
             backends: Array::try_from(src.map(names::BACKENDS)?).map_err(ctx(names::BACKENDS))?,
             flows: HashMap::try_from(src.map(names::FLOWS)?).map_err(ctx(names::FLOWS))?,
+            drain_flows: HashMap::try_from(src.map(names::DRAIN_FLOWS)?)
+                .map_err(ctx(names::DRAIN_FLOWS))?,
             maglev: Array::try_from(src.map(names::MAGLEV)?).map_err(ctx(names::MAGLEV))?,
             live_half: Array::try_from(src.map(names::MAGLEV_LIVE_HALF)?)
                 .map_err(ctx(names::MAGLEV_LIVE_HALF))?,
@@ -136,12 +149,27 @@ impl Maps {
             .map_err(ctx(names::MAGLEV_LIVE_HALF))
     }
 
-    /// Writes `table` into the idle half without flipping: the second-chance
-    /// table (ACTIVE plus DRAINING backends), read only by mid-flow packets that
-    /// lost their flow entry.
-    pub fn write_second_chance(&mut self, vip_id: u32, table: &[u32]) -> Result<(), MapsError> {
-        let idle = self.live_half(vip_id)? ^ 1;
-        self.write_half(vip_id, idle, table)
+    /// Records `keys` as connections of draining backend `backend_id`, out of
+    /// reach of LRU eviction. Returns how many fitted (the table has a size).
+    pub fn record_drain_flows(&mut self, keys: &[FlowKey], backend_id: u32) -> usize {
+        let mut recorded = 0;
+        for key in keys {
+            match self.drain_flows.insert(key, backend_id, 0) {
+                Ok(()) => recorded += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "DRAIN_FLOWS is full: further connections of the draining backend rely on the flow table alone");
+                    break;
+                }
+            }
+        }
+        recorded
+    }
+
+    /// Forgets draining-backend connections that ended.
+    pub fn forget_drain_flows<'a>(&mut self, keys: impl IntoIterator<Item = &'a FlowKey>) {
+        for key in keys {
+            let _ = self.drain_flows.remove(key);
+        }
     }
 
     fn write_half(&mut self, vip_id: u32, half: u32, table: &[u32]) -> Result<(), MapsError> {
@@ -154,18 +182,21 @@ impl Maps {
             });
         }
         let known = self.written.remove(&(vip_id, half));
-        for (slot, id) in (0u32..).zip(table) {
-            if known.as_ref().is_some_and(|k| k[slot as usize] == *id) {
-                continue;
-            }
-            let written = self
-                .maglev
-                .set(slot_index(vip_id, half, m, slot), id, 0)
-                .map_err(ctx(names::MAGLEV));
-            // On failure the half is partly written: forget it, so the next
-            // write rewrites every slot.
-            written?;
-        }
+        let (indices, ids): (Vec<u32>, Vec<u32>) = (0u32..)
+            .zip(table)
+            .filter(|(slot, id)| known.as_ref().is_none_or(|k| k[*slot as usize] != **id))
+            .map(|(slot, id)| (slot_index(vip_id, half, m, slot), *id))
+            .unzip();
+        // One system call for the whole table: the flip that follows is what
+        // takes a drained backend out, so it must not wait on 65,537 calls.
+        // On failure the half is partly written: it is forgotten (`known` was
+        // removed), so the next write rewrites every slot.
+        let fd = self.maglev.map().fd().as_fd().as_raw_fd();
+        // SAFETY: MAGLEV is an array of u32 keyed by u32 index.
+        unsafe { super::batch::update(fd, &indices, &ids) }.map_err(|e| MapsError::Batch {
+            name: names::MAGLEV,
+            source: e,
+        })?;
         self.written.insert((vip_id, half), table.to_vec());
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! upgrading the daemon never touches traffic.
 
 pub mod attach;
+pub mod batch;
 pub mod flow_scan;
 pub mod load;
 pub mod maps;
@@ -80,6 +81,7 @@ impl Dataplane {
             max_vips,
             max_backends: max_entries(names::BACKENDS)?,
             max_flows: max_entries(names::FLOWS)?,
+            max_drain_flows: max_entries(names::DRAIN_FLOWS)?,
             maglev_size: max_entries(names::MAGLEV)? / (2 * max_vips.max(1)),
         };
         if sizes != *wanted {

@@ -17,6 +17,8 @@ fn sample() -> Status {
         signal: "sent".to_owned(),
         outcome: None,
         forced_flows: 7,
+        finished_at: None,
+        flows_at_exit: 0,
     });
     sample_status(vec![backend("web-1", "203.0.113.11", 3), draining])
 }
