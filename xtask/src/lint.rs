@@ -1,10 +1,14 @@
 //! `cargo xtask lint`: rustfmt and clippy with warnings as errors, including
-//! the eBPF crate on its real target (see shared/TOOLCHAIN.md).
+//! the eBPF crates on their real target (see shared/TOOLCHAIN.md).
 use std::process::Command;
 
 use anyhow::Result;
 
 use crate::{cmd::CmdExt as _, paths, setup, steps::Steps};
+
+/// The eBPF crates (package, directory): the XDP program and the
+/// benchmark's reference programs. They build only for bpfel-unknown-none.
+const EBPF_CRATES: [(&str, &str); 2] = [("lb-ebpf", "lb-ebpf"), ("lb-bench-ebpf", "bench-ebpf")];
 
 pub fn run() -> Result<()> {
     // Clippy on lb-userspace runs its build.rs, which builds the eBPF crate.
@@ -20,37 +24,35 @@ pub fn run() -> Result<()> {
         cargo().args(["fmt", "--all", "--", "--check"]).run()
     });
     steps.run("clippy (workspace)", || {
-        // --workspace alone would take lb-ebpf, which only builds for bpfel.
-        cargo()
-            .args([
-                "clippy",
-                "--workspace",
-                "--exclude",
-                "lb-ebpf",
-                "--all-targets",
-            ])
-            .args(["--", "-D", "warnings"])
-            .run()
+        // --workspace alone would take the eBPF crates, which only build for bpfel.
+        let mut c = cargo();
+        c.args(["clippy", "--workspace"]);
+        for (package, _) in EBPF_CRATES {
+            c.args(["--exclude", package]);
+        }
+        c.args(["--all-targets", "--", "-D", "warnings"]).run()
     });
-    steps.run("clippy lb-ebpf (bpfel-unknown-none)", || {
-        // Debian's rust-web-clippy gives the deb-rust toolchain a cargo-clippy;
-        // RUSTC_BOOTSTRAP allows -Z build-std and aya-ebpf's unstable feature.
-        Command::new("rustup")
-            .current_dir(root.join("lb-ebpf"))
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["run", setup::DEB_RUST, "cargo", "clippy", "--release"])
-            .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
-            .args(["--", "-D", "warnings"])
-            .run()
-    });
-    steps.run("clippy lb-ebpf (host)", || {
-        // As aya-template does: on the host the crate is only what its
-        // cfg(not(target_arch = "bpf")) items leave; panic=abort keeps a
-        // no_std build with its own #[panic_handler] from needing unwinding.
-        cargo()
-            .args(["clippy", "--package", "lb-ebpf"])
-            .args(["--", "-D", "warnings", "-C", "panic=abort"])
-            .run()
-    });
+    for (package, dir) in EBPF_CRATES {
+        steps.run(&format!("clippy {package} (bpfel-unknown-none)"), || {
+            // Debian's rust-web-clippy gives the deb-rust toolchain a cargo-clippy;
+            // RUSTC_BOOTSTRAP allows -Z build-std and aya-ebpf's unstable feature.
+            Command::new("rustup")
+                .current_dir(root.join(dir))
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["run", setup::DEB_RUST, "cargo", "clippy", "--release"])
+                .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+                .args(["--", "-D", "warnings"])
+                .run()
+        });
+        steps.run(&format!("clippy {package} (host)"), || {
+            // As aya-template does: on the host the crate is only what its
+            // cfg(not(target_arch = "bpf")) items leave; panic=abort keeps a
+            // no_std build with its own #[panic_handler] from needing unwinding.
+            cargo()
+                .args(["clippy", "--package", package])
+                .args(["--", "-D", "warnings", "-C", "panic=abort"])
+                .run()
+        });
+    }
     steps.finish()
 }

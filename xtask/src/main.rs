@@ -54,8 +54,11 @@ enum Command {
     },
     /// rustfmt and clippy (with -D warnings), including the eBPF crate.
     Lint,
-    /// The benchmarks, written to docs/benchmarks.md.
-    Bench,
+    /// The benchmarks, written to docs/benchmarks.md and docs/benchmarks.json.
+    Bench {
+        /// Parts to run: dataplane, maglev, e2e, drain, flowtable; none means all.
+        parts: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Run { args } => run::run(&args),
         Command::Test { unit_only, filter } => test::run(unit_only, &filter),
         Command::Lint => lint::run(),
-        Command::Bench => bench::run(),
+        Command::Bench { parts } => bench::run(&parts),
     }
 }

@@ -42,9 +42,13 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             }
             // The end-to-end tests run the real `lb` binary in the lab.
             let mut build = Command::new(paths::cargo());
-            build
-                .current_dir(paths::workspace_root())
-                .args(["build", "--package", "lb-userspace", "--bin", "lb"]);
+            build.current_dir(paths::workspace_root()).args([
+                "build",
+                "--package",
+                "lb-userspace",
+                "--bin",
+                "lb",
+            ]);
             build.run()?;
             // Serially: tests share the host's bpffs and the machine's 2 cores.
             cargo_test(

@@ -1,0 +1,379 @@
+//! Running one case and proving it took the path it names: the verdict, the
+//! output frame and, for `lb`, the change of every counter must be exactly
+//! what that path gives, for every run.
+
+use anyhow::{Context as _, Result, ensure};
+use aya::programs::Xdp;
+use lb_common::flow::FlowKey;
+
+use super::setup::{Lb, REF_MISS_ID, Refs, Snapshot, backend_mac, ref_mac};
+use crate::{
+    clients::{self, Fresh},
+    packet::{Mac, Spec},
+    stats::median,
+    xdp::{self, XDP_TX},
+};
+
+/// Which program a case runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Prog {
+    Lb,
+    /// A reference program, by name.
+    Ref(&'static str),
+}
+
+/// What a program does to the frame on each run.
+#[derive(Clone, Copy, Debug)]
+pub enum Effect {
+    /// Nothing (XDP_PASS).
+    Unchanged,
+    /// Swaps the two MACs (the floor).
+    SwapMacs,
+    /// Source MAC := destination MAC, destination MAC := this one.
+    Forward(Mac),
+}
+
+impl Effect {
+    /// The frame after `runs` runs on the same buffer (what repeat = N leaves).
+    pub fn after(&self, frame: &[u8], runs: u32) -> Vec<u8> {
+        let mut out = frame.to_vec();
+        match *self {
+            Effect::Unchanged => {}
+            Effect::SwapMacs => {
+                if runs % 2 == 1 {
+                    out[0..6].copy_from_slice(&frame[6..12]);
+                    out[6..12].copy_from_slice(&frame[0..6]);
+                }
+            }
+            Effect::Forward(mac) => {
+                if runs >= 1 {
+                    let src = if runs == 1 { &frame[0..6] } else { &mac[..] };
+                    out[6..12].copy_from_slice(src);
+                    out[0..6].copy_from_slice(&mac);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A case whose every run takes the same path, so one call with repeat = N
+/// measures it.
+#[derive(Clone, Debug)]
+pub struct Stable {
+    pub name: &'static str,
+    pub prog: Prog,
+    pub frame: Vec<u8>,
+    pub verdict: u32,
+    pub effect: Effect,
+    /// `lb`'s counter changes for one run; `None` for the references.
+    pub per_run: Option<Snapshot>,
+}
+
+/// Which flow table a new client's flow lands in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// `lb`'s FLOWS (the program is `lb`).
+    Lb,
+    /// `floor_flow`'s FLOWS_COMMON.
+    Common,
+    /// `floor_flow_pcpu`'s FLOWS_PCPU.
+    Pcpu,
+}
+
+/// A case measured one call (repeat = 1) per frame.
+#[derive(Clone, Debug)]
+pub enum PerCall {
+    /// The same frame each call: a stable path, measured like the new-flow
+    /// cases to learn the per-call overhead.
+    Same(Stable),
+    /// A frame from a client never seen before, each call: a new flow.
+    NewClient {
+        name: &'static str,
+        table: Table,
+        template: Spec,
+    },
+    /// A frame of a different established flow each call, picked at random
+    /// among the first `flows` clients (all in the table, client `i` on
+    /// backend `i % 10`): the lookups miss the CPU caches, as real traffic
+    /// over many flows does. `Table::Lb` or `Table::Common` only.
+    Spread {
+        name: &'static str,
+        table: Table,
+        template: Spec,
+        flows: u32,
+    },
+}
+
+impl PerCall {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PerCall::Same(s) => s.name,
+            PerCall::NewClient { name, .. } | PerCall::Spread { name, .. } => name,
+        }
+    }
+}
+
+/// How a measurement is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The time BPF_PROG_TEST_RUN reports (statistics must be off).
+    Duration,
+    /// The kernel's run-time statistics (run_time_ns / run_cnt), enabled.
+    Stats,
+}
+
+/// What the calls of a per-call case took, in ns per call.
+pub struct PerCallTime {
+    /// Mean over all calls.
+    pub mean: f64,
+    /// Test-run time only: the shape of the calls' times.
+    pub detail: Option<CallDetail>,
+}
+
+/// A call slower than this holds more than one packet's work (a batch of LRU
+/// work, an interrupt).
+pub const SLOW_NS: f64 = 5_000.0;
+
+pub struct CallDetail {
+    /// The median call: what a call costs when no batch of LRU work falls on it.
+    pub p50: f64,
+    /// Share of the calls slower than [`SLOW_NS`], and their mean in µs.
+    pub slow_share: f64,
+    pub slow_mean_us: f64,
+}
+
+/// The programs under test and the state of the measurements.
+pub struct Bench {
+    pub lb: Lb,
+    pub refs: Refs,
+    pub fresh: Fresh,
+    pub repeat: u32,
+    pub calls: usize,
+    /// Flows the new-client cases created, per table, since the last [`Bench::forget_new`].
+    pub made: Vec<(Table, FlowKey)>,
+    /// State of the generator that spreads calls over the flows.
+    pub rng: u64,
+}
+
+impl Bench {
+    pub fn prog(&self, prog: Prog) -> Result<&Xdp> {
+        match prog {
+            Prog::Lb => self.lb.prog(),
+            Prog::Ref(name) => self.refs.prog(name),
+        }
+    }
+
+    fn prog_of(table: Table) -> Prog {
+        match table {
+            Table::Lb => Prog::Lb,
+            Table::Common => Prog::Ref(super::setup::FLOOR_FLOW),
+            Table::Pcpu => Prog::Ref(super::setup::FLOOR_FLOW_PCPU),
+        }
+    }
+
+    /// One call with repeat = N: ns per run, after checking everything.
+    pub fn stable(&self, c: &Stable, mode: Mode) -> Result<f64> {
+        let prog = self.prog(c.prog)?;
+        let before = match c.per_run {
+            Some(_) => Some(self.lb.snapshot()?),
+            None => None,
+        };
+        let stats_before = xdp::prog_stats(prog)?;
+        let mut out = vec![0u8; c.frame.len() + 64];
+        let run = xdp::test_run(prog, &c.frame, self.repeat, &mut out)
+            .with_context(|| format!("case {}", c.name))?;
+        let stats_after = xdp::prog_stats(prog)?;
+        ensure!(
+            run.verdict == c.verdict,
+            "case {}: verdict {} instead of {}",
+            c.name,
+            run.verdict,
+            c.verdict
+        );
+        ensure!(
+            out[..run.out_len] == c.effect.after(&c.frame, self.repeat)[..],
+            "case {}: the output frame is not what {} runs of its path give",
+            c.name,
+            self.repeat
+        );
+        if let (Some(before), Some(per_run)) = (before, &c.per_run) {
+            let delta = self.lb.snapshot()?.since(&before);
+            let want = per_run.times(u64::from(self.repeat));
+            ensure!(
+                delta == want,
+                "case {}: counters moved by {delta:?}, expected {want:?}",
+                c.name
+            );
+        }
+        match mode {
+            // The kernel truncates to whole ns: the true mean lies in [ns, ns + 1).
+            Mode::Duration => Ok(f64::from(run.ns) + 0.5),
+            Mode::Stats => {
+                let runs = stats_after.1 - stats_before.1;
+                ensure!(
+                    runs == u64::from(self.repeat),
+                    "case {}: the kernel counted {runs} runs, not {}",
+                    c.name,
+                    self.repeat
+                );
+                Ok((stats_after.0 - stats_before.0).as_nanos() as f64 / runs as f64)
+            }
+        }
+    }
+
+    /// `self.calls` calls with repeat = 1: ns per run, after checking
+    /// everything. In Duration mode the figure includes the per-call overhead.
+    pub fn per_call(&mut self, c: &PerCall, mode: Mode) -> Result<PerCallTime> {
+        let (name, prog) = match c {
+            PerCall::Same(s) => (s.name, s.prog),
+            PerCall::NewClient { name, table, .. } | PerCall::Spread { name, table, .. } => {
+                (*name, Self::prog_of(*table))
+            }
+        };
+        let before = self.lb.snapshot()?;
+        let mut want = Snapshot::zero();
+        let stats_before = xdp::prog_stats(self.prog(prog)?)?;
+        let mut ns = Vec::with_capacity(self.calls);
+        let mut out = vec![0u8; 256];
+        let mut last: Option<(Table, FlowKey, u32)> = None;
+        for _ in 0..self.calls {
+            let (frame, verdict, effect) = match c {
+                PerCall::Same(s) => {
+                    if let Some(per_run) = &s.per_run {
+                        want = want.plus(per_run);
+                    }
+                    (s.frame.clone(), s.verdict, s.effect)
+                }
+                PerCall::NewClient {
+                    table, template, ..
+                } => {
+                    let (addr, port) = clients::v4(self.fresh.next());
+                    let spec = template.with_client(addr, port);
+                    let frame = spec.build();
+                    let key = spec.key();
+                    let (mac, id) = if *table == Table::Lb {
+                        let id = self.lb.pick(&key);
+                        want.forwarded(super::setup::VIP_TCP4, id, 1, frame.len(), 1);
+                        (backend_mac(id), id)
+                    } else {
+                        (ref_mac(REF_MISS_ID), REF_MISS_ID)
+                    };
+                    self.made.push((*table, key));
+                    last = Some((*table, key, id));
+                    (frame, XDP_TX, Effect::Forward(mac))
+                }
+                PerCall::Spread {
+                    table,
+                    template,
+                    flows,
+                    ..
+                } => {
+                    let i = self.random(*flows);
+                    let (addr, port) = clients::v4(i);
+                    let frame = template.with_client(addr, port).build();
+                    let id = i % super::setup::BACKENDS;
+                    let mac = if *table == Table::Lb {
+                        want.forwarded(super::setup::VIP_TCP4, id, 1, frame.len(), 0);
+                        backend_mac(id)
+                    } else {
+                        ref_mac(id)
+                    };
+                    (frame, XDP_TX, Effect::Forward(mac))
+                }
+            };
+            let run = xdp::test_run(self.prog(prog)?, &frame, 1, &mut out)
+                .with_context(|| format!("case {name}"))?;
+            ensure!(
+                run.verdict == verdict,
+                "case {name}: verdict {} instead of {verdict}",
+                run.verdict
+            );
+            ensure!(
+                out[..run.out_len] == effect.after(&frame, 1)[..],
+                "case {name}: the output frame is not what its path gives"
+            );
+            ns.push(f64::from(run.ns));
+        }
+        let stats_after = xdp::prog_stats(self.prog(prog)?)?;
+        let delta = self.lb.snapshot()?.since(&before);
+        ensure!(
+            delta == want,
+            "case {name}: counters moved by {delta:?}, expected {want:?}"
+        );
+        if let Some((table, key, id)) = last {
+            // The last flow made is in its table (the most recent entry of an
+            // LRU table cannot have been evicted yet), with the backend picked.
+            let map = match table {
+                Table::Lb => &self.lb.maps.flows,
+                Table::Common => &self.refs.common,
+                Table::Pcpu => &self.refs.pcpu,
+            };
+            let info = map
+                .get(&key, 0)
+                .with_context(|| format!("case {name}: the new flow is not in the table"))?;
+            ensure!(
+                info.backend_id == id,
+                "case {name}: the new flow went to {}, not {id}",
+                info.backend_id
+            );
+        }
+        match mode {
+            // The plain mean: the common LRU list does its work in batches
+            // (a refill of 128 free entries, or the eviction of 128 when
+            // full, every 128th insert or so, taking 10 to 30 µs), and that
+            // is part of what an insert costs. Truncation: as in `stable`.
+            Mode::Duration => {
+                let slow: Vec<f64> = ns.iter().copied().filter(|&x| x > SLOW_NS).collect();
+                Ok(PerCallTime {
+                    mean: ns.iter().sum::<f64>() / ns.len() as f64 + 0.5,
+                    detail: Some(CallDetail {
+                        p50: median(&ns) + 0.5,
+                        slow_share: slow.len() as f64 / ns.len() as f64,
+                        slow_mean_us: if slow.is_empty() {
+                            0.0
+                        } else {
+                            slow.iter().sum::<f64>() / slow.len() as f64 / 1e3
+                        },
+                    }),
+                })
+            }
+            Mode::Stats => {
+                let runs = stats_after.1 - stats_before.1;
+                ensure!(
+                    runs == self.calls as u64,
+                    "case {name}: the kernel counted {runs} runs, not {}",
+                    self.calls
+                );
+                Ok(PerCallTime {
+                    mean: (stats_after.0 - stats_before.0).as_nanos() as f64 / runs as f64,
+                    detail: None,
+                })
+            }
+        }
+    }
+
+    /// A pseudo-random number below `n` (64-bit LCG, high bits).
+    fn random(&mut self, n: u32) -> u32 {
+        self.rng = self
+            .rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.rng >> 33) % u64::from(n)) as u32
+    }
+
+    /// Removes the flows the new-client cases made, so the tables stay at
+    /// the size the cases are defined for.
+    pub fn forget_new(&mut self) -> Result<()> {
+        for (table, key) in self.made.drain(..) {
+            let map = match table {
+                Table::Lb => &mut self.lb.maps.flows,
+                Table::Common => &mut self.refs.common,
+                Table::Pcpu => &mut self.refs.pcpu,
+            };
+            // Already evicted is fine.
+            let _ = map.remove(&key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! The cases of part 1: the frames, and which program runs each and what
+//! its path must give.
+
+use std::net::IpAddr;
+
+use lb_common::flow::FlowKey;
+
+use super::{
+    FLOWS_PRESENT,
+    cases::{Effect, PerCall, Prog, Stable, Table},
+    setup::{
+        FLOOR, FLOOR_FLOW, FLOOR_FLOW_CCLK, FLOOR_FLOW_CLK, FLOOR_FLOW_JIF, FLOOR_FLOW_PCPU,
+        FLOOR_FLOW_VIP, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6, XDP_PASS_PROG,
+        backend_mac, ref_mac,
+    },
+};
+use crate::{
+    clients,
+    packet::{L4, Spec, TCP_PSH_ACK, TCP_SYN},
+    xdp::{XDP_PASS, XDP_TX},
+};
+
+/// Client indices of the fixed flows (after the prefilled ones) and of the
+/// first fresh client.
+pub const SPECIAL: u32 = FLOWS_PRESENT;
+pub const FIRST_FRESH: u32 = FLOWS_PRESENT + 100_000;
+
+/// Backend of each fixed flow.
+const B_EST4: u32 = 3;
+const B_UDP4: u32 = 4;
+const B_EST6: u32 = 5;
+const B_VLAN4: u32 = 6;
+
+/// The frames of the cases.
+pub struct Frames {
+    est4: Spec,
+    udp4: Spec,
+    est6: Spec,
+    vlan4: Spec,
+    nonvip: Spec,
+    syn4: Spec,
+}
+
+impl Frames {
+    pub fn new() -> Self {
+        let (c4, p4) = clients::v4(SPECIAL);
+        let est4 = Spec {
+            src: c4,
+            dst: IpAddr::V4(VIP4),
+            sport: p4,
+            dport: 80,
+            l4: L4::Tcp { flags: TCP_PSH_ACK },
+            payload: 100,
+            vlan: None,
+        };
+        let (c, p) = clients::v4(SPECIAL + 1);
+        let udp4 = Spec {
+            dport: 53,
+            l4: L4::Udp,
+            payload: 40,
+            ..est4.with_client(c, p)
+        };
+        let (c, p) = clients::v6(SPECIAL + 2);
+        let est6 = Spec {
+            dst: IpAddr::V6(VIP6),
+            ..est4.with_client(c, p)
+        };
+        let (c, p) = clients::v4(SPECIAL + 3);
+        let vlan4 = Spec {
+            vlan: Some(100),
+            ..est4.with_client(c, p)
+        };
+        let (c, p) = clients::v4(SPECIAL + 4);
+        let nonvip = Spec {
+            dst: "198.51.100.99".parse().expect("an address"),
+            dport: 22,
+            l4: L4::Tcp { flags: TCP_SYN },
+            payload: 0,
+            ..est4.with_client(c, p)
+        };
+        let syn4 = Spec {
+            l4: L4::Tcp { flags: TCP_SYN },
+            payload: 0,
+            ..est4
+        };
+        Self {
+            est4,
+            udp4,
+            est6,
+            vlan4,
+            nonvip,
+            syn4,
+        }
+    }
+
+    /// The fixed flows and their backends.
+    pub fn flows(&self) -> [(FlowKey, u32); 4] {
+        [
+            (self.est4.key(), B_EST4),
+            (self.udp4.key(), B_UDP4),
+            (self.est6.key(), B_EST6),
+            (self.vlan4.key(), B_VLAN4),
+        ]
+    }
+}
+
+fn stable(name: &'static str, prog: Prog, spec: &Spec, verdict: u32, effect: Effect) -> Stable {
+    Stable {
+        name,
+        prog,
+        frame: spec.build(),
+        verdict,
+        effect,
+        per_run: None,
+    }
+}
+
+/// `lb` forwarding an established flow of `spec` on `vip_id` to `backend`.
+fn lb_hit(name: &'static str, spec: &Spec, vip_id: u32, backend: u32) -> Stable {
+    let frame = spec.build();
+    let mut per_run = Snapshot::zero();
+    per_run.forwarded(vip_id, backend, 1, frame.len(), 0);
+    Stable {
+        name,
+        prog: Prog::Lb,
+        frame,
+        verdict: XDP_TX,
+        effect: Effect::Forward(backend_mac(backend)),
+        per_run: Some(per_run),
+    }
+}
+
+/// A reference flow lookup that hits the flow of `spec` (value `backend`).
+fn ref_hit(name: &'static str, prog: &'static str, spec: &Spec, backend: u32) -> Stable {
+    stable(
+        name,
+        Prog::Ref(prog),
+        spec,
+        XDP_TX,
+        Effect::Forward(ref_mac(backend)),
+    )
+}
+
+/// Every case, by phase: stable and per-call cases with the tables not full
+/// (a), and with them full (b).
+pub struct Catalog {
+    pub stable_a: Vec<Stable>,
+    pub per_call_a: Vec<PerCall>,
+    pub stable_b: Vec<Stable>,
+    pub per_call_b: Vec<PerCall>,
+}
+
+impl Catalog {
+    pub fn new(f: &Frames) -> Self {
+        let mut nonvip = stable("nonvip", Prog::Lb, &f.nonvip, XDP_PASS, Effect::Unchanged);
+        let mut per_run = Snapshot::zero();
+        // A passed packet counts once in the global slot, with its bytes.
+        per_run.global().packets = 1;
+        per_run.global().bytes = nonvip.frame.len() as u64;
+        nonvip.per_run = Some(per_run);
+        let floor = stable("floor", Prog::Ref(FLOOR), &f.est4, XDP_TX, Effect::SwapMacs);
+        let floor_flow = ref_hit("floor_flow", FLOOR_FLOW, &f.est4, B_EST4);
+        let established = lb_hit("established", &f.est4, VIP_TCP4, B_EST4);
+        let stable_a = vec![
+            stable(
+                "xdp_pass",
+                Prog::Ref(XDP_PASS_PROG),
+                &f.est4,
+                XDP_PASS,
+                Effect::Unchanged,
+            ),
+            floor.clone(),
+            stable(
+                "floor_udp",
+                Prog::Ref(FLOOR),
+                &f.udp4,
+                XDP_TX,
+                Effect::SwapMacs,
+            ),
+            stable(
+                "floor_ipv6",
+                Prog::Ref(FLOOR),
+                &f.est6,
+                XDP_TX,
+                Effect::SwapMacs,
+            ),
+            stable(
+                "floor_vlan",
+                Prog::Ref(FLOOR),
+                &f.vlan4,
+                XDP_TX,
+                Effect::SwapMacs,
+            ),
+            floor_flow.clone(),
+            ref_hit("floor_flow_udp", FLOOR_FLOW, &f.udp4, B_UDP4),
+            ref_hit("floor_flow_ipv6", FLOOR_FLOW, &f.est6, B_EST6),
+            ref_hit("floor_flow_vlan", FLOOR_FLOW, &f.vlan4, B_VLAN4),
+            ref_hit("floor_flow_pcpu", FLOOR_FLOW_PCPU, &f.est4, B_EST4),
+            ref_hit("floor_flow_vip", FLOOR_FLOW_VIP, &f.est4, B_EST4),
+            ref_hit("floor_flow_clk", FLOOR_FLOW_CLK, &f.est4, B_EST4),
+            ref_hit("floor_flow_cclk", FLOOR_FLOW_CCLK, &f.est4, B_EST4),
+            ref_hit("floor_flow_jif", FLOOR_FLOW_JIF, &f.est4, B_EST4),
+            established.clone(),
+            lb_hit("udp", &f.udp4, VIP_UDP4, B_UDP4),
+            lb_hit("ipv6", &f.est6, VIP_TCP6, B_EST6),
+            lb_hit("vlan", &f.vlan4, VIP_TCP4, B_VLAN4),
+            nonvip,
+        ];
+        let renamed = |s: &Stable, name: &'static str| Stable { name, ..s.clone() };
+        let new_client = |name, table| PerCall::NewClient {
+            name,
+            table,
+            template: f.syn4,
+        };
+        let per_call_a = vec![
+            PerCall::Same(renamed(&floor, "floor_r1")),
+            PerCall::Same(renamed(&floor_flow, "floor_flow_r1")),
+            PerCall::Same(renamed(&established, "established_r1")),
+            PerCall::Spread {
+                name: "floor_flow_spread",
+                table: Table::Common,
+                template: f.est4,
+                flows: FLOWS_PRESENT,
+            },
+            PerCall::Spread {
+                name: "established_spread",
+                table: Table::Lb,
+                template: f.est4,
+                flows: FLOWS_PRESENT,
+            },
+            new_client("new_flow", Table::Lb),
+            new_client("floor_flow_insert", Table::Common),
+            new_client("floor_flow_pcpu_insert", Table::Pcpu),
+        ];
+        let stable_b = vec![
+            renamed(&floor, "full_floor"),
+            renamed(&floor_flow, "full_floor_flow"),
+            ref_hit("full_floor_flow_pcpu", FLOOR_FLOW_PCPU, &f.est4, B_EST4),
+        ];
+        let per_call_b = vec![
+            PerCall::Same(renamed(&floor, "full_floor_r1")),
+            new_client("new_flow_full", Table::Lb),
+            new_client("floor_flow_insert_full", Table::Common),
+            new_client("floor_flow_pcpu_insert_full", Table::Pcpu),
+        ];
+        Self {
+            stable_a,
+            per_call_a,
+            stable_b,
+            per_call_b,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! What the figures say: the flow table's design, and for every missed
+//! target what the profile shows and what would change it.
+
+use super::{
+    render::{med, over, p50, ratio, slow, stat},
+    report::{Report, Target},
+};
+use crate::report::{Md, f};
+
+pub fn render_lru(r: &Report, md: &mut Md) {
+    md.line(format!(
+        "`lb`'s FLOWS is an LRU hash with one LRU list common to all CPUs (the kernel's \
+         default), {} entries by default (`[daemon] max_flows`). The two flavours side by \
+         side, same size, same 1M flows, timed on one CPU (test-run time; inserts net of the \
+         per-call overhead, with the whole calls' mean; statistics in brackets):",
+        r.table.max_flows
+    ));
+    md.blank();
+    let both = |a: &str, b: &str| -> [String; 2] {
+        [
+            format!("{} ({})", med(r, a), stat(r, a)),
+            format!("{} ({})", med(r, b), stat(r, b)),
+        ]
+    };
+    let row = |what: &str, cells: [String; 2]| {
+        let [a, b] = cells;
+        [what.to_owned(), a, b]
+    };
+    let rows = [
+        row("hit, ns", both("floor_flow", "floor_flow_pcpu")),
+        row(
+            "insert, table with room, ns",
+            [
+                format!(
+                    "{} ({})",
+                    med(r, "floor_flow_insert_net"),
+                    stat(r, "floor_flow_insert")
+                ),
+                format!(
+                    "{} ({})",
+                    med(r, "floor_flow_pcpu_insert_net"),
+                    stat(r, "floor_flow_pcpu_insert")
+                ),
+            ],
+        ),
+        row(
+            "insert, full table (evicts), ns",
+            [
+                format!(
+                    "{} ({})",
+                    med(r, "floor_flow_insert_full_net"),
+                    stat(r, "floor_flow_insert_full")
+                ),
+                format!(
+                    "{} ({})",
+                    med(r, "floor_flow_pcpu_insert_full_net"),
+                    stat(r, "floor_flow_pcpu_insert_full")
+                ),
+            ],
+        ),
+        row(
+            "median insert call, full table (overhead included), ns",
+            [
+                p50(r, "floor_flow_insert_full"),
+                p50(r, "floor_flow_pcpu_insert_full"),
+            ],
+        ),
+        row(
+            "calls over 5 µs, table with room",
+            [
+                slow(r, "floor_flow_insert"),
+                slow(r, "floor_flow_pcpu_insert"),
+            ],
+        ),
+        row(
+            "calls over 5 µs, full table",
+            [
+                slow(r, "floor_flow_insert_full"),
+                slow(r, "floor_flow_pcpu_insert_full"),
+            ],
+        ),
+        row(
+            "entries one CPU can use",
+            [
+                r.table.max_flows.to_string(),
+                r.table.pcpu_share.to_string(),
+            ],
+        ),
+    ];
+    md.table(["", "one common list", "per-CPU lists"], &rows);
+    md.line(format!(
+        "On one CPU the two cost the same on a hit ({}×) and nearly the same on an insert \
+         ({}× with room, {}× full). They differ in how the LRU work is done: the common \
+         list works in batches, refilling a CPU's local free list with 128 entries or, when \
+         full, evicting 128 at once under the list's one lock; that is the one call in ~128 \
+         above 5 µs, which leaves the typical insert cheap ({} ns median) and adds its \
+         share to the mean. The per-CPU lists evict a few entries on every insert of a full \
+         table, with no shared lock ({} ns median).",
+        ratio(r, "floor_flow_pcpu_vs_floor_flow"),
+        ratio(r, "floor_flow_pcpu_insert_vs_floor_flow_insert"),
+        ratio(r, "floor_flow_pcpu_insert_full_vs_floor_flow_insert_full"),
+        p50(r, "floor_flow_insert_full"),
+        p50(r, "floor_flow_pcpu_insert_full"),
+    ));
+    md.blank();
+    md.line(format!(
+        "Why one common list: with per-CPU lists each CPU owns 1/ncpu of the entries ({} of \
+         {} here) and can neither use another CPU's free entries nor evict another CPU's \
+         flows. A flow lives in the list of the CPU that created it, so when RSS spreads \
+         flows unevenly the busy CPUs evict live flows at a fraction of the nominal size \
+         while the others' shares sit empty, and a flow whose packets move to another CPU \
+         (RSS re-steering, a NIC reconfiguration, an ECMP change upstream) is created again \
+         there: a second entry and, if the tables changed in between, possibly a second \
+         backend. Eviction of live flows is exactly what `lb` must avoid during a drain (the \
+         second-chance path only covers draining backends). The common list keeps the whole \
+         table usable by whichever CPU has the flows, at the same cost per packet on one CPU. \
+         Its price is the shared lock during a batch: at a high rate of new flows into a \
+         full table, CPUs can wait on each other there. The answer is a table large enough \
+         not to be full in normal operation: 2^20 entries hold a million concurrent flows \
+         (memory in part 5); a new flow into the full table costs `lb` {} ns against {} ns \
+         with room ({}×).",
+        r.table.pcpu_share,
+        r.table.max_flows,
+        med(r, "new_flow_full_net"),
+        med(r, "new_flow_net"),
+        ratio(r, "new_flow_full_vs_new_flow"),
+    ));
+    md.blank();
+}
+
+/// For every missed target: by how much, what the profile shows, and what
+/// would change it.
+pub fn render_misses(r: &Report, md: &mut Md) {
+    let missed: Vec<(&String, &Target)> = r.targets.iter().filter(|(_, t)| !t.met).collect();
+    if missed.is_empty() {
+        md.line("Every target is met.");
+        md.blank();
+        return;
+    }
+    let size = |p: &str| r.profile.get(p).map_or(0, |s| s.xlated_insns);
+    let verified = |p: &str| r.profile.get(p).map_or(0, |s| s.verified_insns);
+    md.line(format!(
+        "`lb` is {} instructions after the verifier ({} walked by it over all paths) \
+         against {} ({}) for `floor` and {} ({}) for `floor_flow`; most of lb's are the \
+         paths a benchmark packet does not take (IPv6 extension headers, fragments, \
+         malformed-packet accounting, second chance). The missed targets:",
+        size("lb"),
+        verified("lb"),
+        size("floor"),
+        verified("floor"),
+        size("floor_flow"),
+        verified("floor_flow"),
+    ));
+    md.blank();
+    let v = |c: &str| r.ns.get(c).map_or(f64::NAN, |s| s.median);
+    for (name, t) in missed {
+        let head = format!(
+            "- `{name}`: {} against ≤ {} (missed by {:.0}%; run-time statistics {}).",
+            f(t.measured, 2),
+            t.max,
+            100.0 * (t.measured / t.max - 1.0),
+            f(t.stats, 2)
+        );
+        let body = match name.as_str() {
+            "established_vs_floor_flow" => {
+                let vip = over(r, "floor_flow_vip_vs_floor_flow", "floor_flow");
+                let clock = over(r, "floor_flow_clk_vs_floor_flow", "floor_flow");
+                let coarse = over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow");
+                let jiffies = over(r, "floor_flow_jif_vs_floor_flow", "floor_flow");
+                let rest = over(r, "established_vs_floor_flow", "floor_flow") - vip - clock;
+                let with_coarse = v("established") - vip - (clock - coarse);
+                let with_jiffies = v("established") - vip - (clock - jiffies);
+                format!(
+                    " Path: parse → VIP_PORTS array → VIPS hash lookup → FLOWS lookup (hit) \
+                     → BACKENDS array → bpf_ktime_get_ns() into last_seen → MAC rewrite → \
+                     VIP_STATS and BACKEND_STATS per-CPU counters → XDP_TX. Against \
+                     floor_flow's {} ns, lb's {} ns are the VIPS lookup ({vip:+.0} ns, \
+                     `floor_flow_vip`), the clock read and write ({clock:+.0} ns, \
+                     `floor_flow_clk`) and {rest:+.0} ns for the array reads and counters \
+                     (the verifier inlines array and per-CPU array lookups). What would \
+                     change it: (1) look FLOWS up first and VIPS only on a miss: a flow \
+                     entry exists only for a VIP, so keep the VIP id in the flow's value \
+                     and have the daemon delete a removed VIP's flows; (2) a cheaper clock \
+                     for last_seen, which only serves idle timeouts of seconds: \
+                     `bpf_ktime_get_coarse_ns()` costs {coarse:+.0} ns here, \
+                     `bpf_jiffies64()` {jiffies:+.0} ns (the verifier inlines it as one \
+                     load; the daemon converts jiffies, calibrating HZ and the offset \
+                     once), and writing it only when it moved keeps the flow's cache line \
+                     clean; (3) pass the 40-byte keys to the map helpers by reference \
+                     (`&key`): by value the compiler builds a second copy on the stack \
+                     (about 40 instructions per lookup in the references). (1) and (2): \
+                     about {with_coarse:.0} ns ({:.2}×) with the coarse clock, \
+                     {with_jiffies:.0} ns ({:.2}×) with jiffies. With cold caches the ratio \
+                     is already {}× (`established_spread_vs_floor_flow_spread`).",
+                    f(v("floor_flow"), 1),
+                    f(v("established"), 1),
+                    with_coarse / v("floor_flow"),
+                    with_jiffies / v("floor_flow"),
+                    ratio(r, "established_spread_vs_floor_flow_spread"),
+                )
+            }
+            "new_flow_vs_floor_flow" => format!(
+                " Path: parse → VIP_PORTS → VIPS → FLOWS lookup (miss) → bpf_ktime_get_ns() \
+                 → flow hash (MurmurHash3 over ten words) → MAGLEV_LIVE_HALF and MAGLEV \
+                 array reads → BACKENDS → FLOWS insert → MAC rewrite → counters → XDP_TX. \
+                 The target compares a path that must miss the caches (a 5-tuple never seen \
+                 lands on a cold bucket of a 1M-entry table, then takes a free entry) with a \
+                 hit that repeat = N keeps in cache: the least any program pays for a new \
+                 flow, `floor_flow_insert` (lookup miss + insert), is already {:.1}× \
+                 floor_flow ({} ns net), and a lookup hit on a cold flow \
+                 (`floor_flow_spread`) {:.1}×. Against the reference that does the same \
+                 work, lb's new flow is {}× (`new_flow_vs_floor_flow_insert`); {}× into a \
+                 full table. What lb adds: the VIPS lookup, the clock, the hash and the \
+                 Maglev slot read (a random slot of the VIP's table, itself a cache miss), \
+                 the counters. The changes above (VIPS after FLOWS does not help here: a \
+                 new flow needs both; the coarse clock does) trim tens of ns; 3× floor_flow \
+                 is out of reach of any design that keeps per-flow state in a table this \
+                 size on this machine.",
+                v("floor_flow_insert_net") / v("floor_flow"),
+                f(v("floor_flow_insert_net"), 1),
+                v("floor_flow_spread_net") / v("floor_flow"),
+                ratio(r, "new_flow_vs_floor_flow_insert"),
+                ratio(r, "new_flow_full_vs_floor_flow_insert_full"),
+            ),
+            "nonvip_vs_floor" => format!(
+                " Path: parse → VIP_PORTS array read (bit clear) → GLOBAL_STATS counter → \
+                 XDP_PASS; against the floor's parse and MAC swap that is one array lookup \
+                 and one counter ({} against {} ns).",
+                f(v("nonvip"), 1),
+                f(v("floor"), 1),
+            ),
+            _ => String::new(),
+        };
+        md.line(format!("{head}{body}"));
+    }
+    md.blank();
+}

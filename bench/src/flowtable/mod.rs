@@ -1,0 +1,253 @@
+//! Part 5: the flow table. Memory of every map at the default sizes; what a
+//! full FLOWS evicts; what a drain's accounting costs over a million flows.
+
+mod measure;
+mod render;
+
+use std::{collections::BTreeMap, time::Instant};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+pub use self::render::render;
+use crate::{
+    Ctx,
+    dataplane::setup::Lb,
+    report::RunInfo,
+    stats::{Summary, round},
+};
+
+/// Rounds of the drain-accounting timings.
+pub const ROUNDS: usize = 5;
+/// Flows in the table for the drain figures.
+pub const DRAIN_FLOWS: u32 = 1_000_000;
+/// Flows of the two draining backends.
+pub const SMALL_DRAIN: u32 = 1_000;
+pub const LARGE_DRAIN: u32 = 10_000;
+/// Eviction experiment: share of the entries touched by traffic, and flows
+/// inserted into the full table, as a share of its capacity.
+pub const TOUCH_EVERY: u32 = 10;
+pub const INSERT_SHARE: f64 = 0.2;
+/// Groups of the table by insertion order.
+pub const GROUPS: usize = 10;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub run: RunInfo,
+    pub memory: Memory,
+    pub eviction: Eviction,
+    pub drain: Drain,
+    #[serde(default)]
+    pub plots: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Memory {
+    /// Where the byte counts come from.
+    pub source: String,
+    /// CPUs the per-CPU maps hold a copy for.
+    pub possible_cpus: u32,
+    pub maps: BTreeMap<String, MapMemory>,
+    pub total_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MapMemory {
+    pub kind: String,
+    pub entries: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Eviction {
+    pub capacity: u32,
+    /// Entries after inserting `capacity` flows in order.
+    pub filled: u64,
+    /// Flows that got one packet through `lb` after the fill.
+    pub touched: u32,
+    /// New flows (SYNs through `lb`) into the full table.
+    pub inserted: u32,
+    /// Per group of the fill (oldest first): share still present, untouched
+    /// and touched flows.
+    pub untouched_by_group: Vec<f64>,
+    pub touched_by_group: Vec<f64>,
+    pub untouched_survived: f64,
+    pub touched_survived: f64,
+    /// Share of the new flows present at the end.
+    pub new_present: f64,
+    pub entries_after: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Drain {
+    pub flows: u32,
+    pub rounds: u32,
+    /// One batched pass (`for_each_flow`) over the table.
+    pub for_each_flow_ms: Summary,
+    /// Live flows of every backend (`count_by_backend`).
+    pub count_by_backend_ms: Summary,
+    /// A draining backend's flows collected (`Tracked::collect`, one pass).
+    pub collect_ms: Summary,
+    /// 10k flows of a draining backend recorded in DRAIN_FLOWS
+    /// (`Maps::record_drain_flows`, at a drain's start).
+    #[serde(default)]
+    pub record_10k_ms: Summary,
+    /// `Tracked::refresh` of a draining backend with 1k and 10k flows.
+    pub refresh_1k_ms: Summary,
+    pub refresh_10k_ms: Summary,
+    /// The same pass as `for_each_flow`, entry by entry (aya's iterator, the
+    /// fallback when the kernel has no batch lookup).
+    pub per_entry_scan_ms: Summary,
+    /// How often the daemon runs `count_by_backend` (its FULL_COUNT_EVERY).
+    #[serde(default)]
+    pub full_count_every_s: f64,
+}
+
+pub const KEYS: &[(&str, &str)] = &[
+    ("flowtable.memory.source", "where the byte counts come from"),
+    (
+        "flowtable.memory.possible_cpus",
+        "CPUs each per-CPU map holds a copy for",
+    ),
+    (
+        "flowtable.memory.maps.<map>.{kind,entries,key_size,value_size,bytes}",
+        "each map of `lb` at the default sizes: type, max entries, key and value bytes, memory in bytes",
+    ),
+    (
+        "flowtable.memory.total_bytes",
+        "all of `lb`'s maps together",
+    ),
+    ("flowtable.eviction.capacity", "FLOWS max entries (default)"),
+    (
+        "flowtable.eviction.filled",
+        "entries after inserting `capacity` flows in order from user space",
+    ),
+    (
+        "flowtable.eviction.touched",
+        "flows that then got one packet through `lb` (every 10th)",
+    ),
+    (
+        "flowtable.eviction.inserted",
+        "new flows (SYNs through `lb`) into the full table",
+    ),
+    (
+        "flowtable.eviction.{untouched_by_group,touched_by_group}",
+        "share of the fill still present at the end, per tenth of the fill (oldest first), untouched and touched flows",
+    ),
+    (
+        "flowtable.eviction.{untouched_survived,touched_survived,new_present}",
+        "share of the untouched and of the touched flows still present; share of the new flows present",
+    ),
+    ("flowtable.eviction.entries_after", "entries at the end"),
+    (
+        "flowtable.drain.flows",
+        "flows in FLOWS for the drain figures",
+    ),
+    ("flowtable.drain.rounds", "rounds timed"),
+    (
+        "flowtable.drain.{for_each_flow_ms,count_by_backend_ms,collect_ms,per_entry_scan_ms}.{median,min,max}",
+        "ms for one pass over the table: batched read, live count per backend, a draining backend's flows collected, and the entry-by-entry read",
+    ),
+    (
+        "flowtable.drain.full_count_every_s",
+        "how often the daemon counts the whole table (`FULL_COUNT_EVERY`), seconds",
+    ),
+    (
+        "flowtable.drain.record_10k_ms.{median,min,max}",
+        "ms to record a draining backend's 10,000 flows in DRAIN_FLOWS (`Maps::record_drain_flows`, once when a drain starts)",
+    ),
+    (
+        "flowtable.drain.{refresh_1k_ms,refresh_10k_ms}.{median,min,max}",
+        "ms for `Tracked::refresh` of a draining backend with 1,000 and 10,000 flows (the per-tick cost of a drain)",
+    ),
+    ("flowtable.plots", "PNG files under docs/bench"),
+];
+
+pub fn run(ctx: &Ctx) -> Result<Report> {
+    let started = Instant::now();
+    let mut lb = Lb::load()?;
+    eprintln!("flowtable: memory of the maps");
+    let memory = measure::memory(&lb)?;
+    eprintln!("flowtable: filling FLOWS to capacity, touching a tenth, inserting a fifth more");
+    let eviction = measure::eviction(&mut lb)?;
+    drop(lb);
+    eprintln!("flowtable: drain accounting over {DRAIN_FLOWS} flows, {ROUNDS} rounds");
+    let mut lb = Lb::load()?;
+    let drain = measure::drain(&mut lb)?;
+    let mut r = Report {
+        run: ctx.run_info(0.0),
+        memory,
+        eviction,
+        drain,
+        plots: Vec::new(),
+    };
+    r.plots = render::plot(&r, &ctx.plots).into_iter().collect();
+    r.run.seconds = round(started.elapsed().as_secs_f64(), 1);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Md, Results, assert_documented, sample_run};
+
+    #[test]
+    fn every_key_is_documented_and_the_section_renders() {
+        let s = Summary {
+            median: 2.0,
+            min: 1.0,
+            max: 3.0,
+        };
+        let map = MapMemory {
+            kind: "LruHash".into(),
+            entries: 4,
+            key_size: 40,
+            value_size: 24,
+            bytes: 512,
+        };
+        let r = Report {
+            run: sample_run(),
+            memory: Memory {
+                source: "test".into(),
+                possible_cpus: 2,
+                maps: [("FLOWS".to_owned(), map)].into(),
+                total_bytes: 512,
+            },
+            eviction: Eviction {
+                capacity: 4,
+                filled: 4,
+                touched: 1,
+                inserted: 1,
+                untouched_by_group: vec![0.0; GROUPS],
+                touched_by_group: vec![1.0; GROUPS],
+                untouched_survived: 0.5,
+                touched_survived: 1.0,
+                new_present: 1.0,
+                entries_after: 4,
+            },
+            drain: Drain {
+                flows: 4,
+                rounds: 5,
+                for_each_flow_ms: s,
+                count_by_backend_ms: s,
+                collect_ms: s,
+                record_10k_ms: s,
+                refresh_1k_ms: s,
+                refresh_10k_ms: s,
+                per_entry_scan_ms: s,
+                full_count_every_s: 2.0,
+            },
+            plots: vec!["flowtable_eviction.png".into()],
+        };
+        assert_documented("flowtable", &serde_json::to_value(&r).unwrap(), KEYS);
+        let mut md = Md(String::new());
+        render(
+            &r,
+            &Results::load(std::path::Path::new("/nonexistent")),
+            &mut md,
+        );
+        assert!(md.0.contains("part 1 (`cargo xtask bench dataplane`) has not"));
+    }
+}

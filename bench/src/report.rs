@@ -1,0 +1,308 @@
+//! The results file (`docs/benchmarks.json`) and the report rendered from it
+//! (`docs/benchmarks.md`).
+//!
+//! Each part owns one top-level key of the JSON (`dataplane`, `maglev`, `e2e`,
+//! `drain`, `flowtable`). A run replaces only the parts it ran and keeps the
+//! others as they were, and the whole Markdown file is rendered from the
+//! merged JSON, so both files always agree.
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::{Part, machine::Machine};
+
+/// When, how and where a part ran; every part's object has it under `run`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// UTC date, `YYYY-MM-DD`.
+    pub date: String,
+    /// The command that produced the figures.
+    pub command: String,
+    pub machine: Machine,
+    /// Wall time the part took, in seconds.
+    pub seconds: f64,
+}
+
+/// Keys of [`RunInfo`], documented once for every part.
+pub const RUN_KEYS: &[(&str, &str)] = &[
+    (
+        "<part>.run.date",
+        "UTC date of the run that produced the part's figures",
+    ),
+    ("<part>.run.command", "the command that produced them"),
+    (
+        "<part>.run.machine.{cpu,cores,kernel,memory_mib,mitigations}",
+        "CPU model (/proc/cpuinfo), online CPUs, `uname -r`, MemTotal in MiB, the kernel's spectre_v2 and spec_rstack_overflow mitigations (they tax every call and return)",
+    ),
+    ("<part>.run.seconds", "wall time of the part, in seconds"),
+];
+
+/// The merged results of every part that ever ran.
+pub struct Results(Map<String, Value>);
+
+impl Results {
+    /// Reads `path`; a missing or unreadable file gives empty results (the
+    /// parts run now are written, the others show as not measured).
+    pub fn load(path: &Path) -> Self {
+        let parsed = fs::read_to_string(path)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+        match parsed {
+            Some(Value::Object(map)) => Self(map),
+            _ => Self(Map::new()),
+        }
+    }
+
+    pub fn set(&mut self, part: Part, value: Value) {
+        self.0.insert(part.name().to_owned(), value);
+    }
+
+    /// The part's figures, if present and of the current shape.
+    pub fn get<T: DeserializeOwned>(&self, part: Part) -> Option<T> {
+        serde_json::from_value(self.0.get(part.name())?.clone()).ok()
+    }
+
+    /// A raw value by dotted path, e.g. `dataplane.ns.new_flow_full_net.median`.
+    pub fn path(&self, dotted: &str) -> Option<&Value> {
+        let mut parts = dotted.split('.');
+        let mut v = self.0.get(parts.next()?)?;
+        for p in parts {
+            v = v.get(p)?;
+        }
+        Some(v)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(&self.0)?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+/// Writes through a temporary file and a rename, so an interrupted run never
+/// leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// Markdown helpers.
+pub struct Md(pub String);
+
+impl Md {
+    pub fn line(&mut self, s: impl AsRef<str>) {
+        self.0.push_str(s.as_ref());
+        self.0.push('\n');
+    }
+
+    pub fn blank(&mut self) {
+        self.0.push('\n');
+    }
+
+    /// A table with a header row.
+    pub fn table<const N: usize>(&mut self, header: [&str; N], rows: &[[String; N]]) {
+        self.line(format!("| {} |", header.join(" | ")));
+        self.line(format!("|{}", "---|".repeat(N)));
+        for row in rows {
+            self.line(format!("| {} |", row.join(" | ")));
+        }
+        self.blank();
+    }
+
+    /// The table documenting a part's JSON keys.
+    pub fn keys(&mut self, keys: &[(&str, &str)]) {
+        let rows: Vec<[String; 2]> = keys
+            .iter()
+            .map(|(k, v)| [format!("`{k}`"), (*v).to_owned()])
+            .collect();
+        self.table(["key", "meaning"], &rows);
+    }
+
+    /// The run line of a part.
+    pub fn run(&mut self, run: &RunInfo) {
+        let _ = write!(
+            self.0,
+            "Measured {} with `{}` in {:.0} s on {}.\n\n",
+            run.date,
+            run.command,
+            run.seconds,
+            run.machine.line()
+        );
+    }
+
+    /// A plot, if the part made one.
+    pub fn image(&mut self, alt: &str, file: &str) {
+        self.line(format!("![{alt}](bench/{file})"));
+        self.blank();
+    }
+}
+
+/// A number with `digits` decimals.
+pub fn f(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "n/a".into()
+    }
+}
+
+/// Renders the whole report from the merged results.
+pub fn render(results: &Results) -> String {
+    let mut md = Md(String::new());
+    md.line("# Benchmarks");
+    md.blank();
+    md.line(
+        "Written by `cargo xtask bench [PART...]` (the `lb-bench` crate) from \
+         `benchmarks.json`; do not edit by hand. Parts: `dataplane`, `maglev`, `e2e`, \
+         `drain`, `flowtable`; none means all. A run rewrites the parts it ran and keeps \
+         the others' figures, each with the date, command and machine it came from.",
+    );
+    md.blank();
+    md.line(
+        "These machines are shared and noisy, so the figures that matter are ratios \
+         measured side by side: every case of a part runs in each round, rounds are \
+         interleaved, and a ratio is the median of the per-round ratios (at least 5 \
+         rounds). Absolute figures vary from run to run; the range over rounds is given \
+         with each.",
+    );
+    md.blank();
+    let mut machines: Vec<String> = Part::ALL
+        .iter()
+        .filter_map(|p| results.path(&format!("{}.run.machine", p.name())))
+        .filter_map(|m| serde_json::from_value::<Machine>(m.clone()).ok())
+        .map(|m| m.line())
+        .collect();
+    machines.dedup();
+    if !machines.is_empty() {
+        md.line(format!("Machine: {}.", machines.join("; ")));
+        md.blank();
+    }
+    md.line("## Contents");
+    md.blank();
+    for part in Part::ALL {
+        let status = if results.path(part.name()).is_some() {
+            ""
+        } else {
+            " (not measured yet)"
+        };
+        md.line(format!(
+            "- [{}](#{}){status}",
+            part.title(),
+            anchor(part.title())
+        ));
+    }
+    md.line("- [Keys common to every part](#keys-common-to-every-part)");
+    md.blank();
+    for part in Part::ALL {
+        md.line(format!("## {}", part.title()));
+        md.blank();
+        if !part.render(results, &mut md) {
+            md.line(format!(
+                "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
+                 in `benchmarks.json` will be:",
+                part.name()
+            ));
+            md.blank();
+            md.keys(part.keys());
+        }
+    }
+    md.line("## Keys common to every part");
+    md.blank();
+    md.keys(RUN_KEYS);
+    md.0
+}
+
+/// GitHub's anchor of a heading.
+fn anchor(title: &str) -> String {
+    title
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '_' => Some(c),
+            ' ' => Some('-'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A run for the tests' sample reports.
+#[cfg(test)]
+pub fn sample_run() -> RunInfo {
+    RunInfo {
+        date: "2026-01-01".into(),
+        command: "cargo xtask bench".into(),
+        machine: Machine::probe(),
+        seconds: 1.0,
+    }
+}
+
+/// Every leaf path of a JSON value, with `<...>` where `keys` documents a
+/// family (used by the tests that hold the documentation to the output).
+#[cfg(test)]
+pub fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                leaf_paths(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+/// True if documented key pattern `pattern` covers `path`: segments match
+/// literally, `<x>` matches any one segment, `{a,b}` any of the listed ones.
+#[cfg(test)]
+pub fn covers(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let k: Vec<&str> = path.split('.').collect();
+    p.len() == k.len()
+        && p.iter().zip(&k).all(|(p, k)| {
+            if p.starts_with('<') && p.ends_with('>') {
+                true
+            } else if let Some(alts) = p.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                alts.split(',').any(|a| a == *k)
+            } else {
+                p == k
+            }
+        })
+}
+
+/// Fails naming every leaf of `value` that `keys` (plus [`RUN_KEYS`]) does not
+/// document.
+#[cfg(test)]
+pub fn assert_documented(part: &str, value: &Value, keys: &[(&str, &str)]) {
+    let mut paths = Vec::new();
+    leaf_paths(part, value, &mut paths);
+    let undocumented: Vec<&String> = paths
+        .iter()
+        .filter(|p| {
+            !keys.iter().any(|(k, _)| covers(k, p))
+                && !RUN_KEYS
+                    .iter()
+                    .any(|(k, _)| covers(&k.replace("<part>", part), p))
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "undocumented keys: {undocumented:?}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(covers("a.<x>.c", "a.b.c"));
+        assert!(covers("a.{b,d}.c", "a.d.c"));
+        assert!(!covers("a.{b,d}.c", "a.e.c"));
+        assert!(!covers("a.b", "a.b.c"));
+        assert_eq!(anchor("1. Data plane: cost"), "1-data-plane-cost");
+    }
+}
