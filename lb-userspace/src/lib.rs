@@ -2,9 +2,9 @@
 //! same code the binary runs.
 
 pub mod api;
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod maglev;
-pub mod cli;
 pub mod metrics;
-pub mod daemon;
