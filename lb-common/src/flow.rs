@@ -37,9 +37,10 @@ pub struct FlowInfo {
     pub backend_id: u32,
     /// `FLOW_F_*` bits.
     pub flags: u32,
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) of the flow's first packet.
+    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC, to the tick: a few ms) of
+    /// the flow's first packet.
     pub created_ns: u64,
-    /// `bpf_ktime_get_ns()` of the flow's latest packet.
+    /// The same clock at the flow's latest packet.
     pub last_seen_ns: u64,
     /// Sequence number of the client's SYN that opened the flow (0 when the
     /// entry was made by a later packet). With direct server return the
@@ -48,7 +49,9 @@ pub struct FlowInfo {
     /// entry is a new connection reusing the 5-tuple, not a retransmission,
     /// and is picked anew instead of following the stale entry.
     pub syn_seq: u32,
-    pub _pad: u32,
+    /// The VIP the flow belongs to (its counters), so that a packet of a known
+    /// flow needs no `VIPS` lookup.
+    pub vip_id: u32,
 }
 const _: () = assert!(core::mem::size_of::<FlowInfo>() == 32);
 

@@ -5,7 +5,7 @@
 //! connections. A flow whose backend went DOWN, or a SYN reusing the 5-tuple of
 //! a flow that already closed, is picked anew.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
     flow::{FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo, FlowKey},
@@ -15,23 +15,25 @@ use lb_common::{
 use crate::program::{
     error::{DropReason, Error},
     maglev,
-    maps::{BACKENDS, DRAIN_FLOWS, FLOWS},
+    maps::{self, BACKENDS, DRAIN_FLOWS, FLOWS},
     parse::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
     stats,
 };
 
-/// The backend a packet is forwarded to.
+/// The backend a packet is forwarded to, and the VIP it counts on.
 pub struct Target {
     pub id: u32,
     pub mac: [u8; 6],
+    pub vip_id: u32,
 }
 
 impl Target {
     #[inline(always)]
-    fn of(id: u32, backend: &Backend) -> Self {
+    fn of(id: u32, backend: &Backend, vip_id: u32) -> Self {
         Self {
             id,
             mac: backend.mac,
+            vip_id,
         }
     }
 }
@@ -53,8 +55,11 @@ fn flags_of(packet: &Packet) -> u32 {
 }
 
 /// Finds or makes the flow of `packet` and returns its backend.
+///
+/// A known flow needs one hash lookup (`FLOWS`); the VIP (`VIPS`) is looked up
+/// only when a flow is made or moved.
 #[inline(always)]
-pub fn try_backend_for(packet: &Packet, vip: &VipInfo) -> Result<Target, Error> {
+pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let key = FlowKey::new(
         packet.src,
         packet.dst,
@@ -62,55 +67,63 @@ pub fn try_backend_for(packet: &Packet, vip: &VipInfo) -> Result<Target, Error> 
         packet.dport_be,
         packet.proto,
     );
+    // The coarse clock (to the tick) costs less than the exact one, and idle
+    // timeouts in seconds do not need better; consecutive packets within one
+    // tick then leave `last_seen_ns` unwritten.
     // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let flags = flags_of(packet);
     let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
     let syn_seq = if syn { packet.seq } else { 0 };
 
-    match FLOWS.get_ptr_mut(key) {
-        Some(flow) => {
-            // SAFETY: the pointer comes from a successful lookup; the entry is this
-            // flow's, touched by the CPU its packets arrive on.
-            let flow = unsafe { &mut *flow };
-            // A SYN other than a retransmission of the one that opened the flow
-            // starts a new connection on a reused 5-tuple: the old one was
-            // closed, or reset by its backend (which DSR never shows us).
-            let reused = syn && (flow.is_closing() || flow.syn_seq != packet.seq);
-            if reused && !flow.is_closing() {
-                stats::flow_closed(vip.vip_id, flow.backend_id);
+    let found = FLOWS.get_ptr_mut(&key);
+    if let Some(flow) = found {
+        // SAFETY: the pointer comes from a successful lookup; the entry is this
+        // flow's, touched by the CPU its packets arrive on.
+        let flow = unsafe { &mut *flow };
+        // A SYN other than a retransmission of the one that opened the flow
+        // starts a new connection on a reused 5-tuple: the old one was
+        // closed, or reset by its backend (which DSR never shows us).
+        let reused = syn && (flow.is_closing() || flow.syn_seq != packet.seq);
+        let backend = BACKENDS.get(flow.backend_id);
+        if !reused
+            && let Some(backend) = backend
+            && backend.keeps_flows()
+        {
+            if flow.last_seen_ns != now {
+                flow.last_seen_ns = now;
             }
-            if let Some(backend) = BACKENDS.get(flow.backend_id) {
-                if backend.keeps_flows() && !reused {
-                    let was_closing = flow.is_closing();
-                    flow.last_seen_ns = now;
-                    if flow.flags | flags != flow.flags {
-                        flow.flags |= flags;
-                        if !was_closing && flow.is_closing() {
-                            stats::flow_closed(vip.vip_id, flow.backend_id);
-                        }
-                    }
-                    return Ok(Target::of(flow.backend_id, backend));
+            if flow.flags | flags != flow.flags {
+                let was_closing = flow.is_closing();
+                flow.flags |= flags;
+                if !was_closing && flow.is_closing() {
+                    stats::flow_closed(flow.vip_id, flow.backend_id);
                 }
-                let target = try_new_flow(&key, vip, now, flags, syn_seq)?;
-                if backend.state == STATE_DOWN && !reused {
-                    stats::repicked(vip.vip_id);
-                }
-                return Ok(target);
             }
-            try_new_flow(&key, vip, now, flags, syn_seq)
+            return Ok(Target::of(flow.backend_id, backend, flow.vip_id));
         }
-        None => {
-            // No entry, and not the start of a connection: the entry may have
-            // been evicted from a full table. If the flow is one of a draining
-            // backend's (recorded when its drain began), it goes back there.
-            if !syn && let Some(target) = second_chance(&key, vip, now, flags) {
-                stats::second_chance(vip.vip_id, target.id);
-                return Ok(target);
-            }
-            try_new_flow(&key, vip, now, flags, syn_seq)
+        // The flow moves: a new connection, or its backend is DOWN or gone.
+        let vip = maps::try_vip(packet)?;
+        if reused && !flow.is_closing() {
+            stats::flow_closed(vip.vip_id, flow.backend_id);
         }
+        let moved_off_down = !reused && backend.is_some_and(|b| b.state == STATE_DOWN);
+        let target = try_new_flow(&key, &vip, now, flags, syn_seq)?;
+        if moved_off_down {
+            stats::repicked(vip.vip_id);
+        }
+        return Ok(target);
     }
+
+    let vip = maps::try_vip(packet)?;
+    // No entry, and not the start of a connection: the entry may have been
+    // evicted from a full table. If the flow is one of a draining backend's
+    // (recorded when its drain began), it goes back there.
+    if !syn && let Some(target) = second_chance(&key, &vip, now, flags) {
+        stats::second_chance(vip.vip_id, target.id);
+        return Ok(target);
+    }
+    try_new_flow(&key, &vip, now, flags, syn_seq)
 }
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
@@ -123,7 +136,7 @@ fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<T
         return None;
     }
     record(key, vip, now, flags, 0, id);
-    Some(Target::of(id, backend))
+    Some(Target::of(id, backend, vip.vip_id))
 }
 
 /// Picks a backend from the VIP's live Maglev table and records the flow.
@@ -151,7 +164,7 @@ fn try_new_flow(
         });
     }
     record(key, vip, now, flags, syn_seq, id);
-    Ok(Target::of(id, backend))
+    Ok(Target::of(id, backend, vip.vip_id))
 }
 
 /// Inserts the flow's entry and counts it.
@@ -163,10 +176,10 @@ fn record(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32, syn_seq: u32, id: 
         created_ns: now,
         last_seen_ns: now,
         syn_seq,
-        _pad: 0,
+        vip_id: vip.vip_id,
     };
     // An insert can only fail for lack of memory; the packet still goes to the
     // pick, which the next packet of the flow will find again.
-    let _ = FLOWS.insert(key, info, 0);
+    let _ = FLOWS.insert(key, &info, 0);
     stats::flow_opened(vip.vip_id, id, info.is_closing());
 }

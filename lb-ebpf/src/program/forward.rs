@@ -13,14 +13,9 @@ use crate::program::{
 };
 
 #[inline(always)]
-pub fn try_forward(
-    ctx: &XdpContext,
-    packet: &Packet,
-    vip_id: u32,
-    target: Target,
-) -> Result<u32, Error> {
+pub fn try_forward(ctx: &XdpContext, packet: &Packet, target: Target) -> Result<u32, Error> {
     let eth: *mut EthHdr = ptr_at(ctx, 0).ok_or(Error::Drop {
-        vip_id,
+        vip_id: target.vip_id,
         reason: DropReason::Malformed,
     })?;
     // SAFETY: `ptr_at` checked the bounds. The new source is the MAC the client
@@ -29,6 +24,6 @@ pub fn try_forward(
         (*eth).src_addr = (*eth).dst_addr;
         (*eth).dst_addr = target.mac;
     }
-    stats::forwarded(vip_id, target.id, packet.frame_len);
+    stats::forwarded(target.vip_id, target.id, packet.frame_len);
     Ok(xdp_action::XDP_TX)
 }

@@ -59,19 +59,24 @@ pub fn maglev_size() -> u32 {
     unsafe { core::ptr::read_volatile(&MAGLEV_SIZE) }
 }
 
-/// The VIP a well-formed packet is addressed to, or `Pass`.
+/// `Pass` unless some VIP uses the packet's port and protocol: one array read
+/// turns away traffic to every other port before any hash lookup.
 #[inline(always)]
-pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
-    // One array read turns away every port no VIP uses before any hash lookup.
+pub fn try_vip_port(packet: &Packet) -> Result<(), Error> {
     let bit = if packet.proto == PROTO_TCP {
         VIP_PORT_TCP
     } else {
         VIP_PORT_UDP
     };
     match VIP_PORTS.get(u16::from_be(packet.dport_be) as u32) {
-        Some(bits) if bits & bit != 0 => {}
-        _ => return Err(Error::Pass),
+        Some(bits) if bits & bit != 0 => Ok(()),
+        _ => Err(Error::Pass),
     }
+}
+
+/// The VIP a well-formed packet is addressed to, or `Pass`.
+#[inline(always)]
+pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
     let key = VipKey {
         addr: packet.dst,
         port_be: packet.dport_be,
@@ -80,7 +85,7 @@ pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
     };
     // SAFETY: VIPS values are plain data copied out at once; a concurrent update
     // from user space can at worst give the old or the new value.
-    match unsafe { VIPS.get(key) } {
+    match unsafe { VIPS.get(&key) } {
         Some(vip) => Ok(*vip),
         None => Err(Error::Pass),
     }
@@ -91,5 +96,5 @@ pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
 pub fn vip_of_address(dst: &[u8; 16], proto: u8) -> Option<u32> {
     let key = VipKey::new(*dst, 0, proto);
     // SAFETY: as in `try_vip`.
-    unsafe { VIPS.get(key) }.map(|v| v.vip_id)
+    unsafe { VIPS.get(&key) }.map(|v| v.vip_id)
 }

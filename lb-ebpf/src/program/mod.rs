@@ -26,9 +26,9 @@ pub fn lb(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
     let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
-    let vip = maps::try_vip(&packet)?;
-    let backend_id = flow::try_backend_for(&packet, &vip)?;
-    forward::try_forward(ctx, &packet, vip.vip_id, backend_id)
+    maps::try_vip_port(&packet)?;
+    let target = flow::try_backend_for(&packet)?;
+    forward::try_forward(ctx, &packet, target)
 }
 
 #[panic_handler]
