@@ -25,6 +25,7 @@ use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Result, ensure};
 use aya::maps::IterableMap as _;
+use lb_common::flow::FlowInfo;
 
 use self::{
     cases::{Bench, Mode, PerCall, Stable},
@@ -111,7 +112,11 @@ fn rounds(
 
 fn put_fixed(b: &mut Bench, frames: &Frames) -> Result<()> {
     for (key, backend) in frames.flows() {
-        b.lb.maps.flows.insert(key, established(backend), 0)?;
+        let info = FlowInfo {
+            vip_id: setup::vip_of(&key),
+            ..established(backend)
+        };
+        b.lb.maps.flows.insert(key, info, 0)?;
         b.refs.common.insert(key, established(backend), 0)?;
         b.refs.pcpu.insert(key, established(backend), 0)?;
     }

@@ -306,6 +306,17 @@ impl Refs {
 /// The flow-table value a flow to `backend_id` gets, as if it had sent its
 /// first request already (so a hit changes no flag and takes the same path
 /// every run).
+/// The VIP id a flow key belongs to (flow entries carry it for the counters).
+pub fn vip_of(key: &lb_common::flow::FlowKey) -> u32 {
+    VIPS.iter()
+        .find(|(_, addr, port, proto)| {
+            lb_common::addr::from_ip(*addr) == key.dst
+                && *port == key.dport()
+                && *proto == key.proto
+        })
+        .map_or(VIP_TCP4, |(id, ..)| *id)
+}
+
 pub fn established(backend_id: u32) -> FlowInfo {
     let now = lb_userspace::daemon::live::monotonic_ns();
     FlowInfo {
