@@ -5,6 +5,7 @@
 pub mod counters;
 pub mod dataplane;
 pub mod fuzz;
+pub mod lab_support;
 pub mod netns;
 pub mod packet;
 pub mod rng;

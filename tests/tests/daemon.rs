@@ -3,13 +3,10 @@
 //! table intact, reloads, resolves MACs, tears down cleanly, and the CLI keeps
 //! its exit-code contract. Run: cargo xtask test -- daemon
 
-use std::{
-    collections::BTreeMap,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, process::Command, time::Duration};
 
-use lb_lab::{ConfigSpec, Daemon, Lab, LabSpec, LbConfig, Request, paths};
+use lb_lab::{ConfigSpec, Daemon, Lab, LabSpec, LbConfig, Request};
+use lb_tests::lab_support::{lb_binary, poll};
 use serde_json::Value;
 
 fn lab(prefix: &str, backends: usize) -> Lab {
@@ -20,16 +17,6 @@ fn lab(prefix: &str, backends: usize) -> Lab {
         ipv6: false,
     })
     .expect("lab up")
-}
-
-fn lb_binary() -> std::path::PathBuf {
-    let lb = paths::lb_binary("debug");
-    assert!(
-        lb.is_file(),
-        "{} missing: cargo build -p lb-userspace",
-        lb.display()
-    );
-    lb
 }
 
 fn start(lab: &Lab, config: LbConfig) -> Daemon {
@@ -51,17 +38,6 @@ fn spread(lab: &Lab, n: usize) -> BTreeMap<String, usize> {
         *answered.entry(r.body).or_insert(0) += 1;
     }
     answered
-}
-
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn xdp_attached(lab: &Lab) -> bool {

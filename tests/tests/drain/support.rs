@@ -6,7 +6,6 @@
 use std::{
     fs::File,
     net::{SocketAddr, SocketAddrV4, TcpStream},
-    path::PathBuf,
     process::Output,
     sync::atomic::{AtomicBool, Ordering},
     thread,
@@ -16,8 +15,9 @@ use std::{
 use lb_lab::{
     AccessEntry, Backend, ConfigSpec, Daemon, Lab, LabSpec, LoadResult, Netns, Request, Response,
     client::{InFlight, unix_time},
-    paths,
 };
+use lb_tests::lab_support::{self, flows_json, wait_backend};
+pub use lb_tests::lab_support::{lb_binary, poll, print_load};
 use nix::sched::{CloneFlags, setns};
 use serde_json::Value;
 
@@ -28,16 +28,6 @@ pub const TARGET: &str = "web-2";
 /// log and the Gunicorn events log.
 pub fn now() -> f64 {
     unix_time()
-}
-
-pub fn lb_binary() -> PathBuf {
-    let lb = paths::lb_binary("debug");
-    assert!(
-        lb.is_file(),
-        "{} missing: cargo build -p lb-userspace --bin lb",
-        lb.display()
-    );
-    lb
 }
 
 /// A lab of three backends, web-1..web-3.
@@ -66,23 +56,7 @@ pub fn start_daemon(lab: &Lab, spec: &ConfigSpec) -> Daemon {
     daemon
 }
 
-/// Calls `f` every 20 ms until it returns Some, at most `timeout`.
-pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `name`'s status until `done` holds, at most `timeout`; panics with
-/// the last status seen.
+/// Polls `name`'s status until `done` holds, at most `timeout`.
 pub fn poll_backend(
     daemon: &Daemon,
     name: &str,
@@ -90,33 +64,12 @@ pub fn poll_backend(
     timeout: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let b = daemon.backend_status(name).expect("lb status");
-        if done(&b) {
-            return b;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; {name}: {b:#}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_backend(daemon, name, timeout, what, done)
 }
 
 /// `lb flows [--backend NAME] --json`.
 pub fn flows(daemon: &Daemon, backend: Option<&str>) -> Vec<Value> {
-    let mut args = vec!["flows", "--json"];
-    if let Some(b) = backend {
-        args.extend(["--backend", b]);
-    }
-    let out = daemon.lb(&args).expect("lb flows runs");
-    assert!(
-        out.status.success(),
-        "lb flows: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("lb flows --json parses")
+    flows_json(daemon, backend)
 }
 
 /// The flows `lb flows` shows as live (not closing, not idle).
@@ -211,36 +164,10 @@ pub fn finish_long(long: Long) -> usize {
     on_target
 }
 
-/// Prints a load run's figures.
-pub fn print_load(label: &str, r: &LoadResult) {
-    println!(
-        "{label}: {} requests, {} non-2xx, errors {} ({:?}), {:.0} rps, p50 {:.2} ms, p99 {:.2} ms over {:.1?}{}",
-        r.requests,
-        r.non_2xx,
-        r.errors.total(),
-        r.errors,
-        r.rps,
-        r.latency_p50_ms,
-        r.latency_p99_ms,
-        r.duration,
-        if r.error_messages.is_empty() {
-            String::new()
-        } else {
-            format!("; {:?}", r.error_messages)
-        }
-    );
-}
-
 /// Prints and checks a load run: requests made, none failed, all 2xx.
 pub fn assert_clean(label: &str, r: &LoadResult) {
     print_load(label, r);
-    assert!(r.requests > 0, "{label}: no requests\n{}", r.raw);
-    assert_eq!(
-        (r.errors.total(), r.non_2xx),
-        (0, 0),
-        "{label}: failed or non-2xx requests\n{}",
-        r.raw
-    );
+    lab_support::assert_clean(label, r);
 }
 
 /// Waits until `backend` has served `n` requests from the client since

@@ -4,34 +4,20 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
     thread,
     time::{Duration, Instant},
 };
 
 use lb_lab::{
     Backend, ConfigSpec, Daemon, Lab, LabSpec, LoadResult, LoadRun, LoadSpec, Tool, access,
-    client::InFlight, netns, paths,
+    client::InFlight, netns,
 };
+use lb_tests::lab_support::print_load;
+pub use lb_tests::lab_support::{assert_clean, lb_binary, wait_backend};
 use serde_json::Value;
 
 /// How long the daemon may take to answer and its backends to pass `rise`.
 pub const READY: Duration = Duration::from_secs(30);
-
-/// The `lb` binary the tests drive (`cargo xtask test` builds it first).
-pub fn lb_binary() -> PathBuf {
-    assert!(
-        lb_lab::is_root(),
-        "the end-to-end tests need root (namespaces, XDP)"
-    );
-    let lb = paths::lb_binary("debug");
-    assert!(
-        lb.is_file(),
-        "{} missing: cargo build -p lb-userspace --bin lb",
-        lb.display()
-    );
-    lb
-}
 
 pub fn lab(prefix: &str, backends: usize, ipv6: bool) -> Lab {
     Lab::up(LabSpec {
@@ -85,20 +71,7 @@ pub fn hey(lab: &Lab, url: &str, keepalive: bool, connections: u32, secs: f64) -
 
 /// Prints a run's figures under `label`.
 pub fn show(label: &str, r: &LoadResult) {
-    println!(
-        "  {label}: {} responses, {} non-2xx, {} failed {:?}, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms over {:.1} s",
-        r.requests,
-        r.non_2xx,
-        r.errors.total(),
-        r.errors,
-        r.rps,
-        r.latency_p50_ms,
-        r.latency_p99_ms,
-        r.duration.as_secs_f64()
-    );
-    for (n, msg) in &r.error_messages {
-        println!("    [{n}] {msg}");
-    }
+    print_load(&format!("  {label}"), r);
 }
 
 /// Joins a run, prints it and returns it.
@@ -106,17 +79,6 @@ pub fn finish(label: &str, run: LoadRun) -> LoadResult {
     let r = run.join().expect("load run");
     show(label, &r);
     r
-}
-
-/// Asserts a run had no failed request and no non-2xx response.
-pub fn assert_clean(label: &str, r: &LoadResult) {
-    assert!(r.requests > 0, "{label}: no responses at all:\n{}", r.raw);
-    assert_eq!(
-        (r.errors.total(), r.non_2xx),
-        (0, 0),
-        "{label}: failed requests / non-2xx responses:\n{}",
-        r.raw
-    );
 }
 
 /// Runs `lb ARGS`, asserting exit 0; returns stdout.
@@ -181,30 +143,6 @@ pub fn flows(daemon: &Daemon, backend: Option<&str>) -> Vec<Flow> {
             idle_s: f["idle_s"].as_f64().unwrap_or(f64::NAN),
         })
         .collect()
-}
-
-/// Polls the status of `name` until `pred` holds, at most `timeout`; returns
-/// the entry that satisfied it, or panics with the last one.
-pub fn wait_backend(
-    daemon: &Daemon,
-    name: &str,
-    timeout: Duration,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let b = daemon.backend_status(name).expect("lb status");
-        if pred(&b) {
-            return b;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} not {what} after {timeout:?}: {b}\ndaemon log:\n{}",
-            daemon.log_tail(20)
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The connections a backend accepted from `client` (its address, as the

@@ -1,0 +1,107 @@
+//! Helpers shared by the tests that run the real `lb` in the lab (daemon,
+//! drain and end-to-end tests).
+
+use std::{
+    path::PathBuf,
+    thread,
+    time::{Duration, Instant},
+};
+
+use lb_lab::{Daemon, LoadResult, paths};
+use serde_json::Value;
+
+/// The `lb` binary the tests drive (`cargo xtask test` builds it first). Also
+/// checks for root: these tests make namespaces and attach XDP.
+pub fn lb_binary() -> PathBuf {
+    assert!(lb_lab::is_root(), "these tests need root (namespaces, XDP)");
+    let lb = paths::lb_binary("debug");
+    assert!(
+        lb.is_file(),
+        "{} missing: cargo build -p lb-userspace --bin lb",
+        lb.display()
+    );
+    lb
+}
+
+/// Calls `f` every 20 ms until it returns Some, at most `timeout`.
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `name`'s status until `pred` holds, at most `timeout`; returns the
+/// status that satisfied it, or panics with the last one and the daemon's log.
+pub fn wait_backend(
+    daemon: &Daemon,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let b = daemon.backend_status(name).expect("lb status");
+        if pred(&b) {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not {what} after {timeout:?}: {b:#}\ndaemon log:\n{}",
+            daemon.log_tail(20)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `lb flows [--backend NAME] --json`.
+pub fn flows_json(daemon: &Daemon, backend: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["flows", "--json"];
+    if let Some(b) = backend {
+        args.extend(["--backend", b]);
+    }
+    let out = daemon.lb(&args).expect("lb flows runs");
+    assert!(
+        out.status.success(),
+        "lb flows: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("lb flows --json parses")
+}
+
+/// Prints a load run's figures.
+pub fn print_load(label: &str, r: &LoadResult) {
+    println!(
+        "{label}: {} requests, {} non-2xx, {} failed {:?}, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms over {:.1} s",
+        r.requests,
+        r.non_2xx,
+        r.errors.total(),
+        r.errors,
+        r.rps,
+        r.latency_p50_ms,
+        r.latency_p99_ms,
+        r.duration.as_secs_f64()
+    );
+    for (n, msg) in &r.error_messages {
+        println!("    [{n}] {msg}");
+    }
+}
+
+/// Asserts a load run made requests, none failed and all were 2xx.
+pub fn assert_clean(label: &str, r: &LoadResult) {
+    assert!(r.requests > 0, "{label}: no requests\n{}", r.raw);
+    assert_eq!(
+        (r.errors.total(), r.non_2xx),
+        (0, 0),
+        "{label}: failed or non-2xx requests\n{}",
+        r.raw
+    );
+}
