@@ -24,8 +24,13 @@ use crate::{
     dataplane::Dataplane,
 };
 
-/// How often the whole flow table is counted for every backend's figure.
+/// How often, at most, the whole flow table is counted for every backend's
+/// figure (draining backends are followed every tick, by key).
 pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
+/// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
+/// one waits this many times as long as the last took, so counting never
+/// takes more than about 5% of a core however full the table is.
+const FULL_COUNT_DUTY: u32 = 20;
 
 pub struct Inner {
     pub model: Model,
@@ -35,7 +40,8 @@ pub struct Inner {
     pub state_file: StateFile,
     /// Draining backends' followed flows, by backend name.
     pub tracked: HashMap<String, Tracked>,
-    pub last_full_count: Option<Instant>,
+    /// When the next whole-table count is due.
+    pub next_full_count: Option<Instant>,
     pub xdp_mode: String,
     pub adopted: bool,
     pub rates: super::status::Rates,
@@ -235,10 +241,7 @@ impl Inner {
             return Vec::new();
         };
 
-        if self
-            .last_full_count
-            .is_none_or(|t| t.elapsed() >= FULL_COUNT_EVERY)
-        {
+        if self.next_full_count.is_none_or(|t| Instant::now() >= t) {
             let started = Instant::now();
             let (counts, scanned) = live::count_by_backend(&dp.maps.flows, now_ns, idle);
             tracing::debug!(scanned, took = ?started.elapsed(), "flow table counted");
@@ -247,7 +250,9 @@ impl Inner {
                     b.live_flows = counts.get(&b.id).copied().unwrap_or(0);
                 }
             }
-            self.last_full_count = Some(Instant::now());
+            let took = started.elapsed();
+            self.next_full_count =
+                Some(Instant::now() + FULL_COUNT_EVERY.max(took * FULL_COUNT_DUTY));
         }
 
         let draining: Vec<String> = self

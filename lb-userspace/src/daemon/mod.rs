@@ -122,7 +122,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         synced,
         state_file,
         tracked: Default::default(),
-        last_full_count: None,
+        next_full_count: None,
         xdp_mode,
         rates: Default::default(),
     };
