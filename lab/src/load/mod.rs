@@ -41,12 +41,15 @@ pub struct LoadSpec {
     pub keepalive: bool,
     /// Some(n): POST with an n-byte body; None: GET.
     pub post_body: Option<usize>,
-    /// Per-request timeout.
+    /// Per-request timeout. 20 s, hey's own default: long enough that a slow
+    /// answer on a starved 2-core machine is not counted as a lost request,
+    /// while a connection that is really broken still shows (refused, reset,
+    /// or no answer at all).
     pub timeout: Duration,
 }
 
 impl LoadSpec {
-    /// 10 connections, 2 threads, 5 s, keep-alive, GET, 5 s request timeout.
+    /// 10 connections, 2 threads, 5 s, keep-alive, GET, 20 s request timeout.
     pub fn new(tool: Tool, url: impl Into<String>) -> LoadSpec {
         LoadSpec {
             tool,
@@ -56,7 +59,7 @@ impl LoadSpec {
             duration: Duration::from_secs(5),
             keepalive: true,
             post_body: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(20),
         }
     }
 }
