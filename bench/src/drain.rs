@@ -1,33 +1,424 @@
-//! Part 4, drain: `lb drain` against the Nginx procedure: a hook for now.
-//!
-//! To fill it: make [`run`] return `Ok(Some(value))` with the figures under
-//! the keys below (the JSON is merged, so the other parts keep theirs), and
-//! [`render`] write the section from `results.get(Part::Drain)`. The
-//! lab's namespaces, backends and Nginx are the e2e part's as well.
+//! Part 4, drain: `lb drain` against the Nginx procedure people use today
+//! (mark the upstream `down`, `nginx -s reload`, SIGTERM the Gunicorn
+//! master), in the same lab under the same load: keep-alive and
+//! fresh-connection clients, GET and POST, and long `/slow` and `/stream`
+//! requests in flight. Each run drains web-2 and puts it back; the
+//! procedures take turns, their order rotating from round to round.
 
-use anyhow::Result;
+mod procedure;
+mod render;
 
+use std::{collections::BTreeMap, time::Instant};
+
+use anyhow::{Context as _, Result, ensure};
+use lb_lab::{BackendOpts, ConfigSpec, LbConfig};
+use serde::{Deserialize, Serialize};
+
+use self::procedure::{LOADS, LONG_KEY, Procedure, RunFigures, Setup};
+pub use self::render::render;
 use crate::{
     Ctx,
-    report::{Md, Results},
+    e2e::{nginx::Nginx, setup},
+    report::RunInfo,
+    stats::{Summary, median, round},
 };
+
+/// Runs of each procedure.
+pub const RUNS: usize = 5;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub run: RunInfo,
+    pub method: Method,
+    pub nginx: ProcedureReport,
+    pub lb: ProcedureReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_idle: Option<ProcedureReport>,
+    #[serde(default)]
+    pub plots: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Method {
+    pub runs: u32,
+    pub load_seconds: u64,
+    pub connections_per_load: u32,
+    /// Load kind key → what it is.
+    pub loads: BTreeMap<String, String>,
+    pub long_requests: String,
+    pub nginx: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProcedureReport {
+    /// Client-side failed requests per drain, all kinds: median over runs.
+    pub failed: f64,
+    pub failed_range: Summary,
+    /// By kind (the loads' keys and `long_incomplete`).
+    pub failed_by_kind: BTreeMap<String, Summary>,
+    /// Client requests answered per run (median).
+    pub requests: f64,
+    /// Connections web-2 broke per drain: Nginx, from its error log (lines
+    /// naming web-2: resets, premature closes, refused connects); lb, at
+    /// least the larger of the client-side failures and the backend side
+    /// (resets web-2 sent plus requests it saw but never answered).
+    pub broken: Summary,
+    pub broken_source: String,
+    /// The backend-side count for both procedures alike.
+    pub backend_side_broken: Summary,
+    pub resets_sent: Summary,
+    pub no_response: Summary,
+    /// Nginx: its error log's breaks by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_log: BTreeMap<String, Summary>,
+    pub last_new_conn_ms: Summary,
+    pub until_empty_ms: Summary,
+    pub master_exit_ms: Summary,
+    pub sigterm_ms: Summary,
+    pub long_on_target: Summary,
+    pub runs: Vec<RunFigures>,
+}
 
 pub const KEYS: &[(&str, &str)] = &[
     (
         "drain.lb.failed",
-        "failed client requests during an `lb drain` (median over runs)",
+        "failed client requests during an `lb drain web-2 --wait` (default mode): median over runs of all kinds together",
     ),
     (
         "drain.nginx.failed",
         "failed client requests during mark down + `nginx -s reload` + SIGTERM (median over runs)",
     ),
+    (
+        "drain.lb_idle.failed",
+        "the same for `lb drain` with `on_drain` and `shutdown_when = \"idle\"`",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.failed_range.{median,min,max}",
+        "failed client requests per drain over runs",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.failed_by_kind.<kind>.{median,min,max}",
+        "by kind: `keepalive_get_wrk`, `keepalive_get_hey`, `fresh_get`, `fresh_post` (no response or not 2xx), `long_incomplete` (a /slow or /stream request that did not complete with its whole body)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.requests",
+        "client requests answered per run (median)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.broken.{median,min,max}",
+        "connections web-2 broke per drain: Nginx from its error log; lb at least the larger of the failures clients saw and the backend-side count (see `broken_source`)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.broken_source",
+        "where `broken` comes from",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.{backend_side_broken,resets_sent,no_response}.{median,min,max}",
+        "the backend-side count for every procedure alike: TCP resets web-2 sent (its namespace's OutRsts) plus requests its access log shows unanswered; and the two parts",
+    ),
+    (
+        "drain.nginx.error_log.<kind>.{median,min,max}",
+        "Nginx error-log lines naming web-2 per drain, by kind: `reset`, `premature_close`, `refused`, `broken_pipe`, `other` (only kinds seen)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.last_new_conn_ms.{median,min,max}",
+        "ms from the command until the first request of the last new connection web-2 saw (its access log); negative: none came after the command",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.until_empty_ms.{median,min,max}",
+        "ms from the command until web-2 had no connections left: Nginx, its Gunicorn master exited; lb, the drain ended (lb's own `finished_at`)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.{master_exit_ms,sigterm_ms}.{median,min,max}",
+        "ms from the command until web-2's Gunicorn master exited, and until it received SIGTERM",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.long_on_target.{median,min,max}",
+        "long requests served by web-2 per run (of 12 started)",
+    ),
+    (
+        "drain.{lb,nginx,lb_idle}.runs",
+        "every run's figures: `failed` by kind, `requests` and `requests_by_kind`, `resets_sent`, `no_response`, `error_log` by kind, `last_new_conn_ms`, `until_empty_ms`, `master_exit_ms`, `sigterm_ms`, `long_on_target`, `failed_detail` (the failing loads' failures by the tool's classes: connect, read, write, timeout, other, non_2xx), `failed_messages` (hey's error messages), lb's `command_returned_ms` (the command until `lb drain` returned, the flip done) and drain `outcome`",
+    ),
+    (
+        "drain.method.{runs,load_seconds,connections_per_load,long_requests,nginx}",
+        "runs per procedure, seconds each load runs, connections per load process, the long requests, Nginx version",
+    ),
+    ("drain.method.loads.<kind>", "what each load kind is"),
+    ("drain.plots", "PNG files under docs/bench"),
 ];
 
-pub fn run(_ctx: &Ctx) -> Result<Option<serde_json::Value>> {
-    Ok(None)
+fn lb_spec(idle: bool) -> ConfigSpec {
+    ConfigSpec {
+        backend: BackendOpts {
+            // The drain's deadline, far above what a run needs.
+            drain_timeout: Some(std::time::Duration::from_secs(40)),
+            // No health checks: their probes to a stopping backend would
+            // add resets to web-2's count that no client caused (and lb does
+            // not need them to drain).
+            health: false,
+            on_drain: idle,
+            shutdown_when: idle.then(|| "idle".to_owned()),
+            ..BackendOpts::default()
+        },
+        ..ConfigSpec::default()
+    }
 }
 
-/// False while there is nothing to render.
-pub fn render(_results: &Results, _md: &mut Md) -> bool {
-    false
+pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
+    let started = Instant::now();
+    let runs = std::env::var("LB_BENCH_DRAIN_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS);
+    let lb = setup::lb_binary()?;
+    let lab = setup::lab("bench-drain")?;
+    setup::client_tw_reuse(&lab)?;
+    let nginx = Nginx::start(
+        &lab,
+        lab.lb_ns(),
+        "drain",
+        &procedure::nginx_conf(&lab, None),
+        &[80],
+    )?;
+    let (mut daemon, _mode) =
+        setup::start_daemon(&lab, &lb, LbConfig::render(&lab, &lb_spec(false)))?;
+    let mut figures: BTreeMap<Procedure, Vec<RunFigures>> = BTreeMap::new();
+    let result = (|| -> Result<()> {
+        let mut idle_config = false;
+        // LB_BENCH_DRAIN_ONLY=lb_idle,nginx: only these (working on the bench).
+        let only = std::env::var("LB_BENCH_DRAIN_ONLY").unwrap_or_default();
+        let procs: Vec<Procedure> = Procedure::ALL
+            .into_iter()
+            .filter(|p| only.is_empty() || only.split(',').any(|o| o == p.key()))
+            .collect();
+        let n = procs.len();
+        for round in 0..runs {
+            for i in 0..n {
+                let p = procs[(i + round) % n];
+                let want_idle = p == Procedure::LbIdle;
+                if p != Procedure::Nginx && want_idle != idle_config {
+                    let out = daemon.reload_with(&LbConfig::render(&lab, &lb_spec(want_idle)))?;
+                    ensure!(
+                        out.status.success(),
+                        "lb reload: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    idle_config = want_idle;
+                }
+                println!("drain: run {}/{runs}: {}", round + 1, p.label());
+                let mut s = Setup {
+                    lab: &lab,
+                    daemon: &mut daemon,
+                    nginx: &nginx,
+                };
+                let f = procedure::run(&mut s, p)
+                    .with_context(|| format!("run {}, {}", round + 1, p.label()))?;
+                println!(
+                    "  failed {:?} {:?}; lb drain returned after {:.0} ms; resets by web-2 {}, unanswered {}, Nginx error log {:?}; last new connection {:+.0} ms, empty after {:.0} ms, master exit {:.0} ms, SIGTERM {:.0} ms{}; {:?} requests, {} long on web-2",
+                    f.failed,
+                    f.failed_detail,
+                    f.command_returned_ms,
+                    f.resets_sent,
+                    f.no_response,
+                    f.error_log,
+                    f.last_new_conn_ms,
+                    f.until_empty_ms,
+                    f.master_exit_ms,
+                    f.sigterm_ms,
+                    if f.outcome.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", outcome {}", f.outcome)
+                    },
+                    f.requests_by_kind,
+                    f.long_on_target
+                );
+                figures.entry(p).or_default().push(f);
+            }
+        }
+        Ok(())
+    })();
+    drop(daemon);
+    nginx.stop();
+    lab.down()?;
+    result?;
+    let mut report = summarize(&figures, runs, ctx.run_info(0.0));
+    report.plots = render::plots(&report, &ctx.plots);
+    report.run = ctx.run_info(started.elapsed().as_secs_f64());
+    Ok(Some(serde_json::to_value(report)?))
+}
+
+fn summary(xs: &[f64], digits: i32) -> Summary {
+    let s = Summary::of(xs);
+    Summary {
+        median: round(s.median, digits),
+        min: round(s.min, digits),
+        max: round(s.max, digits),
+    }
+}
+
+fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
+    let col = |f: &dyn Fn(&RunFigures) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    let total = |r: &RunFigures| r.failed.values().sum::<u64>() as f64;
+    let mut kinds: Vec<String> = LOADS.iter().map(|l| l.key.to_owned()).collect();
+    kinds.push(LONG_KEY.to_owned());
+    let failed_by_kind = kinds
+        .iter()
+        .map(|k| {
+            let v = col(&|r| r.failed.get(k).copied().unwrap_or(0) as f64);
+            (k.clone(), summary(&v, 1))
+        })
+        .collect();
+    let backend_side = |r: &RunFigures| (r.resets_sent + r.no_response) as f64;
+    let error_log_total = |r: &RunFigures| r.error_log.values().sum::<u64>() as f64;
+    let mut log_kinds: Vec<String> = runs
+        .iter()
+        .flat_map(|r| r.error_log.keys().cloned())
+        .collect();
+    log_kinds.sort();
+    log_kinds.dedup();
+    let (broken, broken_source) = if p == Procedure::Nginx {
+        (
+            summary(&col(&error_log_total), 1),
+            "Nginx's error log: lines naming web-2 (connection reset, upstream prematurely \
+             closed, connect() refused, broken pipe)"
+                .to_owned(),
+        )
+    } else {
+        // An L4 balancer cannot retry, and in an lb drain only web-2 changes:
+        // every failure a client saw is a connection web-2 broke, and so is
+        // every reset it sent (hey's keep-alive retries hide some). One break
+        // can show both ways, so the larger of the two is a lower bound. (A
+        // request Uvicorn had received but not started when it closed the
+        // connection at shutdown ends with a FIN, no reset, no log line: only
+        // the client sees it.)
+        (
+            summary(&col(&|r| total(r).max(backend_side(r))), 1),
+            "at least the larger of: the failures clients saw (all of them web-2's doing: \
+             only it changes in an lb drain, and an L4 balancer cannot retry), and web-2's \
+             side (TCP resets it sent plus requests its access log shows unanswered)"
+                .to_owned(),
+        )
+    };
+    ProcedureReport {
+        failed: round(median(&col(&total)), 1),
+        failed_range: summary(&col(&total), 1),
+        failed_by_kind,
+        requests: round(median(&col(&|r| r.requests as f64)), 0),
+        broken,
+        broken_source,
+        backend_side_broken: summary(&col(&backend_side), 1),
+        resets_sent: summary(&col(&|r| r.resets_sent as f64), 1),
+        no_response: summary(&col(&|r| r.no_response as f64), 1),
+        error_log: log_kinds
+            .iter()
+            .map(|k| {
+                let v = col(&|r| r.error_log.get(k).copied().unwrap_or(0) as f64);
+                (k.clone(), summary(&v, 1))
+            })
+            .collect(),
+        last_new_conn_ms: summary(&col(&|r| r.last_new_conn_ms), 1),
+        until_empty_ms: summary(&col(&|r| r.until_empty_ms), 0),
+        master_exit_ms: summary(&col(&|r| r.master_exit_ms), 0),
+        sigterm_ms: summary(&col(&|r| r.sigterm_ms), 1),
+        long_on_target: summary(&col(&|r| r.long_on_target as f64), 1),
+        runs: runs
+            .iter()
+            .map(|r| RunFigures {
+                last_new_conn_ms: round(r.last_new_conn_ms, 1),
+                until_empty_ms: round(r.until_empty_ms, 1),
+                master_exit_ms: round(r.master_exit_ms, 1),
+                sigterm_ms: round(r.sigterm_ms, 1),
+                command_returned_ms: round(r.command_returned_ms, 1),
+                ..r.clone()
+            })
+            .collect(),
+    }
+}
+
+fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: RunInfo) -> Report {
+    let get = |p: Procedure| {
+        figures
+            .get(&p)
+            .map(|v| procedure_report(p, v))
+            .unwrap_or_else(|| procedure_report(p, &[]))
+    };
+    Report {
+        run,
+        method: Method {
+            runs: runs as u32,
+            load_seconds: procedure::LOAD_SECONDS,
+            connections_per_load: procedure::CONNECTIONS,
+            loads: LOADS
+                .iter()
+                .map(|l| (l.key.to_owned(), l.label.to_owned()))
+                .collect(),
+            long_requests: format!(
+                "{} × {} each, started before the loads (30 s client timeout)",
+                procedure::LONG_EACH,
+                procedure::LONG_PATHS.join(" and ")
+            ),
+            nginx: setup::nginx_version(),
+        },
+        nginx: get(Procedure::Nginx),
+        lb: get(Procedure::Lb),
+        lb_idle: figures
+            .get(&Procedure::LbIdle)
+            .map(|v| procedure_report(Procedure::LbIdle, v)),
+        plots: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Md, Results, assert_documented, sample_run};
+
+    fn fake(p: Procedure, i: u64) -> RunFigures {
+        let mut f = RunFigures {
+            requests: 40_000 + i,
+            resets_sent: i,
+            last_new_conn_ms: 40.0 + i as f64,
+            until_empty_ms: 5000.0,
+            master_exit_ms: 5100.0,
+            sigterm_ms: 20.0,
+            long_on_target: 4,
+            ..RunFigures::default()
+        };
+        for l in LOADS {
+            f.failed.insert(l.key.to_owned(), i % 2);
+        }
+        f.failed.insert(LONG_KEY.to_owned(), 0);
+        if p == Procedure::Nginx {
+            f.error_log.insert("reset".into(), 2 + i);
+            f.failed_detail.insert(
+                "fresh_post".into(),
+                BTreeMap::from([("non_2xx".to_owned(), 1)]),
+            );
+        } else {
+            f.outcome = "drained".into();
+            f.command_returned_ms = 30.0;
+        }
+        f
+    }
+
+    #[test]
+    fn report_is_documented_and_renders() {
+        let figures: BTreeMap<Procedure, Vec<RunFigures>> = Procedure::ALL
+            .iter()
+            .map(|&p| (p, (0..5).map(|i| fake(p, i)).collect()))
+            .collect();
+        let mut r = summarize(&figures, 5, sample_run());
+        r.plots = vec!["drain_failures.png".into()];
+        assert_eq!(r.nginx.error_log["reset"].median, 4.0);
+        assert_eq!(r.lb.broken.median, 4.0);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_documented("drain", &v, KEYS);
+        let mut results = Results::load(std::path::Path::new("/nonexistent/benchmarks.json"));
+        results.set(crate::Part::Drain, v);
+        let mut md = Md(String::new());
+        assert!(render(&results, &mut md));
+        assert!(md.0.contains("connections web-2 broke"), "{}", md.0);
+    }
 }

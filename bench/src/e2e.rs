@@ -1,37 +1,585 @@
-//! Part 3, end to end in the lab: a hook for now.
+//! Part 3, end to end in the lab: the same backends and the same load tools
+//! through `lb` (generic and native XDP), straight to the backends, through
+//! Nginx's HTTP reverse proxy and through Nginx's stream (L4) proxy; with
+//! trivial backends (Nginx `return 200`, so the balancer's own cost shows)
+//! and with the real Gunicorn/Uvicorn/FastAPI stack. Requests/s, latency,
+//! whole-machine CPU per request (/proc/stat), the XDP program's own CPU per
+//! request (the kernel's run-time statistics) and Nginx's worker CPU per
+//! request (/proc/PID/stat).
 //!
-//! To fill it: make [`run`] return `Ok(Some(value))` with the figures under
-//! the keys below (the JSON is merged, so the other parts keep theirs), and
-//! [`render`] write the section from `results.get(Part::E2e)`. The data
-//! plane's own CPU per request comes from the kernel's run-time statistics
-//! (`crate::xdp::RunTimeStats`, `crate::xdp::prog_stats`); `lb-bench-ebpf`'s
-//! `xdp_pass` program is there for native-mode XDP_TX on veth peers
-//! (`dataplane::setup::Refs::load(1024)` loads it with small maps; attach it
-//! through the object's `program_mut`).
+//! `e2e/nginx.rs`, `e2e/setup.rs` and `e2e/cpu.rs` serve part 4 (drain) too.
+
+pub mod cpu;
+pub mod load;
+mod measure;
+pub mod nginx;
+mod peer;
+mod render;
+pub mod setup;
+
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
+pub use self::render::render;
+use self::{
+    load::{Load, Measured},
+    measure::{Kind, Plan, Runs, Scenario},
+};
 use crate::{
     Ctx,
-    report::{Md, Results},
+    report::RunInfo,
+    stats::{Summary, round},
 };
+
+/// Rounds (every scenario, kind and load once per round).
+pub const ROUNDS: usize = 3;
+/// Seconds each load runs.
+pub const SECONDS: u64 = 4;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub run: RunInfo,
+    pub method: Method,
+    #[serde(rename = "static")]
+    pub static_: KindReport,
+    pub stack: KindReport,
+    /// lb's XDP program, generic mode, trivial backends, by load (ns/request).
+    pub xdp_cpu_per_request_ns: BTreeMap<String, Summary>,
+    /// The same in native mode (lb's program only).
+    pub xdp_native_cpu_per_request_ns: BTreeMap<String, Summary>,
+    /// Native mode's `xdp_pass` on the veth peer (a veth artifact).
+    pub peer_xdp_pass_cpu_per_request_ns: BTreeMap<String, Summary>,
+    /// The Nginx HTTP proxy's workers, trivial backends, by load.
+    pub nginx_worker_cpu_per_request_ns: BTreeMap<String, Summary>,
+    /// The Nginx stream proxy's workers, trivial backends, by load.
+    pub nginx_stream_worker_cpu_per_request_ns: BTreeMap<String, Summary>,
+    /// XDP (generic) over the HTTP proxy's workers, per-round ratios, by load.
+    pub xdp_vs_nginx_worker_cpu: BTreeMap<String, Summary>,
+    /// The larger of the loads' medians (target at most 0.05).
+    pub xdp_vs_nginx_worker_cpu_worst: f64,
+    pub targets: Vec<Target>,
+    #[serde(default)]
+    pub plots: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Method {
+    pub rounds: u32,
+    pub seconds_per_run: u64,
+    /// Load processes per run.
+    pub processes: u32,
+    /// Connections per process, by load.
+    pub connections: BTreeMap<String, u32>,
+    pub nginx: String,
+    /// The XDP mode each lb scenario ran in, as the daemon reported it.
+    pub xdp_modes: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KindReport {
+    /// lb (generic) over direct, requests/s: the smaller of the loads' medians.
+    pub lb_vs_direct_rps: f64,
+    /// lb (generic) over direct, whole-machine CPU per request: the larger.
+    pub lb_vs_direct_cpu: f64,
+    /// None where native mode did not run (the real stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_native_vs_direct_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_native_vs_direct_cpu: Option<f64>,
+    /// lb (generic) over the kernel routing the VIP in the LB namespace (the
+    /// same extra hop with no balancer program), same worst-of-loads rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_vs_route_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb_vs_route_cpu: Option<f64>,
+    /// Every scenario over direct, per-round ratios, by scenario and load.
+    pub vs_direct: BTreeMap<String, BTreeMap<String, VsDirect>>,
+    pub scenarios: BTreeMap<String, BTreeMap<String, Figures>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VsDirect {
+    pub rps: Summary,
+    pub cpu: Summary,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Figures {
+    pub rps: Summary,
+    pub p50_ms: Summary,
+    pub p99_ms: Summary,
+    /// Whole-machine busy CPU per request, µs.
+    pub cpu_us_per_request: Summary,
+    /// Requests and failed requests (errors plus non-2xx), all rounds.
+    pub requests: u64,
+    pub failed: u64,
+    /// Share of the run's CPU time stolen by other guests (median).
+    pub steal_share: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp_ns_per_request: Option<Summary>,
+    /// XDP program runs (packets) per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp_runs_per_request: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ns_per_request: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx_worker_us_per_request: Option<Summary>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Target {
+    pub key: String,
+    /// "min" or "max".
+    pub bound: String,
+    pub target: f64,
+    pub measured: f64,
+    pub met: bool,
+}
 
 pub const KEYS: &[(&str, &str)] = &[
     (
         "e2e.static.lb_vs_direct_rps",
-        "requests/s through lb over clients straight to the backends, trivial backends (target at least 0.95)",
+        "requests/s through lb (generic XDP) over clients straight to the backends, trivial backends: the smaller of the two loads' medians of per-round ratios (target at least 0.95)",
     ),
     (
         "e2e.static.lb_vs_direct_cpu",
-        "whole-machine CPU per request through lb over direct, trivial backends (target at most 1.1)",
+        "whole-machine CPU per request through lb (generic XDP) over direct, trivial backends: the larger of the two loads' medians (target at most 1.1)",
     ),
+    (
+        "e2e.{static,stack}.{lb_vs_direct_rps,lb_vs_direct_cpu}",
+        "the same for the real stack (`stack`): no target",
+    ),
+    (
+        "e2e.{static,stack}.{lb_native_vs_direct_rps,lb_native_vs_direct_cpu}",
+        "the same with lb in native XDP mode",
+    ),
+    (
+        "e2e.static.{lb_vs_route_rps,lb_vs_route_cpu}",
+        "lb (generic) over the kernel routing the VIP in the LB namespace (`route`: ECMP over the backends, the same extra hop through the LB namespace with no balancer program), same rule; trivial backends only",
+    ),
+    (
+        "e2e.{static,stack}.vs_direct.<scenario>.<load>.{rps,cpu}.{median,min,max}",
+        "a scenario over direct in the same round: requests/s and whole-machine CPU per request; `<scenario>` is `lb`, `lb_native` (trivial backends only), `route` (trivial backends only), `nginx_http`, `nginx_stream`; `<load>` is `keepalive` (wrk) or `fresh` (hey, a new connection per request)",
+    ),
+    (
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.{rps,p50_ms,p99_ms,cpu_us_per_request}.{median,min,max}",
+        "per scenario (also `direct`) and load, over rounds: requests/s (all load processes), latency percentiles (request-weighted means over the processes), whole-machine busy CPU per request in µs",
+    ),
+    (
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.{requests,failed}",
+        "requests answered and requests failed (no response, or not 2xx), all rounds together",
+    ),
+    (
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.steal_share",
+        "median share of the machine's CPU time stolen by other guests during the runs",
+    ),
+    (
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.{xdp_ns_per_request,xdp_runs_per_request,peer_ns_per_request}.{median,min,max}",
+        "lb scenarios: the lb program's run time per request (ns) and runs (packets) per request, from the kernel's run-time statistics; native: the veth peer's `xdp_pass` run time per request",
+    ),
+    (
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.nginx_worker_us_per_request.{median,min,max}",
+        "Nginx scenarios: the proxy's workers' CPU (utime + stime) per request, µs",
+    ),
+    (
+        "e2e.{xdp_cpu_per_request_ns,xdp_native_cpu_per_request_ns,peer_xdp_pass_cpu_per_request_ns}.<load>.{median,min,max}",
+        "trivial backends: the lb program's CPU per request in generic and native mode, and native mode's xdp_pass on the veth peer, ns",
+    ),
+    (
+        "e2e.{nginx_worker_cpu_per_request_ns,nginx_stream_worker_cpu_per_request_ns}.<load>.{median,min,max}",
+        "trivial backends: the HTTP proxy's and the stream proxy's worker CPU per request, ns",
+    ),
+    (
+        "e2e.xdp_vs_nginx_worker_cpu.<load>.{median,min,max}",
+        "lb's XDP CPU per request (generic) over the HTTP proxy's worker CPU per request, per-round ratios",
+    ),
+    (
+        "e2e.xdp_vs_nginx_worker_cpu_worst",
+        "the larger of the two loads' medians (target at most 0.05 = 1/20)",
+    ),
+    (
+        "e2e.targets",
+        "a list, one object per target: `key` (the figure it reads), `bound` (`min` or `max`), `target`, `measured`, `met`",
+    ),
+    (
+        "e2e.method.{rounds,seconds_per_run,processes,nginx}",
+        "rounds, seconds per load run, load processes per run, Nginx version",
+    ),
+    (
+        "e2e.method.connections.<load>",
+        "connections per load process",
+    ),
+    (
+        "e2e.method.xdp_modes.<scenario>",
+        "the XDP mode the daemon reported for each lb scenario",
+    ),
+    ("e2e.plots", "PNG files under docs/bench"),
 ];
 
-pub fn run(_ctx: &Ctx) -> Result<Option<serde_json::Value>> {
-    Ok(None)
+pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
+    let started = Instant::now();
+    crate::xdp::ensure_stats_off()?;
+    let lb = setup::lb_binary()?;
+    let lab = setup::lab("bench-e2e")?;
+    setup::client_checksums(&lab)?;
+    setup::client_tw_reuse(&lab)?;
+    let (trivial, proxy) = measure::start_nginx(&lab)?;
+    // LB_BENCH_E2E_ROUNDS / LB_BENCH_E2E_SECONDS: shorter runs while
+    // working on the bench; the report says what ran.
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let plan = Plan {
+        rounds: env("LB_BENCH_E2E_ROUNDS", ROUNDS as u64) as usize,
+        duration: std::time::Duration::from_secs(env("LB_BENCH_E2E_SECONDS", SECONDS)),
+    };
+    let outcome = measure::rounds(&lab, &lb, &proxy, plan);
+    proxy.stop();
+    for t in trivial {
+        t.stop();
+    }
+    lab.down()?;
+    let outcome = outcome?;
+    let mut report = summarize(&outcome.runs, plan, &outcome.modes, ctx.run_info(0.0));
+    report.plots = render::plots(&report, &ctx.plots);
+    report.run = ctx.run_info(started.elapsed().as_secs_f64());
+    Ok(Some(serde_json::to_value(report)?))
 }
 
-/// False while there is nothing to render.
-pub fn render(_results: &Results, _md: &mut Md) -> bool {
-    false
+fn summary(xs: &[f64], digits: i32) -> Summary {
+    let s = Summary::of(xs);
+    Summary {
+        median: round(s.median, digits),
+        min: round(s.min, digits),
+        max: round(s.max, digits),
+    }
+}
+
+fn per_round(
+    runs: &Runs,
+    kind: Kind,
+    scenario: Scenario,
+    load: Load,
+    f: impl Fn(&Measured) -> f64,
+) -> Vec<f64> {
+    runs.get(&(kind, scenario, load.key()))
+        .map(|v| v.iter().map(f).collect())
+        .unwrap_or_default()
+}
+
+/// Per-round ratios `f(a) / f(b)` (rounds matched by index).
+fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
+}
+
+fn figures(v: &[Measured]) -> Figures {
+    let col = |f: &dyn Fn(&Measured) -> f64| v.iter().map(f).collect::<Vec<f64>>();
+    let has_progs = v.iter().any(|m| !m.progs.is_empty());
+    let has_peer = v.iter().any(|m| m.progs.len() > 1);
+    let has_nginx = v.iter().any(|m| !m.nginx_cpu.is_zero());
+    Figures {
+        rps: summary(&col(&|m| m.rps), 0),
+        p50_ms: summary(&col(&|m| m.p50_ms), 3),
+        p99_ms: summary(&col(&|m| m.p99_ms), 3),
+        cpu_us_per_request: summary(&col(&|m| m.cpu_us()), 2),
+        requests: v.iter().map(|m| m.requests).sum(),
+        failed: v.iter().map(|m| m.failed).sum(),
+        steal_share: round(
+            crate::stats::median(&col(&|m| {
+                m.steal.as_secs_f64() / m.machine_total.as_secs_f64().max(1e-9)
+            })),
+            4,
+        ),
+        xdp_ns_per_request: has_progs.then(|| summary(&col(&|m| m.prog_ns(0)), 1)),
+        xdp_runs_per_request: has_progs.then(|| summary(&col(&|m| m.prog_runs(0)), 2)),
+        peer_ns_per_request: has_peer.then(|| summary(&col(&|m| m.prog_ns(1)), 1)),
+        nginx_worker_us_per_request: has_nginx.then(|| summary(&col(&|m| m.nginx_us()), 2)),
+    }
+}
+
+fn kind_report(runs: &Runs, kind: Kind) -> KindReport {
+    let mut scenarios = BTreeMap::new();
+    let mut vs_direct: BTreeMap<String, BTreeMap<String, VsDirect>> = BTreeMap::new();
+    for scenario in Scenario::ALL {
+        for load in Load::ALL {
+            let Some(v) = runs.get(&(kind, scenario, load.key())) else {
+                continue;
+            };
+            scenarios
+                .entry(scenario.key().to_owned())
+                .or_insert_with(BTreeMap::new)
+                .insert(load.key().to_owned(), figures(v));
+            if scenario == Scenario::Direct {
+                continue;
+            }
+            let rps = ratios(
+                &per_round(runs, kind, scenario, load, |m| m.rps),
+                &per_round(runs, kind, Scenario::Direct, load, |m| m.rps),
+            );
+            let cpu = ratios(
+                &per_round(runs, kind, scenario, load, Measured::cpu_us),
+                &per_round(runs, kind, Scenario::Direct, load, Measured::cpu_us),
+            );
+            vs_direct
+                .entry(scenario.key().to_owned())
+                .or_default()
+                .insert(
+                    load.key().to_owned(),
+                    VsDirect {
+                        rps: summary(&rps, 3),
+                        cpu: summary(&cpu, 3),
+                    },
+                );
+        }
+    }
+    let worst = |scenario: Scenario, rps: bool| -> Option<f64> {
+        let m = vs_direct.get(scenario.key())?;
+        let meds = m
+            .values()
+            .map(|r| if rps { r.rps.median } else { r.cpu.median });
+        Some(if rps {
+            meds.fold(f64::INFINITY, f64::min)
+        } else {
+            meds.fold(f64::NEG_INFINITY, f64::max)
+        })
+    };
+    // lb over the routing floor, per load, then the worse load.
+    let over_route = |rps: bool| -> Option<f64> {
+        let meds: Vec<f64> = Load::ALL
+            .iter()
+            .filter(|l| runs.contains_key(&(kind, Scenario::Route, l.key())))
+            .map(|&load| {
+                let f = |m: &Measured| if rps { m.rps } else { m.cpu_us() };
+                crate::stats::median(&ratios(
+                    &per_round(runs, kind, Scenario::Lb, load, f),
+                    &per_round(runs, kind, Scenario::Route, load, f),
+                ))
+            })
+            .collect();
+        if meds.is_empty() {
+            return None;
+        }
+        Some(round(
+            if rps {
+                meds.iter().copied().fold(f64::INFINITY, f64::min)
+            } else {
+                meds.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            },
+            3,
+        ))
+    };
+    KindReport {
+        lb_vs_direct_rps: worst(Scenario::Lb, true).unwrap_or(f64::NAN),
+        lb_vs_direct_cpu: worst(Scenario::Lb, false).unwrap_or(f64::NAN),
+        lb_native_vs_direct_rps: worst(Scenario::LbNative, true),
+        lb_native_vs_direct_cpu: worst(Scenario::LbNative, false),
+        lb_vs_route_rps: over_route(true),
+        lb_vs_route_cpu: over_route(false),
+        vs_direct,
+        scenarios,
+    }
+}
+
+fn by_load(
+    runs: &Runs,
+    scenario: Scenario,
+    f: impl Fn(&Measured) -> f64,
+) -> BTreeMap<String, Summary> {
+    Load::ALL
+        .iter()
+        .map(|&load| {
+            (
+                load.key().to_owned(),
+                summary(&per_round(runs, Kind::Static, scenario, load, &f), 1),
+            )
+        })
+        .collect()
+}
+
+fn summarize(
+    runs: &Runs,
+    plan: Plan,
+    modes: &BTreeMap<&'static str, String>,
+    run: RunInfo,
+) -> Report {
+    let static_ = kind_report(runs, Kind::Static);
+    let stack = kind_report(runs, Kind::Stack);
+    let xdp_vs_nginx: BTreeMap<String, Summary> = Load::ALL
+        .iter()
+        .map(|&load| {
+            let xdp = per_round(runs, Kind::Static, Scenario::Lb, load, |m| m.prog_ns(0));
+            let ngx = per_round(runs, Kind::Static, Scenario::NginxHttp, load, |m| {
+                m.nginx_us() * 1000.0
+            });
+            (load.key().to_owned(), summary(&ratios(&xdp, &ngx), 4))
+        })
+        .collect();
+    let xdp_vs_nginx_worst = xdp_vs_nginx
+        .values()
+        .map(|s| s.median)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let target = |key: &str, bound: &str, target: f64, measured: f64| Target {
+        key: key.into(),
+        bound: bound.into(),
+        target,
+        measured: round(measured, 4),
+        met: if bound == "min" {
+            measured >= target
+        } else {
+            measured <= target
+        },
+    };
+    let targets = vec![
+        target(
+            "e2e.static.lb_vs_direct_rps",
+            "min",
+            0.95,
+            static_.lb_vs_direct_rps,
+        ),
+        target(
+            "e2e.static.lb_vs_direct_cpu",
+            "max",
+            1.1,
+            static_.lb_vs_direct_cpu,
+        ),
+        target(
+            "e2e.static.lb_native_vs_direct_rps",
+            "min",
+            0.95,
+            static_.lb_native_vs_direct_rps.unwrap_or(f64::NAN),
+        ),
+        target(
+            "e2e.static.lb_native_vs_direct_cpu",
+            "max",
+            1.1,
+            static_.lb_native_vs_direct_cpu.unwrap_or(f64::NAN),
+        ),
+        target(
+            "e2e.xdp_vs_nginx_worker_cpu_worst",
+            "max",
+            0.05,
+            xdp_vs_nginx_worst,
+        ),
+    ];
+    Report {
+        run,
+        method: Method {
+            rounds: plan.rounds as u32,
+            seconds_per_run: plan.duration.as_secs(),
+            processes: load::PROCS as u32,
+            connections: Load::ALL
+                .iter()
+                .map(|l| (l.key().to_owned(), l.connections()))
+                .collect(),
+            nginx: setup::nginx_version(),
+            xdp_modes: modes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        },
+        static_,
+        stack,
+        xdp_cpu_per_request_ns: by_load(runs, Scenario::Lb, |m| m.prog_ns(0)),
+        xdp_native_cpu_per_request_ns: by_load(runs, Scenario::LbNative, |m| m.prog_ns(0)),
+        peer_xdp_pass_cpu_per_request_ns: by_load(runs, Scenario::LbNative, |m| m.prog_ns(1)),
+        nginx_worker_cpu_per_request_ns: by_load(runs, Scenario::NginxHttp, |m| {
+            m.nginx_us() * 1000.0
+        }),
+        nginx_stream_worker_cpu_per_request_ns: by_load(runs, Scenario::NginxStream, |m| {
+            m.nginx_us() * 1000.0
+        }),
+        xdp_vs_nginx_worker_cpu: xdp_vs_nginx,
+        xdp_vs_nginx_worker_cpu_worst: round(xdp_vs_nginx_worst, 4),
+        targets,
+        plots: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        e2e::cpu::ProgCounters,
+        report::{Md, Results, assert_documented, sample_run},
+    };
+
+    fn fake(rps: f64, progs: usize, nginx: bool) -> Measured {
+        Measured {
+            requests: (rps * 4.0) as u64,
+            failed: 0,
+            rps,
+            p50_ms: 1.0,
+            p99_ms: 3.0,
+            machine_cpu: Duration::from_secs(7),
+            steal: Duration::from_millis(10),
+            machine_total: Duration::from_secs(8),
+            nginx_cpu: if nginx {
+                Duration::from_secs(3)
+            } else {
+                Duration::ZERO
+            },
+            progs: (0..progs)
+                .map(|_| ProgCounters {
+                    run_time: Duration::from_millis(20),
+                    run_count: (rps * 8.0) as u64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn report_is_documented_and_renders() {
+        let mut runs = Runs::new();
+        for kind in Kind::ALL {
+            for s in Scenario::ALL {
+                if !s.kinds().contains(&kind) {
+                    continue;
+                }
+                for load in Load::ALL {
+                    let (progs, nginx) = match s {
+                        Scenario::Lb => (1, false),
+                        Scenario::LbNative => (2, false),
+                        Scenario::Direct => (0, false),
+                        _ => (0, true),
+                    };
+                    runs.insert(
+                        (kind, s, load.key()),
+                        (0..3)
+                            .map(|i| fake(9000.0 + f64::from(i), progs, nginx))
+                            .collect(),
+                    );
+                }
+            }
+        }
+        let plan = Plan {
+            rounds: 3,
+            duration: Duration::from_secs(4),
+        };
+        let modes = BTreeMap::from([
+            ("lb", "generic".to_owned()),
+            ("lb_native", "native".to_owned()),
+        ]);
+        let mut r = summarize(&runs, plan, &modes, sample_run());
+        r.plots = vec!["e2e_rps_vs_direct.png".into()];
+        assert!((r.static_.lb_vs_direct_rps - 1.0).abs() < 1e-9);
+        assert!(
+            r.targets
+                .iter()
+                .any(|t| t.key == "e2e.static.lb_vs_direct_cpu" && t.met)
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_documented("e2e", &v, KEYS);
+        let mut results = Results::load(std::path::Path::new("/nonexistent/benchmarks.json"));
+        results.set(crate::Part::E2e, v);
+        let mut md = Md(String::new());
+        assert!(render(&results, &mut md));
+        assert!(md.0.contains("Nginx HTTP proxy"), "{}", md.0);
+    }
 }

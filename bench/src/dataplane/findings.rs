@@ -163,44 +163,32 @@ pub fn render_misses(r: &Report, md: &mut Md) {
         );
         let body = match name.as_str() {
             "established_vs_floor_flow" => {
-                let vip = over(r, "floor_flow_vip_vs_floor_flow", "floor_flow");
                 let clock = over(r, "floor_flow_clk_vs_floor_flow", "floor_flow");
                 let coarse = over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow");
                 let jiffies = over(r, "floor_flow_jif_vs_floor_flow", "floor_flow");
-                let rest = over(r, "established_vs_floor_flow", "floor_flow") - vip - clock;
-                let with_coarse = v("established") - vip - (clock - coarse);
-                let with_jiffies = v("established") - vip - (clock - jiffies);
+                let with_jiffies = v("established") - (coarse - jiffies);
                 format!(
-                    " Path: parse → VIP_PORTS array → VIPS hash lookup → FLOWS lookup (hit) \
-                     → BACKENDS array → bpf_ktime_get_ns() into last_seen → MAC rewrite → \
-                     VIP_STATS and BACKEND_STATS per-CPU counters → XDP_TX. Against \
-                     floor_flow's {} ns, lb's {} ns are the VIPS lookup ({vip:+.0} ns, \
-                     `floor_flow_vip`), the clock read and write ({clock:+.0} ns, \
-                     `floor_flow_clk`) and {rest:+.0} ns for the array reads and counters \
-                     (the verifier inlines array and per-CPU array lookups). What would \
-                     change it: (1) look FLOWS up first and VIPS only on a miss: a flow \
-                     entry exists only for a VIP, so keep the VIP id in the flow's value \
-                     and have the daemon delete a removed VIP's flows; (2) a cheaper clock \
-                     for last_seen, which only serves idle timeouts of seconds: \
-                     `bpf_ktime_get_coarse_ns()` costs {coarse:+.0} ns here, \
-                     `bpf_jiffies64()` {jiffies:+.0} ns (the verifier inlines it as one \
-                     load; the daemon converts jiffies, calibrating HZ and the offset \
-                     once), and writing it only when it moved keeps the flow's cache line \
-                     clean; (3) pass the 40-byte keys to the map helpers by reference \
-                     (`&key`): by value the compiler builds a second copy on the stack \
-                     (about 40 instructions per lookup in the references). (1) and (2): \
-                     about {with_coarse:.0} ns ({:.2}×) with the coarse clock, \
-                     {with_jiffies:.0} ns ({:.2}×) with jiffies. With cold caches the ratio \
-                     is already {}× (`established_spread_vs_floor_flow_spread`).",
+                    " Path: parse → VIP_PORTS array → FLOWS lookup (hit; the entry holds \
+                     its VIP id, so no VIPS lookup) → BACKENDS array → \
+                     bpf_ktime_get_coarse_ns(), written into last_seen only when it moved \
+                     → MAC rewrite → VIP_STATS and BACKEND_STATS per-CPU counters → \
+                     XDP_TX; map keys passed by reference. Against floor_flow's {} ns, \
+                     lb's {} ns. The clock is most of what is left: in the references the \
+                     exact clock costs {clock:+.0} ns, the coarse one lb uses {coarse:+.0} \
+                     ns, `bpf_jiffies64()` {jiffies:+.0} ns (the verifier inlines it as one \
+                     load). Storing jiffies instead would give about {with_jiffies:.0} ns \
+                     ({:.2}×), but user space would then need the kernel's jiffies and HZ \
+                     (a calibration against a program run) to judge idle timeouts: not \
+                     done. With cold caches the ratio is {}× \
+                     (`established_spread_vs_floor_flow_spread`).",
                     f(v("floor_flow"), 1),
                     f(v("established"), 1),
-                    with_coarse / v("floor_flow"),
                     with_jiffies / v("floor_flow"),
                     ratio(r, "established_spread_vs_floor_flow_spread"),
                 )
             }
             "new_flow_vs_floor_flow" => format!(
-                " Path: parse → VIP_PORTS → VIPS → FLOWS lookup (miss) → bpf_ktime_get_ns() \
+                " Path: parse → VIP_PORTS → FLOWS lookup (miss) → VIPS → bpf_ktime_get_coarse_ns() \
                  → flow hash (MurmurHash3 over ten words) → MAGLEV_LIVE_HALF and MAGLEV \
                  array reads → BACKENDS → FLOWS insert → MAC rewrite → counters → XDP_TX. \
                  The target compares a path that must miss the caches (a 5-tuple never seen \
@@ -212,8 +200,7 @@ pub fn render_misses(r: &Report, md: &mut Md) {
                  work, lb's new flow is {}× (`new_flow_vs_floor_flow_insert`); {}× into a \
                  full table. What lb adds: the VIPS lookup, the clock, the hash and the \
                  Maglev slot read (a random slot of the VIP's table, itself a cache miss), \
-                 the counters. The changes above (VIPS after FLOWS does not help here: a \
-                 new flow needs both; the coarse clock does) trim tens of ns; 3× floor_flow \
+                 the counters. 3× floor_flow \
                  is out of reach of any design that keeps per-flow state in a table this \
                  size on this machine.",
                 v("floor_flow_insert_net") / v("floor_flow"),

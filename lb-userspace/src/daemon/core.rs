@@ -171,11 +171,12 @@ impl Inner {
         // The flip first; then collect the flows that stay pinned to it. The
         // drain counts from the flip, when new connections stopped.
         self.apply()?;
+        let flipped_at = unix_now();
         self.track(name);
         let initial = self.tracked.get(name).map_or(0, Tracked::len);
         if let Some(d) = self.backend_mut(name)?.drain.as_mut() {
             d.initial_flows = initial;
-            d.started_at = unix_now();
+            d.started_at = flipped_at;
         }
         self.persist();
         Ok(())

@@ -42,6 +42,7 @@ pub const LAB: &[&str] = &[
     "iputils-ping",
     "python3-venv",
     "nginx-light",
+    "libnginx-mod-stream",
     "fonts-dejavu-core",
     "curl",
 ];

@@ -1,0 +1,469 @@
+//! One drain of web-2 under load, by one procedure, and what it cost:
+//! client-side failures by kind, what web-2 broke, when its last new
+//! connection came and when it had none left. Then web-2 is put back.
+
+use std::{
+    collections::BTreeMap,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use lb_lab::{
+    Backend, Daemon, Lab, LoadRun, LoadSpec, Request, Tool,
+    client::{InFlight, unix_time},
+};
+
+use crate::e2e::nginx::{self, Nginx};
+
+/// The backend every run drains.
+pub const TARGET: &str = "web-2";
+/// Seconds the loads run; the drain command comes once web-2 has served some
+/// of them, and the long requests end ~5 s after they start.
+pub const LOAD_SECONDS: u64 = 9;
+/// Connections per load process.
+pub const CONNECTIONS: u32 = 3;
+/// Long requests of each kind started before the loads.
+pub const LONG_EACH: usize = 6;
+pub const LONG_PATHS: [&str; 2] = ["/slow?seconds=5", "/stream?seconds=5"];
+
+/// The procedures compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Procedure {
+    /// Mark web-2 `down`, `nginx -s reload`, SIGTERM its Gunicorn master.
+    Nginx,
+    /// `lb drain web-2 --wait`, default mode (SIGTERM after signal_delay).
+    Lb,
+    /// The same with `on_drain` (the app answers `Connection: close`) and
+    /// `shutdown_when = "idle"`.
+    LbIdle,
+}
+
+impl Procedure {
+    pub const ALL: [Procedure; 3] = [Procedure::Nginx, Procedure::Lb, Procedure::LbIdle];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Procedure::Nginx => "nginx",
+            Procedure::Lb => "lb",
+            Procedure::LbIdle => "lb_idle",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Procedure::Nginx => "Nginx: mark down + reload + SIGTERM",
+            Procedure::Lb => "lb drain --wait (default mode)",
+            Procedure::LbIdle => "lb drain --wait (on_drain + shutdown_when idle)",
+        }
+    }
+}
+
+/// The client loads, by kind.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadKind {
+    pub key: &'static str,
+    pub label: &'static str,
+    tool: Tool,
+    keepalive: bool,
+    post: bool,
+}
+
+pub const LOADS: [LoadKind; 4] = [
+    LoadKind {
+        key: "keepalive_get_wrk",
+        label: "keep-alive GET, wrk (never retries)",
+        tool: Tool::Wrk,
+        keepalive: true,
+        post: false,
+    },
+    LoadKind {
+        key: "keepalive_get_hey",
+        label: "keep-alive GET, hey (Go retries a GET whose reused connection closed)",
+        tool: Tool::Hey,
+        keepalive: true,
+        post: false,
+    },
+    LoadKind {
+        key: "fresh_get",
+        label: "new connection per GET, hey",
+        tool: Tool::Hey,
+        keepalive: false,
+        post: false,
+    },
+    LoadKind {
+        key: "fresh_post",
+        label: "new connection per 1000-byte POST, hey",
+        tool: Tool::Hey,
+        keepalive: false,
+        post: true,
+    },
+];
+
+/// The key of the long requests' failures.
+pub const LONG_KEY: &str = "long_incomplete";
+
+/// What one run measured.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunFigures {
+    /// Client-side failed requests (no response or not 2xx) by load kind,
+    /// and long requests that did not complete with their full body.
+    pub failed: BTreeMap<String, u64>,
+    pub requests: u64,
+    /// Requests answered, by load kind.
+    #[serde(default)]
+    pub requests_by_kind: BTreeMap<String, u64>,
+    /// TCP resets web-2 sent (its namespace's Tcp OutRsts) over the run.
+    pub resets_sent: u64,
+    /// Requests in web-2's access log that got no response (the app saw
+    /// them, the connection went away first).
+    pub no_response: u64,
+    /// Nginx error log lines naming web-2, by kind (Nginx only).
+    pub error_log: BTreeMap<String, u64>,
+    /// ms from the command to the first request of the last new connection
+    /// web-2 saw (negative: the last one came before the command).
+    pub last_new_conn_ms: f64,
+    /// ms from the command until web-2 had no connections left: Nginx, its
+    /// master exited; lb, the drain ended (`lb drain --wait` returned
+    /// DRAINED).
+    pub until_empty_ms: f64,
+    /// ms from the command until web-2's Gunicorn master exited.
+    pub master_exit_ms: f64,
+    /// ms from the command until SIGTERM reached the master.
+    pub sigterm_ms: f64,
+    /// Long requests served by web-2 (of the ones that completed).
+    pub long_on_target: u64,
+    /// The failing loads' failures by the tool's own classes (`connect`,
+    /// `read`, `write`, `timeout`, `other`, `non_2xx`; non-zero ones only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_detail: BTreeMap<String, BTreeMap<String, u64>>,
+    /// hey's error messages, with counts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_messages: BTreeMap<String, Vec<String>>,
+    /// lb: ms from the command until `lb drain` returned (the flip is done).
+    #[serde(default)]
+    pub command_returned_ms: f64,
+    /// lb: the drain's outcome as `lb status` shows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outcome: String,
+}
+
+/// Where the lab's pieces are.
+pub struct Setup<'a> {
+    pub lab: &'a Lab,
+    pub daemon: &'a mut Daemon,
+    pub nginx: &'a Nginx,
+}
+
+/// The Nginx proxy: the three Gunicorns on port 80 of the LB's address, as
+/// people run it: keep-alive to the upstreams, retries left at their
+/// defaults (`proxy_next_upstream error timeout`), the error log on.
+pub fn nginx_conf(lab: &Lab, down: Option<&str>) -> String {
+    let addrs: Vec<(String, bool)> = lab
+        .backends()
+        .iter()
+        .map(|b| (b.ipv4().to_string(), Some(b.name()) == down))
+        .collect();
+    format!(
+        "worker_processes auto;\nevents {{ worker_connections 4096; }}\n\
+         http {{\naccess_log off;\n\
+         upstream app {{\n{}  keepalive 32;\n}}\n\
+         server {{\n listen {}:80 backlog=4096;\n\
+         location / {{\n  proxy_pass http://app;\n  proxy_http_version 1.1;\n  \
+         proxy_set_header Connection \"\";\n }}\n}}\n}}\n",
+        nginx::servers(&addrs, 80),
+        lab.lb_host().ipv4
+    )
+}
+
+/// Web-2's TCP counters (its namespace's /proc/net/snmp).
+fn out_rsts(b: &Backend) -> Result<u64> {
+    let text = b.ns().run(&["cat", "/proc/net/snmp"])?;
+    let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+        bail!("no Tcp lines in /proc/net/snmp")
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "OutRsts")
+        .and_then(|(_, v)| v.parse().ok())
+        .context("no OutRsts in /proc/net/snmp")
+}
+
+fn long_requests(lab: &Lab, base: &str) -> Vec<(String, InFlight)> {
+    let mut v = Vec::new();
+    for _ in 0..LONG_EACH {
+        for p in LONG_PATHS {
+            let req = Request::get(format!("{base}{p}")).timeout(Duration::from_secs(30));
+            v.push((p.to_owned(), lab.spawn_request(req)));
+        }
+    }
+    v
+}
+
+/// A complete response with its whole body; the backend that served it.
+fn served_by(path: &str, r: &lb_lab::Response) -> Option<String> {
+    if !r.ok() {
+        return None;
+    }
+    let name = r.body.split([' ', '\n']).next()?.to_owned();
+    if path.starts_with("/stream") {
+        let want: String = (0..10).map(|i| format!("{name} chunk {i}\n")).collect();
+        (r.body == want).then_some(name)
+    } else {
+        (r.body == name).then_some(name)
+    }
+}
+
+/// Polls until web-2 has served `n` requests from `client` since `since`.
+fn wait_served(b: &Backend, client: &str, since: f64, n: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let served = b
+            .access_log()?
+            .iter()
+            .filter(|e| e.t >= since && e.client.starts_with(client))
+            .count();
+        if served >= n {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{} served only {served} requests from {client} in 15 s",
+            b.name()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Nginx error-log lines since byte `from` that name `upstream`, by kind.
+fn error_log_breaks(path: &std::path::Path, from: usize, upstream: &str) -> BTreeMap<String, u64> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(text.get(from..).unwrap_or_default());
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| l.contains(upstream)) {
+        let kind = if line.contains("prematurely closed") {
+            "premature_close"
+        } else if line.contains("(111: Connection refused)") {
+            "refused"
+        } else if line.contains("(104: Connection reset by peer)") {
+            "reset"
+        } else if line.contains("(32: Broken pipe)") {
+            "broken_pipe"
+        } else if line.contains("[warn]") {
+            // "upstream server temporarily disabled" and the like: not a break.
+            continue;
+        } else {
+            "other"
+        };
+        *out.entry(kind.to_owned()).or_default() += 1;
+    }
+    out
+}
+
+fn load_spec(kind: &LoadKind, url: &str) -> LoadSpec {
+    let mut s = LoadSpec::new(kind.tool, url);
+    s.connections = CONNECTIONS;
+    s.threads = 1;
+    s.duration = Duration::from_secs(LOAD_SECONDS);
+    s.keepalive = kind.keepalive;
+    s.post_body = kind.post.then_some(1000);
+    s
+}
+
+/// One drain of web-2 by `proc`, then web-2 back in service.
+pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
+    let lab = setup.lab;
+    let web2 = lab.backend(TARGET)?;
+    let (base, client) = match proc {
+        Procedure::Nginx => (
+            format!("http://{}", lab.lb_host().ipv4),
+            format!("{}:", lab.lb_host().ipv4),
+        ),
+        Procedure::Lb | Procedure::LbIdle => (
+            format!("http://{}", lab.vip()),
+            format!("{}:", lab.client_host().ipv4),
+        ),
+    };
+    let upstream = format!("upstream: \"http://{}:80", web2.ipv4());
+    let err_from = std::fs::metadata(setup.nginx.error_log()).map_or(0, |m| m.len() as usize);
+    let rsts0 = out_rsts(web2)?;
+    let since = unix_time();
+
+    let long = long_requests(lab, &base);
+    let loads = LOADS
+        .iter()
+        .map(|k| LoadRun::spawn(lab, load_spec(k, &format!("{base}/"))))
+        .collect::<Result<Vec<_>>>()?;
+    wait_served(web2, &client, since, 40)?;
+
+    // The command.
+    let t0 = unix_time();
+    let mut fig = RunFigures::default();
+    match proc {
+        Procedure::Nginx => {
+            setup
+                .nginx
+                .reload(&nginx_conf(lab, Some(TARGET)))
+                .context("marking web-2 down")?;
+            let pid = web2.master_pid()?;
+            // SAFETY: plain syscall; the pid is web-2's Gunicorn master (our child).
+            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+                bail!(
+                    "SIGTERM to web-2's master: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            ensure!(
+                web2.wait_exit(Duration::from_secs(45))?,
+                "web-2's master did not exit within 45 s of SIGTERM"
+            );
+            fig.until_empty_ms = (unix_time() - t0) * 1000.0;
+        }
+        Procedure::Lb | Procedure::LbIdle => {
+            let out = setup.daemon.lb(&["drain", TARGET])?;
+            fig.command_returned_ms = (unix_time() - t0) * 1000.0;
+            ensure!(
+                out.status.success(),
+                "lb drain: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let wait = setup
+                .daemon
+                .lb_timeout(&["drain", TARGET, "--wait"], Duration::from_secs(45))?;
+            let done = unix_time();
+            let b = setup.daemon.backend_status(TARGET)?;
+            let d = &b["drain"];
+            fig.outcome = d["outcome"].as_str().unwrap_or("none").to_owned();
+            let finished = d["finished_at"].as_f64().unwrap_or(done);
+            fig.until_empty_ms = (finished - t0) * 1000.0;
+            if !wait.status.success() {
+                eprintln!(
+                    "drain: lb drain --wait exited {:?}: {}",
+                    wait.status.code(),
+                    String::from_utf8_lossy(&wait.stderr).trim()
+                );
+            }
+            ensure!(
+                web2.wait_exit(Duration::from_secs(45))?,
+                "web-2's master did not exit within 45 s of the drain"
+            );
+        }
+    }
+
+    // The loads end on their own; then the figures.
+    let mut failed = BTreeMap::new();
+    for (k, l) in LOADS.iter().zip(loads) {
+        let r = l.join()?;
+        fig.requests += r.requests;
+        fig.requests_by_kind.insert(k.key.to_owned(), r.requests);
+        let n = r.errors.total() + r.non_2xx;
+        failed.insert(k.key.to_owned(), n);
+        if n > 0 {
+            let e = &r.errors;
+            let classes: BTreeMap<String, u64> = [
+                ("connect", e.connect),
+                ("read", e.read),
+                ("write", e.write),
+                ("timeout", e.timeout),
+                ("other", e.other),
+                ("non_2xx", r.non_2xx),
+            ]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (c.to_owned(), n))
+            .collect();
+            fig.failed_detail.insert(k.key.to_owned(), classes);
+            if !r.error_messages.is_empty() {
+                fig.failed_messages.insert(
+                    k.key.to_owned(),
+                    r.error_messages
+                        .iter()
+                        .map(|(c, m)| format!("{c}× {m}"))
+                        .collect(),
+                );
+            }
+        }
+    }
+    let mut long_failed = 0;
+    for (path, r) in long {
+        let r = r.join()?;
+        match served_by(&path, &r) {
+            Some(name) => fig.long_on_target += u64::from(name == TARGET),
+            None => long_failed += 1,
+        }
+    }
+    failed.insert(LONG_KEY.to_owned(), long_failed);
+    fig.failed = failed;
+    fig.resets_sent = out_rsts(web2)?.saturating_sub(rsts0);
+    if proc == Procedure::Nginx {
+        fig.error_log = error_log_breaks(&setup.nginx.error_log(), err_from, &upstream);
+    }
+    let log = web2.access_log()?;
+    let ours = |e: &&lb_lab::AccessEntry| {
+        e.t >= since && e.client.starts_with(&client) && e.path != "/health" && e.path != "/drain"
+    };
+    fig.no_response = log
+        .iter()
+        .filter(ours)
+        .filter(|e| e.status.is_none())
+        .count() as u64;
+    fig.last_new_conn_ms = log
+        .iter()
+        .filter(ours)
+        .filter(|e| e.first)
+        .map(|e| (e.t - t0) * 1000.0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let events = web2.events()?;
+    let after = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e.event == name && e.t >= t0 - 0.01)
+            .map(|e| (e.t - t0) * 1000.0)
+            .fold(f64::NAN, f64::min)
+    };
+    fig.sigterm_ms = after("sigterm");
+    fig.master_exit_ms = after("exit");
+    if proc == Procedure::Nginx && fig.master_exit_ms.is_finite() {
+        // The master's own exit record beats our 20 ms polling.
+        fig.until_empty_ms = fig.master_exit_ms;
+    }
+    ensure!(
+        fig.sigterm_ms.is_finite() && fig.master_exit_ms.is_finite(),
+        "web-2's events log has no sigterm/exit after the command: {events:?}"
+    );
+    ensure!(
+        fig.last_new_conn_ms.is_finite(),
+        "web-2's access log shows no connection from {client} in the run"
+    );
+
+    restore(setup, proc)?;
+    Ok(fig)
+}
+
+/// web-2 back: Gunicorn restarted and ready, and back in the balancer.
+fn restore(setup: &mut Setup<'_>, proc: Procedure) -> Result<()> {
+    let lab = setup.lab;
+    lab.backend(TARGET)?.restart()?;
+    match proc {
+        Procedure::Nginx => {
+            setup.nginx.reload(&nginx_conf(lab, None))?;
+            setup
+                .nginx
+                .wait_workers(crate::xdp::online_cpus(), Duration::from_secs(30))?;
+        }
+        Procedure::Lb | Procedure::LbIdle => {
+            let out = setup.daemon.lb(&["enable", TARGET])?;
+            ensure!(
+                out.status.success(),
+                "lb enable: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            setup.daemon.wait_all_active(Duration::from_secs(20))?;
+        }
+    }
+    // Let the last connections of the run close.
+    thread::sleep(Duration::from_millis(500));
+    Ok(())
+}

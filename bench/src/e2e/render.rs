@@ -1,0 +1,339 @@
+//! Part 3's section of the report, and its plots.
+
+use std::path::Path;
+
+use super::{
+    KEYS, KindReport, Report,
+    load::Load,
+    measure::{Kind, Scenario},
+};
+use crate::{
+    Part,
+    plot::{self, Bar},
+    report::{Md, Results, f},
+    stats::Summary,
+};
+
+fn range(s: &Summary, digits: usize) -> String {
+    format!("{}–{}", f(s.min, digits), f(s.max, digits))
+}
+
+fn med(s: &Summary, digits: usize) -> String {
+    f(s.median, digits)
+}
+
+/// Two plots: requests/s and whole-machine CPU per request relative to
+/// direct, trivial backends, per scenario and load.
+pub fn plots(r: &Report, dir: &Path) -> Vec<String> {
+    let bars = |cpu: bool| -> Vec<Bar> {
+        let mut v = Vec::new();
+        for (i, s) in Scenario::ALL
+            .iter()
+            .filter(|s| **s != Scenario::Direct)
+            .enumerate()
+        {
+            for load in Load::ALL {
+                let Some(x) = r
+                    .static_
+                    .vs_direct
+                    .get(s.key())
+                    .and_then(|m| m.get(load.key()))
+                else {
+                    continue;
+                };
+                let x = if cpu { &x.cpu } else { &x.rps };
+                // In percent, so the bar labels (one decimal) read finely.
+                v.push(Bar {
+                    label: format!("{}, {}", s.label(), load.key()),
+                    value: 100.0 * x.median,
+                    lo: 100.0 * x.min,
+                    hi: 100.0 * x.max,
+                    color: i,
+                });
+            }
+        }
+        v
+    };
+    let mut out = Vec::new();
+    if let Some(p) = plot::make(dir, "e2e_rps_vs_direct.png", |path| {
+        plot::hbars(
+            path,
+            "Trivial backends: requests/s, % of direct",
+            "% of direct's requests/s in the same round (median, range over rounds)",
+            &bars(false),
+        )
+    }) {
+        out.push(p);
+    }
+    if let Some(p) = plot::make(dir, "e2e_cpu_vs_direct.png", |path| {
+        plot::hbars(
+            path,
+            "Trivial backends: whole-machine CPU per request, % of direct",
+            "% of direct's CPU per request in the same round (median, range over rounds)",
+            &bars(true),
+        )
+    }) {
+        out.push(p);
+    }
+    out
+}
+
+pub fn render(results: &Results, md: &mut Md) -> bool {
+    let Some(r) = results.get::<Report>(Part::E2e) else {
+        return false;
+    };
+    md.run(&r.run);
+    let m = &r.method;
+    let modes: Vec<String> = m
+        .xdp_modes
+        .iter()
+        .map(|(k, v)| format!("`{k}` ran in **{v}** mode"))
+        .collect();
+    md.line(format!(
+        "Method: the lab of `lb-lab` (client, LB and three backend namespaces on one \
+         bridge; all traffic inside them). Each run is {} load processes started \
+         together from the client namespace for {} s: `wrk -t1 -c{}` (keep-alive) or \
+         `hey -c{} -disable-keepalive` (a new connection per request), all to one address \
+         (the VIP 198.51.100.10 for lb; the LB namespace's own address 198.51.100.2 for \
+         Nginx, which listens there), or one process per backend address when going \
+         direct, so the client side is the same everywhere. Trivial backends: Nginx \
+         `return 200` (one worker, no access log) on port 8080 in each backend namespace; \
+         the real stack: Gunicorn with 2 Uvicorn workers and the FastAPI app on port 80. \
+         `lb`: the release daemon with VIP `web` (port 80) and VIP `static` (port 8080), \
+         health checks on, L2 direct server return (replies go straight from the backends \
+         to the client). Nginx {}: `worker_processes auto`, HTTP proxy with an `upstream` \
+         block of the three backends, `keepalive 32`, HTTP/1.1 to the upstreams, no access \
+         log; stream proxy on the HTTP port + 1. {} rounds; each round runs every \
+         scenario with both backend kinds and both loads, the scenarios' order rotating \
+         from round to round; ratios are medians of per-round ratios.",
+        m.processes,
+        m.seconds_per_run,
+        m.connections.get("keepalive").copied().unwrap_or(0),
+        m.connections.get("fresh").copied().unwrap_or(0),
+        m.nginx,
+        m.rounds
+    ));
+    md.blank();
+    md.line(format!(
+        "XDP: {}. Native mode on a veth needs an XDP program on the peer (TOOLCHAIN.md), \
+         so the native runs attach `lb-bench-ebpf`'s `xdp_pass` to the bridge port `sw-lb` \
+         for their duration (its cost is reported apart); and the client's veth computes \
+         its own TCP checksums (`ethtool -K lab-client tx off`, in every scenario alike): \
+         with the offload on, its segments carry only a partial checksum marked in the skb, \
+         native XDP on a veth drops that mark, and the backends discard every segment lb \
+         forwards (a real NIC fills checksums in on the wire); it also reuses TIME-WAIT ports \
+         (`net.ipv4.tcp_tw_reuse = 1`), as load generators do. The daemon runs only during the \
+         lb scenarios and is stopped with its program detached before the others, so \
+         direct and Nginx runs see no XDP program. CPU: whole machine from /proc/stat \
+         (user + nice + system + irq + softirq, all CPUs) over the run, divided by the \
+         requests answered; it includes the load tools, the backends and the kernel's \
+         networking. The XDP program's own CPU comes from the kernel's run-time statistics \
+         (BPF_ENABLE_STATS, on only during lb scenarios: it adds ~35 ns to each program \
+         run, which the lb figures carry); Nginx's worker CPU from /proc/PID/stat \
+         (utime + stime) of the proxy's workers. Latency percentiles are request-weighted \
+         means over the load processes.",
+        modes.join(", ")
+    ));
+    md.blank();
+    md.line("### Targets (trivial backends)");
+    md.blank();
+    let rows: Vec<[String; 4]> = r
+        .targets
+        .iter()
+        .map(|t| {
+            let sign = if t.bound == "min" { "≥" } else { "≤" };
+            let verdict = if t.met {
+                "met".to_owned()
+            } else if t.bound == "min" {
+                format!(
+                    "**missed** by {:.0}%",
+                    100.0 * (1.0 - t.measured / t.target)
+                )
+            } else {
+                format!(
+                    "**missed** by {:.0}%",
+                    100.0 * (t.measured / t.target - 1.0)
+                )
+            };
+            [
+                format!("`{}`", t.key),
+                format!("{sign} {}", t.target),
+                f(t.measured, 3),
+                verdict,
+            ]
+        })
+        .collect();
+    md.table(["figure", "target", "measured", "verdict"], &rows);
+    md.line(
+        "The lb ratios are the worse of the two loads (smaller requests/s ratio, larger \
+         CPU ratio).",
+    );
+    md.blank();
+    if let (Some(rps), Some(cpu)) = (r.static_.lb_vs_route_rps, r.static_.lb_vs_route_cpu) {
+        let route = r.static_.vs_direct.get("route");
+        let g = |load: &str, cpu: bool| {
+            route.and_then(|m| m.get(load)).map_or_else(
+                || "n/a".into(),
+                |v| med(if cpu { &v.cpu } else { &v.rps }, 2),
+            )
+        };
+        md.line(format!(
+            "Where the gap to direct comes from: in this one-machine lab, going through the LB \
+             namespace adds a hop (client veth → bridge → LB veth → bridge → backend, instead \
+             of client → bridge → backend) whose kernel work shares the same 2 CPUs. The \
+             kernel itself routing the VIP in the LB namespace (`route`: plain IP forwarding, \
+             ECMP over the three backends, no balancer program) pays that hop alone: {} \
+             (keep-alive) and {} (fresh) of direct's requests/s, {} and {} of its CPU per \
+             request. lb over that floor: {} of its requests/s and {} of its CPU per request \
+             (worse load). On real hardware the hop is a NIC on another machine and costs the \
+             client and backends nothing.",
+            g("keepalive", false),
+            g("fresh", false),
+            g("keepalive", true),
+            g("fresh", true),
+            f(rps, 3),
+            f(cpu, 3)
+        ));
+        md.blank();
+    }
+    md.line("The balancers' own CPU per request, trivial backends:");
+    md.blank();
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for load in Load::ALL {
+        let get = |m: &std::collections::BTreeMap<String, Summary>| {
+            m.get(load.key()).cloned().unwrap_or_default()
+        };
+        let x = get(&r.xdp_cpu_per_request_ns);
+        let xn = get(&r.xdp_native_cpu_per_request_ns);
+        let p = get(&r.peer_xdp_pass_cpu_per_request_ns);
+        let n = get(&r.nginx_worker_cpu_per_request_ns);
+        let ns = get(&r.nginx_stream_worker_cpu_per_request_ns);
+        let ratio = get(&r.xdp_vs_nginx_worker_cpu);
+        rows.push([
+            load.label().to_owned(),
+            format!("{} ({})", med(&x, 0), range(&x, 0)),
+            format!("{} + {} on the peer", med(&xn, 0), med(&p, 0)),
+            format!("{} ({})", med(&n, 0), range(&n, 0)),
+            med(&ns, 0),
+            format!("{} ({})", med(&ratio, 4), range(&ratio, 4)),
+        ]);
+    }
+    md.table(
+        [
+            "load",
+            "lb XDP ns/request, generic (range)",
+            "lb XDP ns/request, native",
+            "Nginx HTTP workers ns/request (range)",
+            "Nginx stream workers ns/request",
+            "XDP / Nginx HTTP workers (range)",
+        ],
+        &rows,
+    );
+    // Per packet: what each load's requests cost the program per run.
+    let per_run = |load: Load| -> Option<(f64, f64)> {
+        let x = r.static_.scenarios.get("lb")?.get(load.key())?;
+        let ns = x.xdp_ns_per_request.as_ref()?.median;
+        let runs = x.xdp_runs_per_request.as_ref()?.median;
+        Some((runs, ns / runs))
+    };
+    if let (Some((ka_runs, ka_ns)), Some((fr_runs, fr_ns))) =
+        (per_run(Load::KeepAlive), per_run(Load::Fresh))
+    {
+        md.line(format!(
+            "Per packet (lb sees only the client-to-server direction): a keep-alive request \
+             is {} program run(s) at {} ns each, all on the established path; a request on a \
+             new connection is {} runs (SYN, handshake ACK, request, FIN, last ACK) at {} ns \
+             each on average, the new flow's insert included. If the non-SYN packets cost \
+             what an established one does, the SYN's new-flow path costs about {} ns live \
+             (cold caches, the LRU insert and the Maglev lookup; part 1 measures it warm).",
+            f(ka_runs, 1),
+            f(ka_ns, 0),
+            f(fr_runs, 1),
+            f(fr_ns, 0),
+            f(fr_ns * fr_runs - ka_ns * (fr_runs - 1.0), 0)
+        ));
+        md.blank();
+    }
+    for kind in Kind::ALL {
+        let k = match kind {
+            Kind::Static => &r.static_,
+            Kind::Stack => &r.stack,
+        };
+        md.line(match kind {
+            Kind::Static => "### Trivial backends (Nginx `return 200`)",
+            Kind::Stack => "### The real stack (Gunicorn + Uvicorn + FastAPI)",
+        });
+        md.blank();
+        table(k, md);
+    }
+    for p in &r.plots {
+        md.image(p.trim_end_matches(".png"), p);
+    }
+    md.line("### Keys");
+    md.blank();
+    md.keys(KEYS);
+    true
+}
+
+fn table(k: &KindReport, md: &mut Md) {
+    let mut rows: Vec<[String; 10]> = Vec::new();
+    for s in Scenario::ALL {
+        for load in Load::ALL {
+            let Some(x) = k.scenarios.get(s.key()).and_then(|m| m.get(load.key())) else {
+                continue;
+            };
+            let vs = k.vs_direct.get(s.key()).and_then(|m| m.get(load.key()));
+            let extra = match (&x.xdp_ns_per_request, &x.nginx_worker_us_per_request) {
+                (Some(xdp), _) => format!(
+                    "XDP {} ns ({} runs){}",
+                    med(xdp, 0),
+                    x.xdp_runs_per_request
+                        .as_ref()
+                        .map_or_else(String::new, |r| med(r, 1)),
+                    x.peer_ns_per_request
+                        .as_ref()
+                        .map_or_else(String::new, |p| format!(" + peer {} ns", med(p, 0)))
+                ),
+                (None, Some(n)) => format!("workers {} µs", med(n, 1)),
+                _ => String::new(),
+            };
+            rows.push([
+                s.label().to_owned(),
+                load.key().to_owned(),
+                format!("{} ({})", med(&x.rps, 0), range(&x.rps, 0)),
+                vs.map_or_else(
+                    || "1".into(),
+                    |v| format!("{} ({})", med(&v.rps, 2), range(&v.rps, 2)),
+                ),
+                med(&x.p50_ms, 2),
+                med(&x.p99_ms, 2),
+                format!(
+                    "{} ({})",
+                    med(&x.cpu_us_per_request, 1),
+                    range(&x.cpu_us_per_request, 1)
+                ),
+                vs.map_or_else(
+                    || "1".into(),
+                    |v| format!("{} ({})", med(&v.cpu, 2), range(&v.cpu, 2)),
+                ),
+                extra,
+                format!("{} of {}", x.failed, x.requests),
+            ]);
+        }
+    }
+    md.table(
+        [
+            "scenario",
+            "load",
+            "requests/s (range)",
+            "over direct",
+            "p50 ms",
+            "p99 ms",
+            "CPU µs/request (range)",
+            "over direct",
+            "balancer's own CPU per request",
+            "failed",
+        ],
+        &rows,
+    );
+}
