@@ -249,15 +249,6 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     Ok(Some(serde_json::to_value(report)?))
 }
 
-fn summary(xs: &[f64], digits: i32) -> Summary {
-    let s = Summary::of(xs);
-    Summary {
-        median: round(s.median, digits),
-        min: round(s.min, digits),
-        max: round(s.max, digits),
-    }
-}
-
 fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
     let col = |f: &dyn Fn(&RunFigures) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
     let total = |r: &RunFigures| r.failed.values().sum::<u64>() as f64;
@@ -267,7 +258,7 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
         .iter()
         .map(|k| {
             let v = col(&|r| r.failed.get(k).copied().unwrap_or(0) as f64);
-            (k.clone(), summary(&v, 1))
+            (k.clone(), Summary::rounded(&v, 1))
         })
         .collect();
     let backend_side = |r: &RunFigures| (r.resets_sent + r.no_response) as f64;
@@ -280,7 +271,7 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
     log_kinds.dedup();
     let (broken, broken_source) = if p == Procedure::Nginx {
         (
-            summary(&col(&error_log_total), 1),
+            Summary::rounded(&col(&error_log_total), 1),
             "Nginx's error log: lines naming web-2 (connection reset, upstream prematurely \
              closed, connect() refused, broken pipe)"
                 .to_owned(),
@@ -294,7 +285,7 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
         // connection at shutdown ends with a FIN, no reset, no log line: only
         // the client sees it.)
         (
-            summary(&col(&|r| total(r).max(backend_side(r))), 1),
+            Summary::rounded(&col(&|r| total(r).max(backend_side(r))), 1),
             "at least the larger of: the failures clients saw (all of them web-2's doing: \
              only it changes in an lb drain, and an L4 balancer cannot retry), and web-2's \
              side (TCP resets it sent plus requests its access log shows unanswered)"
@@ -303,26 +294,26 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
     };
     ProcedureReport {
         failed: round(median(&col(&total)), 1),
-        failed_range: summary(&col(&total), 1),
+        failed_range: Summary::rounded(&col(&total), 1),
         failed_by_kind,
         requests: round(median(&col(&|r| r.requests as f64)), 0),
         broken,
         broken_source,
-        backend_side_broken: summary(&col(&backend_side), 1),
-        resets_sent: summary(&col(&|r| r.resets_sent as f64), 1),
-        no_response: summary(&col(&|r| r.no_response as f64), 1),
+        backend_side_broken: Summary::rounded(&col(&backend_side), 1),
+        resets_sent: Summary::rounded(&col(&|r| r.resets_sent as f64), 1),
+        no_response: Summary::rounded(&col(&|r| r.no_response as f64), 1),
         error_log: log_kinds
             .iter()
             .map(|k| {
                 let v = col(&|r| r.error_log.get(k).copied().unwrap_or(0) as f64);
-                (k.clone(), summary(&v, 1))
+                (k.clone(), Summary::rounded(&v, 1))
             })
             .collect(),
-        last_new_conn_ms: summary(&col(&|r| r.last_new_conn_ms), 1),
-        until_empty_ms: summary(&col(&|r| r.until_empty_ms), 0),
-        master_exit_ms: summary(&col(&|r| r.master_exit_ms), 0),
-        sigterm_ms: summary(&col(&|r| r.sigterm_ms), 1),
-        long_on_target: summary(&col(&|r| r.long_on_target as f64), 1),
+        last_new_conn_ms: Summary::rounded(&col(&|r| r.last_new_conn_ms), 1),
+        until_empty_ms: Summary::rounded(&col(&|r| r.until_empty_ms), 0),
+        master_exit_ms: Summary::rounded(&col(&|r| r.master_exit_ms), 0),
+        sigterm_ms: Summary::rounded(&col(&|r| r.sigterm_ms), 1),
+        long_on_target: Summary::rounded(&col(&|r| r.long_on_target as f64), 1),
         runs: runs
             .iter()
             .map(|r| RunFigures {

@@ -251,15 +251,6 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     Ok(Some(serde_json::to_value(report)?))
 }
 
-fn summary(xs: &[f64], digits: i32) -> Summary {
-    let s = Summary::of(xs);
-    Summary {
-        median: round(s.median, digits),
-        min: round(s.min, digits),
-        max: round(s.max, digits),
-    }
-}
-
 fn per_round(
     runs: &Runs,
     kind: Kind,
@@ -283,10 +274,10 @@ fn figures(v: &[Measured]) -> Figures {
     let has_peer = v.iter().any(|m| m.progs.len() > 1);
     let has_nginx = v.iter().any(|m| !m.nginx_cpu.is_zero());
     Figures {
-        rps: summary(&col(&|m| m.rps), 0),
-        p50_ms: summary(&col(&|m| m.p50_ms), 3),
-        p99_ms: summary(&col(&|m| m.p99_ms), 3),
-        cpu_us_per_request: summary(&col(&|m| m.cpu_us()), 2),
+        rps: Summary::rounded(&col(&|m| m.rps), 0),
+        p50_ms: Summary::rounded(&col(&|m| m.p50_ms), 3),
+        p99_ms: Summary::rounded(&col(&|m| m.p99_ms), 3),
+        cpu_us_per_request: Summary::rounded(&col(&|m| m.cpu_us()), 2),
         requests: v.iter().map(|m| m.requests).sum(),
         failed: v.iter().map(|m| m.failed).sum(),
         steal_share: round(
@@ -295,10 +286,11 @@ fn figures(v: &[Measured]) -> Figures {
             })),
             4,
         ),
-        xdp_ns_per_request: has_progs.then(|| summary(&col(&|m| m.prog_ns(0)), 1)),
-        xdp_runs_per_request: has_progs.then(|| summary(&col(&|m| m.prog_runs(0)), 2)),
-        peer_ns_per_request: has_peer.then(|| summary(&col(&|m| m.prog_ns(1)), 1)),
-        nginx_worker_us_per_request: has_nginx.then(|| summary(&col(&|m| m.nginx_us()), 2)),
+        xdp_ns_per_request: has_progs.then(|| Summary::rounded(&col(&|m| m.prog_ns(0)), 1)),
+        xdp_runs_per_request: has_progs.then(|| Summary::rounded(&col(&|m| m.prog_runs(0)), 2)),
+        peer_ns_per_request: has_peer.then(|| Summary::rounded(&col(&|m| m.prog_ns(1)), 1)),
+        nginx_worker_us_per_request: has_nginx
+            .then(|| Summary::rounded(&col(&|m| m.nginx_us()), 2)),
     }
 }
 
@@ -331,8 +323,8 @@ fn kind_report(runs: &Runs, kind: Kind) -> KindReport {
                 .insert(
                     load.key().to_owned(),
                     VsDirect {
-                        rps: summary(&rps, 3),
-                        cpu: summary(&cpu, 3),
+                        rps: Summary::rounded(&rps, 3),
+                        cpu: Summary::rounded(&cpu, 3),
                     },
                 );
         }
@@ -395,7 +387,7 @@ fn by_load(
         .map(|&load| {
             (
                 load.key().to_owned(),
-                summary(&per_round(runs, Kind::Static, scenario, load, &f), 1),
+                Summary::rounded(&per_round(runs, Kind::Static, scenario, load, &f), 1),
             )
         })
         .collect()
@@ -416,7 +408,10 @@ fn summarize(
             let ngx = per_round(runs, Kind::Static, Scenario::NginxHttp, load, |m| {
                 m.nginx_us() * 1000.0
             });
-            (load.key().to_owned(), summary(&ratios(&xdp, &ngx), 4))
+            (
+                load.key().to_owned(),
+                Summary::rounded(&ratios(&xdp, &ngx), 4),
+            )
         })
         .collect();
     let xdp_vs_nginx_worst = xdp_vs_nginx

@@ -33,6 +33,16 @@ impl Summary {
             max: xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         }
     }
+
+    /// [`Summary::of`], each figure rounded to `digits` decimals.
+    pub fn rounded(xs: &[f64], digits: i32) -> Self {
+        let s = Self::of(xs);
+        Self {
+            median: round(s.median, digits),
+            min: round(s.min, digits),
+            max: round(s.max, digits),
+        }
+    }
 }
 
 /// Rounds `x` to `digits` decimals, so the JSON does not carry noise digits.

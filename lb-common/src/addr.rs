@@ -1,6 +1,6 @@
 //! 16-byte addresses: IPv6 as is, IPv4 as IPv4-mapped IPv6.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv6Addr};
 
 /// An address as stored in every map key and value.
 pub type Addr16 = [u8; 16];
@@ -29,11 +29,3 @@ pub fn to_ip(addr: Addr16) -> IpAddr {
         None => IpAddr::V6(v6),
     }
 }
-
-/// True when the address is an IPv4 address.
-pub fn is_v4(addr: &Addr16) -> bool {
-    addr[..12] == v4_mapped([0; 4])[..12]
-}
-
-/// IPv4 unspecified address, handy as a default.
-pub const V4_UNSPECIFIED: Addr16 = v4_mapped(Ipv4Addr::UNSPECIFIED.octets());

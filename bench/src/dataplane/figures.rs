@@ -27,15 +27,6 @@ fn per_round(r: &Rounds, f: impl Fn(&dyn Fn(&str) -> f64) -> f64) -> Vec<f64> {
         .collect()
 }
 
-fn summary(xs: &[f64], digits: i32) -> Summary {
-    let s = Summary::of(xs);
-    Summary {
-        median: round(s.median, digits),
-        min: round(s.min, digits),
-        max: round(s.max, digits),
-    }
-}
-
 /// Derived per-round figures: the per-call overhead (a floor call with
 /// repeat = 1 against repeat = N) and, for each per-call case, what is left
 /// once the overhead of its phase is subtracted (`<case>_net`).
@@ -231,16 +222,16 @@ pub fn assemble(
     derive(&mut dur);
     let ns = dur
         .iter()
-        .map(|(k, v)| (k.clone(), summary(v, 2)))
+        .map(|(k, v)| (k.clone(), Summary::rounded(v, 2)))
         .collect();
     let stats_ns = stats
         .iter()
-        .map(|(k, v)| (k.clone(), summary(v, 2)))
+        .map(|(k, v)| (k.clone(), Summary::rounded(v, 2)))
         .collect();
     let p50_ns = collected
         .p50
         .iter()
-        .map(|(k, v)| (k.clone(), summary(v, 2)))
+        .map(|(k, v)| (k.clone(), Summary::rounded(v, 2)))
         .collect();
     let slow_calls = collected
         .slow_share
@@ -260,12 +251,12 @@ pub fn assemble(
         let (n, d) = r.duration;
         ratios.insert(
             r.name.to_owned(),
-            summary(&per_round(&dur, |v| v(n) / v(d)), 3),
+            Summary::rounded(&per_round(&dur, |v| v(n) / v(d)), 3),
         );
         let (n, d) = r.stats;
         stats_ratios.insert(
             r.name.to_owned(),
-            summary(&per_round(stats, |v| v(n) / v(d)), 3),
+            Summary::rounded(&per_round(stats, |v| v(n) / v(d)), 3),
         );
     }
     let targets = TARGETS
