@@ -24,14 +24,6 @@ use crate::{
     dataplane::Dataplane,
 };
 
-/// How often, at most, the whole flow table is counted for every backend's
-/// figure (draining backends are followed every tick, by key).
-pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
-/// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
-/// one waits this many times as long as the last took, so counting never
-/// takes more than about 5% of a core however full the table is.
-const FULL_COUNT_DUTY: u32 = 20;
-
 pub struct Inner {
     pub model: Model,
     /// None once torn down.
@@ -40,8 +32,6 @@ pub struct Inner {
     pub state_file: StateFile,
     /// Draining backends' followed flows, by backend name.
     pub tracked: HashMap<String, Tracked>,
-    /// When the next whole-table count is due.
-    pub next_full_count: Option<Instant>,
     pub xdp_mode: String,
     pub adopted: bool,
     pub rates: super::status::Rates,
@@ -233,29 +223,25 @@ impl Inner {
         self.apply()
     }
 
-    /// One tick: live counts, drains, and the actions they make due.
+    /// Stores a whole-table count (see `count_loop`) for the backends that are
+    /// not followed by key.
+    pub fn store_counts(&mut self, counts: &BTreeMap<u32, u64>) {
+        for b in self.model.backends.values_mut() {
+            if !self.tracked.contains_key(&b.cfg.name) {
+                b.live_flows = counts.get(&b.id).copied().unwrap_or(0);
+            }
+        }
+    }
+
+    /// One tick: draining backends' live counts, drains, and the actions they
+    /// make due.
     pub fn tick(&mut self) -> Vec<drain::Due> {
         let idle = drain::idle_timeouts(&self.model.config.daemon);
         let now_ns = live::monotonic_ns();
         let now_unix = unix_now();
-        let Some(dp) = self.dataplane.as_ref() else {
+        if self.dataplane.is_none() {
             return Vec::new();
-        };
-
-        if self.next_full_count.is_none_or(|t| Instant::now() >= t) {
-            let started = Instant::now();
-            let (counts, scanned) = live::count_by_backend(&dp.maps.flows, now_ns, idle);
-            tracing::debug!(scanned, took = ?started.elapsed(), "flow table counted");
-            for b in self.model.backends.values_mut() {
-                if !self.tracked.contains_key(&b.cfg.name) {
-                    b.live_flows = counts.get(&b.id).copied().unwrap_or(0);
-                }
-            }
-            let took = started.elapsed();
-            self.next_full_count =
-                Some(Instant::now() + FULL_COUNT_EVERY.max(took * FULL_COUNT_DUTY));
         }
-
         let draining: Vec<String> = self
             .model
             .backends

@@ -95,6 +95,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         pin_root: &config.daemon.pin_root,
         sizes: sizes_of(&config),
     })?;
+    let flows_pin = dataplane.pins.map(lb_common::maps::FLOWS);
     let xdp_mode = match attached {
         Some(mode) => mode.as_str().to_string(),
         None => persisted
@@ -122,7 +123,6 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         synced,
         state_file,
         tracked: Default::default(),
-        next_full_count: None,
         xdp_mode,
         rates: Default::default(),
     };
@@ -156,12 +156,14 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         ))
     });
 
+    let counter = tokio::spawn(count_loop(Arc::clone(&daemon), flows_pin));
     let ticker = tokio::spawn(tick_loop(Arc::clone(&daemon)));
     let health = tokio::spawn(health_loop(Arc::clone(&daemon)));
     let signals = tokio::spawn(signal_loop(Arc::clone(&daemon)));
 
     daemon.stopped().await;
     ticker.abort();
+    counter.abort();
     health.abort();
     signals.abort();
     let api_result = api.await;
@@ -173,6 +175,45 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     match api_result {
         Ok(result) => result,
         Err(e) => Err(anyhow::anyhow!("control API task: {e}")),
+    }
+}
+
+/// How often, at most, the whole flow table is counted for every backend's
+/// figure (draining backends are followed every tick, by key).
+const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
+/// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
+/// one waits this many times as long as the last took, so counting never
+/// takes more than about 5% of a core however full the table is.
+const FULL_COUNT_DUTY: u32 = 20;
+
+/// Counts live flows per backend over the whole table, on its own handle of
+/// the pinned flow map and outside the daemon's lock, so that a pass over a
+/// million flows never delays a drain's flip or a status answer.
+async fn count_loop(daemon: Arc<Daemon>, flows_pin: PathBuf) {
+    let flows = match aya::maps::MapData::from_pin(&flows_pin)
+        .map_err(anyhow::Error::from)
+        .and_then(|m| Ok(live::FlowMap::try_from(aya::maps::Map::from_map_data(m)?)?))
+    {
+        Ok(flows) => Arc::new(flows),
+        Err(e) => {
+            tracing::error!(pin = %flows_pin.display(), error = %e, "cannot open the flow table for live counts");
+            return;
+        }
+    };
+    loop {
+        let idle = drain::idle_timeouts(&daemon.inner.lock().await.model.config.daemon);
+        let started = Instant::now();
+        let pass = Arc::clone(&flows);
+        let counted = tokio::task::spawn_blocking(move || {
+            live::count_by_backend(&pass, live::monotonic_ns(), idle)
+        })
+        .await;
+        let took = started.elapsed();
+        if let Ok((counts, scanned)) = counted {
+            tracing::debug!(scanned, ?took, "flow table counted");
+            daemon.inner.lock().await.store_counts(&counts);
+        }
+        tokio::time::sleep(FULL_COUNT_EVERY.max(took * FULL_COUNT_DUTY)).await;
     }
 }
 
