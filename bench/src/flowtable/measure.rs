@@ -297,14 +297,7 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
         eprint!(".");
     }
     eprintln!();
-    let sum = |k: &str| {
-        let s = Summary::of(&t[k]);
-        Summary {
-            median: round(s.median, 3),
-            min: round(s.min, 3),
-            max: round(s.max, 3),
-        }
-    };
+    let sum = |k: &str| Summary::rounded(&t[k], 3);
     Ok(Drain {
         flows: DRAIN_FLOWS,
         rounds: ROUNDS as u32,
@@ -315,6 +308,6 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
         refresh_1k_ms: sum("refresh_1k"),
         refresh_10k_ms: sum("refresh_10k"),
         per_entry_scan_ms: sum("per_entry"),
-        full_count_every_s: lb_userspace::daemon::core::FULL_COUNT_EVERY.as_secs_f64(),
+        full_count_every_s: lb_userspace::daemon::FULL_COUNT_EVERY.as_secs_f64(),
     })
 }

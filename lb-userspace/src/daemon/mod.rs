@@ -180,7 +180,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 
 /// How often, at most, the whole flow table is counted for every backend's
 /// figure (draining backends are followed every tick, by key).
-const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
+pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
 /// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
 /// one waits this many times as long as the last took, so counting never
 /// takes more than about 5% of a core however full the table is.
