@@ -37,8 +37,8 @@ pub struct FlowInfo {
     pub backend_id: u32,
     /// `FLOW_F_*` bits.
     pub flags: u32,
-    /// `bpf_ktime_get_coarse_ns()` (CLOCK_MONOTONIC, to the tick: a few ms) of
-    /// the flow's first packet.
+    /// CLOCK_MONOTONIC to the tick (`bpf_ktime_get_coarse_ns()`, a few ms
+    /// behind the exact clock) at the flow's first packet.
     pub created_ns: u64,
     /// The same clock at the flow's latest packet.
     pub last_seen_ns: u64,

@@ -5,7 +5,6 @@
 //! connections. A flow whose backend went DOWN, or a SYN reusing the 5-tuple of
 //! a flow that already closed, is picked anew.
 
-use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
     flow::{FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo, FlowKey},
@@ -13,6 +12,7 @@ use lb_common::{
 };
 
 use crate::program::{
+    clock,
     error::{DropReason, Error},
     maglev,
     maps::{self, BACKENDS, DRAIN_FLOWS, FLOWS},
@@ -67,11 +67,9 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         packet.dport_be,
         packet.proto,
     );
-    // The coarse clock (to the tick) costs less than the exact one, and idle
-    // timeouts in seconds do not need better; consecutive packets within one
-    // tick then leave `last_seen_ns` unwritten.
-    // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // The coarse clock (to the tick) is all idle timeouts in seconds need;
+    // consecutive packets within one tick then leave `last_seen_ns` unwritten.
+    let now = clock::coarse_now_ns();
     let flags = flags_of(packet);
     let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
     let syn_seq = if syn { packet.seq } else { 0 };

@@ -33,7 +33,8 @@ pub struct IdleTimeouts {
     pub udp_ns: u64,
 }
 
-/// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+/// CLOCK_MONOTONIC, the clock of the flow entries' times (which the program
+/// reads to the tick, so they trail this by at most a few ms).
 pub fn monotonic_ns() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .expect("CLOCK_MONOTONIC is always available");
