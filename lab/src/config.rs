@@ -49,9 +49,9 @@ impl Default for BackendOpts {
 /// What the lab writes into the daemon's config.
 #[derive(Clone, Debug)]
 pub struct ConfigSpec {
-    /// "generic" (default) works on veth as is. "native" also needs an XDP
-    /// program on the bridge-side peer (TOOLCHAIN.md: XDP_TX on veth), which
-    /// the lab does not set up yet.
+    /// "generic" (default) works on veth as is, and "auto" picks it there.
+    /// "native" also needs an XDP program on the bridge-side peer
+    /// (TOOLCHAIN.md: XDP_TX on veth), which only the bench sets up.
     pub xdp_mode: String,
     /// The Prometheus listener, inside the LB namespace.
     pub metrics: Option<SocketAddr>,

@@ -60,15 +60,18 @@ fn backend_names(status: &Value) -> Vec<String> {
 #[test]
 fn daemon_programs_the_vip_and_status_shows_it() {
     let lab = lab("lbd-start", 2);
+    // `auto` on the lab's veth must pick generic: native would attach and
+    // then drop every forwarded frame (no XDP program on the peer).
     let spec = ConfigSpec {
         metrics: Some("127.0.0.1:9464".parse().unwrap()),
+        xdp_mode: "auto".into(),
         ..ConfigSpec::default()
     };
     let daemon = start(&lab, LbConfig::render(&lab, &spec));
     let status = daemon.wait_all_active(Duration::from_secs(20)).unwrap();
     println!("status: {status:#}");
     assert_eq!(status["interface"], lab.lb_iface());
-    assert_eq!(status["xdp_mode"], "generic");
+    assert_eq!(status["xdp_mode"], "generic", "auto on a veth");
     assert_eq!(status["adopted"], false);
     let vip = &status["vips"][0];
     assert_eq!(vip["name"], "web");

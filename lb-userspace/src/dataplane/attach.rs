@@ -5,7 +5,8 @@ use aya::programs::{Xdp, XdpMode, links::FdLink};
 /// The mode the config asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requested {
-    /// Native if the driver supports it, else generic.
+    /// Native if the driver supports it, else generic; generic on a veth,
+    /// where native XDP_TX needs a program on the peer.
     Auto,
     Native,
     Generic,
@@ -36,6 +37,18 @@ pub fn attach(
     requested: Requested,
 ) -> anyhow::Result<(FdLink, Attached)> {
     let tries: &[(XdpMode, Attached)] = match requested {
+        Requested::Auto if super::driver::driver_of(interface).as_deref() == Some("veth") => {
+            // A veth accepts a native program, but its XDP_TX frames are
+            // dropped unless the peer has an XDP program too, and frames from
+            // a local sender lose their checksum-offload mark: native would
+            // attach and black-hole every VIP connection. Generic forwards.
+            tracing::info!(
+                interface,
+                "xdp_mode auto: {interface} is a veth, using generic mode \
+                 (set xdp_mode = \"native\" if the peer veth runs an XDP program)"
+            );
+            &[(XdpMode::Skb, Attached::Generic)]
+        }
         Requested::Auto => &[
             (XdpMode::Driver, Attached::Native),
             (XdpMode::Skb, Attached::Generic),

@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod batch;
+pub mod driver;
 pub mod flow_scan;
 pub mod load;
 pub mod maps;
