@@ -106,7 +106,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             stats::flow_closed(vip.vip_id, flow.backend_id);
         }
         let moved_off_down = !reused && backend.is_some_and(|b| b.state == STATE_DOWN);
-        let target = try_new_flow(&key, &vip, now, flags, syn_seq)?;
+        let target = try_new_flow(&key, &vip, now, flags, syn_seq, Some(flow))?;
         if moved_off_down {
             stats::repicked(vip.vip_id);
         }
@@ -121,7 +121,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         stats::second_chance(vip.vip_id, target.id);
         return Ok(target);
     }
-    try_new_flow(&key, &vip, now, flags, syn_seq)
+    try_new_flow(&key, &vip, now, flags, syn_seq, None)
 }
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
@@ -133,11 +133,12 @@ fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<T
     if backend.state != STATE_DRAINING {
         return None;
     }
-    record(key, vip, now, flags, 0, id);
+    record(key, vip, now, flags, 0, id, None);
     Some(Target::of(id, backend, vip.vip_id))
 }
 
-/// Picks a backend from the VIP's live Maglev table and records the flow.
+/// Picks a backend from the VIP's live Maglev table and records the flow, in
+/// `existing` (the flow's current entry) if it has one.
 #[inline(always)]
 fn try_new_flow(
     key: &FlowKey,
@@ -145,6 +146,7 @@ fn try_new_flow(
     now: u64,
     flags: u32,
     syn_seq: u32,
+    existing: Option<&mut FlowInfo>,
 ) -> Result<Target, Error> {
     let no_backend = Error::Drop {
         vip_id: vip.vip_id,
@@ -161,13 +163,21 @@ fn try_new_flow(
             reason: DropReason::NoBackend,
         });
     }
-    record(key, vip, now, flags, syn_seq, id);
+    record(key, vip, now, flags, syn_seq, id, existing);
     Ok(Target::of(id, backend, vip.vip_id))
 }
 
-/// Inserts the flow's entry and counts it.
+/// Writes the flow's entry and counts it.
 #[inline(always)]
-fn record(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32, syn_seq: u32, id: u32) {
+fn record(
+    key: &FlowKey,
+    vip: &VipInfo,
+    now: u64,
+    flags: u32,
+    syn_seq: u32,
+    id: u32,
+    existing: Option<&mut FlowInfo>,
+) {
     let info = FlowInfo {
         backend_id: id,
         flags,
@@ -176,8 +186,18 @@ fn record(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32, syn_seq: u32, id: 
         syn_seq,
         vip_id: vip.vip_id,
     };
-    // An insert can only fail for lack of memory; the packet still goes to the
-    // pick, which the next packet of the flow will find again.
-    let _ = FLOWS.insert(key, &info, 0);
+    match existing {
+        // A new connection on a 5-tuple still in the table (ports recycle
+        // quickly under load), or a flow leaving a DOWN backend: the entry the
+        // lookup found is rewritten where it is, which spares the LRU map
+        // taking a fresh node and freeing the old one, the dearest part of an
+        // insert. The lookup already marked the entry recently used.
+        Some(entry) => *entry = info,
+        // An insert can only fail for lack of memory; the packet still goes to
+        // the pick, which the next packet of the flow will find again.
+        None => {
+            let _ = FLOWS.insert(key, &info, 0);
+        }
+    }
     stats::flow_opened(vip.vip_id, id, info.is_closing());
 }
