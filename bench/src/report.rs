@@ -126,10 +126,11 @@ impl Md {
     pub fn run(&mut self, run: &RunInfo) {
         let _ = write!(
             self.0,
-            "Measured {} with `{}` in {:.0} s on {}.\n\n",
+            "Measured {} with `{}` in {} s on {}.\n\n",
             run.date,
             run.command,
-            run.seconds,
+            // A part under ten seconds (Maglev) would otherwise read "0 s".
+            f(run.seconds, if run.seconds < 10.0 { 1 } else { 0 }),
             run.machine.line()
         );
     }
