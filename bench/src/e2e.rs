@@ -124,6 +124,10 @@ pub struct Figures {
     pub xdp_runs_per_request: Option<Summary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_ns_per_request: Option<Summary>,
+    /// Runs of the peer's `xdp_pass` per request: with its ns, what the
+    /// run-time statistics charge an empty program per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_runs_per_request: Option<Summary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nginx_worker_us_per_request: Option<Summary>,
 }
@@ -176,8 +180,8 @@ pub const KEYS: &[(&str, &str)] = &[
         "median share of the machine's CPU time stolen by other guests during the runs",
     ),
     (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.{xdp_ns_per_request,xdp_runs_per_request,peer_ns_per_request}.{median,min,max}",
-        "lb scenarios: the lb program's run time per request (ns) and runs (packets) per request, from the kernel's run-time statistics; native: the veth peer's `xdp_pass` run time per request",
+        "e2e.{static,stack}.scenarios.<scenario>.<load>.{xdp_ns_per_request,xdp_runs_per_request,peer_ns_per_request,peer_runs_per_request}.{median,min,max}",
+        "lb scenarios: the lb program's run time per request (ns) and runs (packets) per request, from the kernel's run-time statistics; native: the veth peer's `xdp_pass` run time and runs per request",
     ),
     (
         "e2e.{static,stack}.scenarios.<scenario>.<load>.nginx_worker_us_per_request.{median,min,max}",
@@ -289,6 +293,7 @@ fn figures(v: &[Measured]) -> Figures {
         xdp_ns_per_request: has_progs.then(|| Summary::rounded(&col(&|m| m.prog_ns(0)), 1)),
         xdp_runs_per_request: has_progs.then(|| Summary::rounded(&col(&|m| m.prog_runs(0)), 2)),
         peer_ns_per_request: has_peer.then(|| Summary::rounded(&col(&|m| m.prog_ns(1)), 1)),
+        peer_runs_per_request: has_peer.then(|| Summary::rounded(&col(&|m| m.prog_runs(1)), 2)),
         nginx_worker_us_per_request: has_nginx
             .then(|| Summary::rounded(&col(&|m| m.nginx_us()), 2)),
     }

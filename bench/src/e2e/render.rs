@@ -256,6 +256,24 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
             f(fr_ns * fr_runs - ka_ns * (fr_runs - 1.0), 0)
         ));
         md.blank();
+        if let Some(floor) = statistics_floor_ns(&r) {
+            let nginx = r
+                .nginx_worker_cpu_per_request_ns
+                .get(Load::Fresh.key())
+                .map_or(f64::NAN, |s| s.median);
+            let net = (fr_ns - floor) * fr_runs;
+            md.line(format!(
+                "What the instrument itself charges: the run-time statistics time every run \
+                 with two clock reads, and native mode's `xdp_pass` on the peer, an empty \
+                 program, reads {} ns per run by them in these same runs. Net of that floor, \
+                 lb's CPU per new-connection request is about {} ns, {} of Nginx's workers' \
+                 (the table's ratio, and the target's verdict, keep the floor in).",
+                f(floor, 0),
+                f(net, 0),
+                f(net / nginx, 4),
+            ));
+            md.blank();
+        }
     }
     for kind in Kind::ALL {
         let k = match kind {
@@ -339,4 +357,17 @@ fn table(k: &KindReport, md: &mut Md) {
         ],
         &rows,
     );
+}
+
+/// ns per run the kernel's run-time statistics report for an empty program:
+/// the native scenario's `xdp_pass` on the veth peer, new-connection load.
+fn statistics_floor_ns(r: &Report) -> Option<f64> {
+    let x = r
+        .static_
+        .scenarios
+        .get("lb_native")?
+        .get(Load::Fresh.key())?;
+    let ns = x.peer_ns_per_request.as_ref()?.median;
+    let runs = x.peer_runs_per_request.as_ref()?.median;
+    (runs > 0.0).then(|| ns / runs)
 }
