@@ -309,5 +309,6 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
         refresh_10k_ms: sum("refresh_10k"),
         per_entry_scan_ms: sum("per_entry"),
         full_count_every_s: lb_userspace::daemon::FULL_COUNT_EVERY.as_secs_f64(),
+        full_count_duty: lb_userspace::daemon::FULL_COUNT_DUTY,
     })
 }

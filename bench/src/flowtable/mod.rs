@@ -100,9 +100,13 @@ pub struct Drain {
     /// The same pass as `for_each_flow`, entry by entry (aya's iterator, the
     /// fallback when the kernel has no batch lookup).
     pub per_entry_scan_ms: Summary,
-    /// How often the daemon runs `count_by_backend` (its FULL_COUNT_EVERY).
+    /// How often, at most, the daemon runs `count_by_backend` (its FULL_COUNT_EVERY).
     #[serde(default)]
     pub full_count_every_s: f64,
+    /// After a pass the daemon waits at least this many times as long as the
+    /// pass took (its FULL_COUNT_DUTY).
+    #[serde(default)]
+    pub full_count_duty: u32,
 }
 
 pub const KEYS: &[(&str, &str)] = &[
@@ -152,7 +156,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "flowtable.drain.full_count_every_s",
-        "how often the daemon counts the whole table (`FULL_COUNT_EVERY`), seconds",
+        "how often, at most, the daemon counts the whole table (`FULL_COUNT_EVERY`), seconds",
+    ),
+    (
+        "flowtable.drain.full_count_duty",
+        "the daemon waits at least this many times a pass's duration before the next (`FULL_COUNT_DUTY`)",
     ),
     (
         "flowtable.drain.record_10k_ms.{median,min,max}",
@@ -238,6 +246,7 @@ mod tests {
                 refresh_10k_ms: s,
                 per_entry_scan_ms: s,
                 full_count_every_s: 2.0,
+                full_count_duty: 20,
             },
             plots: vec!["flowtable_eviction.png".into()],
         };

@@ -184,7 +184,7 @@ pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
 /// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
 /// one waits this many times as long as the last took, so counting never
 /// takes more than about 5% of a core however full the table is.
-const FULL_COUNT_DUTY: u32 = 20;
+pub const FULL_COUNT_DUTY: u32 = 20;
 
 /// Counts live flows per backend over the whole table, on its own handle of
 /// the pinned flow map and outside the daemon's lock, so that a pass over a
