@@ -85,7 +85,7 @@ fn vip_reaches_every_backend() {
             r.requests,
             r.non_2xx,
             r.errors,
-            r.rps,
+            r.rps(),
             r.latency_p50_ms,
             r.latency_p99_ms,
             r.duration

@@ -85,7 +85,7 @@ pub fn print_load(label: &str, r: &LoadResult) {
         r.non_2xx,
         r.errors.total(),
         r.errors,
-        r.rps,
+        r.rps(),
         r.latency_p50_ms,
         r.latency_p99_ms,
         r.duration.as_secs_f64()

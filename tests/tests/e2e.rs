@@ -526,24 +526,6 @@ fn e2e_4_backend_crash() {
     down(lab, daemon);
 }
 
-/// The clients of the live flows, once there are at least `n` of them (polled
-/// for up to 5 s: the load's connections take a moment to open).
-fn poll_live_flows(daemon: &Daemon, n: usize) -> BTreeSet<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let live: BTreeSet<String> = flows(daemon, None)
-            .into_iter()
-            .filter(|f| f.state == "live")
-            .map(|f| f.client)
-            .collect();
-        if live.len() >= n || Instant::now() > deadline {
-            assert!(live.len() >= n, "{} live flows, expected {n}", live.len());
-            return live;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn e2e_5_daemon_crash() {
     println!("== e2e 5: SIGKILL the lb daemon under load, restart it");
@@ -568,7 +550,19 @@ fn e2e_5_daemon_crash() {
     // connection (a new entry, a new age) as the client's ports recycle, so
     // the ages are compared on these only.
     let keepalive = hey(&lab, &lab.vip_url("/"), true, 6, 8.0);
-    let long_lived: BTreeSet<String> = poll_live_flows(&daemon, slow_clients.len() + 6);
+    let want = slow_clients.len() + 6;
+    let long_lived: BTreeSet<String> = poll(
+        &format!("{want} live flows (slow requests and keep-alive connections)"),
+        Duration::from_secs(5),
+        || {
+            let live: BTreeSet<String> = flows(&daemon, None)
+                .into_iter()
+                .filter(|f| f.state == "live")
+                .map(|f| f.client)
+                .collect();
+            (live.len() >= want).then_some(live)
+        },
+    );
     let fresh = hey(&lab, &lab.vip_url("/"), false, 6, 8.0);
     thread::sleep(Duration::from_millis(1500));
 

@@ -174,7 +174,7 @@ pub fn run(
     Ok(Measured {
         requests,
         failed,
-        rps: results.iter().map(|r| r.rps).sum(),
+        rps: results.iter().map(lb_lab::LoadResult::rps).sum(),
         p50_ms: weighted(|r| r.latency_p50_ms),
         p99_ms: weighted(|r| r.latency_p99_ms),
         machine_cpu: m1.busy_since(&m0),

@@ -74,7 +74,6 @@ pub(super) fn parse(raw: &str) -> Result<LoadResult> {
         requests: 0,
         non_2xx: 0,
         errors: Errors::default(),
-        rps: 0.0,
         latency_p50_ms: f64::NAN,
         latency_p99_ms: f64::NAN,
         duration: Duration::ZERO,
@@ -123,9 +122,6 @@ pub(super) fn parse(raw: &str) -> Result<LoadResult> {
         }
     }
     anyhow::ensure!(found, "no \"Total:\" line");
-    if r.duration > Duration::ZERO {
-        r.rps = r.requests as f64 / r.duration.as_secs_f64();
-    }
     Ok(r)
 }
 
@@ -151,7 +147,7 @@ mod tests {
         );
         assert!((r.latency_p50_ms - 2.7).abs() < 1e-9);
         assert!((r.latency_p99_ms - 5.8).abs() < 1e-9);
-        assert!((r.rps - 1425.0).abs() < 1e-9);
+        assert!((r.rps() - 1425.0).abs() < 1e-9);
         assert_eq!(r.error_messages.len(), 5);
     }
 }

@@ -96,8 +96,6 @@ pub struct LoadResult {
     pub non_2xx: u64,
     /// Requests that got no complete response.
     pub errors: Errors,
-    /// Complete responses per second over the run.
-    pub rps: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     /// The run's length as the tool measured it.
@@ -110,6 +108,17 @@ pub struct LoadResult {
     pub started_at: f64,
     /// The tool's whole output.
     pub raw: String,
+}
+
+impl LoadResult {
+    /// Complete responses per second over the run (0 for a run of no length).
+    pub fn rps(&self) -> f64 {
+        if self.duration > Duration::ZERO {
+            self.requests as f64 / self.duration.as_secs_f64()
+        } else {
+            0.0
+        }
+    }
 }
 
 /// A load tool running in the background.

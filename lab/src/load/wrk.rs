@@ -55,7 +55,6 @@ pub(super) fn parse(raw: &str) -> Result<LoadResult> {
         requests: 0,
         non_2xx: 0,
         errors: Errors::default(),
-        rps: 0.0,
         latency_p50_ms: f64::NAN,
         latency_p99_ms: f64::NAN,
         duration: Duration::ZERO,
@@ -98,9 +97,6 @@ pub(super) fn parse(raw: &str) -> Result<LoadResult> {
         }
     }
     anyhow::ensure!(found, "no \"N requests in D\" line");
-    if r.duration > Duration::ZERO {
-        r.rps = r.requests as f64 / r.duration.as_secs_f64();
-    }
     Ok(r)
 }
 
@@ -127,6 +123,6 @@ mod tests {
         assert!((r.latency_p50_ms - 2.61).abs() < 1e-9);
         assert!((r.latency_p99_ms - 0.85).abs() < 1e-9);
         assert_eq!(r.duration, Duration::from_secs(2));
-        assert!((r.rps - 1456.5).abs() < 1e-6);
+        assert!((r.rps() - 1456.5).abs() < 1e-6);
     }
 }

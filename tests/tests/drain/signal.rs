@@ -8,8 +8,8 @@ use lb_lab::{BackendOpts, ConfigSpec, LoadRun, Tool};
 
 use super::{SETTLE_FLOOR_S, SIGNAL_DELAY_S, assert_drained, default_mode, load_spec};
 use crate::support::{
-    self, TARGET, assert_clean, drain, exit_code, finish_long, first_requests_since, lab, now,
-    poll, start_daemon, start_long,
+    self, TARGET, assert_clean, assert_no_connection_after_drain, drain, exit_code, finish_long,
+    lab, now, poll, start_daemon, start_long,
 };
 
 /// Default mode (`shutdown_when = "start"`, signal_delay 1 s): the Gunicorn
@@ -72,11 +72,7 @@ fn drain_sends_sigterm_once_from_the_pid_file_after_the_settle_point() {
 
     assert!(finish_long(long) >= 1, "no /slow request ran on {TARGET}");
     assert_clean("hey keep-alive GET (c=2)", &light.join().unwrap());
-    let late = first_requests_since(&lab, web2, run.returned_at + 0.1);
-    assert!(
-        late.is_empty(),
-        "new connections on {TARGET} after the drain: {late:?}"
-    );
+    assert_no_connection_after_drain(&lab, web2, run.returned_at);
 
     // Last, so that the checks above run whatever the outcome.
     assert_drained(&run, &b);

@@ -229,6 +229,16 @@ pub fn first_requests_since(lab: &Lab, backend: &Backend, since: f64) -> Vec<Acc
         .collect()
 }
 
+/// No connection from the client reached `backend` later than 100 ms after
+/// `lb drain` returned (`returned_at`, Unix time).
+pub fn assert_no_connection_after_drain(lab: &Lab, backend: &Backend, returned_at: f64) {
+    let late = first_requests_since(lab, backend, returned_at + 0.1);
+    assert!(
+        late.is_empty(),
+        "new connections on {TARGET} after the drain: {late:?}"
+    );
+}
+
 /// The drain as `lb drain` starts it and `lb drain --wait` follows it.
 pub struct DrainRun {
     /// When `lb drain NAME` (without --wait) returned: the flip is done.
