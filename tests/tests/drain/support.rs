@@ -89,14 +89,17 @@ pub struct Long {
 }
 
 /// Starts `n` GETs of `path` (a `/slow` or `/stream` of some seconds)
-/// through the VIP, then `n` more (twice at most) until `lb flows` shows at
-/// least one of them on [`TARGET`]. Nothing else may be opening connections
-/// through the VIP meanwhile.
+/// through the VIP, then `n` more until `lb flows` shows at least one of them
+/// on [`TARGET`]. Each lands there with odds of one in three, so the rounds
+/// go on until 24 have been tried (3 rounds of 3 would fail 2.6% of runs;
+/// 24 tries leave 6e-5). Nothing else may be opening connections through the
+/// VIP meanwhile.
 pub fn start_long(lab: &Lab, daemon: &Daemon, path: &str, n: usize, timeout: Duration) -> Long {
     let all_before = live_flows(daemon, None).len();
     let target_before = live_flows(daemon, Some(TARGET)).len();
     let mut requests = Vec::new();
-    for round in 0..3 {
+    let rounds = 24usize.div_ceil(n.max(1)).max(3);
+    for round in 0..rounds {
         for _ in 0..n {
             requests.push(lab.spawn_request(Request::get(lab.vip_url(path)).timeout(timeout)));
         }
@@ -349,7 +352,10 @@ pub fn place_connections(
 ) -> Vec<TcpStream> {
     let vip = SocketAddr::new(lab.vip().into(), 80);
     let mut ours = Vec::new();
-    for _round in 0..5 {
+    // Where each round's connections went, for the message if too few land
+    // on the target (a third should; 60 tries leave ~1e-8 to chance).
+    let mut placed = Vec::new();
+    for _round in 0..10 {
         let conns = connect_in(lab.client_ns(), vip, 6);
         for c in &conns {
             prepare(c);
@@ -366,10 +372,12 @@ pub fn place_connections(
                 .then_some(f)
         });
         for (c, a) in conns.into_iter().zip(&addrs) {
-            let on_target = seen
+            let backend = seen
                 .iter()
-                .any(|f| f["client"] == a.as_str() && f["backend"] == TARGET);
-            if on_target && ours.len() < n {
+                .find(|f| f["client"] == a.as_str())
+                .map_or(Value::Null, |f| f["backend"].clone());
+            placed.push(format!("{a} -> {backend}"));
+            if backend == TARGET && ours.len() < n {
                 ours.push(c);
             }
         }
@@ -377,7 +385,22 @@ pub fn place_connections(
             return ours;
         }
     }
-    panic!("could not place {n} connections on {TARGET}");
+    let backends: Vec<String> = daemon.status().map_or_else(
+        |e| vec![format!("no status: {e}")],
+        |s| {
+            s["vips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|v| v["backends"].as_array().into_iter().flatten())
+                .map(|b| format!("{} {} {}", b["name"], b["state"], b["health"]))
+                .collect()
+        },
+    );
+    panic!(
+        "could not place {n} connections on {TARGET}: placed {placed:?}; backends now {backends:?}; daemon log:\n{}",
+        daemon.log_tail(30)
+    );
 }
 
 /// Opens `n` TCP connections to `addr` from inside `ns` (the sockets stay in
