@@ -80,7 +80,7 @@ fn drain_under_load_loses_no_request_in_the_default_mode() {
     println!(
         "latest first request of a connection on {TARGET}: {last_first:+.3} s from the drain's start"
     );
-    assert_no_connection_after_drain(&lab, web2, run.returned_at);
+    assert_no_connection_after_drain(&lab, &daemon, web2, &run);
     assert_drained(&run, &b);
 }
 
@@ -188,6 +188,6 @@ fn drain_with_on_drain_and_idle_shutdown_loses_no_request() {
     for (label, l) in loads {
         assert_clean(label, &l.join().unwrap());
     }
-    assert_no_connection_after_drain(&lab, web2, run.returned_at);
+    assert_no_connection_after_drain(&lab, &daemon, web2, &run);
     assert_drained(&run, &b);
 }

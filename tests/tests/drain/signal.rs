@@ -72,7 +72,7 @@ fn drain_sends_sigterm_once_from_the_pid_file_after_the_settle_point() {
 
     assert!(finish_long(long) >= 1, "no /slow request ran on {TARGET}");
     assert_clean("hey keep-alive GET (c=2)", &light.join().unwrap());
-    assert_no_connection_after_drain(&lab, web2, run.returned_at);
+    assert_no_connection_after_drain(&lab, &daemon, web2, &run);
 
     // Last, so that the checks above run whatever the outcome.
     assert_drained(&run, &b);
