@@ -336,9 +336,6 @@ pub fn render(r: &Report, md: &mut Md) {
     for p in &r.plots {
         md.image("slots moved when one backend leaves", p);
     }
-    md.line("### Keys");
-    md.blank();
-    md.keys(KEYS);
 }
 
 #[cfg(test)]

@@ -201,7 +201,11 @@ pub fn render(results: &Results) -> String {
     for part in Part::ALL {
         md.line(format!("## {}", part.title()));
         md.blank();
-        if !part.render(results, &mut md) {
+        if part.render(results, &mut md) {
+            md.line("### Keys");
+            md.blank();
+            md.keys(part.keys());
+        } else {
             md.line(format!(
                 "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
                  in `benchmarks.json` will be:",

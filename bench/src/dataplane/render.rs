@@ -2,7 +2,7 @@
 
 use super::{
     findings::{render_lru, render_misses},
-    report::{CASES, KEYS, RATIOS, Report},
+    report::{CASES, RATIOS, Report},
 };
 use crate::report::{Md, f};
 
@@ -259,9 +259,6 @@ pub fn render(r: &Report, md: &mut Md) {
         &rows,
     );
     render_misses(r, md);
-    md.line("### Keys");
-    md.blank();
-    md.keys(KEYS);
 }
 
 /// Where the established path's time goes, reference by reference.

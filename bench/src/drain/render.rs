@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{
-    KEYS, ProcedureReport, Report,
+    ProcedureReport, Report,
     procedure::{LOADS, LONG_KEY, Procedure},
 };
 use crate::{
@@ -255,8 +255,5 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     for p in &r.plots {
         md.image(p.trim_end_matches(".png"), p);
     }
-    md.line("### Keys");
-    md.blank();
-    md.keys(KEYS);
     true
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{
-    KEYS, KindReport, Report,
+    KindReport, Report,
     load::Load,
     measure::{Kind, Scenario},
 };
@@ -290,9 +290,6 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     for p in &r.plots {
         md.image(p.trim_end_matches(".png"), p);
     }
-    md.line("### Keys");
-    md.blank();
-    md.keys(KEYS);
     true
 }
 

@@ -1,6 +1,6 @@
 //! Part 5's section of the report, and its plot.
 
-use super::{INSERT_SHARE, KEYS, LARGE_DRAIN, Report, SMALL_DRAIN, TOUCH_EVERY};
+use super::{INSERT_SHARE, LARGE_DRAIN, Report, SMALL_DRAIN, TOUCH_EVERY};
 use crate::{
     plot::{self, Scale, Series},
     report::{Md, Results, f},
@@ -276,7 +276,4 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
         f(d.refresh_10k_ms.median, 1),
     ));
     md.blank();
-    md.line("### Keys");
-    md.blank();
-    md.keys(KEYS);
 }
