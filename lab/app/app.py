@@ -3,7 +3,7 @@
 Environment (set by the Rust harness, lb_lab::backend):
   LB_BACKEND_NAME  the backend's name, returned in bodies ("web-1")
   LB_ACCESS_LOG    JSON-lines access log, one line per request
-  LB_DRAIN_FLAG    file whose existence means "draining" (shared by workers)
+  LB_DRAIN_ALLOW   who may send the drain notice (read by lb_drain)
 
 Endpoints:
   GET  /                 body = backend name
@@ -11,42 +11,26 @@ Endpoints:
   GET  /health           200 "ok"
   GET  /slow?seconds=N   sleeps N s (asyncio), then answers the name
   GET  /stream?seconds=N 10 chunks over N s, then ends
-  POST /drain            drain hook: from now on every response says
-                         `Connection: close`, so keep-alive clients leave
-                         between requests (DESIGN.md, on_drain)
-  DELETE /drain          back to normal (for tests that re-enable a backend)
+  POST /lb/drain         lb's drain notice, served by the shipped lb_drain
+                         package (integrations/python): from now on every
+                         response of every worker says `Connection: close`,
+                         so keep-alive clients leave between requests
+  DELETE /lb/drain       back to normal (for tests that re-enable a backend)
 """
 
 import asyncio
 import itertools
-import json
 import os
 import time
 
+import access_log
+
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from lb_drain import DrainMiddleware
 
 NAME = os.environ.get("LB_BACKEND_NAME", "backend")
 ACCESS_LOG = os.environ.get("LB_ACCESS_LOG")
-DRAIN_FLAG = os.environ.get("LB_DRAIN_FLAG")
-
-# The drain flag lives in a file, not in memory: `POST /drain` reaches one of
-# the Gunicorn workers, and every worker must start closing connections (and
-# stop again after `DELETE /drain`). A stat per request costs about a
-# microsecond.
-def draining() -> bool:
-    return bool(DRAIN_FLAG) and os.path.exists(DRAIN_FLAG)
-
-
-def _append(path: str, record: dict) -> None:
-    # One write(2) with O_APPEND per line: the two workers share the file and
-    # small appends do not interleave.
-    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
 
 
 _conn_ids = itertools.count(1)
@@ -77,16 +61,12 @@ def _connection_of(receive) -> tuple[str | None, bool]:
 
 def _client(scope) -> str:
     client = scope.get("client")
-    if not client:
-        return "?"
-    host, port = client[0], client[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return access_log.client(*client) if client else "?"
 
 
 class LabMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware): streaming stays streaming and the
-    timing is the request's own. Logs every request and adds
-    `Connection: close` while draining."""
+    timing is the request's own. Logs every request."""
 
     def __init__(self, app):
         self.app = app
@@ -102,19 +82,13 @@ class LabMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if draining():
-                    headers = [
-                        (k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"
-                    ]
-                    headers.append((b"connection", b"close"))
-                    message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             if ACCESS_LOG:
-                _append(
+                access_log.append(
                     ACCESS_LOG,
                     {
                         "t": t,
@@ -131,6 +105,9 @@ class LabMiddleware:
 
 
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+# What the docs tell FastAPI users to write. Added first, so it sits inside
+# LabMiddleware, which logs every request, the notices included.
+app.add_middleware(DrainMiddleware)
 app.add_middleware(LabMiddleware)
 
 
@@ -164,21 +141,3 @@ async def stream(seconds: float = 1.0) -> StreamingResponse:
             yield f"{NAME} chunk {i}\n".encode()
 
     return StreamingResponse(chunks(), media_type="text/plain")
-
-
-@app.post("/drain", response_class=PlainTextResponse)
-async def drain() -> str:
-    if DRAIN_FLAG:
-        with open(DRAIN_FLAG, "w") as f:
-            f.write(str(time.time()))
-    return "draining"
-
-
-@app.delete("/drain", response_class=PlainTextResponse)
-async def undrain() -> str:
-    if DRAIN_FLAG:
-        try:
-            os.unlink(DRAIN_FLAG)
-        except FileNotFoundError:
-            pass
-    return "not draining"

@@ -6,6 +6,10 @@ LB_EVENTS_LOG gets one JSON line per master event:
   {"event": "ready", ...}       master booted, listeners open
   {"event": "sigterm", "t": T}  the master received SIGTERM (at receipt)
   {"event": "exit", ...}        the master is about to exit (on_exit)
+
+With LB_LAB_DRAIN_HOOK=1 (the WSGI backend) it also runs lb_drain's Gunicorn
+hooks, from a config of its own, as its docs show: each worker's app gets
+lb_drain's middleware without the app knowing.
 """
 
 import json
@@ -18,6 +22,9 @@ import time
 control_socket_disable = True
 
 _EVENTS = os.environ.get("LB_EVENTS_LOG")
+_DRAIN_HOOK = os.environ.get("LB_LAB_DRAIN_HOOK") == "1"
+if _DRAIN_HOOK:
+    from lb_drain import gunicorn as lb_drain_hooks
 
 
 def _record(event: str, **fields) -> None:
@@ -48,5 +55,17 @@ def when_ready(server):
     _record("ready")
 
 
+def on_starting(server):
+    if _DRAIN_HOOK:
+        lb_drain_hooks.on_starting(server)
+
+
+def post_worker_init(worker):
+    if _DRAIN_HOOK:
+        lb_drain_hooks.post_worker_init(worker)
+
+
 def on_exit(server):
     _record("exit")
+    if _DRAIN_HOOK:
+        lb_drain_hooks.on_exit(server)

@@ -1,9 +1,12 @@
 //! One lab backend: the real stack the project exists for, Gunicorn master +
-//! 2 Uvicorn workers serving `lab/app/app.py`, in its own namespace, with a
-//! pid file (what `lb`'s `shutdown = { signal = "TERM", pid_file = ... }`
-//! reads), a JSON access log and a master-events log (SIGTERM receipt).
+//! 2 Uvicorn workers serving `lab/app/app.py` (or 2 gthread workers serving
+//! `lab/app/wsgi_app.py`, see [`App`]), in its own namespace, with a pid file
+//! (what `lb`'s `shutdown = { signal = "TERM", pid_file = ... }` reads), a
+//! JSON access log and a master-events log (SIGTERM receipt). Both apps use
+//! the shipped lb_drain package for the drain notice.
 
 use std::{
+    collections::BTreeSet,
     net::{Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
@@ -17,6 +20,7 @@ use serde::Deserialize;
 use crate::{
     access::{self, AccessEntry},
     client::{self, Request},
+    gunicorn::{self, App, DRAIN_PATH},
     netns::Netns,
     paths,
     proc::{Proc, Registry},
@@ -35,7 +39,11 @@ pub struct Backend {
     dir: PathBuf,
     /// Where health polls come from (the client ns: the path the LB uses too).
     probe_ns: Arc<Netns>,
+    /// Where drain notices come from: the LB ns, as lb's `on_drain` does
+    /// (lb_drain answers no one else but loopback).
+    notice_ns: Arc<Netns>,
     registry: Registry,
+    app: Mutex<App>,
     proc: Mutex<Option<Proc>>,
 }
 
@@ -47,6 +55,7 @@ impl Backend {
         host: Host,
         dir: &Path,
         probe_ns: Arc<Netns>,
+        notice_ns: Arc<Netns>,
         registry: Registry,
     ) -> Backend {
         Backend {
@@ -56,7 +65,9 @@ impl Backend {
             host,
             dir: dir.to_owned(),
             probe_ns,
+            notice_ns,
             registry,
+            app: Mutex::new(App::default()),
             proc: Mutex::new(None),
         }
     }
@@ -119,9 +130,13 @@ impl Backend {
         self.file("log")
     }
 
-    /// Exists while the app is draining (set by `POST /drain`).
-    pub fn drain_flag(&self) -> PathBuf {
-        self.file("draining")
+    /// What it serves from its next start on (see [`Backend::restart`]).
+    pub fn set_app(&self, app: App) {
+        *self.app.lock().unwrap_or_else(|e| e.into_inner()) = app;
+    }
+
+    pub fn app(&self) -> App {
+        *self.app.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn file(&self, ext: &str) -> PathBuf {
@@ -140,9 +155,9 @@ impl Backend {
             bail!("{} is already running", self.name);
         }
         // A stale pid file would point lb's shutdown action at a dead (or
-        // recycled) pid; a stale drain flag would make the app drain at once.
+        // recycled) pid. (lb_drain's flag dies with the process group.)
         let _ = std::fs::remove_file(self.pid_file());
-        let _ = std::fs::remove_file(self.drain_flag());
+        let app_kind = self.app();
         let app = paths::app_dir();
         let gunicorn = paths::gunicorn()?;
         let (gunicorn, conf, pid) = (
@@ -155,16 +170,15 @@ impl Backend {
             pid.to_string_lossy(),
             app.to_string_lossy(),
         );
+        let workers = gunicorn::WORKERS.to_string();
         let mut args: Vec<&str> = vec![
             &gunicorn,
             "-c",
             &conf,
             "--chdir",
             &app_s,
-            "-k",
-            "uvicorn.workers.UvicornWorker",
             "-w",
-            "2",
+            &workers,
             "--graceful-timeout",
             "30",
             "--keep-alive",
@@ -181,12 +195,13 @@ impl Backend {
         if self.host.ipv6.is_some() {
             args.extend(["-b", "[::]:80"]);
         }
-        args.push("app:app");
+        args.extend(app_kind.args());
         let mut cmd = self.ns.exec(&args);
-        cmd.env("LB_BACKEND_NAME", &self.name)
+        cmd.envs(app_kind.env().iter().copied())
+            .env("LB_BACKEND_NAME", &self.name)
             .env("LB_ACCESS_LOG", self.access_log_path())
             .env("LB_EVENTS_LOG", self.events_path())
-            .env("LB_DRAIN_FLAG", self.drain_flag())
+            .env("LB_DRAIN_ALLOW", gunicorn::drain_allow())
             // Keep lab/app free of __pycache__, and uvicorn.workers' notice
             // that it moved to a separate package out of the logs.
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -296,19 +311,20 @@ impl Backend {
         self.wait_ready(crate::topology::BACKEND_READY_TIMEOUT)
     }
 
-    /// Turns the app's drain hook on (`POST /drain`: `Connection: close` on
-    /// every response from now on) or off (`DELETE /drain`).
+    /// Sends the drain notice as lb does, from the LB namespace
+    /// (`POST /lb/drain`: `Connection: close` on every response from now
+    /// on), or undoes it (`DELETE /lb/drain`).
     pub fn set_draining(&self, on: bool) -> Result<()> {
-        let url = self.url("/drain");
+        let url = self.url(DRAIN_PATH);
         let req = if on {
             Request::post(url, Vec::new())
         } else {
             Request::delete(url)
         };
-        let r = client::send(&self.probe_ns, &req)?;
+        let r = client::send(&self.notice_ns, &req)?;
         if !r.ok() {
             bail!(
-                "{} {} /drain: {:?} {}",
+                "{} {} {DRAIN_PATH}: {:?} {}",
                 self.name,
                 req.method,
                 r.status,
@@ -316,6 +332,12 @@ impl Backend {
             );
         }
         Ok(())
+    }
+
+    /// The worker pids its Gunicorn booted, and those that logged seeing the
+    /// drain flag (lb_drain's "lb_drain: pid N draining" line).
+    pub fn workers_and_drain_sightings(&self) -> (BTreeSet<u32>, BTreeSet<u32>) {
+        gunicorn::workers_and_drain_sightings(&self.log_path())
     }
 
     /// Every request it logged, ordered by start time.

@@ -23,7 +23,8 @@ pub struct BackendOpts {
     /// "start" or "idle".
     pub shutdown_when: Option<String>,
     pub signal_delay: Option<Duration>,
-    /// `on_drain = { http = "http://<backend>:80/drain" }` (the app's hook).
+    /// `on_drain = { http = "http://<backend>:80/lb/drain" }` (lb_drain's
+    /// endpoint, in every lab app).
     pub on_drain: bool,
     /// The HTTP health check on /health (interval 500ms, timeout 300ms,
     /// rise 2, fall 2).
@@ -282,7 +283,7 @@ fn backend(
             ..Action::default()
         }),
         on_drain: o.on_drain.then(|| Action {
-            http: Some(format!("http://{url_host}:80/drain")),
+            http: Some(format!("http://{url_host}:80{}", crate::DRAIN_PATH)),
             ..Action::default()
         }),
     }
@@ -342,7 +343,7 @@ mod tests {
         assert_eq!(b["shutdown"]["signal"].as_str(), Some("TERM"));
         assert_eq!(
             b["on_drain"]["http"].as_str(),
-            Some("http://198.51.100.11:80/drain")
+            Some("http://198.51.100.11:80/lb/drain")
         );
         assert_eq!(back["daemon"]["max_flows"].as_integer(), Some(4096));
     }

@@ -3,7 +3,8 @@
 //!
 //! [`Lab::up`] builds a switch namespace with a bridge, a client, an LB and
 //! N backend namespaces, each backend running the real stack (Gunicorn +
-//! Uvicorn workers + FastAPI, from `target/lab-venv`). [`Daemon`] runs the
+//! Uvicorn workers + FastAPI, or gthread workers + a WSGI app, from
+//! `target/lab-venv`, with the lb_drain package of `integrations/python`). [`Daemon`] runs the
 //! real `lb` binary in the LB namespace; [`load`] drives wrk and hey from the
 //! client namespace; [`client`] makes single bounded requests.
 //!
@@ -19,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod guard;
+pub mod gunicorn;
 pub mod load;
 pub mod netns;
 pub mod paths;
@@ -32,6 +34,7 @@ pub use backend::Backend;
 pub use client::{Request, Response};
 pub use config::{BackendOpts, ConfigSpec, LbConfig};
 pub use daemon::Daemon;
+pub use gunicorn::{App, DRAIN_PATH};
 pub use load::{LoadResult, LoadRun, LoadSpec, Tool};
 pub use netns::Netns;
 pub use stale::remove_stale;

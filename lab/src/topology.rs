@@ -193,6 +193,7 @@ impl Lab {
                 h,
                 &lab.dir,
                 Arc::clone(&lab.client),
+                Arc::clone(&lab.lb),
                 lab.registry().clone(),
             );
             lab.backends.push(b);

@@ -91,8 +91,26 @@ fn lab_up_and_down() {
         "0"
     );
 
-    // Drain hook: Connection: close on every response, from every worker.
+    // Drain hook (lb_drain): Connection: close on every response, from
+    // every worker; only the LB's address may send the notice.
     let web1 = lab.backend("web-1").unwrap();
+    let from_client = lab
+        .client_ns()
+        .run(&[
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "--max-time",
+            "5",
+            &web1.url(lb_lab::DRAIN_PATH),
+        ])
+        .unwrap();
+    assert_eq!(from_client.trim(), "403");
     web1.set_draining(true).unwrap();
     for _ in 0..4 {
         let out = lab

@@ -10,6 +10,7 @@ mod run;
 mod setup;
 mod steps;
 mod test;
+mod test_python;
 
 use std::process::ExitCode;
 

@@ -62,3 +62,8 @@ pub fn lab_venv() -> PathBuf {
 pub fn lab_requirements() -> PathBuf {
     workspace_root().join("xtask").join("lab-requirements.txt")
 }
+
+/// `integrations/python`: the lb-drain package (installed into [`lab_venv`]).
+pub fn python_package() -> PathBuf {
+    workspace_root().join("integrations").join("python")
+}

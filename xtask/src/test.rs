@@ -1,10 +1,11 @@
-//! `cargo xtask test`: unit tests on the host, then the integration tests
+//! `cargo xtask test`: unit tests on the host (Rust, then the lb-drain Python
+//! package's pytest tests and wheel build), then the integration tests
 //! (lb-tests), which need root: they create network namespaces and load XDP.
 use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{cmd::CmdExt as _, paths, setup, steps::Steps};
+use crate::{cmd::CmdExt as _, paths, setup, steps::Steps, test_python};
 
 pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
     // Unit tests need only the toolchain; the integration tests need the lab
@@ -35,6 +36,9 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             filter,
         )
     });
+    // Always all of them (a few seconds): the lab's backends run this package.
+    steps.run("python tests (pytest integrations/python)", test_python::pytest);
+    steps.run("python wheel (pip wheel integrations/python)", test_python::wheel);
     if !unit_only {
         steps.run("integration tests (lb-tests, root)", || {
             if !setup::is_root() {

@@ -10,6 +10,9 @@ Or leave the app alone: `gunicorn -c python:lb_drain.gunicorn_conf ...`.
 from __future__ import annotations
 
 from .endpoint import Settings, answer
+from .state import log
+
+_warned = False
 
 
 def _force_close(start_response) -> bool:
@@ -43,6 +46,8 @@ class WSGIDrainMiddleware:
 
         def start_closing(status, headers, exc_info=None):
             if flag.is_set() and not _force_close(start_response):
+                if "gunicorn.socket" in environ:
+                    _warn_not_outermost()
                 # Other servers (waitress, uWSGI) honour the app's header.
                 headers = [(k, v) for k, v in headers if k.lower() != "connection"]
                 headers.append(("Connection", "close"))
@@ -59,3 +64,13 @@ class WSGIDrainMiddleware:
             headers.append(("Allow", reply.allow))
         start_response(f"{reply.status} {reply.reason}", headers)
         return [body]
+
+
+def _warn_not_outermost() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning(
+            "lb_drain: WSGIDrainMiddleware is not the outermost middleware, and Gunicorn ignores "
+            "a Connection header from the app: wrap it last, or use lb_drain.gunicorn_conf"
+        )

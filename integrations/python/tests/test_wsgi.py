@@ -81,3 +81,11 @@ def test_other_methods_get_405(flag_path):
 
 def test_other_paths_reach_the_app(flag_path):
     assert request(WSGIDrainMiddleware(hello, path="/ops/drain"), "POST", "/lb/drain")[2] == b"hello"
+
+
+def test_under_gunicorn_but_not_outermost_it_says_so(flag_path, caplog):
+    app = WSGIDrainMiddleware(hello)
+    request(app, "POST", "/lb/drain")
+    _, headers, _ = request(app, **{"gunicorn.socket": object()})
+    assert headers["Connection"] == "close"
+    assert any("not the outermost middleware" in r.getMessage() for r in caplog.records)

@@ -78,6 +78,11 @@ pub fn run(scope: Scope) -> Result<()> {
     Ok(())
 }
 
+/// The lab venv alone (no root needed): what the Python tests run in.
+pub fn lab_venv() -> Result<()> {
+    venv::ensure()
+}
+
 /// True when running as root (apt, mount, network namespaces, BPF).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

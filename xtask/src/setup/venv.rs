@@ -1,8 +1,10 @@
 //! The Python venv with the lab's HTTP backends (Gunicorn + Uvicorn workers +
-//! FastAPI, pinned in xtask/lab-requirements.txt) at `target/lab-venv`.
-//! A copy of the requirements inside the venv records what was installed;
-//! when the file changes the venv is rebuilt from scratch, so no package from
-//! an older pin set lingers.
+//! FastAPI, pinned in xtask/lab-requirements.txt) at `target/lab-venv`, and
+//! the repository's own `integrations/python` package (lb-drain), which the
+//! backends use. A copy of the requirements inside the venv records what was
+//! installed; when the file changes the venv is rebuilt from scratch, so no
+//! package from an older pin set lingers. The package is reinstalled whenever
+//! its sources change, so the lab always runs the code in the tree.
 use std::{fs, path::Path, process::Command};
 
 use anyhow::{Context as _, Result, bail};
@@ -11,8 +13,15 @@ use crate::{cmd::CmdExt as _, paths};
 
 /// The copy of the requirements that the venv was built from.
 const STAMP: &str = "lab-requirements.installed.txt";
+/// The sources of the lb-drain package that was installed.
+const PACKAGE_STAMP: &str = "lb-drain.installed.txt";
 
 pub fn ensure() -> Result<()> {
+    ensure_requirements()?;
+    ensure_package()
+}
+
+fn ensure_requirements() -> Result<()> {
     let venv = paths::lab_venv();
     let requirements_path = paths::lab_requirements();
     let requirements = fs::read_to_string(&requirements_path)
@@ -43,10 +52,64 @@ pub fn ensure() -> Result<()> {
         .arg(&requirements_path)
         .run()?;
     if !imports_work(&python) {
-        bail!("the lab venv was installed but cannot import gunicorn, uvicorn and fastapi");
+        bail!("the lab venv was installed but cannot import gunicorn, uvicorn, fastapi and pytest");
     }
     fs::write(venv.join(STAMP), &requirements)
         .with_context(|| format!("writing the stamp in {}", venv.display()))
+}
+
+/// `pip install ./integrations/python` unless the venv holds these sources
+/// already.
+fn ensure_package() -> Result<()> {
+    let venv = paths::lab_venv();
+    let package = paths::python_package();
+    let sources = package_sources(&package)?;
+    let stamp = venv.join(PACKAGE_STAMP);
+    let python = venv.join("bin/python");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(sources.as_str())
+        && python_runs(&python, "import lb_drain")
+    {
+        println!("ok: lb-drain installed in the lab venv");
+        return Ok(());
+    }
+    println!("installing: lb-drain ({}) into the lab venv", package.display());
+    let _ = fs::remove_file(&stamp);
+    Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--force-reinstall",
+        ])
+        .arg(&package)
+        .run()?;
+    fs::write(&stamp, &sources).with_context(|| format!("writing {}", stamp.display()))
+}
+
+/// Every file of the package that goes into the wheel, with its path, as one
+/// string: the stamp that says whether the installed copy is current.
+fn package_sources(package: &Path) -> Result<String> {
+    let mut files = vec![
+        package.join("pyproject.toml"),
+        package.join("README.md"),
+    ];
+    let module = package.join("lb_drain");
+    let mut entries: Vec<_> = fs::read_dir(&module)
+        .with_context(|| format!("reading {}", module.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    files.extend(entries);
+    let mut all = String::new();
+    for f in files {
+        let text = fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        all.push_str(&format!("== {}\n{text}\n", f.display()));
+    }
+    Ok(all)
 }
 
 /// Debian's python (what python3-venv makes complete) unless it lacks `venv`
@@ -65,8 +128,12 @@ fn base_python() -> Result<&'static str> {
 
 /// Catches a venv whose interpreter broke (e.g. Python upgraded underneath it).
 fn imports_work(python: &Path) -> bool {
+    python_runs(python, "import gunicorn, uvicorn, fastapi, pytest")
+}
+
+fn python_runs(python: &Path, code: &str) -> bool {
     Command::new(python)
-        .args(["-c", "import gunicorn, uvicorn, fastapi"])
+        .args(["-c", code])
         .probe()
         .is_some()
 }

@@ -1,0 +1,104 @@
+//! The Gunicorn side of a lab backend: which app it serves with which
+//! workers (its command line), and what its log says about the workers and
+//! the lb_drain package (integrations/python) inside them.
+
+use std::{collections::BTreeSet, path::Path};
+
+use crate::addr;
+
+/// The path of the drain notice endpoint that lb_drain serves, and that the
+/// lab's `on_drain` action calls.
+pub const DRAIN_PATH: &str = "/lb/drain";
+
+/// Worker processes per backend.
+pub const WORKERS: usize = 2;
+
+/// What a backend's Gunicorn serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum App {
+    /// `lab/app/app.py` under Uvicorn workers, with lb_drain's ASGI
+    /// middleware added in the app (`app.add_middleware(DrainMiddleware)`).
+    #[default]
+    FastApi,
+    /// `lab/app/wsgi_app.py`, a plain WSGI app, under gthread workers, with
+    /// lb_drain's WSGI middleware added by lb_drain's Gunicorn hooks.
+    Wsgi,
+}
+
+impl App {
+    /// Gunicorn's arguments for the worker class and the app.
+    pub(crate) fn args(self) -> &'static [&'static str] {
+        match self {
+            App::FastApi => &["-k", "uvicorn.workers.UvicornWorker", "app:app"],
+            App::Wsgi => &["-k", "gthread", "--threads", "8", "wsgi_app:app"],
+        }
+    }
+
+    /// Environment for Gunicorn: the WSGI app gets lb_drain through the
+    /// hooks in `lab/app/gunicorn_conf.py`.
+    pub(crate) fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            App::FastApi => &[],
+            App::Wsgi => &[("LB_LAB_DRAIN_HOOK", "1")],
+        }
+    }
+}
+
+/// `LB_DRAIN_ALLOW` for lb_drain: the LB's addresses, where the daemon's
+/// drain notice comes from (clients reaching the backend through the VIP
+/// keep their own address, and get 403).
+pub(crate) fn drain_allow() -> String {
+    format!(
+        "{},{}",
+        addr::v4(addr::LB_HOST),
+        addr::v6(addr::LB_HOST)
+    )
+}
+
+/// The worker pids Gunicorn booted ("Booting worker with pid: N").
+pub fn booted_workers(log: &str) -> BTreeSet<u32> {
+    pids_after(log, "Booting worker with pid: ")
+}
+
+/// The pids that logged lb_drain's "lb_drain: pid N draining" line: the
+/// processes that saw the drain flag.
+pub fn saw_drain(log: &str) -> BTreeSet<u32> {
+    log.lines()
+        .filter(|l| l.contains(" draining: every response now says Connection: close"))
+        .flat_map(|l| pids_after(l, "lb_drain: pid "))
+        .collect()
+}
+
+fn pids_after(text: &str, marker: &str) -> BTreeSet<u32> {
+    text.match_indices(marker)
+        .filter_map(|(i, _)| {
+            let rest = &text[i + marker.len()..];
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            rest[..end].parse().ok()
+        })
+        .collect()
+}
+
+/// [`booted_workers`] and [`saw_drain`] of the log file at `path`.
+pub fn workers_and_drain_sightings(path: &Path) -> (BTreeSet<u32>, BTreeSet<u32>) {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    (booted_workers(&log), saw_drain(&log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_worker_pids_and_drain_sightings() {
+        let log = "[2026-12-05 17:00:00 +0000] [100] [INFO] Booting worker with pid: 101\n\
+                   [2026-12-05 17:00:00 +0000] [100] [INFO] Booting worker with pid: 102\n\
+                   lb_drain: pid 102 draining: every response now says Connection: close\n\
+                   lb_drain: pid 101 no longer draining\n\
+                   lb_drain: pid 7 draining: every response now says Connection: close\n";
+        assert_eq!(booted_workers(log), BTreeSet::from([101, 102]));
+        assert_eq!(saw_drain(log), BTreeSet::from([7, 102]));
+    }
+}
