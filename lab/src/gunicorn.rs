@@ -81,15 +81,29 @@ fn pids_after(text: &str, marker: &str) -> BTreeSet<u32> {
         .collect()
 }
 
-/// [`booted_workers`] and [`saw_drain`] of the log file at `path`.
+/// [`booted_workers`] and [`saw_drain`] of the last Gunicorn run logged in
+/// the file at `path` (a restarted backend appends to the same log).
 pub fn workers_and_drain_sightings(path: &Path) -> (BTreeSet<u32>, BTreeSet<u32>) {
     let log = std::fs::read_to_string(path).unwrap_or_default();
-    (booted_workers(&log), saw_drain(&log))
+    let last = last_run(&log);
+    (booted_workers(last), saw_drain(last))
+}
+
+/// The log from the last "Starting gunicorn" line on.
+fn last_run(log: &str) -> &str {
+    log.rfind("Starting gunicorn").map_or(log, |i| &log[i..])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_run_counts() {
+        let log = "[INFO] Starting gunicorn 27.0.1\n[INFO] Booting worker with pid: 5\n\
+                   [INFO] Starting gunicorn 27.0.1\n[INFO] Booting worker with pid: 9\n";
+        assert_eq!(booted_workers(last_run(log)), BTreeSet::from([9]));
+    }
 
     #[test]
     fn reads_worker_pids_and_drain_sightings() {

@@ -16,6 +16,8 @@ mod health;
 mod limits;
 #[path = "drain/load.rs"]
 mod load;
+#[path = "drain/on_drain.rs"]
+mod on_drain;
 #[path = "drain/signal.rs"]
 mod signal;
 #[path = "drain/support.rs"]
