@@ -7,12 +7,13 @@
 //! hooks, the app untouched).
 
 use std::{
+    collections::BTreeMap,
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::Duration,
 };
 
-use lb_lab::{App, BackendOpts, ConfigSpec, LoadRun, Tool, gunicorn};
+use lb_lab::{AccessEntry, App, BackendOpts, ConfigSpec, LoadRun, Tool, gunicorn};
 
 use super::{assert_drained, load_spec};
 use crate::support::{
@@ -33,6 +34,21 @@ fn drain_with_on_drain_and_idle_shutdown_loses_no_request() {
 #[test]
 fn drain_with_on_drain_and_idle_shutdown_loses_no_request_wsgi_gthread() {
     idle_drain_loses_nothing("drn-wsgi", App::Wsgi);
+}
+
+/// How long after the drain's start the notice has surely been taken in
+/// (it is sent at once and served in milliseconds).
+const NOTICE_SETTLE_S: f64 = 1.0;
+
+/// Requests that started after `after`, per connection id. Every entry must
+/// have one (both lab apps tag connections), or the count would prove nothing.
+fn requests_per_connection_after(served: &[AccessEntry], after: f64) -> BTreeMap<String, usize> {
+    let mut per_conn = BTreeMap::new();
+    for e in served.iter().filter(|e| e.t > after) {
+        let conn = e.conn.clone().unwrap_or_else(|| panic!("no connection id: {e:?}"));
+        *per_conn.entry(conn).or_insert(0) += 1;
+    }
+    per_conn
 }
 
 fn idle_drain_loses_nothing(prefix: &str, app: App) {
@@ -147,6 +163,22 @@ fn idle_drain_loses_nothing(prefix: &str, app: App) {
     }
     assert_no_connection_after_drain(&lab, &daemon, web2, &run);
     assert_drained(&run, &b);
+
+    // `Connection: close` did its work: after the notice, a keep-alive
+    // connection carries one more request at most (its answer closes it).
+    // Without it the drain would still end, but only when the load stopped.
+    let late = requests_per_connection_after(&served, started + NOTICE_SETTLE_S);
+    let reused: Vec<_> = late.iter().filter(|(_, n)| **n > 1).collect();
+    println!(
+        "connections of the client on {TARGET} with requests from +{NOTICE_SETTLE_S} s on: {}, most requests on one: {}",
+        late.len(),
+        late.values().max().unwrap_or(&0)
+    );
+    assert!(
+        reused.is_empty(),
+        "connections on {TARGET} still reused more than {NOTICE_SETTLE_S} s after the drain notice \
+         (the app did not answer Connection: close): {reused:?}"
+    );
 
     // The notice reached one worker; lb_drain's flag must have reached every
     // one (each logs it once, on its own: see integrations/python).
