@@ -37,14 +37,19 @@ pub struct Backend {
     ns: Arc<Netns>,
     host: Host,
     dir: PathBuf,
-    /// Where health polls come from (the client ns: the path the LB uses too).
-    probe_ns: Arc<Netns>,
-    /// Where drain notices come from: the LB ns, as lb's `on_drain` does
-    /// (lb_drain answers no one else but loopback).
-    notice_ns: Arc<Netns>,
+    callers: Callers,
     registry: Registry,
     app: Mutex<App>,
     proc: Mutex<Option<Proc>>,
+}
+
+/// The namespaces the lab itself sends a backend's requests from.
+pub(crate) struct Callers {
+    /// Health polls: the client ns (the path the LB uses too).
+    pub probe: Arc<Netns>,
+    /// Drain notices: the LB ns, as lb's `on_drain` does (lb_drain answers
+    /// no one else but loopback).
+    pub notice: Arc<Netns>,
 }
 
 impl Backend {
@@ -54,8 +59,7 @@ impl Backend {
         ns: Arc<Netns>,
         host: Host,
         dir: &Path,
-        probe_ns: Arc<Netns>,
-        notice_ns: Arc<Netns>,
+        callers: Callers,
         registry: Registry,
     ) -> Backend {
         Backend {
@@ -64,8 +68,7 @@ impl Backend {
             ns,
             host,
             dir: dir.to_owned(),
-            probe_ns,
-            notice_ns,
+            callers,
             registry,
             app: Mutex::new(App::default()),
             proc: Mutex::new(None),
@@ -234,7 +237,7 @@ impl Backend {
                 left.min(Duration::from_secs(1))
                     .max(Duration::from_millis(100)),
             );
-            if client::send(&self.probe_ns, &req)?.ok() {
+            if client::send(&self.callers.probe, &req)?.ok() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -321,7 +324,7 @@ impl Backend {
         } else {
             Request::delete(url)
         };
-        let r = client::send(&self.notice_ns, &req)?;
+        let r = client::send(&self.callers.notice, &req)?;
         if !r.ok() {
             bail!(
                 "{} {} {DRAIN_PATH}: {:?} {}",

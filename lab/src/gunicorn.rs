@@ -48,11 +48,7 @@ impl App {
 /// drain notice comes from (clients reaching the backend through the VIP
 /// keep their own address, and get 403).
 pub(crate) fn drain_allow() -> String {
-    format!(
-        "{},{}",
-        addr::v4(addr::LB_HOST),
-        addr::v6(addr::LB_HOST)
-    )
+    format!("{},{}", addr::v4(addr::LB_HOST), addr::v6(addr::LB_HOST))
 }
 
 /// The worker pids Gunicorn booted ("Booting worker with pid: N").

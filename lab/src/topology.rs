@@ -23,7 +23,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::{
     addr,
-    backend::Backend,
+    backend::{Backend, Callers},
     guard::{self, Cleanup},
     netns::Netns,
     proc::{Proc, Registry},
@@ -192,8 +192,10 @@ impl Lab {
                 ns,
                 h,
                 &lab.dir,
-                Arc::clone(&lab.client),
-                Arc::clone(&lab.lb),
+                Callers {
+                    probe: Arc::clone(&lab.client),
+                    notice: Arc::clone(&lab.lb),
+                },
                 lab.registry().clone(),
             );
             lab.backends.push(b);

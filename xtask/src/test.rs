@@ -37,8 +37,14 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
         )
     });
     // Always all of them (a few seconds): the lab's backends run this package.
-    steps.run("python tests (pytest integrations/python)", test_python::pytest);
-    steps.run("python wheel (pip wheel integrations/python)", test_python::wheel);
+    steps.run(
+        "python tests (pytest integrations/python)",
+        test_python::pytest,
+    );
+    steps.run(
+        "python wheel (pip wheel integrations/python)",
+        test_python::wheel,
+    );
     if !unit_only {
         steps.run("integration tests (lb-tests, root)", || {
             if !setup::is_root() {

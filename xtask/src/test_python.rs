@@ -53,7 +53,15 @@ pub fn wheel() -> Result<()> {
         .arg(wheel)
         .probe()
         .with_context(|| format!("listing {}", wheel.display()))?;
-    for module in ["asgi", "wsgi", "gunicorn", "gunicorn_conf", "state", "access", "endpoint"] {
+    for module in [
+        "asgi",
+        "wsgi",
+        "gunicorn",
+        "gunicorn_conf",
+        "state",
+        "access",
+        "endpoint",
+    ] {
         let name = format!("lb_drain/{module}.py");
         if !listing.contains(&name) {
             bail!("{} lacks {name}:\n{listing}", wheel.display());

@@ -66,3 +66,26 @@ def test_the_config_module_gives_gunicorn_the_hooks():
     assert conf.post_worker_init is hooks.post_worker_init
     assert conf.on_starting is hooks.on_starting
     assert conf.on_exit is hooks.on_exit
+
+
+def test_gunicorn_takes_the_config_module_as_c_python_lb_drain_gunicorn_conf():
+    # What `gunicorn -c python:lb_drain.gunicorn_conf` does, through
+    # Gunicorn's own loader (which checks each hook's arity).
+    from gunicorn.app.base import Application
+    from gunicorn.config import Config
+
+    class Loader(Application):
+        def __init__(self):
+            self.cfg = Config()
+
+        def init(self, parser, opts, args):
+            pass
+
+        def load(self):
+            pass
+
+    loader = Loader()
+    loader.load_config_from_module_name_or_filename("python:lb_drain.gunicorn_conf")
+    assert loader.cfg.on_starting is hooks.on_starting
+    assert loader.cfg.post_worker_init is hooks.post_worker_init
+    assert loader.cfg.on_exit is hooks.on_exit

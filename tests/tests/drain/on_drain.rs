@@ -45,7 +45,10 @@ const NOTICE_SETTLE_S: f64 = 1.0;
 fn requests_per_connection_after(served: &[AccessEntry], after: f64) -> BTreeMap<String, usize> {
     let mut per_conn = BTreeMap::new();
     for e in served.iter().filter(|e| e.t > after) {
-        let conn = e.conn.clone().unwrap_or_else(|| panic!("no connection id: {e:?}"));
+        let conn = e
+            .conn
+            .clone()
+            .unwrap_or_else(|| panic!("no connection id: {e:?}"));
         *per_conn.entry(conn).or_insert(0) += 1;
     }
     per_conn

@@ -72,7 +72,10 @@ fn ensure_package() -> Result<()> {
         println!("ok: lb-drain installed in the lab venv");
         return Ok(());
     }
-    println!("installing: lb-drain ({}) into the lab venv", package.display());
+    println!(
+        "installing: lb-drain ({}) into the lab venv",
+        package.display()
+    );
     let _ = fs::remove_file(&stamp);
     Command::new(&python)
         .args([
@@ -92,10 +95,7 @@ fn ensure_package() -> Result<()> {
 /// Every file of the package that goes into the wheel, with its path, as one
 /// string: the stamp that says whether the installed copy is current.
 fn package_sources(package: &Path) -> Result<String> {
-    let mut files = vec![
-        package.join("pyproject.toml"),
-        package.join("README.md"),
-    ];
+    let mut files = vec![package.join("pyproject.toml"), package.join("README.md")];
     let module = package.join("lb_drain");
     let mut entries: Vec<_> = fs::read_dir(&module)
         .with_context(|| format!("reading {}", module.display()))?
@@ -132,10 +132,7 @@ fn imports_work(python: &Path) -> bool {
 }
 
 fn python_runs(python: &Path, code: &str) -> bool {
-    Command::new(python)
-        .args(["-c", code])
-        .probe()
-        .is_some()
+    Command::new(python).args(["-c", code]).probe().is_some()
 }
 
 /// "gunicorn==27.0.1, uvicorn==0.54.0, fastapi==0.165.0", from the file.
