@@ -205,6 +205,8 @@ impl Backend {
             .env("LB_ACCESS_LOG", self.access_log_path())
             .env("LB_EVENTS_LOG", self.events_path())
             .env("LB_DRAIN_ALLOW", gunicorn::drain_allow())
+            // lb_drain's flag file goes there, so it goes with the lab dir.
+            .env("XDG_RUNTIME_DIR", &self.dir)
             // Keep lab/app free of __pycache__, and uvicorn.workers' notice
             // that it moved to a separate package out of the logs.
             .env("PYTHONDONTWRITEBYTECODE", "1")

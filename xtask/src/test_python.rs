@@ -14,8 +14,10 @@ pub fn pytest() -> Result<()> {
     let package = paths::python_package();
     Command::new(paths::lab_venv().join("bin/pytest"))
         .current_dir(&package)
-        // Leave no .pytest_cache or __pycache__ in the tree.
-        .args(["-p", "no:cacheprovider", "-v"])
+        // Leave no .pytest_cache or __pycache__ in the tree, and the tests'
+        // temporary dirs (their drain flags) under target/, not in /tmp.
+        .args(["-p", "no:cacheprovider", "-v", "--basetemp"])
+        .arg(paths::target_dir().join("lb-drain-pytest"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()
 }
