@@ -8,7 +8,7 @@ backend put back in service without a restart); `GET` tells the state.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 from .access import Access
 from .state import DrainFlag, shared_flag
@@ -28,20 +28,21 @@ class Reply(NamedTuple):
 class Settings:
     """What a middleware needs: the endpoint's path, who may call it, the flag.
     Keyword arguments win over the environment ($LB_DRAIN_PATH,
-    $LB_DRAIN_ALLOW, $LB_DRAIN_LOOPBACK, $LB_DRAIN_FLAG)."""
+    $LB_DRAIN_ALLOW, $LB_DRAIN_LOOPBACK, $LB_DRAIN_FLAG); `flag` is the flag
+    file's path (or a DrainFlag)."""
 
     def __init__(
         self,
         path: Optional[str] = None,
         allow=None,
         allow_loopback: Optional[bool] = None,
-        flag: Optional[DrainFlag] = None,
+        flag: Union[DrainFlag, str, None] = None,
     ):
         self.path = path or os.environ.get(PATH_ENV) or DEFAULT_PATH
         if not self.path.startswith("/"):
             raise ValueError(f"lb_drain: the endpoint's path must start with '/', got {self.path!r}")
         self.access = Access(allow, allow_loopback)
-        self.flag = flag or shared_flag()
+        self.flag = flag if isinstance(flag, DrainFlag) else shared_flag(flag)
         self.flag.ensure_watching()
 
 

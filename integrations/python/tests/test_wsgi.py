@@ -89,3 +89,11 @@ def test_under_gunicorn_but_not_outermost_it_says_so(flag_path, caplog):
     _, headers, _ = request(app, **{"gunicorn.socket": object()})
     assert headers["Connection"] == "close"
     assert any("not the outermost middleware" in r.getMessage() for r in caplog.records)
+
+
+def test_the_flag_file_can_be_given_as_a_path(tmp_path):
+    path = str(tmp_path / "my-flag")
+    app = WSGIDrainMiddleware(hello, flag=path)
+    request(app, "POST", "/lb/drain")
+    assert os.path.exists(path)
+    assert request(app)[1]["Connection"] == "close"
