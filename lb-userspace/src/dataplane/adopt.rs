@@ -208,7 +208,7 @@ pub fn settle_link(
     Ok((state, attached))
 }
 
-/// Pins `link` in place of the pinned one: at `link.new` first, then renamed
+/// Pins `link` in place of the pinned one: at `link-new` first, then renamed
 /// over `link`, so a daemon that dies half-way still finds a link to adopt.
 fn repin(pins: &PinDir, link: FdLink) -> anyhow::Result<()> {
     let staged = pins.link_new();

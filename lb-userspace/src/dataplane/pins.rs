@@ -16,8 +16,9 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 /// Name of the pinned XDP link inside the interface's directory.
 pub const LINK: &str = "link";
 /// Where a new link is pinned before it replaces `link` (a rename, atomic:
-/// there is never a moment without a link to adopt).
-const LINK_NEW: &str = "link.new";
+/// there is never a moment without a link to adopt). No dot: bpffs refuses
+/// names with dots (EPERM, even to unlink one that does not exist).
+const LINK_NEW: &str = "link-new";
 /// Prefix of the layout marker directory.
 const LAYOUT_PREFIX: &str = "layout-v";
 /// The layout of pins made before the marker existed.
