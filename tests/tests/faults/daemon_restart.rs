@@ -52,14 +52,12 @@ fn faults_daemon_sigkill_and_neighbour_flush_break_no_connection() {
         assert_eq!(s["state"], "active", "{}: {s:#}", b.name());
         assert_eq!(s["mac"], b.mac(), "{} keeps its pinned MAC", b.name());
     }
-    println!(
-        "  restarted: every backend active with its pinned MAC (neighbour table flushed); {}",
-        rig.daemon
-            .log_tail(60)
-            .lines()
-            .find(|l| l.contains("pinned MACs"))
-            .unwrap_or("(no seeding line in the log)")
+    let log = rig.daemon.log_tail(200);
+    assert!(
+        log.contains("adopted backends start from the pinned MACs"),
+        "the daemon says it seeded from the pins:\n{log}"
     );
+    println!("  restarted: every backend active with its pinned MAC (neighbour table flushed)");
 
     let results = load.finish();
     let s = streams.finish();

@@ -65,5 +65,26 @@ fn faults_daemon_upgrade_keeps_every_flow() {
     assert_no_failure(&results);
     assert!(s.broken.is_empty(), "broken streams: {:?}", s.broken);
     assert_eq!(moved, 0, "no flow moved");
+
+    // Pins whose maps have another layout are refused, with what to do.
+    rig.daemon.stop().expect("daemon stops");
+    let dir = rig.daemon.pin_root().join(rig.lab.lb_iface());
+    let marker = |v: u32| dir.join(format!("layout-v{v}"));
+    let current = lb_common::maps::MAPS_LAYOUT_VERSION;
+    std::fs::rename(marker(current), marker(current + 1)).expect("marker renamed");
+    rig.daemon.restart().expect("spawned");
+    let refused = rig
+        .daemon
+        .wait_ready(Duration::from_secs(30))
+        .expect_err("a daemon refuses pins of another layout");
+    let message = format!("{refused:#}");
+    println!(
+        "  pins of layout {} refused: {}",
+        current + 1,
+        message.lines().last().unwrap_or_default()
+    );
+    assert!(message.contains("exit status: 1"), "{message}");
+    assert!(message.contains("map layout version"), "{message}");
+    std::fs::rename(marker(current + 1), marker(current)).expect("marker restored");
     rig.down();
 }
