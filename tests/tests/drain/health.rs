@@ -43,7 +43,7 @@ fn drain_health_takes_a_dead_backend_out_and_brings_it_back() {
         (b["state"] == "active" && b["health"] == "healthy").then(now)
     });
     println!(
-        "web-3 killed -> down in {:.0} ms (fall x interval = {:.0} ms); answering /health -> active in {:.0} ms (rise x interval = {:.0} ms); while down: {answered:?}",
+        "web-3 killed -> unhealthy in {:.0} ms (fall x interval = {:.0} ms); answering /health -> active in {:.0} ms (rise x interval = {:.0} ms); while unhealthy: {answered:?}",
         (t_down - t_kill) * 1e3,
         FALL * INTERVAL_S * 1e3,
         (t_up - t_ready) * 1e3,
