@@ -12,6 +12,11 @@ use aya_build::Toolchain;
 
 /// Builds workspace package `name` (an eBPF crate).
 pub fn build(name: &str) -> anyhow::Result<()> {
+    build_with_features(name, &[])
+}
+
+/// Builds workspace package `name` (an eBPF crate) with cargo `features`.
+pub fn build_with_features(name: &str, features: &[&str]) -> anyhow::Result<()> {
     let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .exec()
@@ -38,6 +43,7 @@ pub fn build(name: &str) -> anyhow::Result<()> {
         [aya_build::Package {
             name,
             root_dir: root_dir.as_str(),
+            features,
             ..Default::default()
         }],
         Toolchain::Custom("deb-rust"),

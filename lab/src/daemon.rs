@@ -278,6 +278,15 @@ impl Daemon {
         }
     }
 
+    /// Runs `lb` from now on (for the next [`Daemon::restart`]): an upgrade
+    /// to another build of the binary.
+    pub fn set_binary(&mut self, lb: &Path) -> Result<()> {
+        self.lb = lb
+            .canonicalize()
+            .with_context(|| format!("no lb binary at {}", lb.display()))?;
+        Ok(())
+    }
+
     /// Starts the daemon again with the current config file (after
     /// [`Daemon::stop`] or [`Daemon::kill9`]); it should adopt the pins.
     pub fn restart(&mut self) -> Result<()> {

@@ -6,6 +6,8 @@
 //! ... peer ... netns HOST`), never in the host's own, and carry `lab-`/`sw-`
 //! names no real host has, so a mistake cannot touch a real NIC.
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, Result, ensure};
 
 use crate::{
@@ -81,6 +83,15 @@ impl Lab {
         offloads_off(ns, &host.iface)?;
         offloads_off(&self.switch, port)?;
         Ok(())
+    }
+
+    /// Deletes the LB's veth (both ends: its namespace loses the interface and
+    /// every neighbour entry on it, as when a NIC or its namespace is
+    /// replaced) and plugs a new one with the same name, MAC and addresses.
+    /// An XDP program attached to the old interface is attached to nothing.
+    pub fn replug_lb(&self) -> Result<()> {
+        self.switch.ip(&["link", "del", "sw-lb"])?;
+        self.plug(&Arc::clone(&self.lb), &self.lb_host.clone(), "sw-lb")
     }
 
     /// VIP traffic goes to the LB's MAC (a host route via the LB); replies

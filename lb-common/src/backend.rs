@@ -11,8 +11,14 @@ pub const STATE_DRAINING: u8 = 2;
 /// Drain finished: no new flows; flow entries that remain still forward to it
 /// (the last ACKs of closing connections).
 pub const STATE_DRAINED: u8 = 3;
-/// Unhealthy or disabled: no new flows, existing flows are re-picked on their next packet.
+/// Admin DOWN (`lb disable`, or a backend gone from the config): no new
+/// flows, and existing flows are re-picked on their next packet. An
+/// operator's decision; a health check never writes it.
 pub const STATE_DOWN: u8 = 4;
+/// Failing its health checks: no new flows, existing flows KEPT. A backend
+/// that stalls for a few seconds (GC pause, CPU starvation, a slow health
+/// endpoint) finishes what it has; one that died resets its own connections.
+pub const STATE_UNHEALTHY: u8 = 5;
 
 /// Human name of a `STATE_*` value.
 pub const fn state_name(state: u8) -> &'static str {
@@ -21,6 +27,7 @@ pub const fn state_name(state: u8) -> &'static str {
         STATE_DRAINING => "draining",
         STATE_DRAINED => "drained",
         STATE_DOWN => "down",
+        STATE_UNHEALTHY => "unhealthy",
         _ => "empty",
     }
 }
@@ -53,6 +60,9 @@ impl Backend {
     /// True when existing flows may keep going to this backend.
     #[inline(always)]
     pub const fn keeps_flows(&self) -> bool {
-        matches!(self.state, STATE_ACTIVE | STATE_DRAINING | STATE_DRAINED)
+        matches!(
+            self.state,
+            STATE_ACTIVE | STATE_DRAINING | STATE_DRAINED | STATE_UNHEALTHY
+        )
     }
 }

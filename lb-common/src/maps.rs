@@ -24,6 +24,12 @@ pub const VIP_STATS: &str = "VIP_STATS";
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
+/// Version of the maps' layout: their set, names, types, and the layout of
+/// every key and value they hold. Bump it with any such change. It is kept
+/// with the pins, and a daemon whose version differs from the pinned one
+/// refuses to adopt them (its program would read the old maps wrongly).
+pub const MAPS_LAYOUT_VERSION: u32 = 1;
+
 /// Every map, for pinning and adoption.
 pub const ALL: [&str; 10] = [
     VIPS,

@@ -23,7 +23,7 @@ use crate::api::types::{BackendStatus, Status, VipStatus};
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Backend states, each one series of `lb_backend_state`.
-const STATES: [&str; 4] = ["active", "draining", "drained", "down"];
+const STATES: [&str; 5] = ["active", "draining", "drained", "unhealthy", "down"];
 /// Health results, each one series of `lb_backend_health`.
 const HEALTHS: [&str; 4] = ["healthy", "unhealthy", "unknown", "unchecked"];
 const DROP_REASONS: [&str; 3] = ["malformed", "fragment", "no_backend"];
@@ -166,7 +166,7 @@ pub fn render(status: &Status) -> String {
         &backends,
         "lb_backend_state",
         "state",
-        "1 for the backend's current state (active, draining, drained, down), else 0.",
+        "1 for the backend's current state (active, draining, drained, unhealthy, down), else 0.",
         &STATES,
         |b| &b.state,
     );

@@ -105,3 +105,22 @@ pub fn assert_clean(label: &str, r: &LoadResult) {
         r.raw
     );
 }
+
+/// Every backend's status entry (`lb status --json`), by name.
+pub fn backends(status: &Value) -> std::collections::BTreeMap<String, Value> {
+    status["vips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v["backends"].as_array().into_iter().flatten())
+        .map(|b| (b["name"].as_str().unwrap_or("?").to_owned(), b.clone()))
+        .collect()
+}
+
+/// `counters.new_flows` of every backend.
+pub fn new_flows(daemon: &Daemon) -> std::collections::BTreeMap<String, u64> {
+    backends(&daemon.status().expect("lb status"))
+        .into_iter()
+        .map(|(n, b)| (n, b["counters"]["new_flows"].as_u64().unwrap_or(0)))
+        .collect()
+}

@@ -495,9 +495,13 @@ fn e2e_4_backend_crash() {
         .count() as u64;
     let kill = Instant::now();
     web3.kill();
-    let down_status = wait_backend(&daemon, "web-3", Duration::from_secs(10), "down", |s| {
-        s["state"] == "down"
-    });
+    let down_status = wait_backend(
+        &daemon,
+        "web-3",
+        Duration::from_secs(10),
+        "unhealthy",
+        |s| s["state"] == "unhealthy",
+    );
     let detect = kill.elapsed();
     thread::sleep(Duration::from_millis(300));
     let nf_down = new_flows(&daemon)["web-3"];

@@ -60,6 +60,7 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
                 "lb",
             ]);
             build.run()?;
+            build_upgrade_binary()?;
             // Serially: tests share the host's bpffs and the machine's 2 cores.
             cargo_test(
                 &["--package", "lb-lab", "--package", "lb-tests"],
@@ -69,6 +70,34 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
         });
     }
     steps.finish()
+}
+
+/// Builds `lb` with the `test-upgrade` feature (an XDP program whose
+/// instructions differ, same maps) as `target/debug/lb-upgrade`, for the
+/// hitless-upgrade test. In its own target directory (`target/upgrade`): a
+/// feature change in the shared one would rebuild `lb` each time.
+fn build_upgrade_binary() -> Result<()> {
+    let target = paths::target_dir();
+    let upgrade_dir = target.join("upgrade");
+    let mut build = Command::new(paths::cargo());
+    build
+        .current_dir(paths::workspace_root())
+        .env("CARGO_TARGET_DIR", &upgrade_dir)
+        .args([
+            "build",
+            "--package",
+            "lb-userspace",
+            "--bin",
+            "lb",
+            "--features",
+            "test-upgrade",
+        ]);
+    build.run()?;
+    let from = upgrade_dir.join("debug").join("lb");
+    let to = target.join("debug").join("lb-upgrade");
+    std::fs::copy(&from, &to)
+        .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", from.display(), to.display()))?;
+    Ok(())
 }
 
 fn cargo_test(cargo_args: &[&str], harness_args: &[&str], filter: &[String]) -> Result<()> {

@@ -1,9 +1,10 @@
 //! The flow table: which backend a packet goes to.
 //!
 //! A known flow keeps its backend as long as that backend keeps flows (ACTIVE,
-//! DRAINING, DRAINED): this affinity is what lets a draining backend finish its
-//! connections. A flow whose backend went DOWN, or a SYN reusing the 5-tuple of
-//! a flow that already closed, is picked anew.
+//! DRAINING, DRAINED, UNHEALTHY): this affinity is what lets a draining backend
+//! finish its connections, and a backend that failed a few health checks
+//! finish its own. A flow whose backend an operator took DOWN (or removed), or
+//! a SYN reusing the 5-tuple of a flow that already closed, is picked anew.
 
 use lb_common::{
     backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
@@ -100,7 +101,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             }
             return Ok(Target::of(flow.backend_id, backend, flow.vip_id));
         }
-        // The flow moves: a new connection, or its backend is DOWN or gone.
+        // The flow moves: a new connection, or its backend is admin DOWN or gone.
         let vip = maps::try_vip(packet)?;
         if reused && !flow.is_closing() {
             stats::flow_closed(vip.vip_id, flow.backend_id);
@@ -188,7 +189,7 @@ fn record(
     };
     match existing {
         // A new connection on a 5-tuple still in the table (ports recycle
-        // quickly under load), or a flow leaving a DOWN backend: the entry the
+        // quickly under load), or a flow leaving an admin-DOWN backend: the entry the
         // lookup found is rewritten where it is, which spares the LRU map
         // taking a fresh node and freeing the old one, the dearest part of an
         // insert. The lookup already marked the entry recently used.

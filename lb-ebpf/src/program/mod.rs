@@ -15,6 +15,8 @@ use error::Error;
 /// Thin entry: all decisions live in `try_lb`, all error verdicts in `Error::action`.
 #[xdp]
 pub fn lb(ctx: XdpContext) -> u32 {
+    #[cfg(feature = "test-upgrade")]
+    upgrade_marker();
     match try_lb(&ctx) {
         Ok(action) => action,
         Err(e) => {
@@ -30,6 +32,18 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
     maps::try_vip_port(&packet)?;
     let target = flow::try_backend_for(&packet)?;
     forward::try_forward(ctx, &packet, target)
+}
+
+/// Built with `--features test-upgrade` only (the upgrade test's second
+/// binary): a harmless store and volatile load of a stack slot, so that
+/// program's instructions, and so its tag, differ from the default build's
+/// while every map stays the same.
+#[cfg(feature = "test-upgrade")]
+#[inline(always)]
+fn upgrade_marker() {
+    let marker: u64 = 0x0b5e_55ed;
+    // SAFETY: a read of a live local.
+    let _ = unsafe { core::ptr::read_volatile(&marker) };
 }
 
 #[panic_handler]

@@ -46,6 +46,10 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
         interface: "eth0".to_owned(),
         xdp_mode: "native".to_owned(),
         adopted: false,
+        version: "0.1.0".to_owned(),
+        program_tag: "0123456789abcdef".to_owned(),
+        program_at_start: "loaded".to_owned(),
+        previous_program_tag: None,
         uptime_s: 12.5,
         vips: vec![VipStatus {
             name: "web".to_owned(),

@@ -11,6 +11,23 @@ pub struct Status {
     pub xdp_mode: String,
     /// True when this daemon adopted a pinned data plane instead of loading one.
     pub adopted: bool,
+    /// The lb binary's version.
+    #[serde(default)]
+    pub version: String,
+    /// The running XDP program's tag (a hash of its instructions, 16 hex
+    /// digits, as `bpftool prog` shows it); empty once torn down.
+    #[serde(default)]
+    pub program_tag: String,
+    /// What this daemon did to the program at start: "loaded" (a fresh data
+    /// plane), "kept" (adopted as it ran), "replaced" (adopted, and this
+    /// binary's different program swapped in atomically on the pinned link)
+    /// or "reattached" (adopted; the link was not attached to the interface,
+    /// so the program was attached again).
+    #[serde(default)]
+    pub program_at_start: String,
+    /// The tag of the program this daemon replaced at start, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_program_tag: Option<String>,
     /// Seconds since the daemon started.
     pub uptime_s: f64,
     pub vips: Vec<VipStatus>,

@@ -12,14 +12,24 @@ use crate::api::types::{
 pub fn status(s: &Status) -> String {
     let mut out = String::new();
     let adopted = if s.adopted { ", adopted" } else { "" };
+    let program = match (&s.previous_program_tag, s.program_at_start.as_str()) {
+        (Some(previous), _) => format!("program {} (replaced {previous} at start)", s.program_tag),
+        (None, "reattached") => format!("program {} (attached again at start)", s.program_tag),
+        (None, _) if s.program_tag.is_empty() => "no program (torn down)".to_string(),
+        (None, _) => format!("program {}", s.program_tag),
+    };
     let _ = writeln!(
         out,
-        "lb on {} ({} XDP{adopted}), up {}; passed {} packets to the kernel ({} malformed)",
+        "lb {} on {} ({} XDP{adopted}), up {}",
+        s.version,
         s.interface,
         s.xdp_mode,
         secs(s.uptime_s),
-        s.passed_packets,
-        s.passed_malformed
+    );
+    let _ = writeln!(
+        out,
+        "{program}; passed {} packets to the kernel ({} malformed)",
+        s.passed_packets, s.passed_malformed
     );
     if s.vips.is_empty() {
         out.push_str("no VIPs configured\n");

@@ -81,21 +81,22 @@ fn status_prints_a_table_or_json() {
     let ran = run_on(&lb.socket, &["status"]);
     assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
     let lines: Vec<&str> = ran.out.lines().collect();
+    assert_eq!(lines[0], "lb 0.1.0 on eth0 (native XDP), up 13s");
     assert_eq!(
-        lines[0],
-        "lb on eth0 (native XDP), up 13s; passed 99 packets to the kernel (5 malformed)"
+        lines[1],
+        "program 0123456789abcdef; passed 99 packets to the kernel (5 malformed)"
     );
-    assert_eq!(lines[2], "web  198.51.100.10:80/tcp  0 pkt/s  0 new/s");
+    assert_eq!(lines[3], "web  198.51.100.10:80/tcp  0 pkt/s  0 new/s");
     assert_eq!(
-        lines[3],
+        lines[4],
         "  dropped: 1 malformed, 2 fragments, 3 with no backend; repicked: 4"
     );
     assert_eq!(
-        lines[4],
+        lines[5],
         "  NAME   STATE   HEALTH   LIVE  PKT/S  NEW/S  ADDRESS"
     );
     assert_eq!(
-        lines[5],
+        lines[6],
         "  web-1  active  healthy     3   1.2k      3  203.0.113.11"
     );
     assert!(ran.out.lines().all(|l| l.chars().count() <= 100));
@@ -290,7 +291,7 @@ fn a_draining_backend_shows_its_progress_and_last_action() {
     (down.state, down.admin) = ("down".into(), "disabled".into());
     down.problem = Some("MAC of 203.0.113.13 unresolved".into());
     let text = super::show::status(&sample_status(vec![b, down]));
-    let rows: Vec<&str> = text.lines().skip(4).collect();
+    let rows: Vec<&str> = text.lines().skip(5).collect();
     assert_eq!(
         rows,
         [

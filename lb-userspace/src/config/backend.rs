@@ -105,5 +105,6 @@ fn health(raw: RawHealth, at: &KeyPath) -> Checked<HealthConfig> {
         )?,
         rise: at_least_one(raw.rise, DEFAULT_HEALTH_RISE, &at.key("rise"))?,
         fall: at_least_one(raw.fall, DEFAULT_HEALTH_FALL, &at.key("fall"))?,
+        on_unhealthy: raw.on_unhealthy,
     })
 }

@@ -192,6 +192,22 @@ pub struct HealthConfig {
     pub rise: u32,
     /// Consecutive failures to go down; ≥ 1.
     pub fall: u32,
+    /// What happens to the existing flows of a backend that fails.
+    pub on_unhealthy: OnUnhealthy,
+}
+
+/// `health.on_unhealthy`: what a failing health check does to the backend's
+/// existing flows (new flows stop either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnhealthy {
+    /// Keep them (UNHEALTHY): a backend that stalls for a few seconds
+    /// finishes what it has, as with IPVS, HAProxy and Katran.
+    #[default]
+    Keep,
+    /// Move them to other backends on their next packet (DOWN), as `lb
+    /// disable` does: every connection of a backend that merely paused breaks.
+    Move,
 }
 
 impl HealthConfig {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::duration::Dur;
 use super::mac::Mac;
-use super::model::{HealthKind, Protocol, ShutdownWhen, XdpMode};
+use super::model::{HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +80,8 @@ pub(super) struct RawHealth {
     pub timeout: Option<Dur>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+    #[serde(default)]
+    pub on_unhealthy: OnUnhealthy,
 }
 
 /// Every key any action may have; validation checks which combination it is.

@@ -71,6 +71,7 @@ fn design_example() {
             timeout: Duration::from_millis(500),
             rise: 2,
             fall: 3,
+            on_unhealthy: OnUnhealthy::Keep,
         }),
         shutdown: Some(Action::Signal {
             signal: Signal::Term,
@@ -158,7 +159,7 @@ name = "ns-1"
 address = "2001:db8::1"
 weight = 1000
 drain_timeout = "2h"
-health = { kind = "http", path = "/ready?x=1", port = 8080, interval = "2s", timeout = "3s", rise = 1, fall = 1 }
+health = { kind = "http", path = "/ready?x=1", port = 8080, interval = "2s", timeout = "3s", rise = 1, fall = 1, on_unhealthy = "move" }
 shutdown = { command = ["ssh", "ns-1", "systemctl", "stop", "app"] }
 shutdown_when = "idle"
 signal_delay = "0s"
@@ -191,6 +192,7 @@ on_drain = { http = "http://203.0.113.11:9000/drain" }
         (h.path.as_str(), h.port_for(v), h.timeout),
         ("/ready?x=1", 8080, Duration::from_secs(3))
     );
+    assert_eq!(h.on_unhealthy, OnUnhealthy::Move);
     assert_eq!(
         b1.shutdown,
         Some(Action::Command {

@@ -1,8 +1,8 @@
 //! Health checks: one task per checked backend, TCP connect or HTTP GET (2xx),
 //! every `interval`, with at most `health_concurrency` probes in flight across
 //! all backends. `fall` failures in a row take an ACTIVE backend out of
-//! new-flow selection (DOWN: its flows are re-picked); `rise` successes bring
-//! it back. A draining backend that fails stays DRAINING: it is expected to be
+//! new-flow selection (UNHEALTHY: its existing flows are kept, unless
+//! `on_unhealthy = "move"`); `rise` successes bring it back. A draining backend that fails stays DRAINING: it is expected to be
 //! shutting down. Probes go only to configured backend addresses.
 
 use std::{net::SocketAddr, sync::Arc};

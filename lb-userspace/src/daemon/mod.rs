@@ -13,6 +13,7 @@ pub mod live;
 pub mod model;
 mod neighbor;
 pub mod persist;
+mod pinned;
 mod status;
 pub mod sync;
 
@@ -109,13 +110,14 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     } else {
         Synced::default()
     };
-    let model = Model::new(
+    let mut model = Model::new(
         config.clone(),
         persisted,
         dataplane.sizes.max_vips,
         dataplane.sizes.max_backends,
         BTreeMap::new(),
     )?;
+    pinned::start_from_pins(&mut model, &synced);
     let mut inner = Inner {
         model,
         adopted: dataplane.adopted,

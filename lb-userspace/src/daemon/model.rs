@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use lb_common::backend::{STATE_ACTIVE, STATE_DOWN, STATE_DRAINED, STATE_DRAINING};
+use lb_common::backend::{
+    STATE_ACTIVE, STATE_DOWN, STATE_DRAINED, STATE_DRAINING, STATE_UNHEALTHY,
+};
 
 use super::persist::{DrainRecord, Persisted};
 use crate::{
     api::types::ActionOutcome,
-    config::{BackendConfig, Config, VipConfig},
+    config::{BackendConfig, Config, OnUnhealthy, VipConfig},
 };
 
 /// Health as the checker sees it.
@@ -69,8 +71,20 @@ impl BackendEntry {
                 Some(_) => STATE_DRAINED,
             };
         }
-        if self.mac.is_none() || self.health == Health::Unhealthy {
+        // Nothing can be forwarded without a MAC (and no flow can exist yet).
+        if self.mac.is_none() {
             return STATE_DOWN;
+        }
+        // A failing health check stops new flows only: existing ones are
+        // kept, so a backend that stalls for a few seconds loses nothing,
+        // unless the config asks for them to move (`on_unhealthy = "move"`).
+        if self.health == Health::Unhealthy {
+            let moves = self
+                .cfg
+                .health
+                .as_ref()
+                .is_some_and(|h| h.on_unhealthy == OnUnhealthy::Move);
+            return if moves { STATE_DOWN } else { STATE_UNHEALTHY };
         }
         STATE_ACTIVE
     }

@@ -163,6 +163,21 @@ impl Inner {
             interface: self.model.config.daemon.interface.clone(),
             xdp_mode: self.xdp_mode.clone(),
             adopted: self.adopted,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            program_tag: self
+                .dataplane
+                .as_ref()
+                .map(|dp| dp.program.tag.clone())
+                .unwrap_or_default(),
+            program_at_start: self
+                .dataplane
+                .as_ref()
+                .map(|dp| dp.program.at_start().to_string())
+                .unwrap_or_default(),
+            previous_program_tag: self
+                .dataplane
+                .as_ref()
+                .and_then(|dp| dp.program.previous_tag.clone()),
             uptime_s,
             vips,
             passed_packets: global.packets,

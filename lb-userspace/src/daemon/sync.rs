@@ -31,6 +31,11 @@ pub struct Synced {
 }
 
 impl Synced {
+    /// The `BACKENDS` entries this daemon knows to be in the map, by id.
+    pub fn backends(&self) -> &BTreeMap<u32, Backend> {
+        &self.backends
+    }
+
     /// Reads back what an adopted data plane holds (tables are not read: they
     /// are rewritten once, with the same content, since Maglev is deterministic).
     pub fn from_maps(maps: &Maps) -> anyhow::Result<Self> {

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use lb_common::{
     addr::v4_mapped,
-    backend::{STATE_ACTIVE, STATE_DOWN, STATE_DRAINED, STATE_DRAINING},
+    backend::{STATE_ACTIVE, STATE_DOWN, STATE_DRAINED, STATE_DRAINING, STATE_UNHEALTHY},
     flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey},
 };
 
@@ -81,7 +81,23 @@ fn kernel_state_follows_admin_drain_health_and_mac() {
     let b = m.backends.get_mut("web-1").unwrap();
     assert_eq!(b.kernel_state(), STATE_ACTIVE);
     b.health = Health::Unhealthy;
-    assert_eq!(b.kernel_state(), STATE_DOWN);
+    assert_eq!(
+        b.kernel_state(),
+        STATE_UNHEALTHY,
+        "a failing health check keeps existing flows (not DOWN)"
+    );
+    b.cfg.health = Some(HealthConfig {
+        kind: HealthKind::Tcp,
+        path: "/".into(),
+        port: None,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        rise: 2,
+        fall: 3,
+        on_unhealthy: crate::config::OnUnhealthy::Move,
+    });
+    assert_eq!(b.kernel_state(), STATE_DOWN, "on_unhealthy = \"move\"");
+    b.cfg.health = None;
     b.drain = Some(drain_record(30.0));
     assert_eq!(
         b.kernel_state(),
@@ -280,6 +296,7 @@ fn health_needs_fall_failures_and_rise_successes() {
         timeout: Duration::from_millis(500),
         rise: 2,
         fall: 3,
+        on_unhealthy: crate::config::OnUnhealthy::Keep,
     };
     assert_eq!(next_health(Health::Unknown, 0, 2, &cfg), Health::Unknown);
     assert_eq!(next_health(Health::Unknown, 0, 3, &cfg), Health::Unhealthy);

@@ -47,8 +47,27 @@ impl Sizes {
 /// attached or pinned yet). The verifier runs when the caller loads the
 /// program (`Xdp::load`).
 pub fn load(sizes: &Sizes) -> Result<Ebpf, LoadError> {
+    load_with(sizes, &mut EbpfLoader::new())
+}
+
+/// Loads the embedded program on the maps pinned in `pins` (an adopted data
+/// plane's, created at `sizes`) instead of new ones: what replacing the
+/// running program, or attaching it again, needs.
+pub fn load_on_pins(sizes: &Sizes, pins: &super::pins::PinDir) -> Result<Ebpf, LoadError> {
+    let paths: Vec<_> = names::ALL
+        .iter()
+        .map(|name| (*name, pins.map(name)))
+        .collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    load_with(sizes, &mut loader)
+}
+
+fn load_with<'a>(sizes: &'a Sizes, loader: &mut EbpfLoader<'a>) -> Result<Ebpf, LoadError> {
     let maglev_entries = sizes.maglev_entries()?;
-    let ebpf = EbpfLoader::new()
+    let ebpf = loader
         .override_global(names::GLOBAL_MAGLEV_SIZE, &sizes.maglev_size, true)
         // Each VIP has its own key plus at most one address marker.
         .map_max_entries(names::VIPS, sizes.max_vips * 2)

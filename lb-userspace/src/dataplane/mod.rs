@@ -2,10 +2,12 @@
 //! plane, or adopt the one a previous daemon pinned, so that restarting or
 //! upgrading the daemon never touches traffic.
 
+pub mod adopt;
 pub mod attach;
 pub mod batch;
 pub mod driver;
 pub mod flow_scan;
+pub mod link_info;
 pub mod load;
 pub mod maps;
 pub mod object;
@@ -21,6 +23,7 @@ use aya::{
 use lb_common::maps as names;
 
 use self::{
+    adopt::ProgramState,
     attach::{Attached, Requested},
     load::Sizes,
     maps::Maps,
@@ -36,6 +39,8 @@ pub struct Dataplane {
     /// True when this process adopted pins instead of loading.
     pub adopted: bool,
     pub pins: PinDir,
+    /// The program on the link, and what this daemon did to it at start.
+    pub program: ProgramState,
     /// Held so the pin's fd stays open; the pin keeps the program attached.
     _link: PinnedLink,
 }
@@ -51,12 +56,13 @@ pub struct OpenOptions<'a> {
 impl Dataplane {
     /// Adopts the data plane pinned for the interface, or loads, attaches and
     /// pins a new one. The second element says which XDP mode a fresh attach
-    /// got (None when adopted: the mode is whatever the first daemon got).
+    /// got (None when adopted as it was: the mode is whatever the first
+    /// daemon got).
     pub fn open(opts: &OpenOptions<'_>) -> anyhow::Result<(Self, Option<Attached>)> {
         let pins = PinDir::new(opts.pin_root, opts.interface);
         pins::check_bpffs(opts.pin_root).map_err(anyhow::Error::msg)?;
         if pins.has_link() {
-            return Ok((Self::adopt(pins, &opts.sizes)?, None));
+            return Self::adopt(pins, opts);
         }
         // A directory without a link is what a load that died half-way leaves.
         pins.remove_all()
@@ -65,13 +71,9 @@ impl Dataplane {
         Ok((dataplane, Some(attached)))
     }
 
-    fn adopt(pins: PinDir, wanted: &Sizes) -> anyhow::Result<Self> {
-        let link = PinnedLink::from_pin(pins.link()).with_context(|| {
-            format!(
-                "opening the pinned XDP link {}; if it is stale, `lb teardown` removes it",
-                pins.link().display()
-            )
-        })?;
+    fn adopt(pins: PinDir, opts: &OpenOptions<'_>) -> anyhow::Result<(Self, Option<Attached>)> {
+        let wanted = &opts.sizes;
+        adopt::check_layout(&pins)?;
         let max_entries = |name: &str| -> anyhow::Result<u32> {
             Ok(MapInfo::from_pin(pins.map(name))
                 .with_context(|| format!("opening pinned map {}", pins.map(name).display()))?
@@ -93,15 +95,32 @@ impl Dataplane {
                  (resizing needs `lb teardown` and a fresh start, which drops flows)"
             );
         }
+        let (program, attached) =
+            adopt::settle_link(&pins, &sizes, opts.interface, opts.requested)?;
+        let link = PinnedLink::from_pin(pins.link()).with_context(|| {
+            format!(
+                "opening the pinned XDP link {}; if it is stale, `lb teardown` removes it",
+                pins.link().display()
+            )
+        })?;
         let maps = Maps::from_pins(&pins.0, sizes.maglev_size)?;
-        tracing::info!(dir = %pins.0.display(), "adopted the pinned data plane; flows kept");
-        Ok(Self {
-            maps,
-            sizes,
-            adopted: true,
-            pins,
-            _link: link,
-        })
+        tracing::info!(
+            dir = %pins.0.display(),
+            tag = program.tag,
+            link = ?program.plan,
+            "adopted the pinned data plane; flows kept"
+        );
+        Ok((
+            Self {
+                maps,
+                sizes,
+                adopted: true,
+                pins,
+                program,
+                _link: link,
+            },
+            attached,
+        ))
     }
 
     fn load_and_pin(pins: PinDir, opts: &OpenOptions<'_>) -> anyhow::Result<(Self, Attached)> {
@@ -124,6 +143,13 @@ impl Dataplane {
             .try_into()?;
         prog.load()
             .context("the kernel's verifier rejected the XDP program")?;
+        let program = ProgramState {
+            tag: adopt::hex_tag(prog.info().context("reading the program's info")?.tag()),
+            plan: None,
+            previous_tag: None,
+        };
+        pins.mark_layout(lb_common::maps::MAPS_LAYOUT_VERSION)
+            .with_context(|| format!("recording the layout version in {}", pins.0.display()))?;
         let (link, attached) = attach::attach(prog, opts.interface, opts.requested)?;
         // Pinned last: from here on a restarted daemon adopts instead of loading.
         let link = link
@@ -141,6 +167,7 @@ impl Dataplane {
                 sizes: opts.sizes,
                 adopted: false,
                 pins,
+                program,
                 _link: link,
             },
             attached,

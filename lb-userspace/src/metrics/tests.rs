@@ -77,7 +77,14 @@ fn backend_series() {
     }
     assert_eq!(
         lines(&text, "lb_backend_state{vip=\"web\",backend=\"web-2\""),
-        ["active 0", "draining 1", "drained 0", "down 0"].map(|s| {
+        [
+            "active 0",
+            "draining 1",
+            "drained 0",
+            "unhealthy 0",
+            "down 0"
+        ]
+        .map(|s| {
             let (state, value) = s.split_once(' ').unwrap();
             format!(r#"lb_backend_state{{{web2},state="{state}"}} {value}"#)
         })

@@ -8,7 +8,7 @@ use lb_lab::{ConfigSpec, Request};
 use crate::support::{lab, now, poll, start_daemon};
 
 /// Health checks (interval 500 ms, fall 2, rise 2): a killed backend goes
-/// DOWN within fall x interval and comes back within rise x interval of
+/// UNHEALTHY (no new flows) within fall x interval and comes back within rise x interval of
 /// answering again.
 #[test]
 fn drain_health_takes_a_dead_backend_out_and_brings_it_back() {
@@ -23,7 +23,7 @@ fn drain_health_takes_a_dead_backend_out_and_brings_it_back() {
     web3.kill();
     let t_down = poll("web-3 down", Duration::from_secs(10), || {
         let b = daemon.backend_status("web-3").ok()?;
-        (b["state"] == "down" && b["health"] == "unhealthy").then(now)
+        (b["state"] == "unhealthy" && b["health"] == "unhealthy").then(now)
     });
     let mut answered = std::collections::BTreeMap::<String, u32>::new();
     for _ in 0..12 {
@@ -43,7 +43,7 @@ fn drain_health_takes_a_dead_backend_out_and_brings_it_back() {
         (b["state"] == "active" && b["health"] == "healthy").then(now)
     });
     println!(
-        "web-3 killed -> down in {:.0} ms (fall x interval = {:.0} ms); answering /health -> active in {:.0} ms (rise x interval = {:.0} ms); while down: {answered:?}",
+        "web-3 killed -> unhealthy in {:.0} ms (fall x interval = {:.0} ms); answering /health -> active in {:.0} ms (rise x interval = {:.0} ms); while unhealthy: {answered:?}",
         (t_down - t_kill) * 1e3,
         FALL * INTERVAL_S * 1e3,
         (t_up - t_ready) * 1e3,

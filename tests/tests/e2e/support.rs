@@ -14,6 +14,7 @@ use lb_lab::{
 };
 use lb_tests::lab_support::print_load;
 pub use lb_tests::lab_support::{assert_clean, lb_binary, poll, wait_backend};
+pub use lb_tests::lab_support::{backends, new_flows};
 use serde_json::Value;
 
 /// How long the daemon may take to answer and its backends to pass `rise`.
@@ -93,25 +94,6 @@ pub fn lb_ok(daemon: &Daemon, args: &[&str]) -> String {
         daemon.log_tail(30)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every backend's status entry, by name.
-pub fn backends(status: &Value) -> BTreeMap<String, Value> {
-    status["vips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|v| v["backends"].as_array().into_iter().flatten())
-        .map(|b| (b["name"].as_str().unwrap_or("?").to_owned(), b.clone()))
-        .collect()
-}
-
-/// `counters.new_flows` of every backend.
-pub fn new_flows(daemon: &Daemon) -> BTreeMap<String, u64> {
-    backends(&daemon.status().expect("lb status"))
-        .into_iter()
-        .map(|(n, b)| (n, b["counters"]["new_flows"].as_u64().unwrap_or(0)))
-        .collect()
 }
 
 /// One row of `lb flows --json`.
