@@ -31,7 +31,7 @@ pub use access::AccessEntry;
 pub use backend::Backend;
 pub use client::{Request, Response};
 pub use config::{BackendOpts, ConfigSpec, LbConfig};
-pub use daemon::Daemon;
+pub use daemon::{Daemon, RunAs};
 pub use load::{LoadResult, LoadRun, LoadSpec, Tool};
 pub use netns::Netns;
 pub use stale::remove_stale;

@@ -196,6 +196,18 @@ Examples:
         /// The shell to complete for.
         shell: Shell,
     },
+
+    /// Write the manual pages (lb.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Manual pages for the package (`cargo xtask dist`); not for users.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write lb.1 and one page per command (lb-drain.1, ...).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

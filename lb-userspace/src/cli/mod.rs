@@ -74,6 +74,17 @@ pub fn run_with(
             run_daemon(daemon, config.config, term)
         }
         Command::Check(config) => check::run(&config.config, term),
+        Command::Man(args) => match clap_mangen::generate_to(Cli::command(), &args.dir) {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                let _ = writeln!(
+                    term.err,
+                    "lb: writing man pages to {}: {e}",
+                    args.dir.display()
+                );
+                Exit::Failed
+            }
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lb", term.out);
             Exit::Ok
@@ -199,7 +210,10 @@ async fn client_command(
             };
             print(term, output, &report, show::teardown)
         }
-        Command::Daemon { .. } | Command::Check(_) | Command::Completions { .. } => {
+        Command::Daemon { .. }
+        | Command::Check(_)
+        | Command::Man(_)
+        | Command::Completions { .. } => {
             unreachable!("handled without a client")
         }
     }

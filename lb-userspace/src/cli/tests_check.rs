@@ -120,3 +120,41 @@ fn config_defaults_to_etc_lb_unless_lb_config_is_set() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn man_pages_cover_every_visible_command() {
+    let dir = std::env::temp_dir().join(format!("lb-cli-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = run_args(&["lb", "man", dir.to_str().unwrap()], no_daemon_here);
+    assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let expected = [
+        "lb-check.1",
+        "lb-completions.1",
+        "lb-daemon.1",
+        "lb-disable.1",
+        "lb-drain.1",
+        "lb-enable.1",
+        "lb-flows.1",
+        "lb-reload.1",
+        "lb-status.1",
+        "lb-teardown.1",
+        "lb.1",
+    ];
+    assert_eq!(pages, expected);
+    let check = std::fs::read_to_string(dir.join("lb-check.1")).unwrap();
+    assert!(
+        check.starts_with(".ie \\n(.g .ds Aq"),
+        "not roff: {check:.80}"
+    );
+    assert!(
+        check.contains("nginx"),
+        "the after_help text is in the page"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
