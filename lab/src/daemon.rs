@@ -108,7 +108,7 @@ impl Daemon {
                 if dir == lab.dir() {
                     bail!("give the daemon's socket and state file their own directory");
                 }
-                std::fs::create_dir_all(&dir)?;
+                std::fs::create_dir_all(dir)?;
             }
             for dir in dirs.iter().flatten().chain([&pin_root]) {
                 std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))

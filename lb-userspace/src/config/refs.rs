@@ -49,7 +49,7 @@ impl Host for System {
         let existing = path.ancestors().find(|p| p.exists());
         existing
             .and_then(|p| nix::sys::statfs::statfs(p).ok())
-            .is_some_and(|fs| fs.filesystem_type().0 as i64 == libc::BPF_FS_MAGIC as i64)
+            .is_some_and(|fs| fs.filesystem_type().0 == libc::BPF_FS_MAGIC)
     }
 }
 
