@@ -91,6 +91,17 @@ impl Daemon {
         config: LbConfig,
         user: Option<&RunAs>,
     ) -> Result<Daemon> {
+        Daemon::start_wrapped(lab, lb, config, user, &[])
+    }
+
+    /// Same, under `wrapper` too (e.g. `strace -f -o FILE`), outermost.
+    pub fn start_wrapped(
+        lab: &Lab,
+        lb: &Path,
+        config: LbConfig,
+        user: Option<&RunAs>,
+        wrapper: &[&str],
+    ) -> Result<Daemon> {
         if !lb.is_file() {
             bail!(
                 "no lb binary at {} (build it: cargo build -p lb-userspace)",
@@ -123,7 +134,11 @@ impl Daemon {
             config,
             log_path: lab.dir().join("lb-daemon.log"),
             proc: None,
-            wrapper: user.map(RunAs::setpriv).unwrap_or_default(),
+            wrapper: wrapper
+                .iter()
+                .map(|w| w.to_string())
+                .chain(user.map(RunAs::setpriv).unwrap_or_default())
+                .collect(),
         };
         d.write_config(&d.config.clone())?;
         d.spawn()?;
