@@ -223,3 +223,33 @@ fn cap_field(status: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in {status}"));
     u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
 }
+
+/// dist/prepare-pins, the unit's only root step, hands a pin directory (and
+/// what an older root-run daemon left in it) to the daemon's user, 0700.
+#[test]
+fn service_prepare_pins_hands_the_pin_root_to_the_user() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/prepare-pins");
+    let pin_root = PathBuf::from(format!("/sys/fs/bpf/lb-svc-prep-{}", std::process::id()));
+    std::fs::create_dir_all(pin_root.join("eth0")).unwrap();
+    let out = Command::new(script)
+        .arg(&pin_root)
+        .env("LB_USER", "nobody")
+        .output()
+        .unwrap();
+    let owned = |p: &Path| {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::metadata(p).unwrap();
+        (m.uid(), m.mode() & 0o7777)
+    };
+    let (root, old) = (owned(&pin_root), owned(&pin_root.join("eth0")));
+    let bpffs = owned(Path::new("/sys/fs/bpf"));
+    std::fs::remove_dir_all(&pin_root).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(root, (NOBODY, 0o700));
+    assert_eq!(old.0, NOBODY, "the old daemon's directory was handed over");
+    assert_eq!(bpffs.1 & 0o001, 0o001, "others can traverse /sys/fs/bpf");
+}
