@@ -37,6 +37,36 @@ pub struct Daemon {
     config: LbConfig,
     log_path: PathBuf,
     proc: Option<Proc>,
+    /// Runs `lb daemon` under this command (e.g. `setpriv ...`), inside the
+    /// LB namespace; empty: directly.
+    wrapper: Vec<String>,
+}
+
+/// An unprivileged user for the daemon: `setpriv` switches to it and keeps
+/// only `caps` (names as setpriv takes them: bpf, net_admin, ...).
+#[derive(Clone, Debug)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    pub caps: Vec<String>,
+}
+
+impl RunAs {
+    /// The `setpriv` command line: that user, no supplementary groups, and
+    /// exactly `caps` as inheritable, ambient and bounding set.
+    pub fn setpriv(&self) -> Vec<String> {
+        let set: String = self.caps.iter().map(|c| format!(",+{c}")).collect();
+        vec![
+            "setpriv".into(),
+            format!("--reuid={}", self.uid),
+            format!("--regid={}", self.gid),
+            "--clear-groups".into(),
+            format!("--inh-caps=-all{set}"),
+            format!("--ambient-caps=-all{set}"),
+            format!("--bounding-set=-all{set}"),
+            "--".into(),
+        ]
+    }
 }
 
 impl Daemon {
@@ -49,6 +79,29 @@ impl Daemon {
 
     /// Same, with a config the caller built or edited.
     pub fn start_with(lab: &Lab, lb: &Path, config: LbConfig) -> Result<Daemon> {
+        Daemon::start_as(lab, lb, config, None)
+    }
+
+    /// Same, as `user` when given: the pin root and the directories of the
+    /// socket and the state file (which must not be the lab's own) are
+    /// handed to that user first.
+    pub fn start_as(
+        lab: &Lab,
+        lb: &Path,
+        config: LbConfig,
+        user: Option<&RunAs>,
+    ) -> Result<Daemon> {
+        Daemon::start_wrapped(lab, lb, config, user, &[])
+    }
+
+    /// Same, under `wrapper` too (e.g. `strace -f -o FILE`), outermost.
+    pub fn start_wrapped(
+        lab: &Lab,
+        lb: &Path,
+        config: LbConfig,
+        user: Option<&RunAs>,
+        wrapper: &[&str],
+    ) -> Result<Daemon> {
         if !lb.is_file() {
             bail!(
                 "no lb binary at {} (build it: cargo build -p lb-userspace)",
@@ -59,6 +112,20 @@ impl Daemon {
         let pin_root = PathBuf::from(&config.daemon.pin_root);
         std::fs::create_dir_all(&pin_root)
             .with_context(|| format!("creating {}", pin_root.display()))?;
+        if let Some(user) = user {
+            let dirs = [&config.daemon.socket, &config.daemon.state_file]
+                .map(|p| Path::new(p).parent().map(Path::to_path_buf));
+            for dir in dirs.iter().flatten() {
+                if dir == lab.dir() {
+                    bail!("give the daemon's socket and state file their own directory");
+                }
+                std::fs::create_dir_all(dir)?;
+            }
+            for dir in dirs.iter().flatten().chain([&pin_root]) {
+                std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
+                    .with_context(|| format!("handing {} to uid {}", dir.display(), user.uid))?;
+            }
+        }
         let mut d = Daemon {
             lb: lb.canonicalize()?,
             ns: lab.lb_ns_arc(),
@@ -67,6 +134,11 @@ impl Daemon {
             config,
             log_path: lab.dir().join("lb-daemon.log"),
             proc: None,
+            wrapper: wrapper
+                .iter()
+                .map(|w| w.to_string())
+                .chain(user.map(RunAs::setpriv).unwrap_or_default())
+                .collect(),
         };
         d.write_config(&d.config.clone())?;
         d.spawn()?;
@@ -78,7 +150,9 @@ impl Daemon {
             self.lb.to_string_lossy(),
             self.config_path.to_string_lossy(),
         );
-        let mut cmd = self.ns.nsenter(&[&lb, "daemon", "--config", &cfg]);
+        let mut argv: Vec<&str> = self.wrapper.iter().map(String::as_str).collect();
+        argv.extend([&*lb, "daemon", "--config", &cfg]);
+        let mut cmd = self.ns.nsenter(&argv);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

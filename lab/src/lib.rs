@@ -33,7 +33,7 @@ pub use access::AccessEntry;
 pub use backend::Backend;
 pub use client::{Request, Response};
 pub use config::{BackendOpts, ConfigSpec, LbConfig};
-pub use daemon::Daemon;
+pub use daemon::{Daemon, RunAs};
 pub use gunicorn::{App, DRAIN_PATH};
 pub use load::{LoadResult, LoadRun, LoadSpec, Tool};
 pub use netns::Netns;

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod logging;
 pub mod maglev;
 pub mod metrics;

@@ -6,7 +6,11 @@
 //! the counters live in the BPF maps, the daemon sums them anyway for status,
 //! and one source means `lb status` and Prometheus never disagree.
 
-use std::fmt::Write as _;
+pub mod counters;
+mod exposition;
+mod families;
+mod process;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +24,10 @@ use crate::api::control::Control;
 use crate::api::routes::ApiError;
 use crate::api::types::{BackendStatus, Status, VipStatus};
 
+use self::counters::Snapshot;
+use self::exposition::{Exposition, Labels};
+use self::process::Process;
+
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Backend states, each one series of `lb_backend_state`.
@@ -28,7 +36,17 @@ const STATES: [&str; 5] = ["active", "draining", "drained", "unhealthy", "down"]
 const HEALTHS: [&str; 4] = ["healthy", "unhealthy", "unknown", "unchecked"];
 const DROP_REASONS: [&str; 3] = ["malformed", "fragment", "no_backend"];
 
-/// The whole exposition for `status`.
+/// The whole exposition: `status` (the maps), the daemon's counters and the
+/// process.
+pub fn render_all(status: &Status, snapshot: &Snapshot, process: Option<&Process>) -> String {
+    let mut out = Exposition {
+        text: render(status),
+    };
+    families::render(&mut out, status, snapshot, process);
+    out.text
+}
+
+/// The families that come from `status`.
 pub fn render(status: &Status) -> String {
     let mut out = Exposition::default();
     out.single("lb_up", "gauge", "1 while the daemon answers.", 1u64);
@@ -155,13 +173,6 @@ pub fn render(status: &Status) -> String {
         "Connections in flight to the backend.",
         |b| b.live_flows,
     );
-    per_backend(
-        &mut out,
-        "lb_backend_drain_forced_flows_total",
-        "counter",
-        "Flows still live at the deadline of the latest drain, forced off (resets when a drain starts).",
-        |b| b.drain.as_ref().map_or(0, |d| d.forced_flows),
-    );
     out.one_of(
         &backends,
         "lb_backend_state",
@@ -182,9 +193,6 @@ pub fn render(status: &Status) -> String {
     out.text
 }
 
-/// Label pairs of one series; values are escaped when written.
-type Labels = Vec<(&'static str, String)>;
-
 fn vip_labels(vip: &VipStatus) -> Labels {
     vec![
         ("vip", vip.name.clone()),
@@ -202,97 +210,31 @@ fn backend_labels(b: &BackendStatus) -> Labels {
     ]
 }
 
-/// Text being built; writing to a String cannot fail.
-#[derive(Default)]
-struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    /// A family of one series without labels.
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl Value) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
-    }
-
-    /// A gauge with one series per possible value of `label`: 1 for the
-    /// backend's current value, 0 for the others, so a query can select on
-    /// the label (`lb_backend_state{state="draining"} == 1`). A value this
-    /// version does not list still shows, as the one set to 1.
-    fn one_of(
-        &mut self,
-        backends: &[&BackendStatus],
-        name: &str,
-        label: &'static str,
-        help: &str,
-        known: &[&str],
-        current: fn(&BackendStatus) -> &str,
-    ) {
-        self.family(name, "gauge", help);
-        for b in backends {
-            let current = current(b);
-            let extra = (!known.contains(&current)).then_some(current);
-            for value in known.iter().copied().chain(extra) {
-                let mut labels = backend_labels(b);
-                labels.push((label, value.to_owned()));
-                self.sample(name, &labels, u64::from(value == current));
-            }
-        }
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, String)], value: impl Value) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (key, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                let _ = write!(self.text, "{key}=\"{}\"", escape(val));
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {}", value.text());
-    }
-}
-
-trait Value {
-    fn text(&self) -> String;
-}
-impl Value for u64 {
-    fn text(&self) -> String {
-        self.to_string()
-    }
-}
-impl Value for f64 {
-    fn text(&self) -> String {
-        match *self {
-            v if v.is_nan() => "NaN".to_owned(),
-            v if v.is_infinite() => if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned(),
-            v => v.to_string(),
-        }
-    }
-}
-
-/// Label values escape backslash, double quote and newline.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
-}
-
 /// `GET /metrics`, on the TCP address and on the control socket.
 pub async fn handler<C: Control>(State(control): State<Arc<C>>) -> Response {
-    match control.status().await {
-        Ok(status) => ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], render(&status)).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let status = match control.status().await {
+        Ok(status) => status,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut snapshot = counters::global().snapshot();
+    let pin = snapshot.tables.drain_flows_pin.clone();
+    // Counting DRAIN_FLOWS and reading /proc are blocking, and quick.
+    let measured =
+        tokio::task::spawn_blocking(move || (pin.and_then(|p| count_entries(&p)), Process::read()))
+            .await;
+    let (drain_flow_entries, process) = measured.unwrap_or_default();
+    snapshot.drain_flow_entries = drain_flow_entries;
+    let text = render_all(&status, &snapshot, process.as_ref());
+    ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], text).into_response()
+}
+
+/// Entries of the pinned hash map at `pin` (DRAIN_FLOWS: small while no
+/// drain runs, at most its max_entries).
+fn count_entries(pin: &std::path::Path) -> Option<u64> {
+    let map = aya::maps::MapData::from_pin(pin).ok()?;
+    let map: aya::maps::HashMap<_, lb_common::flow::FlowKey, u32> =
+        aya::maps::HashMap::try_from(aya::maps::Map::from_map_data(map).ok()?).ok()?;
+    Some(map.keys().count() as u64)
 }
 
 /// Serves `GET /metrics` on `addr` until `shutdown` completes.

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cmd;
+mod dist;
 mod lab;
 mod lint;
 mod paths;
@@ -53,6 +54,8 @@ enum Command {
         #[arg(last = true)]
         filter: Vec<String>,
     },
+    /// The Debian package target/dist/lb_<version>_<arch>.deb (release build).
+    Dist,
     /// rustfmt and clippy (with -D warnings), including the eBPF crate.
     Lint,
     /// The benchmarks, written to docs/benchmarks.md and docs/benchmarks.json.
@@ -82,6 +85,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Build { debug } => build::run(debug).map(drop),
         Command::Run { args } => run::run(&args),
         Command::Test { unit_only, filter } => test::run(unit_only, &filter),
+        Command::Dist => dist::run().map(drop),
         Command::Lint => lint::run(),
         Command::Bench { parts } => bench::run(&parts),
     }

@@ -61,11 +61,18 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             ]);
             build.run()?;
             build_upgrade_binary()?;
+            let mut env = Vec::new();
+            if wants_package(filter) {
+                // The package tests (lb-tests' package.rs) check the real .deb.
+                let deb = crate::dist::package(&crate::build::build_lb(false)?)?;
+                env.push(("LB_DEB", deb));
+            }
             // Serially: tests share the host's bpffs and the machine's 2 cores.
-            cargo_test(
+            cargo_test_env(
                 &["--package", "lb-lab", "--package", "lb-tests"],
                 &["--test-threads=1", "--nocapture"],
                 filter,
+                &env,
             )
         });
     }
@@ -98,10 +105,28 @@ fn build_upgrade_binary() -> Result<()> {
     std::fs::copy(&from, &to)
         .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", from.display(), to.display()))?;
     Ok(())
+/// Whether the run includes the package tests (`package_*`): every run
+/// without a filter, or a filter that names them. Building the package takes
+/// a release build, so other filtered runs skip it.
+fn wants_package(filter: &[String]) -> bool {
+    filter.is_empty()
+        || filter
+            .iter()
+            .any(|f| f.contains("package") || (f.len() >= 3 && "package_".contains(f.as_str())))
 }
 
 fn cargo_test(cargo_args: &[&str], harness_args: &[&str], filter: &[String]) -> Result<()> {
+    cargo_test_env(cargo_args, harness_args, filter, &[])
+}
+
+fn cargo_test_env(
+    cargo_args: &[&str],
+    harness_args: &[&str],
+    filter: &[String],
+    env: &[(&str, std::path::PathBuf)],
+) -> Result<()> {
     let mut cargo = Command::new(paths::cargo());
+    cargo.envs(env.iter().map(|(k, v)| (k, v)));
     cargo
         .current_dir(paths::workspace_root())
         .arg("test")

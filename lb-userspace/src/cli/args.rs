@@ -7,6 +7,19 @@ use clap_complete::Shell;
 
 pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
 
+/// `--config FILE` of the commands that read the config file.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The TOML config file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LB_CONFIG",
+        default_value = crate::config::DEFAULT_CONFIG
+    )]
+    pub config: PathBuf,
+}
+
 const EXAMPLES: &str = "\
 Examples:
   lb daemon --config /etc/lb/lb.toml   run the daemon in the foreground
@@ -61,12 +74,29 @@ SIGTERM or Ctrl-C: the data plane stays attached; `lb teardown` removes it.
 Example:
   lb daemon --config /etc/lb/lb.toml
 
-Exits 2 if the config file is invalid, naming the file, line and key.")]
+Exits 2 if the config file is invalid, naming the file, line and key, or if
+someone other than root and the daemon's user can write it or its directory.")]
     Daemon {
-        /// The TOML config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Log lines as text (colour only on a terminal) or as JSON objects.
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        log_format: crate::logging::LogFormat,
     },
+
+    /// Check the config file and what it refers to, like `nginx -t`.
+    #[command(after_help = "\
+Validates the file as `lb daemon` would, then checks this host: the interface
+exists (in this network namespace), pin_root is on a bpffs, the metrics
+address is one of this host's, and pid files sit in directories only their
+owner can write. Touches nothing: no maps, pins or sockets.
+
+Prints \"ok\" and a summary, exit 0; or the problem with file:line:key, exit 2.
+
+Examples:
+  lb check
+  lb check --config /etc/lb/lb.toml.new && mv /etc/lb/lb.toml.new /etc/lb/lb.toml")]
+    Check(ConfigArg),
 
     /// Show VIPs and backends: state, health, live flows, rates.
     #[command(after_help = "\
@@ -148,8 +178,9 @@ Examples:
   lb teardown
   lb teardown --config /etc/lb/lb.toml")]
     Teardown {
-        /// When no daemon answers, remove the data plane this config describes.
-        #[arg(long, value_name = "FILE")]
+        /// When no daemon answers, remove the data plane this config describes
+        /// (default: $LB_CONFIG, else /etc/lb/lb.toml if it exists).
+        #[arg(long, value_name = "FILE", env = "LB_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
         output: Output,
@@ -165,6 +196,18 @@ Examples:
         /// The shell to complete for.
         shell: Shell,
     },
+
+    /// Write the manual pages (lb.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Manual pages for the package (`cargo xtask dist`); not for users.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write lb.1 and one page per command (lb-drain.1, ...).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

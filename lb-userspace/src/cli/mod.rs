@@ -3,6 +3,7 @@
 //! 1 the operation failed, 2 bad usage or bad config.
 
 mod args;
+mod check;
 mod show;
 mod table;
 mod wait;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
-pub use args::{Cli, Command, DEFAULT_SOCKET, DrainArgs, Output};
+pub use args::{Cli, Command, ConfigArg, DEFAULT_SOCKET, DrainArgs, Output};
 
 use crate::api::client::{Client, ClientError};
 use crate::api::types::{DrainRequest, TeardownReport};
@@ -68,7 +69,22 @@ pub fn run_with(
     term: &mut Term<'_>,
 ) -> Exit {
     match cli.command {
-        Command::Daemon { config } => run_daemon(daemon, config, term),
+        Command::Daemon { config, log_format } => {
+            crate::logging::init(log_format);
+            run_daemon(daemon, config.config, term)
+        }
+        Command::Check(config) => check::run(&config.config, term),
+        Command::Man(args) => match clap_mangen::generate_to(Cli::command(), &args.dir) {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                let _ = writeln!(
+                    term.err,
+                    "lb: writing man pages to {}: {e}",
+                    args.dir.display()
+                );
+                Exit::Failed
+            }
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lb", term.out);
             Exit::Ok
@@ -176,6 +192,10 @@ async fn client_command(
             print(term, output, &flows, |f: &Vec<_>| show::flows(f))
         }
         Command::Teardown { config, output } => {
+            let config = config.or_else(|| {
+                let default = PathBuf::from(crate::config::DEFAULT_CONFIG);
+                default.exists().then_some(default)
+            });
             let report = match (client.teardown().await, config) {
                 (Err(ClientError::NotRunning { .. }), Some(config)) => {
                     match offline_teardown(&config) {
@@ -190,7 +210,10 @@ async fn client_command(
             };
             print(term, output, &report, show::teardown)
         }
-        Command::Daemon { .. } | Command::Completions { .. } => {
+        Command::Daemon { .. }
+        | Command::Check(_)
+        | Command::Man(_)
+        | Command::Completions { .. } => {
             unreachable!("handled without a client")
         }
     }

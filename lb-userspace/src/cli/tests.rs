@@ -69,7 +69,7 @@ fn bad_usage_exits_2() {
         2
     );
     assert_eq!(usage_error(&["lb", "completions", "tcsh"]), 2);
-    assert_eq!(usage_error(&["lb", "daemon"]), 2);
+    assert_eq!(usage_error(&["lb", "daemon", "--log-format", "xml"]), 2);
     // --socket is global: before or after the command.
     let cli = Cli::try_parse_from(["lb", "status", "--socket", "/x.sock"]).unwrap();
     assert_eq!(cli.socket, Path::new("/x.sock"));
@@ -333,3 +333,6 @@ fn drain_wait_with_a_progress_bar() {
             .starts_with("web-1: drained")
     );
 }
+
+#[path = "tests_check.rs"]
+mod check;

@@ -20,6 +20,10 @@ pub enum ConfigError {
         #[source]
         source: io::Error,
     },
+    /// The file or its directory can be written by someone other than root
+    /// and the daemon's user (see `trust`).
+    #[error("config error: {}: refused: {message}", .path.display())]
+    Untrusted { path: PathBuf, message: String },
     /// Bad syntax, a wrong type, an unknown key or a value that fails validation.
     #[error("config error: {}:{line}: {}{message}", .path.display(), key_prefix(.key))]
     Invalid {
@@ -62,7 +66,7 @@ impl ConfigError {
     /// 1-based line of the problem, when it is in the text.
     pub fn line(&self) -> Option<usize> {
         match self {
-            Self::Read { .. } => None,
+            Self::Read { .. } | Self::Untrusted { .. } => None,
             Self::Invalid { line, .. } => Some(*line),
         }
     }
@@ -70,7 +74,7 @@ impl ConfigError {
     /// Dotted key path of the problem, when it is in the text.
     pub fn key(&self) -> Option<&str> {
         match self {
-            Self::Read { .. } => None,
+            Self::Read { .. } | Self::Untrusted { .. } => None,
             Self::Invalid { key, .. } => Some(key),
         }
     }

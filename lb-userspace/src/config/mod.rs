@@ -35,6 +35,8 @@ mod locate;
 pub mod mac;
 mod model;
 mod raw;
+pub mod refs;
+pub mod trust;
 mod validate;
 
 use std::path::Path;
@@ -43,13 +45,28 @@ pub use error::ConfigError;
 pub use model::*;
 pub use validate::MAX_NAME_LEN;
 
-/// Reads and validates the config file at `path`.
+/// Where commands that take `--config` look when it is not given and
+/// `$LB_CONFIG` is not set.
+pub const DEFAULT_CONFIG: &str = "/etc/lb/lb.toml";
+
+/// Reads and validates the config file at `path`, refusing a file that
+/// someone other than root and the reading user could write ([`trust`]).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    load_text(path).and_then(|text| parse(&text, path))
+}
+
+/// The text of a config file that may be trusted.
+pub(crate) fn load_text(path: &Path) -> Result<String, ConfigError> {
+    if let Some(message) = trust::untrusted(path, nix::unistd::geteuid().as_raw()) {
+        return Err(ConfigError::Untrusted {
+            path: path.to_owned(),
+            message,
+        });
+    }
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// Parses and validates `text`; `path` is only used in error messages.

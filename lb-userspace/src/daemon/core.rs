@@ -210,6 +210,7 @@ impl Inner {
         b.drain = None;
         if was_draining {
             tracing::info!(backend = name, "drain cancelled: back to ACTIVE");
+            crate::metrics::counters::global().drain_ended(name, "cancelled", 0);
         }
         self.untrack(name);
         self.apply()
@@ -217,6 +218,9 @@ impl Inner {
 
     pub fn disable(&mut self, name: &str) -> Result<(), ControlError> {
         let b = self.backend_mut(name)?;
+        if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
+            crate::metrics::counters::global().drain_ended(name, "cancelled", 0);
+        }
         b.disabled = true;
         b.drain = None;
         self.untrack(name);
@@ -278,6 +282,10 @@ impl Inner {
             forced.extend(step.forced);
             due.extend(step.actions);
             let over = b.drain.as_ref().is_some_and(|d| d.outcome.is_some());
+            if let Some(d) = b.drain.as_ref().filter(|_| over) {
+                let outcome = d.outcome.as_deref().unwrap_or_default();
+                crate::metrics::counters::global().drain_ended(&name, outcome, d.forced_flows);
+            }
             if let Some(dp) = self.dataplane.as_mut() {
                 dp.maps.forget_drain_flows(&ended);
             }
@@ -346,6 +354,7 @@ pub fn spawn_actions(
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         tokio::spawn(async move {
             let (outcome, pid) = actions::run(d.kind, &d.action, &d.backend, address).await;
+            crate::metrics::counters::global().action(d.kind.as_str(), outcome.ok);
             daemon
                 .inner
                 .lock()

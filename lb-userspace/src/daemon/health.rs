@@ -84,7 +84,11 @@ async fn check_loop(
             let Ok(_permit) = limit.acquire().await else {
                 return;
             };
-            probe(addr, &cfg).await
+            let started = std::time::Instant::now();
+            let result = probe(addr, &cfg).await;
+            let took = started.elapsed();
+            crate::metrics::counters::global().health_check(&name, took, result.is_ok());
+            result
         };
         match &result {
             Ok(()) => {

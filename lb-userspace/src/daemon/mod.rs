@@ -97,6 +97,11 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         sizes: sizes_of(&config),
     })?;
     let flows_pin = dataplane.pins.map(lb_common::maps::FLOWS);
+    crate::metrics::counters::global().started(
+        dataplane.sizes.max_flows,
+        dataplane.sizes.max_drain_flows,
+        dataplane.pins.map(lb_common::maps::DRAIN_FLOWS),
+    );
     let xdp_mode = match attached {
         Some(mode) => mode.as_str().to_string(),
         None => persisted
@@ -213,6 +218,7 @@ async fn count_loop(daemon: Arc<Daemon>, flows_pin: PathBuf) {
         let took = started.elapsed();
         if let Ok((counts, scanned)) = counted {
             tracing::debug!(scanned, ?took, "flow table counted");
+            crate::metrics::counters::global().flow_table(scanned);
             daemon.inner.lock().await.store_counts(&counts);
         }
         tokio::time::sleep(FULL_COUNT_EVERY.max(took * FULL_COUNT_DUTY)).await;
@@ -290,6 +296,12 @@ async fn signal_loop(daemon: Arc<Daemon>) {
 
 /// Re-reads the config; backends that did not change keep their flows.
 pub(crate) async fn reload(daemon: &Arc<Daemon>) -> ControlResult<ReloadReport> {
+    let result = reload_config(daemon).await;
+    crate::metrics::counters::global().reload(result.is_ok());
+    result
+}
+
+async fn reload_config(daemon: &Arc<Daemon>) -> ControlResult<ReloadReport> {
     let config =
         config::load(&daemon.config_path).map_err(|e| ControlError::BadConfig(e.to_string()))?;
     let mut inner = daemon.inner.lock().await;

@@ -1,5 +1,6 @@
 //! `render` on a sample status, checked line by line.
 
+use super::exposition::Value as _;
 use super::*;
 use crate::api::fake::{backend, sample_status};
 use crate::api::types::DrainStatus;
@@ -70,10 +71,11 @@ fn backend_series() {
         format!("lb_backend_closed_flows_total{{{web2}}} 7"),
         format!("lb_backend_second_chance_total{{{web2}}} 1"),
         format!("lb_backend_live_flows{{{web2}}} 2"),
-        format!("lb_backend_drain_forced_flows_total{{{web2}}} 7"),
-        r#"lb_backend_drain_forced_flows_total{vip="web",backend="web-1",address="203.0.113.11"} 0"#.to_owned(),
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
     assert_eq!(
         lines(&text, "lb_backend_state{vip=\"web\",backend=\"web-2\""),
@@ -100,10 +102,16 @@ fn backend_series() {
 
 #[test]
 fn families_are_contiguous_and_typed_once() {
-    let text = render(&sample());
+    let text = render_all(&sample(), &snapshot(), Process::read().as_ref());
     let mut seen: Vec<&str> = Vec::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let name = line.split(['{', ' ']).next().unwrap();
+        let sample = line.split(['{', ' ']).next().unwrap();
+        // A histogram's series belong to its family.
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| sample.strip_suffix(suffix))
+            .filter(|family| text.contains(&format!("# TYPE {family} histogram")))
+            .unwrap_or(sample);
         if seen.last() != Some(&name) {
             assert!(!seen.contains(&name), "{name} is split in two");
             seen.push(name);
@@ -139,4 +147,78 @@ fn floats_render_as_prometheus_reads_them() {
     assert_eq!(f64::INFINITY.text(), "+Inf");
     assert_eq!(0.25.text(), "0.25");
     assert_eq!(3.0.text(), "3");
+}
+
+/// Counters as a daemon that drained, forced, ran actions and checked
+/// health would have them.
+fn snapshot() -> counters::Snapshot {
+    let c = counters::Counters::new();
+    c.started(1000, 100, "/nonexistent/DRAIN_FLOWS".into());
+    c.drain_ended("web-2", "forced", 7);
+    c.drain_ended("web-2", "drained", 0);
+    c.action("shutdown", true);
+    c.action("on_drain", false);
+    c.health_check("web-2", std::time::Duration::from_millis(3), true);
+    c.health_check("web-2", std::time::Duration::from_millis(700), false);
+    c.flow_table(42);
+    c.reload(false);
+    let mut s = c.snapshot();
+    s.drain_flow_entries = Some(5);
+    s
+}
+
+#[test]
+fn daemon_counters_and_build_info() {
+    let text = render_all(&sample(), &snapshot(), None);
+    let web1 = r#"vip="web",backend="web-1",address="203.0.113.11""#;
+    let web2 = r#"vip="web",backend="web-2",address="203.0.113.12""#;
+    for line in [
+        format!(
+            r#"lb_build_info{{version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        ),
+        format!("lb_backend_drain_forced_flows_total{{{web2}}} 7"),
+        format!("lb_backend_drain_forced_flows_total{{{web1}}} 0"),
+        r#"lb_drains_total{outcome="drained"} 1"#.to_owned(),
+        r#"lb_drains_total{outcome="forced"} 1"#.to_owned(),
+        r#"lb_drains_total{outcome="cancelled"} 0"#.to_owned(),
+        r#"lb_actions_total{kind="shutdown",result="ok"} 1"#.to_owned(),
+        r#"lb_actions_total{kind="on_drain",result="error"} 1"#.to_owned(),
+        format!("lb_health_check_failures_total{{{web2}}} 1"),
+        format!("lb_health_check_failures_total{{{web1}}} 0"),
+        format!(r#"lb_health_check_duration_seconds_bucket{{{web2},le="0.0025"}} 0"#),
+        format!(r#"lb_health_check_duration_seconds_bucket{{{web2},le="0.005"}} 1"#),
+        format!(r#"lb_health_check_duration_seconds_bucket{{{web2},le="1"}} 2"#),
+        format!(r#"lb_health_check_duration_seconds_bucket{{{web2},le="+Inf"}} 2"#),
+        format!("lb_health_check_duration_seconds_count{{{web2}}} 2"),
+        r#"lb_config_reloads_total{result="error"} 1"#.to_owned(),
+        "lb_config_last_reload_successful 0".to_owned(),
+        "lb_flow_table_entries 42".to_owned(),
+        "lb_flow_table_max_entries 1000".to_owned(),
+        "lb_drain_flows_entries 5".to_owned(),
+        "lb_drain_flows_max_entries 100".to_owned(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(text.contains("# TYPE lb_health_check_duration_seconds histogram\n"));
+    // No health checks of web-1 yet: no histogram series for it.
+    assert!(!text.contains(&format!("lb_health_check_duration_seconds_count{{{web1}}}")));
+    assert!(
+        !text.contains("process_"),
+        "no process given, no process_ series"
+    );
+}
+
+#[test]
+fn only_counters_end_in_total() {
+    let text = render_all(&sample(), &snapshot(), Process::read().as_ref());
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split_whitespace().skip(2);
+        let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+        assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
+    }
 }

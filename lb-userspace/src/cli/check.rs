@@ -1,0 +1,39 @@
+//! `lb check`: the config and what it refers to, checked like `nginx -t`
+//! before a start or a reload (the systemd unit's ExecStartPre runs it).
+
+use std::path::Path;
+
+use super::{Exit, Term};
+use crate::config::refs::{self, System};
+
+/// Exit 0 with "ok" and a summary, or 2 with the problem (file:line:key).
+pub fn run(config: &Path, term: &mut Term<'_>) -> Exit {
+    match refs::check(config, &System) {
+        Ok((config_read, summary)) => {
+            let metrics = config_read
+                .daemon
+                .metrics
+                .map(|m| format!(", metrics on {m}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                term.out,
+                "ok: {}: interface {}, {} VIP{}, {} backend{}{metrics}",
+                config.display(),
+                summary.interface,
+                summary.vips,
+                plural(summary.vips),
+                summary.backends,
+                plural(summary.backends),
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            let _ = writeln!(term.err, "lb: {e}");
+            Exit::Usage
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
