@@ -50,7 +50,9 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             if !setup::is_root() {
                 bail!("need root (network namespaces, XDP); run as root or pass --unit-only");
             }
-            // The end-to-end tests run the real `lb` binary in the lab.
+            // First the upgrade test's variant, then the real `lb` binary that
+            // the end-to-end tests run in the lab (the last build wins the name).
+            build_upgrade_binary()?;
             let mut build = Command::new(paths::cargo());
             build.current_dir(paths::workspace_root()).args([
                 "build",
@@ -60,7 +62,6 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
                 "lb",
             ]);
             build.run()?;
-            build_upgrade_binary()?;
             let mut env = Vec::new();
             if wants_package(filter) {
                 // The package tests (lb-tests' package.rs) check the real .deb.
@@ -81,30 +82,30 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
 
 /// Builds `lb` with the `test-upgrade` feature (an XDP program whose
 /// instructions differ, same maps) as `target/debug/lb-upgrade`, for the
-/// hitless-upgrade test. In its own target directory (`target/upgrade`): a
-/// feature change in the shared one would rebuild `lb` each time.
+/// hitless-upgrade test. In the shared target directory, so only `lb` and its
+/// XDP program are compiled again, not every dependency: cargo keeps the
+/// artifacts of each feature set apart, and the plain build that follows
+/// puts the ordinary `target/debug/lb` back.
 fn build_upgrade_binary() -> Result<()> {
     let target = paths::target_dir();
-    let upgrade_dir = target.join("upgrade");
     let mut build = Command::new(paths::cargo());
-    build
-        .current_dir(paths::workspace_root())
-        .env("CARGO_TARGET_DIR", &upgrade_dir)
-        .args([
-            "build",
-            "--package",
-            "lb-userspace",
-            "--bin",
-            "lb",
-            "--features",
-            "test-upgrade",
-        ]);
+    build.current_dir(paths::workspace_root()).args([
+        "build",
+        "--package",
+        "lb-userspace",
+        "--bin",
+        "lb",
+        "--features",
+        "test-upgrade",
+    ]);
     build.run()?;
-    let from = upgrade_dir.join("debug").join("lb");
+    let from = target.join("debug").join("lb");
     let to = target.join("debug").join("lb-upgrade");
     std::fs::copy(&from, &to)
         .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", from.display(), to.display()))?;
     Ok(())
+}
+
 /// Whether the run includes the package tests (`package_*`): every run
 /// without a filter, or a filter that names them. Building the package takes
 /// a release build, so other filtered runs skip it.
