@@ -19,10 +19,13 @@ use crate::cmd::CmdExt as _;
 /// What building needs: Debian's rustc 1.96 on LLVM 22 with std sources
 /// (`-Z build-std=core`), its cargo (aya-build runs `rustup run deb-rust cargo`),
 /// LLVM 22 headers/libs for bpf-linker, clippy for the BPF target, a
-/// prebuilt `core` for bpfel (faster eBPF builds), and `protoc`, which the
-/// `etcd-client` crate's build script needs to compile etcd's gRPC protos.
+/// prebuilt `core` for bpfel (faster eBPF builds), and `protoc` with the
+/// well-known protos (`google/protobuf/*.proto`, only a Recommends of
+/// protobuf-compiler), which the `etcd-client` crate's build script needs to
+/// compile etcd's gRPC protos.
 pub const TOOLCHAIN: &[&str] = &[
     "protobuf-compiler",
+    "libprotobuf-dev",
     "rustc-web",
     "rust-web-src",
     "cargo-web",
