@@ -49,6 +49,18 @@ impl Daemon {
 
     /// Same, with a config the caller built or edited.
     pub fn start_with(lab: &Lab, lb: &Path, config: LbConfig) -> Result<Daemon> {
+        Daemon::start_in(lab, lab.lb_ns_arc(), "lb", lb, config)
+    }
+
+    /// Same, in namespace `ns` (a fleet node's), its config and log named
+    /// `<stem>.toml` and `<stem>-daemon.log` in the lab dir.
+    pub fn start_in(
+        lab: &Lab,
+        ns: Arc<Netns>,
+        stem: &str,
+        lb: &Path,
+        config: LbConfig,
+    ) -> Result<Daemon> {
         if !lb.is_file() {
             bail!(
                 "no lb binary at {} (build it: cargo build -p lb-userspace)",
@@ -61,11 +73,11 @@ impl Daemon {
             .with_context(|| format!("creating {}", pin_root.display()))?;
         let mut d = Daemon {
             lb: lb.canonicalize()?,
-            ns: lab.lb_ns_arc(),
+            ns,
             registry: lab.registry().clone(),
-            config_path: lab.dir().join("lb.toml"),
+            config_path: lab.dir().join(format!("{stem}.toml")),
             config,
-            log_path: lab.dir().join("lb-daemon.log"),
+            log_path: lab.dir().join(format!("{stem}-daemon.log")),
             proc: None,
         };
         d.write_config(&d.config.clone())?;
