@@ -185,7 +185,7 @@ impl EtcdLab {
         built
     }
 
-    pub fn ns(&self) -> &Netns {
+    pub fn ns(&self) -> &Arc<Netns> {
         &self.ns
     }
 

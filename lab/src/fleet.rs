@@ -266,11 +266,14 @@ impl Fleet {
         }
     }
 
-    /// The next hops of the router's kernel route to the VIP (empty when
-    /// there is none): what ECMP spreads over.
+    /// The next hops of the router's kernel route to the VIP that BIRD
+    /// installed (learned by BGP; empty when there is none): what ECMP
+    /// spreads over.
     pub fn vip_next_hops(&self) -> Result<Vec<Ipv4Addr>> {
         let vip = format!("{}/32", addr::vip());
-        let out = self.router_ns().ip(&["-j", "route", "show", &vip])?;
+        let out = self
+            .router_ns()
+            .ip(&["-j", "route", "show", &vip, "proto", "bird"])?;
         let routes: serde_json::Value =
             serde_json::from_str(&out).context("parsing `ip -j route`")?;
         let mut hops = Vec::new();

@@ -16,7 +16,7 @@ use lb_lab::{
     fleet::BGP_PROTOCOL,
 };
 use lb_tests::lab_support::{flows_json, lb_binary, poll};
-use lb_userspace::cluster::bgp::BirdControl;
+use lb_userspace::cluster::bgp::{BgpError, BirdControl};
 use lb_userspace::dataplane::maps::Maps;
 
 use crate::support::block_on_inside;
@@ -124,6 +124,21 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
         d.wait_all_active(Duration::from_secs(30))
             .expect("backends active");
     }
+
+    // BIRD's refusals reach the caller: a broken include file fails the
+    // reconfiguration with BIRD's message (and BIRD keeps its old config).
+    let last = &fleet.nodes()[NODES - 1];
+    std::fs::write(last.vips_include(), "protocol static {\n").unwrap();
+    let control = bird_control(last);
+    let refused = block_on_inside(
+        last.ns(),
+        || async move { control.command("configure").await },
+    );
+    println!("BIRD on a broken include file: {refused:?}");
+    assert!(
+        matches!(&refused, Err(BgpError::Refused { reply, .. }) if reply.contains("error")),
+        "{refused:?}"
+    );
 
     // Every node announces the VIP; the router learns one next hop each.
     let vip: BTreeSet<IpAddr> = [IpAddr::V4(lab.vip())].into();
