@@ -209,7 +209,9 @@ fn quiesce(unit: &str, before: &HashSet<u32>) -> Result<()> {
             }
         }
         if !wait_gone(&started, Duration::from_secs(2)) {
-            bail!("{unit} (started by its package) is still running; stop it: systemctl stop {unit}");
+            bail!(
+                "{unit} (started by its package) is still running; stop it: systemctl stop {unit}"
+            );
         }
     }
     Ok(())
