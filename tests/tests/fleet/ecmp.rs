@@ -69,9 +69,16 @@ fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
     println!("router: VIP via {want:?} after {:?}", start.elapsed());
 }
 
-/// Backend names per slot of the live Maglev half of VIP `web`, and the
-/// backend id -> (address, MAC) map behind them, read from `node`'s pins.
-fn maglev_table(node: &FleetNode, m: u32) -> (Vec<u32>, BTreeMap<u32, (Vec<u8>, [u8; 6])>) {
+/// One node's live Maglev table of VIP `web`, read from its pins.
+#[derive(PartialEq, Eq)]
+struct MaglevView {
+    /// Backend id per slot of the live half.
+    slots: Vec<u32>,
+    /// Backend id -> (address, MAC) for every id in the slots.
+    backends: BTreeMap<u32, (Vec<u8>, [u8; 6])>,
+}
+
+fn maglev_table(node: &FleetNode, m: u32) -> MaglevView {
     let pins = node.pin_root().join(node.iface());
     let maps = Maps::from_pins(&pins, m).expect("open the node's pinned maps");
     let vip_id = 0; // the config's first (and only) VIP
@@ -91,7 +98,7 @@ fn maglev_table(node: &FleetNode, m: u32) -> (Vec<u32>, BTreeMap<u32, (Vec<u8>, 
             (id, (b.addr.to_vec(), b.mac))
         })
         .collect();
-    (slots, backends)
+    MaglevView { slots, backends }
 }
 
 fn vip_new_flows(d: &Daemon) -> u64 {
@@ -151,22 +158,23 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     // The same config gives the same table on every node, byte for byte.
     let m = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
     let tables: Vec<_> = fleet.nodes().iter().map(|n| maglev_table(n, m)).collect();
+    assert_eq!(tables[0].backends.len(), 3, "every backend has slots");
     for (n, t) in fleet.nodes().iter().zip(&tables).skip(1) {
         assert!(
-            t.0 == tables[0].0,
+            t.slots == tables[0].slots,
             "{}'s Maglev slots differ from lb-1's",
             n.name()
         );
         assert_eq!(
-            t.1,
-            tables[0].1,
+            t.backends,
+            tables[0].backends,
             "{}'s backend ids differ from lb-1's",
             n.name()
         );
     }
     println!(
         "Maglev: {m} slots over backend ids {:?}, identical on {NODES} nodes",
-        tables[0].1.keys().collect::<Vec<_>>()
+        tables[0].backends.keys().collect::<Vec<_>>()
     );
 
     // Fresh connections through the router reach every node.
