@@ -2,6 +2,7 @@
 //! every rule is unit-tested here and the daemon's loop only feeds them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::model::{NodeName, NodeReport, Revision};
@@ -80,9 +81,60 @@ pub fn fleet_drain_step(count: &FleetCount, elapsed: Duration, timeout: Duration
     }
 }
 
+/// Where this node stands in the fleet, for what it may announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeMode {
+    /// Started, but not yet reconciled with etcd's admin states: it could
+    /// still send new flows to a backend the fleet is draining.
+    Joining,
+    Serving,
+    /// `lb node drain`: no new flows from the router; existing ones finish.
+    Draining,
+    /// Shutting down.
+    Leaving,
+}
+
+/// One VIP as this node can serve it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipServing {
+    pub address: IpAddr,
+    /// Backends that may take new flows (ACTIVE and healthy) on this node.
+    pub usable_backends: usize,
+}
+
+/// The VIPs this node announces: only while its data plane is attached and
+/// it serves (reconciled, not drained, not leaving), and only those with a
+/// usable backend, so the router never sends a flow to a node that would
+/// drop it. Reachability never depends on one node: every node decides
+/// alone, from its own data plane.
+pub fn vips_to_announce(attached: bool, mode: NodeMode, vips: &[VipServing]) -> BTreeSet<IpAddr> {
+    if !attached || mode != NodeMode::Serving {
+        return BTreeSet::new();
+    }
+    vips.iter()
+        .filter(|v| v.usable_backends > 0)
+        .map(|v| v.address)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announces_only_servable_vips_while_serving() {
+        let vip = |a: &str, n| VipServing {
+            address: a.parse().unwrap(),
+            usable_backends: n,
+        };
+        let vips = [vip("198.51.100.10", 3), vip("2001:db8::10", 0)];
+        let serving = vips_to_announce(true, NodeMode::Serving, &vips);
+        assert_eq!(serving, ["198.51.100.10".parse().unwrap()].into());
+        for mode in [NodeMode::Joining, NodeMode::Draining, NodeMode::Leaving] {
+            assert!(vips_to_announce(true, mode, &vips).is_empty(), "{mode:?}");
+        }
+        assert!(vips_to_announce(false, NodeMode::Serving, &vips).is_empty());
+    }
 
     fn node(n: &str) -> NodeName {
         NodeName::new(n).unwrap()
