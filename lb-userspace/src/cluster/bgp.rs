@@ -9,7 +9,9 @@
 //! whole set (atomically: a temporary file renamed over the old one), then
 //! reconfigures; applying the same set twice changes nothing in BIRD.
 //! A soft reconfiguration of a static protocol adds and withdraws only the
-//! routes that changed; BGP sessions stay up.
+//! routes that changed; BGP sessions stay up. [`BirdControl::announce`] and
+//! [`BirdControl::withdraw`] read the file back and rewrite it: one owner
+//! (the daemon's loop) calls them, never two tasks at once.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -9,7 +9,8 @@
 //! - the winner runs the action, then writes `action/B/R/result` (no lease)
 //!   and deletes its claim; once the result exists, nobody runs it again;
 //! - if the winner dies before writing the result, its lease expires, etcd
-//!   deletes the claim, and the next claimant wins.
+//!   deletes the claim, and the next claimant wins (a waiting node claims
+//!   again on each of its report ticks, or when it sees the claim deleted).
 //!
 //! What can then happen twice: the action itself, when the winner ran it (or
 //! started it) but died, or lost etcd for longer than its lease TTL, before
