@@ -102,6 +102,31 @@ impl Daemon {
         user: Option<&RunAs>,
         wrapper: &[&str],
     ) -> Result<Daemon> {
+        Daemon::launch(lab, lab.lb_ns_arc(), "lb", lb, config, user, wrapper)
+    }
+
+    /// Same as [`Daemon::start_with`], in namespace `ns` (a fleet node's),
+    /// its config and log named `<stem>.toml` and `<stem>-daemon.log` in the
+    /// lab dir.
+    pub fn start_in(
+        lab: &Lab,
+        ns: Arc<Netns>,
+        stem: &str,
+        lb: &Path,
+        config: LbConfig,
+    ) -> Result<Daemon> {
+        Daemon::launch(lab, ns, stem, lb, config, None, &[])
+    }
+
+    fn launch(
+        lab: &Lab,
+        ns: Arc<Netns>,
+        stem: &str,
+        lb: &Path,
+        config: LbConfig,
+        user: Option<&RunAs>,
+        wrapper: &[&str],
+    ) -> Result<Daemon> {
         if !lb.is_file() {
             bail!(
                 "no lb binary at {} (build it: cargo build -p lb-userspace)",
@@ -128,11 +153,11 @@ impl Daemon {
         }
         let mut d = Daemon {
             lb: lb.canonicalize()?,
-            ns: lab.lb_ns_arc(),
+            ns,
             registry: lab.registry().clone(),
-            config_path: lab.dir().join("lb.toml"),
+            config_path: lab.dir().join(format!("{stem}.toml")),
             config,
-            log_path: lab.dir().join("lb-daemon.log"),
+            log_path: lab.dir().join(format!("{stem}-daemon.log")),
             proc: None,
             wrapper: wrapper
                 .iter()

@@ -85,6 +85,32 @@ impl Netns {
             .with_context(|| format!("no MAC for {dev} in {}", self.name))
     }
 
+    /// Runs `f` on a new thread that has entered this namespace (only the
+    /// network namespace: setns(2) acts on the calling thread alone), so
+    /// the sockets it opens, and those of any thread it spawns (a tokio
+    /// runtime's), live inside. How a test talks to a server that listens
+    /// only in a lab namespace.
+    pub fn run_inside<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        let file = std::fs::File::open(self.path())
+            .with_context(|| format!("opening {}", self.path().display()))?;
+        std::thread::scope(|s| {
+            let inside = s.spawn(move || {
+                use std::os::fd::AsRawFd as _;
+                // SAFETY: a valid namespace fd; affects only this thread.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error())
+                        .context("setns into the lab namespace");
+                }
+                Ok(f())
+            });
+            // A panic inside (a failed assertion) stays a panic outside.
+            match inside.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
     /// Deletes it now, reporting failure (drop ignores errors).
     pub fn delete(self) -> Result<()> {
         let mut this = std::mem::ManuallyDrop::new(self);

@@ -51,6 +51,15 @@ impl Default for LabSpec {
     }
 }
 
+/// What stands between the client and the segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Front {
+    /// The client is on the segment, with a static route to the VIP via the LB.
+    Client,
+    /// A router is on the segment and the client behind it (`router.rs`).
+    Router,
+}
+
 /// One end host's place on the segment.
 #[derive(Clone, Debug)]
 pub struct Host {
@@ -75,6 +84,9 @@ pub struct Lab {
     pub(crate) lb: Arc<Netns>,
     pub(crate) client_host: Host,
     pub(crate) lb_host: Host,
+    /// The fleet's router (`router.rs`): in front of the segment, with the
+    /// client behind it. None in the one-LB lab (client on the segment).
+    pub(crate) router: Option<Arc<Netns>>,
     pub(crate) backends: Vec<Backend>,
 }
 
@@ -89,6 +101,10 @@ impl Lab {
     /// `/health` from the client namespace. On error, what was built is torn
     /// down before returning.
     pub fn up(spec: LabSpec) -> Result<Lab> {
+        Lab::build(spec, Front::Client)
+    }
+
+    pub(crate) fn build(spec: LabSpec, front: Front) -> Result<Lab> {
         ensure!(
             crate::is_root(),
             "the lab needs root (namespaces, veths, bpffs)"
@@ -156,7 +172,20 @@ impl Lab {
                 return Err(err.expect("one failed"));
             }
         };
-        let client_host = host(&client, "lab-client", addr::CLIENT_HOST);
+        let router = match front {
+            Front::Client => None,
+            Front::Router => match make("router") {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    abort(&cleanup);
+                    return Err(e);
+                }
+            },
+        };
+        let client_host = match front {
+            Front::Client => host(&client, "lab-client", addr::CLIENT_HOST),
+            Front::Router => crate::router::client_host(&client),
+        };
         let lb_host = host(&lb, "lab-lb", addr::LB_HOST);
         let mut lab = Lab {
             spec: spec.clone(),
@@ -168,17 +197,23 @@ impl Lab {
             lb,
             client_host,
             lb_host,
+            router,
             backends: Vec::new(),
         };
         // From here on `lab`'s Drop tears everything down on error.
         lab.build_switch()?;
-        lab.plug(
-            &Arc::clone(&lab.client),
-            &lab.client_host.clone(),
-            "sw-client",
-        )?;
         lab.plug(&Arc::clone(&lab.lb), &lab.lb_host.clone(), "sw-lb")?;
-        lab.setup_client()?;
+        match front {
+            Front::Client => {
+                lab.plug(
+                    &Arc::clone(&lab.client),
+                    &lab.client_host.clone(),
+                    "sw-client",
+                )?;
+                lab.setup_client()?;
+            }
+            Front::Router => lab.wire_router()?,
+        }
         lab.setup_lb()?;
         for i in 1..=spec.backends {
             let name = format!("web-{i}");
@@ -231,6 +266,7 @@ impl Lab {
             self.client.name().to_owned(),
             self.lb.name().to_owned(),
         ];
+        v.extend(self.router.iter().map(|r| r.name().to_owned()));
         v.extend(self.backends.iter().map(|b| b.ns().name().to_owned()));
         v
     }

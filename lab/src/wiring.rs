@@ -143,6 +143,11 @@ impl Lab {
             s.push(("net.ipv6.bindv6only", "1"));
         }
         ns.sysctl(&s)?;
+        if self.router.is_some() {
+            // DSR replies to clients behind the fleet's router go through it.
+            let via = addr::v4(addr::CLIENT_HOST).to_string();
+            ns.ip(&["route", "add", "default", "via", &via])?;
+        }
         ns.ip(&["addr", "add", &format!("{}/32", addr::vip()), "dev", "lo"])?;
         if self.spec.ipv6 {
             ns.ip(&[
@@ -166,7 +171,7 @@ impl Lab {
 /// and v6, passed with offloads on, ~30 KB per frame through generic XDP and
 /// XDP_TX), but per-packet counters and the per-packet CPU the benchmarks
 /// measure are only meaningful with real frame sizes.
-fn offloads_off(ns: &Netns, iface: &str) -> Result<()> {
+pub(crate) fn offloads_off(ns: &Netns, iface: &str) -> Result<()> {
     ns.run(&[
         "ethtool", "-K", iface, "tso", "off", "gso", "off", "gro", "off",
     ])

@@ -29,6 +29,7 @@
 
 mod action;
 mod backend;
+pub mod cluster;
 pub mod duration;
 mod error;
 mod locate;
@@ -78,6 +79,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;
 #[cfg(test)]
 mod tests_errors;
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `[[vip]]`, in file order.
     pub vips: Vec<VipConfig>,
+    /// `[cluster]`: None for a single node (docs/fleet.md).
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 impl Config {

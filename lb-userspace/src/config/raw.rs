@@ -21,6 +21,7 @@ pub(super) struct RawConfig {
     pub daemon: RawDaemon,
     #[serde(default)]
     pub vip: Vec<RawVip>,
+    pub cluster: Option<super::cluster::RawCluster>,
 }
 
 #[derive(Debug, Deserialize)]

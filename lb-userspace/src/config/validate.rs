@@ -113,7 +113,15 @@ pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
         }
         vips.push(vip);
     }
-    Ok(Config { daemon, vips })
+    let cluster = raw
+        .cluster
+        .map(|c| super::cluster::cluster(c, &root.key("cluster")))
+        .transpose()?;
+    Ok(Config {
+        daemon,
+        vips,
+        cluster,
+    })
 }
 
 fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {

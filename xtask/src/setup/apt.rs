@@ -18,9 +18,14 @@ use crate::cmd::CmdExt as _;
 
 /// What building needs: Debian's rustc 1.96 on LLVM 22 with std sources
 /// (`-Z build-std=core`), its cargo (aya-build runs `rustup run deb-rust cargo`),
-/// LLVM 22 headers/libs for bpf-linker, clippy for the BPF target, and a
-/// prebuilt `core` for bpfel (faster eBPF builds).
+/// LLVM 22 headers/libs for bpf-linker, clippy for the BPF target, a
+/// prebuilt `core` for bpfel (faster eBPF builds), and `protoc` with the
+/// well-known protos (`google/protobuf/*.proto`, only a Recommends of
+/// protobuf-compiler), which the `etcd-client` crate's build script needs to
+/// compile etcd's gRPC protos.
 pub const TOOLCHAIN: &[&str] = &[
+    "protobuf-compiler",
+    "libprotobuf-dev",
     "rustc-web",
     "rust-web-src",
     "cargo-web",
@@ -31,8 +36,10 @@ pub const TOOLCHAIN: &[&str] = &[
 
 /// What the lab, tests and benchmarks add: namespaces and veths, NIC
 /// settings, BPF inspection, HTTP load, ping, the backends' venv, the Nginx
-/// baseline for benchmarks, HTTP checks. wrk and hey are the two load tools:
-/// wrk for keep-alive load, hey for fresh connections and POST bodies.
+/// baseline for benchmarks, HTTP checks, and the fleet lab's etcd (server and
+/// `etcdctl`) and BIRD 2 (router and LB nodes' BGP). wrk and hey are the two
+/// load tools: wrk for keep-alive load, hey for fresh connections and POST
+/// bodies.
 pub const LAB: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -45,6 +52,18 @@ pub const LAB: &[&str] = &[
     "libnginx-mod-stream",
     "fonts-dejavu-core",
     "curl",
+    "etcd-server",
+    "etcd-client",
+    "bird2",
+];
+
+/// Packages whose system service must never run on the host: the lab starts
+/// its own etcd and BIRD inside namespaces (docs/fleet.md), and a host-wide
+/// one would listen on the host's interfaces. Unit names as Debian ships them.
+const NO_SERVICE: &[(&str, &str)] = &[
+    ("nginx-light", "nginx"),
+    ("etcd-server", "etcd"),
+    ("bird2", "bird"),
 ];
 
 /// Installs the missing `packages`. Returns the ones still missing (only
@@ -67,7 +86,7 @@ pub fn ensure<'a>(ctx: &mut Ctx, packages: &[&'a str]) -> Result<Vec<&'a str>> {
         return Ok(missing);
     }
     println!("installing: {}", missing.join(" "));
-    let nginx_before = nginx_pids();
+    let before = service_pids();
     {
         let _guard = NoServiceStarts::new()?;
         Command::new("apt-get")
@@ -76,8 +95,10 @@ pub fn ensure<'a>(ctx: &mut Ctx, packages: &[&'a str]) -> Result<Vec<&'a str>> {
             .run()?;
         install.run()?;
     }
-    if missing.contains(&"nginx-light") {
-        quiesce_nginx(&nginx_before)?;
+    for &(package, unit) in NO_SERVICE {
+        if missing.contains(&package) {
+            quiesce(unit, &before)?;
+        }
     }
     let still = self::missing(packages)?;
     if !still.is_empty() {
@@ -116,7 +137,7 @@ fn missing<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
 
 /// Debian's policy-rc.d hook: while it exits 101, package scripts may not
 /// start services. Installing nginx-light would otherwise start an nginx on
-/// port 80 of the host. Removed on drop only if we created it (Docker images
+/// port 80 of the host, etcd-server an etcd on 2379, bird2 a BIRD. Removed on drop only if we created it (Docker images
 /// often ship one of their own).
 struct NoServiceStarts {
     created: bool,
@@ -151,11 +172,11 @@ impl Drop for NoServiceStarts {
     }
 }
 
-/// The freshly installed nginx must neither run now nor start at boot: the lab
-/// runs its own Nginx (benchmark baseline) inside namespaces. policy-rc.d kept
-/// it from starting, but the package still enables its unit for the next boot,
+/// A freshly installed service (nginx, etcd, bird) must neither run now nor
+/// start at boot: the lab runs its own inside namespaces. policy-rc.d kept it
+/// from starting, but the package still enables its unit for the next boot,
 /// and a system without policy-rc.d support may have started it anyway.
-fn quiesce_nginx(before: &HashSet<u32>) -> Result<()> {
+fn quiesce(unit: &str, before: &HashSet<u32>) -> Result<()> {
     let systemd_running = Path::new("/run/systemd/system").exists();
     // `systemctl disable` also works without a running systemd (it edits links).
     let mut disable = Command::new("systemctl");
@@ -163,17 +184,23 @@ fn quiesce_nginx(before: &HashSet<u32>) -> Result<()> {
     if systemd_running {
         disable.arg("--now");
     }
-    disable.arg("nginx");
+    disable.arg(unit);
     if disable.probe().is_some() {
-        println!("ok: nginx service disabled");
+        println!("ok: {unit} service disabled");
     }
-    // Stop only nginx processes that appeared during the install.
-    let started: Vec<u32> = nginx_pids().difference(before).copied().collect();
+    // Stop only processes of that unit that appeared during the install.
+    let started: Vec<u32> = service_pids()
+        .difference(before)
+        .copied()
+        .filter(|&pid| comm(pid).as_deref() == Some(unit))
+        .collect();
     if started.is_empty() {
         return Ok(());
     }
-    println!("stopping: nginx started by its package (pids {started:?})");
-    let _ = Command::new("nginx").args(["-s", "stop"]).probe();
+    println!("stopping: {unit} started by its package (pids {started:?})");
+    if unit == "nginx" {
+        let _ = Command::new("nginx").args(["-s", "stop"]).probe();
+    }
     if !wait_gone(&started, Duration::from_secs(5)) {
         for &pid in started.iter().filter(|&&p| running(p)) {
             if let Ok(pid) = i32::try_from(pid) {
@@ -182,7 +209,9 @@ fn quiesce_nginx(before: &HashSet<u32>) -> Result<()> {
             }
         }
         if !wait_gone(&started, Duration::from_secs(2)) {
-            bail!("nginx (started by its package) is still running; stop it: nginx -s stop");
+            bail!(
+                "{unit} (started by its package) is still running; stop it: systemctl stop {unit}"
+            );
         }
     }
     Ok(())
@@ -211,18 +240,23 @@ fn running(pid: u32) -> bool {
     })
 }
 
-/// Pids of processes named `nginx`, read from /proc (pgrep is not on minimal
-/// Debian images).
-fn nginx_pids() -> HashSet<u32> {
+/// Pids of processes named like one of the [`NO_SERVICE`] units, read from
+/// /proc (pgrep is not on minimal Debian images).
+fn service_pids() -> HashSet<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return HashSet::new();
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "nginx")
-        })
+        .filter(|&pid| comm(pid).is_some_and(|c| NO_SERVICE.iter().any(|(_, u)| *u == c)))
         .collect()
+}
+
+/// A process's command name.
+fn comm(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_owned())
 }
 
 #[cfg(test)]

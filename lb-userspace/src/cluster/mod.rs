@@ -1,0 +1,27 @@
+//! A fleet of lb nodes (docs/fleet.md): the state they share in etcd and the
+//! BGP announcement of their VIPs.
+//!
+//! - [`model`]: the typed values etcd holds (JSON), node names, key prefix;
+//! - [`keys`]: the key layout, built and parsed in one place;
+//! - [`store`]: [`FleetStore`], admin states (put, read, watch), node
+//!   reports and the fleet-wide view;
+//! - [`lease`]: node registration under an etcd lease, kept alive;
+//! - [`claim`]: "the shutdown action runs once": an etcd transaction, with
+//!   takeover when the winner's lease expires;
+//! - [`decide`]: fleet-wide decisions as pure functions (drain completion);
+//! - [`bgp`]: VIP announcement through BIRD 2.
+//!
+//! Nothing here is wired into the daemon yet: that waits for the daemon's
+//! single-owner loop (docs/fleet.md, "What remains").
+
+pub mod bgp;
+pub mod claim;
+pub mod decide;
+pub mod keys;
+pub mod lease;
+pub mod model;
+pub mod store;
+
+pub use claim::ClaimOutcome;
+pub use lease::{LeaseState, NodeLease};
+pub use store::{AdminEvent, AdminWatch, FleetStore, StoreError};
