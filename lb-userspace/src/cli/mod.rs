@@ -3,6 +3,7 @@
 //! 1 the operation failed, 2 bad usage or bad config.
 
 mod args;
+mod flows;
 mod show;
 mod table;
 mod wait;
@@ -171,9 +172,23 @@ async fn client_command(
             let report = client.reload().await?;
             print(term, o, &report, show::reload)
         }
-        Command::Flows { backend, output } => {
-            let flows = client.flows(backend.as_deref()).await?;
-            print(term, output, &flows, |f: &Vec<_>| show::flows(f))
+        Command::Flows {
+            backend,
+            limit,
+            output,
+        } => {
+            let listed = flows::list(client, backend.as_deref(), limit).await?;
+            if listed.more > 0 {
+                // On stderr, so `--json` stays one array on stdout.
+                let _ = writeln!(
+                    term.err,
+                    "lb: showing {} of {} flows; {} more (raise --limit, or leave it out for all)",
+                    listed.flows.len(),
+                    listed.total,
+                    listed.more
+                );
+            }
+            print(term, output, &listed.flows, |f: &Vec<_>| show::flows(f))
         }
         Command::Teardown { config, output } => {
             let report = match (client.teardown().await, config) {

@@ -39,6 +39,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use action::MAX_PID;
 pub use error::ConfigError;
 pub use model::*;
 pub use validate::MAX_NAME_LEN;

@@ -10,14 +10,16 @@ use lb_common::{
 };
 
 use super::{
-    actions::Kind,
     drain::{self, SETTLE_FLOOR},
     health::next_health,
     live::{IdleTimeouts, Tracked, is_live},
     model::{Health, Model},
     persist::{DrainRecord, Persisted},
 };
-use crate::config::{self, HealthConfig, HealthKind};
+use crate::{
+    api::types::{ActionKind as Kind, DrainOutcome, SignalState},
+    config::{self, HealthConfig, HealthKind},
+};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -48,12 +50,7 @@ fn model(text: &str, persisted: Persisted) -> Model {
 }
 
 fn drain_record(timeout_s: f64) -> DrainRecord {
-    DrainRecord {
-        started_at: 0.0,
-        timeout_s,
-        signal: "pending".into(),
-        ..Default::default()
-    }
+    DrainRecord::new(0.0, Duration::from_secs_f64(timeout_s), false)
 }
 
 fn flow(port: u16, flags: u32, created_ns: u64) -> (FlowKey, FlowInfo) {
@@ -88,7 +85,7 @@ fn kernel_state_follows_admin_drain_health_and_mac() {
         STATE_DRAINING,
         "a draining backend that fails health stays draining"
     );
-    b.drain.as_mut().unwrap().outcome = Some("drained".into());
+    b.drain.as_mut().unwrap().outcome = Some(DrainOutcome::Drained);
     assert_eq!(b.kernel_state(), STATE_DRAINED);
     b.disabled = true;
     assert_eq!(b.kernel_state(), STATE_DOWN);
@@ -108,10 +105,10 @@ fn ids_survive_a_reload_and_removed_ids_are_not_reused_at_once() {
     assert_ne!(id1, id2);
     // web-1 removed, web-3 added: web-2 keeps its id, web-3 does not get web-1's.
     let text = CONFIG.replace("name = \"web-1\"", "name = \"web-3\"");
-    let m2 = model(&text, m1.persisted.clone());
+    let m2 = model(&text, m1.to_persisted("native"));
     assert_eq!(m2.backends["web-2"].id, id2);
     assert_ne!(m2.backends["web-3"].id, id1);
-    assert!(!m2.persisted.backend_ids.contains_key("web-1"));
+    assert!(!m2.to_persisted("native").backend_ids.contains_key("web-1"));
 }
 
 #[test]
@@ -119,8 +116,7 @@ fn drains_and_admin_state_come_back_from_the_state_file() {
     let mut m1 = model(CONFIG, Persisted::default());
     m1.backends.get_mut("web-2").unwrap().drain = Some(drain_record(30.0));
     m1.backends.get_mut("web-1").unwrap().disabled = true;
-    m1.sync_persisted();
-    let json = serde_json::to_string(&m1.persisted).unwrap();
+    let json = serde_json::to_string(&m1.to_persisted("native")).unwrap();
     let m2 = model(CONFIG, serde_json::from_str(&json).unwrap());
     assert_eq!(m2.backends["web-2"].kernel_state(), STATE_DRAINING);
     assert!(m2.backends["web-1"].disabled);
@@ -158,7 +154,7 @@ fn signal_waits_for_the_settle_point_then_goes_once() {
             .count(),
         1
     );
-    assert_eq!(b.drain.as_ref().unwrap().signal, "sent");
+    assert_eq!(b.drain.as_ref().unwrap().signal, SignalState::Sent);
     let step = drain::step(b, &tracked, 1, Duration::from_millis(500), now, false);
     assert!(step.actions.is_empty(), "never twice");
 }
@@ -201,8 +197,8 @@ fn idle_mode_signals_at_zero_and_completes() {
     assert_eq!(step.actions.len(), 1);
     assert!(step.state_changed);
     assert_eq!(
-        b.drain.as_ref().unwrap().outcome.as_deref(),
-        Some("drained")
+        b.drain.as_ref().unwrap().outcome,
+        Some(DrainOutcome::Drained)
     );
     assert_eq!(b.kernel_state(), STATE_DRAINED);
 }
@@ -218,9 +214,9 @@ fn deadline_forces_the_remaining_flows() {
     let tracked = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0), flow(40001, 0, 0)]);
     let step = drain::step(b, &tracked, 2, Duration::from_secs(2), 1, false);
     let d = b.drain.as_ref().unwrap();
-    assert_eq!(d.outcome.as_deref(), Some("forced"));
+    assert_eq!(d.outcome, Some(DrainOutcome::Forced));
     assert_eq!(d.forced_flows, 2);
-    assert_eq!(d.signal, "skipped");
+    assert_eq!(d.signal, SignalState::Skipped);
     assert_eq!(step.forced.len(), 2);
     assert!(step.actions.is_empty(), "--no-signal runs no shutdown");
 }
@@ -231,7 +227,7 @@ fn the_signalled_process_exiting_ends_the_drain_without_forcing() {
     let b = m.backends.get_mut("web-2").unwrap();
     b.drain = Some(DrainRecord {
         shutdown_done: true,
-        signal: "sent".into(),
+        signal: SignalState::Sent,
         signalled_pid: Some(4242),
         ..drain_record(30.0)
     });
@@ -245,7 +241,7 @@ fn the_signalled_process_exiting_ends_the_drain_without_forcing() {
     assert!(step.forced.is_empty());
     let step = drain::step(b, &tracked, 1, Duration::from_secs(4), 1, true);
     let d = b.drain.as_ref().unwrap();
-    assert_eq!(d.outcome.as_deref(), Some("drained"));
+    assert_eq!(d.outcome, Some(DrainOutcome::Drained));
     assert_eq!((d.flows_at_exit, d.forced_flows), (1, 0));
     assert_eq!(d.finished_at, Some(4.0));
     assert_eq!(step.forced.len(), 1, "the dead connection's entry goes");

@@ -1,7 +1,7 @@
 //! `render` on a sample status, checked line by line.
 
 use super::*;
-use crate::api::fake::{backend, sample_status};
+use crate::api::test_samples::{backend, sample_status};
 use crate::api::types::DrainStatus;
 
 fn sample() -> Status {
@@ -14,7 +14,7 @@ fn sample() -> Status {
         timeout_s: 30.0,
         initial_flows: 5,
         live_flows: 2,
-        signal: "sent".to_owned(),
+        signal: crate::api::types::SignalState::Sent,
         outcome: None,
         forced_flows: 7,
         finished_at: None,
