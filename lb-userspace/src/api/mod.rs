@@ -13,3 +13,5 @@ pub(crate) mod test_daemon;
 pub(crate) mod test_samples;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fuzz;

@@ -122,6 +122,10 @@ fn offline_teardown(config: &std::path::Path) -> anyhow::Result<TeardownReport> 
     let config = crate::config::load(config)?;
     let daemon = &config.daemon;
     let unpinned = crate::dataplane::teardown_pins(&daemon.pin_root, &daemon.interface)?;
+    // A new deployment must not inherit an old drain.
+    crate::daemon::persist::StateFile(daemon.state_file.clone())
+        .remove()
+        .map_err(|e| anyhow::anyhow!("removing {}: {e}", daemon.state_file.display()))?;
     Ok(TeardownReport {
         interface: daemon.interface.clone(),
         detached: unpinned.iter().any(|p| p == crate::dataplane::pins::LINK),

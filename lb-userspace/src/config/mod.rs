@@ -65,4 +65,6 @@ mod tests;
 #[cfg(test)]
 mod tests_errors;
 #[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_invalid;
