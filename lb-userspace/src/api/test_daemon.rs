@@ -71,7 +71,7 @@ pub fn state(config_text: &str) -> State {
         dataplane: None,
         torn_down: false,
         synced: Default::default(),
-        state_file: None,
+        saver: None,
         tracked: Default::default(),
         collecting: Default::default(),
         exited: Default::default(),

@@ -285,3 +285,58 @@ async fn no_daemon_is_not_running() {
     );
     assert_eq!(e.to_string(), expected);
 }
+
+#[tokio::test]
+async fn the_read_only_socket_serves_reads_and_refuses_changes() {
+    let socket = temp_socket("read-only");
+    let dir = socket.parent().unwrap().to_owned();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("lb.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let core = crate::daemon::start_core(state(CONFIG), None, config_path, stuck_flows());
+    let listener = super::server::bind(&socket, super::server::MODE_READ_ONLY, None)
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let path = socket.clone();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        super::server::serve_on(
+            listener,
+            &path,
+            Arc::new(core.handle),
+            super::guard::Access::ReadOnly,
+            shutdown,
+        )
+        .await
+    });
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let client = Client::new(&socket);
+    assert_eq!(client.get_status().await.unwrap().vips.len(), 1);
+    assert_eq!(client.backend("web-2").await.unwrap().state, "active");
+    client.flows(None, None, None).await.unwrap();
+    for e in [
+        client
+            .drain("web-2", &DrainRequest::default())
+            .await
+            .unwrap_err(),
+        client.disable("web-1").await.unwrap_err(),
+        client.reload().await.unwrap_err(),
+        client.teardown().await.unwrap_err(),
+    ] {
+        match e {
+            ClientError::Api { status, body } => {
+                assert_eq!((status, body.code.as_str()), (403, "read_only"))
+            }
+            other => panic!("expected 403, got {other:?}"),
+        }
+    }
+    // Nothing changed.
+    assert_eq!(client.backend("web-2").await.unwrap().state, "active");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

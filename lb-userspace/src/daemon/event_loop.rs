@@ -317,12 +317,10 @@ impl Core {
             ),
             None => (false, Vec::new()),
         };
-        self.state.torn_down = true;
-        if let Some(file) = &self.state.state_file
-            && let Err(e) = file.remove()
-        {
-            tracing::error!(file = %file.0.display(), error = %e, "cannot remove the state file");
+        if let Some(saver) = &self.state.saver {
+            saver.remove();
         }
+        self.state.torn_down = true;
         tracing::info!(
             interface,
             "torn down: XDP detached, pins and state file removed; the daemon stops"

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod persist;
 mod pidfd;
 mod reload;
+mod saver;
 pub mod state;
 pub mod sync;
 mod views;
@@ -154,7 +155,9 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     // 2. The control socket, before the data plane is touched.
     let sockets = Sockets::bind(&config).await?;
     // 3-5. Open or adopt the data plane, build the model, apply it.
-    let state = match open_state(&config) {
+    let state_file = StateFile(d.state_file.clone());
+    let (saver, saving) = saver::Saver::start(state_file.clone());
+    let state = match open_state(&config, state_file, saver) {
         Ok(state) => state,
         Err(e) => {
             sockets.remove();
@@ -163,14 +166,26 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     };
     let pins = state.dataplane.as_ref().map(|dp| FlowPins::new(&dp.pins.0));
     // 6. The core and the tasks around it; ready once the API serves.
-    supervise(config_path, config, state, pins, sockets).await
+    let result = supervise(config_path, config, state, pins, sockets).await;
+    // The core is gone, and with it the last Saver: the writer ends once the
+    // last record is on disk.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), saving)
+        .await
+        .is_err()
+    {
+        tracing::error!("the state file writer did not finish in 10 s");
+    }
+    result
 }
 
 /// Reads the state file, opens (or adopts) the data plane, builds the model
 /// and writes it into the maps.
-fn open_state(config: &Config) -> anyhow::Result<State> {
+fn open_state(
+    config: &Config,
+    state_file: StateFile,
+    saver: saver::Saver,
+) -> anyhow::Result<State> {
     let d = &config.daemon;
-    let state_file = StateFile(d.state_file.clone());
     let persisted = state_file.load()?;
     let (dataplane, attached) = Dataplane::open(&OpenOptions {
         interface: &d.interface,
@@ -203,7 +218,7 @@ fn open_state(config: &Config) -> anyhow::Result<State> {
         dataplane: Some(dataplane),
         torn_down: false,
         synced,
-        state_file: Some(state_file),
+        saver: Some(saver),
         tracked: Default::default(),
         collecting: Default::default(),
         exited: Default::default(),

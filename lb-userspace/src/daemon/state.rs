@@ -13,7 +13,8 @@ use super::{
     drain,
     live::{self, Tracked},
     model::{BackendEntry, Model},
-    persist::{DrainRecord, StateFile},
+    persist::DrainRecord,
+    saver::Saver,
     sync::{self, Synced},
     views::Rates,
 };
@@ -52,8 +53,8 @@ pub struct State {
     pub dataplane: Option<Dataplane>,
     pub torn_down: bool,
     pub synced: Synced,
-    /// None: nothing is persisted (tests).
-    pub state_file: Option<StateFile>,
+    /// The state file's writer; None: nothing is persisted (tests).
+    pub saver: Option<Saver>,
     /// Draining backends' followed flows, by backend name.
     pub tracked: HashMap<String, Tracked>,
     /// Draining backends whose flows are being collected.
@@ -80,12 +81,13 @@ impl State {
         Ok(())
     }
 
+    /// Hands the record, derived from the model, to the state file's writer.
     pub fn persist(&self) {
-        let Some(file) = &self.state_file else {
+        if self.torn_down {
             return;
-        };
-        if let Err(e) = file.store(&self.model.to_persisted(&self.xdp_mode)) {
-            tracing::error!(file = %file.0.display(), error = %e, "cannot write the state file");
+        }
+        if let Some(saver) = &self.saver {
+            saver.save(self.model.to_persisted(&self.xdp_mode));
         }
     }
 
