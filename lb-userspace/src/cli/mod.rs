@@ -122,6 +122,7 @@ fn offline_teardown(config: &std::path::Path) -> anyhow::Result<TeardownReport> 
     let config = crate::config::load(config)?;
     let daemon = &config.daemon;
     let unpinned = crate::dataplane::teardown_pins(&daemon.pin_root, &daemon.interface)?;
+    crate::daemon::lock::remove_lock_file(&daemon.pin_root, &daemon.interface);
     // A new deployment must not inherit an old drain.
     crate::daemon::persist::StateFile(daemon.state_file.clone())
         .remove()

@@ -321,6 +321,8 @@ impl Core {
             saver.remove();
         }
         self.state.torn_down = true;
+        let d = &self.state.model.config.daemon;
+        super::lock::remove_lock_file(&d.pin_root, &d.interface);
         tracing::info!(
             interface,
             "torn down: XDP detached, pins and state file removed; the daemon stops"

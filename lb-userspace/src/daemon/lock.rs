@@ -43,6 +43,17 @@ pub fn lock_path(lock_dir: &Path, pin_root: &Path, interface: &str) -> PathBuf {
     lock_dir.join(name)
 }
 
+/// Removes the lock file of a data plane that `lb teardown` removed: nothing
+/// is left to protect, and nothing should be left behind.
+pub fn remove_lock_file(pin_root: &Path, interface: &str) {
+    let path = lock_path(Path::new(LOCK_DIR), pin_root, interface);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(lock = %path.display(), error = %e, "cannot remove the lock file"),
+    }
+}
+
 impl PinLock {
     /// Takes the lock or fails at once, saying who holds it.
     pub fn acquire(lock_dir: &Path, pin_root: &Path, interface: &str) -> anyhow::Result<Self> {
