@@ -42,5 +42,6 @@ pub fn watchdog() {
 pub fn watchdog_every() -> Option<Duration> {
     sd_notify::watchdog_enabled()
         .filter(|d| !d.is_zero())
-        .map(|d| d / 2)
+        // Never a zero period (tokio's interval refuses one).
+        .map(|d| (d / 2).max(Duration::from_millis(1)))
 }
