@@ -296,3 +296,37 @@ fn the_shipped_example_config_is_valid() {
     let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.vips[0].backends.len(), 3);
 }
+
+#[test]
+fn a_collection_for_a_cancelled_drain_is_forgotten_not_followed() {
+    use super::state::Work;
+    let mut state = crate::api::test_daemon::state(CONFIG);
+    let work = state.start_drain("web-2", None, true).unwrap();
+    let collect = work.iter().find_map(|w| match w {
+        Work::Collect { started_at, .. } => Some(*started_at),
+        _ => None,
+    });
+    let started_at = collect.expect("the drain asks for its flows");
+    assert!(state.collecting.contains("web-2"));
+    // Cancelled before the pass over the table came back.
+    state.enable("web-2").unwrap();
+    let (key, info) = flow(40000, FLOW_F_PAYLOAD, 0);
+    let late = state.collected("web-2", started_at, Tracked::from_flows(1, [(key, info)]));
+    assert!(matches!(late.as_slice(), [Work::Forget(keys)] if keys == &[key]));
+    assert!(state.tracked.is_empty());
+    assert_eq!(state.model.backends["web-2"].kernel_state(), STATE_ACTIVE);
+}
+
+#[test]
+fn a_second_drain_request_changes_nothing() {
+    let mut state = crate::api::test_daemon::state(CONFIG);
+    state
+        .start_drain("web-2", Some(Duration::from_secs(5)), false)
+        .unwrap();
+    let first = state.model.backends["web-2"].drain.clone().unwrap();
+    let again = state
+        .start_drain("web-2", Some(Duration::from_secs(60)), true)
+        .unwrap();
+    assert!(again.is_empty(), "no work, no second action");
+    assert_eq!(state.model.backends["web-2"].drain.as_ref(), Some(&first));
+}
