@@ -405,7 +405,11 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
-        // No daemon to run `lb teardown` against any more: unpin by hand.
+        // No daemon any more: `lb teardown --config` removes what the config
+        // names (pins, state file, the daemon's lock file); then, whatever
+        // happened, the pins by hand.
+        let config = self.config_path.to_string_lossy().into_owned();
+        let _ = self.lb_timeout(&["teardown", "--config", &config], Duration::from_secs(10));
         if let Err(e) = self.remove_pins() {
             eprintln!("lb-lab: {e:#}");
         }

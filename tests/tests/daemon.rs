@@ -260,6 +260,9 @@ fn teardown_leaves_nothing_pinned_or_attached() {
         (!daemon.is_running()).then_some(())
     });
     let _ = daemon.stop();
+    // A new deployment must not inherit this one's drains or ids.
+    let state_file = std::path::PathBuf::from(&daemon.config().daemon.state_file);
+    assert!(!state_file.exists(), "{} still there", state_file.display());
 }
 
 #[test]
@@ -324,6 +327,8 @@ fn teardown_with_the_config_works_without_a_daemon() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!pins.exists(), "{} still there", pins.display());
+    let state_file = std::path::PathBuf::from(&daemon.config().daemon.state_file);
+    assert!(!state_file.exists(), "{} still there", state_file.display());
     poll("the program to detach", Duration::from_secs(5), || {
         (!xdp_attached(&lab)).then_some(())
     });

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowView, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
 };
 
 /// Longer than any single operation of the daemon (a reload, a teardown).
@@ -112,10 +112,27 @@ impl Client {
         self.json(Method::POST, "/v1/reload", None).await
     }
 
-    pub async fn flows(&self, backend: Option<&str>) -> ClientResult<Vec<FlowView>> {
-        let path = match backend {
-            Some(name) => format!("/v1/flows?backend={}", encode(name)),
-            None => "/v1/flows".to_owned(),
+    /// One page of flows: at most `limit` (the daemon's default if None),
+    /// after the cursor `after` (a previous page's `next`).
+    pub async fn flows(
+        &self,
+        backend: Option<&str>,
+        limit: Option<usize>,
+        after: Option<&str>,
+    ) -> ClientResult<FlowPage> {
+        let mut query = Vec::new();
+        if let Some(name) = backend {
+            query.push(format!("backend={}", encode(name)));
+        }
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(after) = after {
+            query.push(format!("after={}", encode(after)));
+        }
+        let path = match query.is_empty() {
+            true => "/v1/flows".to_owned(),
+            false => format!("/v1/flows?{}", query.join("&")),
         };
         self.json(Method::GET, &path, None).await
     }

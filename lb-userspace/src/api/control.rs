@@ -3,7 +3,21 @@
 
 use std::future::Future;
 
-use super::types::{BackendStatus, DrainRequest, FlowView, ReloadReport, Status, TeardownReport};
+use serde::Deserialize;
+
+use super::types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport};
+
+/// `GET /v1/flows?backend=NAME&limit=N&after=CURSOR`, all optional.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowsQuery {
+    /// Only this backend's flows.
+    pub backend: Option<String>,
+    /// At most this many flows (default 1000, at most 10000).
+    pub limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
 
 /// An error the API reports to its client.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +66,6 @@ pub trait Control: Send + Sync + 'static {
     fn enable(&self, name: &str) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
     fn disable(&self, name: &str) -> impl Future<Output = ControlResult<BackendStatus>> + Send;
     fn reload(&self) -> impl Future<Output = ControlResult<ReloadReport>> + Send;
-    fn flows(
-        &self,
-        backend: Option<&str>,
-    ) -> impl Future<Output = ControlResult<Vec<FlowView>>> + Send;
+    fn flows(&self, query: FlowsQuery) -> impl Future<Output = ControlResult<FlowPage>> + Send;
     fn teardown(&self) -> impl Future<Output = ControlResult<TeardownReport>> + Send;
 }

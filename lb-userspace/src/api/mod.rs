@@ -2,11 +2,16 @@
 
 pub mod client;
 pub mod control;
+pub mod guard;
 pub mod routes;
 pub mod server;
 pub mod types;
 
 #[cfg(test)]
-pub(crate) mod fake;
+pub(crate) mod test_daemon;
+#[cfg(test)]
+pub(crate) mod test_samples;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fuzz;

@@ -1,5 +1,9 @@
 //! The control API's routes: each handler turns an HTTP request into one call
 //! of [`Control`] and its result into JSON. No decisions are made here.
+//!
+//! Two guards sit in front of the handlers (`guard`): on a read-only socket
+//! every mutating call is refused (403), and every mutating call is logged
+//! with the caller's uid and pid.
 
 use std::sync::Arc;
 
@@ -7,19 +11,22 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
-use super::control::{Control, ControlError};
+use super::control::{Control, ControlError, FlowsQuery};
+use super::guard::{self, Access};
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowView, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
 };
 
+/// Largest request body accepted; a drain request is a few dozen bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Every route of the API (`docs/api.md`), over any transport.
-pub fn router<C: Control>(control: Arc<C>) -> Router {
+pub fn router<C: Control>(control: Arc<C>, access: Access) -> Router {
     Router::new()
         .route("/v1/status", get(status::<C>))
         .route("/v1/backends/{name}", get(backend::<C>))
@@ -34,6 +41,8 @@ pub fn router<C: Control>(control: Arc<C>) -> Router {
         .route("/metrics", get(crate::metrics::handler::<C>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(access, guard::guard))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(control)
 }
 
@@ -51,6 +60,10 @@ impl ApiError {
             code: code.to_owned(),
         };
         ApiError { status, body }
+    }
+
+    fn bad_request(error: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", error)
     }
 }
 
@@ -88,6 +101,7 @@ async fn backend<C: Control>(
 
 /// The body is optional (`curl -X POST` with no data means "defaults"), and
 /// the content type is not checked, since `curl -d` sends a form type.
+/// Unknown fields are refused, naming the field.
 async fn drain<C: Control>(
     State(c): State<Arc<C>>,
     Path(name): Path<String>,
@@ -96,13 +110,8 @@ async fn drain<C: Control>(
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         DrainRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("malformed drain request: {e}"),
-            )
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed drain request: {e}")))?
     };
     Ok(Json(c.drain(&name, request).await?))
 }
@@ -125,18 +134,12 @@ async fn reload<C: Control>(State(c): State<Arc<C>>) -> ApiResult<ReloadReport> 
     Ok(Json(c.reload().await?))
 }
 
-#[derive(Deserialize)]
-struct FlowsQuery {
-    backend: Option<String>,
-}
-
 async fn flows<C: Control>(
     State(c): State<Arc<C>>,
     query: Result<Query<FlowsQuery>, QueryRejection>,
-) -> ApiResult<Vec<FlowView>> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    Ok(Json(c.flows(query.backend.as_deref()).await?))
+) -> ApiResult<FlowPage> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(Json(c.flows(query).await?))
 }
 
 async fn teardown<C: Control>(State(c): State<Arc<C>>) -> ApiResult<TeardownReport> {

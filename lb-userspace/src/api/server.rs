@@ -11,7 +11,13 @@ use anyhow::{Context, bail};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::control::Control;
+use super::guard::{Access, Peer};
 use super::routes::router;
+
+/// Mode of the main control socket: only its owner may connect.
+pub const MODE_FULL: u32 = 0o600;
+/// Mode of the read-only socket: its owner and its group.
+pub const MODE_READ_ONLY: u32 = 0o660;
 
 /// Serves the control API on the Unix socket `socket` until `shutdown`
 /// completes, then removes the socket file.
@@ -23,10 +29,22 @@ pub async fn serve<C: Control>(
     socket: &Path,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = bind(socket).await?;
+    let listener = bind(socket, MODE_FULL, None).await?;
+    serve_on(listener, socket, control, Access::Full, shutdown).await
+}
+
+/// Serves on a socket bound earlier by [`bind`].
+pub async fn serve_on<C: Control>(
+    listener: UnixListener,
+    socket: &Path,
+    control: Arc<C>,
+    access: Access,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let ours = identity(socket)?;
-    tracing::info!(socket = %socket.display(), "control API listening");
-    let served = axum::serve(listener, router(control))
+    tracing::info!(socket = %socket.display(), ?access, "control API listening");
+    let app = router(control, access).into_make_service_with_connect_info::<Peer>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .with_context(|| format!("serving the control API on {}", socket.display()));
@@ -40,8 +58,9 @@ pub async fn serve<C: Control>(
 }
 
 /// Creates the parent directory if needed, clears a stale socket, binds, and
-/// makes the socket owner-only (the API can stop traffic: it is root's).
-pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+/// sets the socket's mode (`MODE_FULL`: owner-only, the API can stop
+/// traffic) and, if given, its group.
+pub async fn bind(socket: &Path, mode: u32, group: Option<u32>) -> anyhow::Result<UnixListener> {
     if let Some(parent) = socket.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -54,8 +73,12 @@ pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
         .with_context(|| format!("binding the control socket {}", socket.display()))?;
     // Until this chmod the mode comes from the umask; with the usual 022
     // nobody else can connect (connect needs write permission) meanwhile.
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("setting the mode of {} to 0600", socket.display()))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(socket, None, Some(gid))
+            .with_context(|| format!("giving {} to group {gid}", socket.display()))?;
+    }
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {} to {mode:o}", socket.display()))?;
     Ok(listener)
 }
 

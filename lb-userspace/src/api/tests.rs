@@ -1,5 +1,5 @@
 //! The control API end to end over a real Unix socket: server, routes and
-//! client against the fake daemon.
+//! client against the real daemon core (without a data plane).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::client::{Client, ClientError};
-use super::fake::{FakeControl, temp_socket};
 use super::server::serve;
+use super::test_daemon::{CONFIG, state, stuck_flows, temp_socket};
 use super::types::*;
 
 struct Running {
@@ -41,7 +41,12 @@ async fn start_at(socket: PathBuf) -> Running {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        serve(Arc::new(FakeControl::new()), &path, shutdown).await
+        let dir = path.parent().unwrap().to_owned();
+        std::fs::create_dir_all(&dir)?;
+        let config_path = dir.join("lb.toml");
+        std::fs::write(&config_path, CONFIG)?;
+        let core = crate::daemon::start_core(state(CONFIG), None, config_path, stuck_flows());
+        serve(Arc::new(core.handle), &path, shutdown).await
     });
     // Serving once the socket answers with its final mode.
     for _ in 0..400 {
@@ -101,20 +106,20 @@ async fn every_route_answers_through_the_client() {
     let drained = c.drain("web-2", &request).await.unwrap();
     assert_eq!(drained.state, "draining");
     let drain = drained.drain.unwrap();
-    assert_eq!((drain.timeout_s, drain.signal.as_str()), (3.0, "skipped"));
+    assert_eq!((drain.timeout_s, drain.signal), (3.0, SignalState::Skipped));
+    assert_eq!(drain.initial_flows, 1);
 
     assert_eq!(c.disable("web-1").await.unwrap().admin, "disabled");
     assert_eq!(c.enable("web-1").await.unwrap().state, "active");
     assert_eq!(c.reload().await.unwrap().unchanged, ["web-1", "web-2"]);
-    assert_eq!(c.flows(None).await.unwrap().len(), 2);
-    let flows = c.flows(Some("web-2")).await.unwrap();
-    assert_eq!(
-        flows.iter().map(|f| &f.backend).collect::<Vec<_>>(),
-        ["web-2"]
-    );
-    assert!(c.teardown().await.unwrap().detached);
+    let page = c.flows(None, None, None).await.unwrap();
+    assert_eq!((page.total, page.flows.len(), page.next), (0, 0, None));
+    let page = c.flows(Some("web-2"), Some(10), None).await.unwrap();
+    assert_eq!(page.total, 0);
     let metrics = c.metrics().await.unwrap();
     assert!(metrics.contains("\nlb_up 1\n"), "{metrics}");
+    let report = c.teardown().await.unwrap();
+    assert!(!report.detached, "no data plane to detach");
     lb.stop().await.unwrap();
 }
 
@@ -132,25 +137,45 @@ async fn control_errors_map_to_status_and_code() {
     );
     check(e, 404, "unknown_backend");
     check(
-        lb.client.flows(Some("nope")).await.unwrap_err(),
+        lb.client.flows(Some("nope"), None, None).await.unwrap_err(),
         404,
         "unknown_backend",
     );
-    let bad = DrainRequest {
-        timeout: Some("soon".to_owned()),
-        no_signal: false,
-    };
-    check(
-        lb.client.drain("web-1", &bad).await.unwrap_err(),
-        400,
-        "bad_request",
-    );
-    lb.client
-        .drain("web-1", &DrainRequest::default())
+    for timeout in ["soon", "18446744073709551615s", "-1s", "NaNs", "721h"] {
+        let bad = DrainRequest {
+            timeout: Some(timeout.to_owned()),
+            no_signal: false,
+        };
+        check(
+            lb.client.drain("web-1", &bad).await.unwrap_err(),
+            400,
+            "bad_request",
+        );
+    }
+    let first = lb
+        .client
+        .drain("web-2", &DrainRequest::default())
         .await
         .unwrap();
-    let again = lb.client.drain("web-1", &DrainRequest::default()).await;
-    check(again.unwrap_err(), 409, "conflict");
+    // The same drain again changes nothing (and runs no action twice).
+    let again = lb
+        .client
+        .drain("web-2", &DrainRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.drain.unwrap().started_at,
+        again.drain.unwrap().started_at
+    );
+    lb.client.disable("web-1").await.unwrap();
+    check(
+        lb.client
+            .drain("web-1", &DrainRequest::default())
+            .await
+            .unwrap_err(),
+        409,
+        "conflict",
+    );
     // A name that is not a plain path segment still reaches the daemon whole.
     check(
         lb.client.backend("a/b c").await.unwrap_err(),
@@ -174,12 +199,31 @@ async fn raw_requests_get_json_errors() {
         (status, error(&body).code.as_str()),
         (405, "method_not_allowed")
     );
+    // Unknown fields are refused, by name.
+    let (status, body) = raw(
+        &lb.socket,
+        &post(
+            "/v1/backends/web-1/drain",
+            r#"{"timeout": "1s", "force": true}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error(&body).error.contains("unknown field `force`"),
+        "{body}"
+    );
+    let (status, body) = raw(&lb.socket, &get("/v1/flows?backend=web-1&colour=red")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("colour"), "{body}");
+    let (status, body) = raw(&lb.socket, &get("/v1/flows?after=nonsense")).await;
+    assert_eq!((status, error(&body).code.as_str()), (400, "bad_request"));
 
     // `curl -X POST` with no body drains with the defaults.
     let (status, body) = raw(&lb.socket, &post("/v1/backends/web-1/drain", "")).await;
     assert_eq!(status, 200, "{body}");
     let backend: BackendStatus = serde_json::from_str(&body).unwrap();
-    assert_eq!(backend.drain.unwrap().signal, "pending");
+    assert_eq!(backend.drain.unwrap().signal, SignalState::Skipped);
     let (status, body) = raw(&lb.socket, &get("/metrics")).await;
     assert_eq!(status, 200);
     assert!(body.contains("# TYPE lb_backend_state gauge"));
@@ -240,4 +284,59 @@ async fn no_daemon_is_not_running() {
         socket.display()
     );
     assert_eq!(e.to_string(), expected);
+}
+
+#[tokio::test]
+async fn the_read_only_socket_serves_reads_and_refuses_changes() {
+    let socket = temp_socket("read-only");
+    let dir = socket.parent().unwrap().to_owned();
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("lb.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let core = crate::daemon::start_core(state(CONFIG), None, config_path, stuck_flows());
+    let listener = super::server::bind(&socket, super::server::MODE_READ_ONLY, None)
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let path = socket.clone();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        super::server::serve_on(
+            listener,
+            &path,
+            Arc::new(core.handle),
+            super::guard::Access::ReadOnly,
+            shutdown,
+        )
+        .await
+    });
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let client = Client::new(&socket);
+    assert_eq!(client.get_status().await.unwrap().vips.len(), 1);
+    assert_eq!(client.backend("web-2").await.unwrap().state, "active");
+    client.flows(None, None, None).await.unwrap();
+    for e in [
+        client
+            .drain("web-2", &DrainRequest::default())
+            .await
+            .unwrap_err(),
+        client.disable("web-1").await.unwrap_err(),
+        client.reload().await.unwrap_err(),
+        client.teardown().await.unwrap_err(),
+    ] {
+        match e {
+            ClientError::Api { status, body } => {
+                assert_eq!((status, body.code.as_str()), (403, "read_only"))
+            }
+            other => panic!("expected 403, got {other:?}"),
+        }
+    }
+    // Nothing changed.
+    assert_eq!(client.backend("web-2").await.unwrap().state, "active");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

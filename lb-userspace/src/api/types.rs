@@ -109,9 +109,9 @@ pub struct DrainStatus {
     pub initial_flows: u64,
     pub live_flows: u64,
     /// "pending", "sent", "skipped" (--no-signal or no action) or "failed".
-    pub signal: String,
+    pub signal: SignalState,
     /// None while running; "drained", "forced" or "cancelled" once over.
-    pub outcome: Option<String>,
+    pub outcome: Option<DrainOutcome>,
     /// Flows still live at the deadline and forced off.
     pub forced_flows: u64,
     /// Unix time the drain ended (None while it runs).
@@ -123,10 +123,93 @@ pub struct DrainStatus {
     pub flows_at_exit: u64,
 }
 
+/// Where a drain's shutdown action stands.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalState {
+    /// Not run yet.
+    #[default]
+    Pending,
+    /// Run (its outcome is in `last_action`).
+    Sent,
+    /// Not to run: `--no-signal`, or the backend has no shutdown action.
+    Skipped,
+    /// Ran and failed.
+    Failed,
+}
+
+impl SignalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for SignalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a drain ended.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainOutcome {
+    /// No live connection left (or the signalled process exited).
+    Drained,
+    /// The deadline passed; the remaining connections were forced off.
+    Forced,
+    /// Ended by `lb enable` before it finished.
+    Cancelled,
+}
+
+impl DrainOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Drained => "drained",
+            Self::Forced => "forced",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for DrainOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which of a backend's actions ran.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    OnDrain,
+    Shutdown,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnDrain => "on_drain",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ActionOutcome {
     /// "on_drain" or "shutdown".
-    pub kind: String,
+    pub kind: ActionKind,
     /// Unix time (seconds).
     pub at: f64,
     pub ok: bool,
@@ -134,8 +217,9 @@ pub struct ActionOutcome {
     pub detail: String,
 }
 
-/// `POST /v1/backends/{name}/drain`.
+/// `POST /v1/backends/{name}/drain`. Unknown fields are refused (400).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct DrainRequest {
     /// Overrides the backend's drain_timeout, e.g. "45s".
     pub timeout: Option<String>,
@@ -153,7 +237,17 @@ pub struct ReloadReport {
     pub unchanged: Vec<String>,
 }
 
-/// `GET /v1/flows[?backend=NAME]`, one per flow.
+/// `GET /v1/flows[?backend=NAME&limit=N&after=CURSOR]`: one page of flows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FlowPage {
+    /// Flows that match the query in the whole table (this page and the others).
+    pub total: u64,
+    pub flows: Vec<FlowView>,
+    /// The cursor of the next page (`after=`), or None on the last page.
+    pub next: Option<String>,
+}
+
+/// One flow of a [`FlowPage`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FlowView {
     pub client: String,

@@ -159,11 +159,21 @@ Example:
     Reload(Output),
 
     /// List live flows (connections the balancer is tracking).
-    #[command(after_help = "Examples:\n  lb flows\n  lb flows --backend web-2")]
+    #[command(after_help = "\
+Lists every flow, fetching the daemon's pages one after another. With --limit,
+shows the first N and says how many more there are.
+
+Examples:
+  lb flows
+  lb flows --backend web-2
+  lb flows --limit 20")]
     Flows {
         /// Only the flows of this backend.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
+        /// Show at most N flows (and say how many more there are).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
         #[command(flatten)]
         output: Output,
     },

@@ -4,6 +4,7 @@
 
 mod args;
 mod check;
+mod flows;
 mod show;
 mod table;
 mod wait;
@@ -137,6 +138,11 @@ fn offline_teardown(config: &std::path::Path) -> anyhow::Result<TeardownReport> 
     let config = crate::config::load(config)?;
     let daemon = &config.daemon;
     let unpinned = crate::dataplane::teardown_pins(&daemon.pin_root, &daemon.interface)?;
+    crate::daemon::lock::remove_lock_file(&daemon.pin_root, &daemon.interface);
+    // A new deployment must not inherit an old drain.
+    crate::daemon::persist::StateFile(daemon.state_file.clone())
+        .remove()
+        .map_err(|e| anyhow::anyhow!("removing {}: {e}", daemon.state_file.display()))?;
     Ok(TeardownReport {
         interface: daemon.interface.clone(),
         detached: unpinned.iter().any(|p| p == crate::dataplane::pins::LINK),
@@ -187,9 +193,23 @@ async fn client_command(
             let report = client.reload().await?;
             print(term, o, &report, show::reload)
         }
-        Command::Flows { backend, output } => {
-            let flows = client.flows(backend.as_deref()).await?;
-            print(term, output, &flows, |f: &Vec<_>| show::flows(f))
+        Command::Flows {
+            backend,
+            limit,
+            output,
+        } => {
+            let listed = flows::list(client, backend.as_deref(), limit).await?;
+            if listed.more > 0 {
+                // On stderr, so `--json` stays one array on stdout.
+                let _ = writeln!(
+                    term.err,
+                    "lb: showing {} of {} flows; {} more (raise --limit, or leave it out for all)",
+                    listed.flows.len(),
+                    listed.total,
+                    listed.more
+                );
+            }
+            print(term, output, &listed.flows, |f: &Vec<_>| show::flows(f))
         }
         Command::Teardown { config, output } => {
             let config = config.or_else(|| {

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::table::{Table, cut, endpoint, rate, secs};
 use crate::api::types::{
-    ActionOutcome, BackendStatus, DrainStatus, FlowView, ReloadReport, Status, TeardownReport,
-    VipStatus,
+    ActionOutcome, BackendStatus, DrainOutcome, DrainStatus, FlowView, ReloadReport, Status,
+    TeardownReport, VipStatus,
 };
 
 pub fn status(s: &Status) -> String {
@@ -114,7 +114,7 @@ fn state(b: &BackendStatus) -> String {
 
 /// `drain: 14 → 3 live, 12s of 30s, signal sent`, or how it ended.
 pub fn drain_note(d: &DrainStatus) -> String {
-    let progress = match d.outcome.as_deref() {
+    let progress = match d.outcome {
         None => format!(
             "{} → {} live, {} of {}",
             d.initial_flows,
@@ -122,7 +122,7 @@ pub fn drain_note(d: &DrainStatus) -> String {
             secs(d.elapsed_s),
             secs(d.timeout_s)
         ),
-        Some("forced") => format!(
+        Some(DrainOutcome::Forced) => format!(
             "forced after {}: {} of {} flows still live were moved",
             secs(d.elapsed_s),
             d.forced_flows,

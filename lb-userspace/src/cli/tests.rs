@@ -1,5 +1,5 @@
-//! The CLI against the fake daemon: exit codes, messages, and `--json`
-//! output that parses back into the API's types.
+//! The CLI against the real daemon core (without a data plane): exit codes,
+//! messages, and `--json` output that parses back into the API's types.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,8 @@ use clap::{CommandFactory, Parser};
 use serde::de::DeserializeOwned;
 
 use super::{Cli, Exit, Term, run_with};
-use crate::api::fake::{FakeDaemon, temp_socket};
+use crate::api::test_daemon::{TestDaemon, temp_socket};
+use crate::api::test_samples::{backend, sample_status};
 use crate::api::types::*;
 
 struct Ran {
@@ -77,27 +78,32 @@ fn bad_usage_exits_2() {
 
 #[test]
 fn status_prints_a_table_or_json() {
-    let lb = FakeDaemon::start("cli-status");
+    let lb = TestDaemon::start("cli-status");
     let ran = run_on(&lb.socket, &["status"]);
     assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
     let lines: Vec<&str> = ran.out.lines().collect();
-    assert_eq!(lines[0], "lb 0.1.0 on eth0 (native XDP), up 13s");
-    assert_eq!(
-        lines[1],
-        "program 0123456789abcdef; passed 99 packets to the kernel (5 malformed)"
+    assert!(
+        lines[0].starts_with("lb 0.1.0 on eth0 (native XDP), up "),
+        "{}",
+        lines[0]
     );
-    assert_eq!(lines[3], "web  198.51.100.10:80/tcp  0 pkt/s  0 new/s");
+    assert_eq!(
+        lines[1], "no program (torn down); passed 0 packets to the kernel (0 malformed)",
+        "{}",
+        ran.out
+    );
+    assert_eq!(
+        lines[3], "web  198.51.100.10:80/tcp  0 pkt/s  0 new/s",
+        "{}",
+        ran.out
+    );
     assert_eq!(
         lines[4],
-        "  dropped: 1 malformed, 2 fragments, 3 with no backend; repicked: 4"
+        "  NAME   STATE   HEALTH     LIVE  PKT/S  NEW/S  ADDRESS"
     );
     assert_eq!(
         lines[5],
-        "  NAME   STATE   HEALTH   LIVE  PKT/S  NEW/S  ADDRESS"
-    );
-    assert_eq!(
-        lines[6],
-        "  web-1  active  healthy     3   1.2k      3  203.0.113.11"
+        "  web-1  active  unchecked     0      0      0  203.0.113.11"
     );
     assert!(ran.out.lines().all(|l| l.chars().count() <= 100));
 
@@ -108,57 +114,78 @@ fn status_prints_a_table_or_json() {
 
 #[test]
 fn drain_wait_exits_0_when_drained() {
-    let lb = FakeDaemon::start("cli-drained");
+    let lb = TestDaemon::start("cli-drained");
     let ran = run_on(&lb.socket, &["drain", "web-1", "--wait", "--json"]);
     assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
     let backend: BackendStatus = ran.json();
-    assert_eq!(backend.drain.unwrap().outcome.as_deref(), Some("drained"));
+    assert_eq!(backend.drain.unwrap().outcome, Some(DrainOutcome::Drained));
     assert!(
-        ran.err.contains("draining web-1: live 3 → 3"),
+        ran.err.contains("draining web-1: live 0 → 0"),
         "{}",
         ran.err
     );
 
     // The human line says how it ended.
-    let lb = FakeDaemon::start("cli-drained-text");
+    let lb = TestDaemon::start("cli-drained-text");
     let ran = run_on(&lb.socket, &["drain", "web-1", "--wait", "--no-signal"]);
     assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
     assert!(
         ran.out
-            .starts_with("web-1: drained, healthy, 0 live flows; drain: drained after")
-    );
-}
-
-#[test]
-fn drain_wait_exits_1_when_forced() {
-    let lb = FakeDaemon::start("cli-forced");
-    let ran = run_on(&lb.socket, &["drain", "web-2", "--wait", "--timeout", "3s"]);
-    assert_eq!(ran.exit, Exit::Failed, "{}", ran.err);
-    assert!(
-        ran.out.contains("forced after 3s: 2 of 2 flows still live"),
+            .starts_with("web-1: drained, unchecked, 0 live flows; drain: drained after"),
         "{}",
         ran.out
     );
 }
 
 #[test]
-fn drain_without_wait_returns_at_once() {
-    let lb = FakeDaemon::start("cli-drain");
-    let ran = run_on(&lb.socket, &["drain", "web-1", "--json"]);
-    assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
-    let backend: BackendStatus = ran.json();
-    assert_eq!(backend.state, "draining");
-    // A second drain conflicts: exit 1 with the daemon's message.
-    let ran = run_on(&lb.socket, &["drain", "web-1"]);
-    assert_eq!(
-        (ran.exit, ran.err.as_str()),
-        (Exit::Failed, "lb: web-1 is already draining\n")
+fn drain_wait_exits_1_when_forced() {
+    let lb = TestDaemon::start("cli-forced");
+    let ran = run_on(&lb.socket, &["drain", "web-2", "--wait", "--timeout", "1s"]);
+    assert_eq!(ran.exit, Exit::Failed, "{}", ran.err);
+    assert!(
+        ran.out
+            .contains("forced after 1.0s: 1 of 1 flows still live"),
+        "{}",
+        ran.out
     );
 }
 
 #[test]
+fn huge_or_bad_timeouts_are_usage_errors() {
+    for bad in ["18446744073709551615s", "721h", "-1s", "1e9s"] {
+        assert_eq!(
+            usage_error(&["lb", "drain", "web-3", "--no-signal", "--timeout", bad]),
+            2,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn drain_without_wait_returns_at_once() {
+    let lb = TestDaemon::start("cli-drain");
+    let ran = run_on(&lb.socket, &["drain", "web-2", "--json"]);
+    assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
+    let backend: BackendStatus = ran.json();
+    assert_eq!(backend.state, "draining");
+    // The same drain again is no error and changes nothing.
+    let ran = run_on(&lb.socket, &["drain", "web-2", "--json"]);
+    assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
+    let again: BackendStatus = ran.json();
+    assert_eq!(
+        again.drain.unwrap().started_at,
+        backend.drain.unwrap().started_at
+    );
+    // A disabled backend cannot drain: exit 1 with the daemon's message.
+    run_on(&lb.socket, &["disable", "web-1"]);
+    let ran = run_on(&lb.socket, &["drain", "web-1"]);
+    assert_eq!(ran.exit, Exit::Failed);
+    assert!(ran.err.starts_with("lb: web-1 is disabled"), "{}", ran.err);
+}
+
+#[test]
 fn unknown_backend_exits_1_with_a_hint() {
-    let lb = FakeDaemon::start("cli-unknown");
+    let lb = TestDaemon::start("cli-unknown");
     for command in ["drain", "enable", "disable"] {
         let ran = run_on(&lb.socket, &[command, "x"]);
         assert_eq!(ran.exit, Exit::Failed);
@@ -185,7 +212,7 @@ fn no_daemon_exits_1_naming_the_socket() {
 
 #[test]
 fn other_commands_print_json_that_parses_back() {
-    let lb = FakeDaemon::start("cli-json");
+    let lb = TestDaemon::start("cli-json");
     let s = &lb.socket;
     let backend: BackendStatus = run_on(s, &["disable", "web-1", "--json"]).json();
     assert_eq!(backend.admin, "disabled");
@@ -195,35 +222,38 @@ fn other_commands_print_json_that_parses_back() {
     let report: ReloadReport = run_on(s, &["reload", "--json"]).json();
     assert_eq!(report.unchanged.len(), 2);
     let flows: Vec<FlowView> = run_on(s, &["flows", "--backend", "web-2", "--json"]).json();
-    assert_eq!(flows.len(), 1);
+    assert!(flows.is_empty());
     let report: TeardownReport = run_on(s, &["teardown", "--json"]).json();
-    assert!(report.detached);
+    assert!(!report.detached);
 }
 
 #[test]
 fn other_commands_print_text() {
-    let lb = FakeDaemon::start("cli-text");
+    let lb = TestDaemon::start("cli-text");
     let s = &lb.socket;
     let out = |args: &[&str]| run_on(s, args).out;
     assert_eq!(
         out(&["reload"]),
         "reloaded: 0 added, 0 removed, 0 changed, 2 unchanged\n"
     );
+    assert_eq!(out(&["flows"]), "no flows\n");
     assert_eq!(
-        out(&["flows"]),
-        "CLIENT           VIP  BACKEND  PROTO  STATE  AGE  IDLE\n\
-         192.0.2.7:40000  web  web-1    tcp    live    3s  0.5s\n\
-         192.0.2.7:40000  web  web-2    tcp    live    3s  0.5s\n\
-         2 flows\n"
+        out(&["enable", "web-2"]),
+        "web-2: active, unchecked, 0 live flows\n"
     );
     assert_eq!(
         out(&["teardown"]),
-        "detached lb from eth0; removed 1 pins\n  /sys/fs/bpf/lb/eth0/FLOWS\n"
+        "nothing was attached to eth0; removed 0 pins\n"
     );
-    assert_eq!(
-        out(&["enable", "web-2"]),
-        "web-2: active, healthy, 2 live flows\n"
-    );
+}
+
+#[test]
+fn reload_of_a_bad_config_exits_2() {
+    let lb = TestDaemon::start("cli-reload");
+    std::fs::write(&lb.config_path, "[daemon]\ninterface = 7\n").unwrap();
+    let ran = run_on(&lb.socket, &["reload"]);
+    assert_eq!(ran.exit, Exit::Usage, "{}", ran.err);
+    assert!(ran.err.contains("lb.toml:2"), "{}", ran.err);
 }
 
 #[test]
@@ -266,7 +296,6 @@ fn completions_print_a_script() {
 
 #[test]
 fn a_draining_backend_shows_its_progress_and_last_action() {
-    use crate::api::fake::{backend, sample_status};
     let mut b = backend("web-2", "2001:db8::12", 14);
     b.state = "draining".into();
     b.drain = Some(DrainStatus {
@@ -275,14 +304,14 @@ fn a_draining_backend_shows_its_progress_and_last_action() {
         timeout_s: 30.0,
         initial_flows: 120,
         live_flows: 14,
-        signal: "sent".into(),
+        signal: SignalState::Sent,
         outcome: None,
         forced_flows: 0,
         finished_at: None,
         flows_at_exit: 0,
     });
     b.last_action = Some(ActionOutcome {
-        kind: "shutdown".into(),
+        kind: ActionKind::Shutdown,
         at: 0.0,
         ok: true,
         detail: "SIGTERM to pid 4242 (from /run/web-2.pid)".into(),
@@ -309,7 +338,7 @@ fn a_draining_backend_shows_its_progress_and_last_action() {
 fn drain_wait_with_a_progress_bar() {
     // The bar draws on the real stderr (hidden when it is not a terminal);
     // this checks the terminal path ends the same way.
-    let lb = FakeDaemon::start("cli-bar");
+    let lb = TestDaemon::start("cli-bar");
     let argv = [
         "lb",
         "--socket",

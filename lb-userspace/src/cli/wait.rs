@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Exit, Term, show};
 use crate::api::client::{Client, ClientError};
-use crate::api::types::{BackendStatus, DrainStatus};
+use crate::api::types::{BackendStatus, DrainOutcome, DrainStatus};
 
 const POLL: Duration = Duration::from_millis(200);
 /// How often the progress line is printed when stderr is not a terminal.
@@ -77,7 +77,7 @@ pub async fn follow(
         }
     }
     view.clear();
-    let drained = current.drain.as_ref().and_then(|d| d.outcome.as_deref()) == Some("drained")
+    let drained = current.drain.as_ref().and_then(|d| d.outcome) == Some(DrainOutcome::Drained)
         || (current.drain.is_none() && current.state == "drained");
     if json {
         let text = serde_json::to_string_pretty(&current).expect("a status always serializes");

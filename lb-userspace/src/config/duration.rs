@@ -12,6 +12,11 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 /// What a duration looks like, for error messages.
 pub const EXPECTED: &str = r#"a duration like "30s", "500ms", "2m", "1h" or "1.5s""#;
 
+/// The longest duration accepted anywhere (config, CLI, API, state file):
+/// 30 days. Longer is a typo, and bounding it here means no inner code ever
+/// meets a duration that overflows a clock or a float conversion.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Units, longest suffix first so `ms` is not read as `m`.
 const UNITS: [(&str, u128); 4] = [
     ("ms", 1_000_000),
@@ -44,6 +49,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         nanos = nanos
             .checked_add(u128::from(d - b'0') * place)
             .ok_or_else(too_long)?;
+    }
+    if nanos > MAX_DURATION.as_nanos() {
+        return Err(format!(
+            "duration {text:?} is too long (at most {}h)",
+            MAX_DURATION.as_secs() / 3600
+        ));
     }
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_long())?;
     Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
@@ -107,7 +118,15 @@ mod tests {
             let err = parse_duration(bad).expect_err(bad);
             assert!(err.contains("expected a duration like"), "{bad}: {err}");
         }
-        let err = parse_duration("99999999999999999999999h").unwrap_err();
-        assert!(err.contains("too long"), "{err}");
+        for long in [
+            "99999999999999999999999h",
+            "18446744073709551615s",
+            "721h",
+            "2592000.001s",
+        ] {
+            let err = parse_duration(long).unwrap_err();
+            assert!(err.contains("too long"), "{long}: {err}");
+        }
+        assert_eq!(ok("720h"), MAX_DURATION);
     }
 }

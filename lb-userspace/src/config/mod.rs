@@ -42,6 +42,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use action::MAX_PID;
 pub use error::ConfigError;
 pub use model::*;
 pub use validate::MAX_NAME_LEN;
@@ -83,5 +84,7 @@ mod tests;
 mod tests_cluster;
 #[cfg(test)]
 mod tests_errors;
+#[cfg(test)]
+mod tests_fuzz;
 #[cfg(test)]
 mod tests_invalid;

@@ -14,8 +14,10 @@ use serde::Deserialize;
 pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
 /// Default bpffs directory; pins go to `<pin_root>/<interface>/`.
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/lb";
-/// Default state file (drains in progress, admin states) kept across restarts.
-pub const DEFAULT_STATE_FILE: &str = "/var/lib/lb/state.json";
+/// Where the default state file of each interface goes:
+/// `<DEFAULT_STATE_DIR>/<interface>/state.json` (drains in progress, admin
+/// states, kept across restarts), so daemons on two interfaces never share one.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lb";
 pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_FLOWS: u32 = 1 << 20;
@@ -95,6 +97,10 @@ pub struct DaemonConfig {
     pub state_file: PathBuf,
     /// Health checks in flight at once.
     pub health_concurrency: usize,
+    /// An optional second control socket that serves reads only (mode 0660).
+    pub read_only_socket: Option<PathBuf>,
+    /// The group that owns the read-only socket (a name), if not the daemon's.
+    pub read_only_socket_group: Option<String>,
 }
 
 /// How the XDP program is attached.

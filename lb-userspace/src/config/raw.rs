@@ -42,6 +42,8 @@ pub(super) struct RawDaemon {
     pub maglev_size: Option<u32>,
     pub state_file: Option<PathBuf>,
     pub health_concurrency: Option<usize>,
+    pub read_only_socket: Option<PathBuf>,
+    pub read_only_socket_group: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

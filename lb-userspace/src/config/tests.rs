@@ -104,7 +104,7 @@ fn defaults() {
     assert_eq!(d.max_vips, 64);
     assert_eq!(d.max_backends, 1024);
     assert_eq!(d.maglev_size, 65537);
-    assert_eq!(d.state_file, PathBuf::from("/var/lib/lb/state.json"));
+    assert_eq!(d.state_file, PathBuf::from("/var/lib/lb/eth0/state.json"));
     assert_eq!(d.health_concurrency, 64);
     assert!(c.vips.is_empty());
 

@@ -177,8 +177,9 @@ fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
             "expected at least 1, got 0",
         ));
     }
+    let has_read_only_socket = raw.read_only_socket.is_some();
     Ok(DaemonConfig {
-        interface: raw.interface,
+        interface: raw.interface.clone(),
         xdp_mode: raw.xdp_mode,
         socket: path(raw.socket, "socket", DEFAULT_SOCKET)?,
         pin_root: path(raw.pin_root, "pin_root", DEFAULT_PIN_ROOT)?,
@@ -202,9 +203,47 @@ fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
         max_vips,
         max_backends,
         maglev_size,
-        state_file: path(raw.state_file, "state_file", DEFAULT_STATE_FILE)?,
+        state_file: match raw.state_file {
+            None => default_state_file(&raw.interface),
+            given => path(given, "state_file", "")?,
+        },
         health_concurrency,
+        read_only_socket: match raw.read_only_socket {
+            None => None,
+            given => Some(path(given, "read_only_socket", "")?),
+        },
+        read_only_socket_group: match raw.read_only_socket_group {
+            Some(_) if !has_read_only_socket => {
+                return Err(Problem::new(
+                    at.key("read_only_socket_group"),
+                    "applies only with `read_only_socket`",
+                ));
+            }
+            Some(g) if !valid_group(&g) => {
+                return Err(Problem::new(
+                    at.key("read_only_socket_group"),
+                    format!("expected a group name, got {g:?}"),
+                ));
+            }
+            g => g,
+        },
     })
+}
+
+/// `/var/lib/lb/<interface>/state.json`.
+pub(super) fn default_state_file(interface: &str) -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+        .join(interface)
+        .join("state.json")
+}
+
+/// A POSIX-ish group name (letters, digits, `_`, `-`, `.`; not empty).
+fn valid_group(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// A name the CLI can take as an argument: `[A-Za-z0-9._-]{1,64}`.

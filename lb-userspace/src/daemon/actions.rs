@@ -2,55 +2,39 @@
 //! process, a command (argv, no shell), or an HTTP request. Every outcome is
 //! logged and returned for `lb status`.
 
-use std::{net::IpAddr, time::Duration};
+use std::{net::IpAddr, os::fd::OwnedFd, time::Duration};
 
+use super::{clock::unix_now, pidfd};
 use crate::{
-    api::types::ActionOutcome,
+    api::types::{ActionKind as Kind, ActionOutcome},
     config::{Action, PidSource},
 };
 
 /// How long a command or HTTP action may take before it counts as failed.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Which of a backend's actions this is.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    OnDrain,
-    Shutdown,
+/// The process a signal went to: its pid (for the record) and a pidfd to
+/// watch for its exit.
+pub struct Signalled {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::OnDrain => "on_drain",
-            Kind::Shutdown => "shutdown",
-        }
-    }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Runs `action` for backend `name` at `address`. Also returns the pid a
-/// signal went to, so the drain can watch that process exit.
+/// Runs `action` for backend `name` at `address`. A signal also returns the
+/// process it went to, so the drain can watch that process exit.
 pub async fn run(
     kind: Kind,
     action: &Action,
     name: &str,
     address: IpAddr,
-) -> (ActionOutcome, Option<u32>) {
+) -> (ActionOutcome, Option<Signalled>) {
     let started = unix_now();
-    let mut pid = None;
+    let mut signalled = None;
     let result = match action {
-        Action::Signal { signal, target } => {
-            send_signal(*signal, target).map(|(sent_to, detail)| {
-                pid = Some(sent_to);
-                detail
-            })
-        }
+        Action::Signal { signal, target } => send_signal(*signal, target).map(|(to, detail)| {
+            signalled = Some(to);
+            detail
+        }),
         Action::Command { argv } => run_command(argv, name, address).await,
         Action::Http { url, method } => http(url, method).await,
     };
@@ -64,52 +48,36 @@ pub async fn run(
         tracing::error!(backend = name, action = kind.as_str(), %detail, "action failed");
     }
     let outcome = ActionOutcome {
-        kind: kind.as_str().to_string(),
+        kind,
         // When it started: of two actions of one drain, the later-started one
         // (the shutdown, after on_drain) is the one status shows.
         at: started,
         ok,
         detail,
     };
-    (outcome, pid)
+    (outcome, signalled)
 }
 
-/// True when `pid` no longer runs (gone, or a zombie nobody reaped yet).
-pub fn process_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| matches!(state, 'Z' | 'X')),
-        Err(_) => true,
-    }
-}
-
-fn send_signal(signal: crate::config::Signal, target: &PidSource) -> Result<(u32, String), String> {
+fn send_signal(
+    signal: crate::config::Signal,
+    target: &PidSource,
+) -> Result<(Signalled, String), String> {
     let (pid, from) = match target {
-        PidSource::Pid(pid) => (*pid, String::new()),
-        PidSource::PidFile(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("reading pid file {}: {e}", path.display()))?;
-            let pid: u32 = text.trim().parse().map_err(|_| {
-                format!(
-                    "pid file {} holds {:?}, not a pid",
-                    path.display(),
-                    text.trim()
-                )
-            })?;
-            (pid, format!(" (from {})", path.display()))
-        }
+        PidSource::Pid(pid) => (
+            pidfd::parse_pid(&pid.to_string()).map_err(|e| format!("pid {pid}: {e}"))?,
+            String::new(),
+        ),
+        PidSource::PidFile(path) => (
+            pidfd::read_pid_file(path)?,
+            format!(" (from {})", path.display()),
+        ),
     };
-    if pid == 0 || pid > i32::MAX as u32 {
-        return Err(format!("refusing to signal pid {pid}{from}"));
-    }
-    let sig = nix::sys::signal::Signal::try_from(signal.number())
-        .map_err(|e| format!("signal {}: {e}", signal.name()))?;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
+    let fd =
+        pidfd::open(pid).map_err(|e| format!("SIG{} to pid {pid}{from}: {e}", signal.name()))?;
+    pidfd::send_signal(&fd, signal.number())
         .map_err(|e| format!("SIG{} to pid {pid}{from}: {e}", signal.name()))?;
-    Ok((pid, format!("SIG{} to pid {pid}{from}", signal.name())))
+    let detail = format!("SIG{} to pid {pid}{from}", signal.name());
+    Ok((Signalled { pid, pidfd: fd }, detail))
 }
 
 async fn run_command(argv: &[String], name: &str, address: IpAddr) -> Result<String, String> {

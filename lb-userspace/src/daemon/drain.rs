@@ -8,11 +8,13 @@
 use std::time::Duration;
 
 use super::{
-    actions::Kind,
     live::{IdleTimeouts, Tracked},
     model::BackendEntry,
 };
-use crate::config::{Action, ShutdownWhen};
+use crate::{
+    api::types::{ActionKind as Kind, DrainOutcome, SignalState},
+    config::{Action, ShutdownWhen},
+};
 
 /// A flow must be at least this old, with its first request sent, before the
 /// flow table counts it as safely in the backend's hands. Covers the time an
@@ -48,7 +50,7 @@ pub fn step(
     now_ns: u64,
     exited: bool,
 ) -> StepResult {
-    let mut result = StepResult::default();
+    let mut result = notice(backend);
     let name = backend.cfg.name.clone();
     let Some(drain) = backend.drain.as_mut() else {
         return result;
@@ -58,20 +60,7 @@ pub fn step(
     }
     backend.live_flows = live;
 
-    if !drain.on_drain_done {
-        drain.on_drain_done = true;
-        result.changed = true;
-        if let Some(action) = &backend.cfg.on_drain {
-            result.actions.push(Due {
-                backend: name.clone(),
-                kind: Kind::OnDrain,
-                action: action.clone(),
-            });
-        }
-    }
-
-    let timeout = Duration::from_secs_f64(drain.timeout_s);
-    let at_deadline = elapsed >= timeout;
+    let at_deadline = elapsed >= drain.timeout;
     if !drain.shutdown_done {
         match (&backend.cfg.shutdown, drain.no_signal) {
             (Some(action), false) => {
@@ -87,7 +76,7 @@ pub fn step(
                     };
                 if due {
                     drain.shutdown_done = true;
-                    drain.signal = "sent".into();
+                    drain.signal = SignalState::Sent;
                     result.changed = true;
                     result.actions.push(Due {
                         backend: name.clone(),
@@ -98,7 +87,7 @@ pub fn step(
             }
             _ => {
                 drain.shutdown_done = true;
-                drain.signal = "skipped".into();
+                drain.signal = SignalState::Skipped;
                 result.changed = true;
             }
         }
@@ -106,7 +95,7 @@ pub fn step(
 
     let finished_at = drain.started_at + elapsed.as_secs_f64();
     if live == 0 {
-        drain.outcome = Some("drained".into());
+        drain.outcome = Some(DrainOutcome::Drained);
         drain.finished_at = Some(finished_at);
         result.changed = true;
         result.state_changed = true;
@@ -115,7 +104,7 @@ pub fn step(
         // The process is gone, so none of its connections can be in flight:
         // the ones still counted were closed or reset by it, which direct
         // server return never shows us. Their entries go.
-        drain.outcome = Some("drained".into());
+        drain.outcome = Some(DrainOutcome::Drained);
         drain.finished_at = Some(finished_at);
         drain.flows_at_exit = live;
         backend.live_flows = 0;
@@ -124,7 +113,7 @@ pub fn step(
         result.state_changed = true;
         tracing::info!(backend = name, elapsed = ?elapsed, flows = live, "drained: the backend process exited; its remaining flows were closed by it");
     } else if at_deadline {
-        drain.outcome = Some("forced".into());
+        drain.outcome = Some(DrainOutcome::Forced);
         drain.finished_at = Some(finished_at);
         drain.forced_flows = live;
         backend.live_flows = 0;
@@ -136,6 +125,34 @@ pub fn step(
             forced = live,
             "drain deadline reached: remaining connections forced off"
         );
+    }
+    result
+}
+
+/// The drain's first step, which needs no flow count: the `on_drain` notice
+/// goes out the moment the drain starts, even while its flows are still
+/// being collected.
+pub fn notice(backend: &mut BackendEntry) -> StepResult {
+    let mut result = StepResult::default();
+    let Some(drain) = backend.drain.as_mut().filter(|d| d.outcome.is_none()) else {
+        return result;
+    };
+    if !drain.on_drain_done {
+        drain.on_drain_done = true;
+        result.changed = true;
+        if let Some(action) = &backend.cfg.on_drain {
+            result.actions.push(Due {
+                backend: backend.cfg.name.clone(),
+                kind: Kind::OnDrain,
+                action: action.clone(),
+            });
+        }
+    }
+    // No shutdown to run: known at once, whatever the flows.
+    if !drain.shutdown_done && (drain.no_signal || backend.cfg.shutdown.is_none()) {
+        drain.shutdown_done = true;
+        drain.signal = SignalState::Skipped;
+        result.changed = true;
     }
     result
 }

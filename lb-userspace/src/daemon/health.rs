@@ -1,15 +1,21 @@
 //! Health checks: one task per checked backend, TCP connect or HTTP GET (2xx),
 //! every `interval`, with at most `health_concurrency` probes in flight across
-//! all backends. `fall` failures in a row take an ACTIVE backend out of
+//! all backends. Each result goes to the core loop as a message; the core
+//! decides (`next_health`): `fall` failures in a row take a backend out of
 //! new-flow selection (UNHEALTHY: its existing flows are kept, unless
-//! `on_unhealthy = "move"`); `rise` successes bring it back. A draining backend that fails stays DRAINING: it is expected to be
-//! shutting down. Probes go only to configured backend addresses.
+//! `on_unhealthy = "move"`); `rise` successes bring it back. A draining
+//! backend that fails stays DRAINING: it is expected to be shutting down.
+//! Probes go only to configured backend addresses.
 
 use std::{net::SocketAddr, sync::Arc};
 
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::{
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
+};
 
-use super::{core::Daemon, model::Health};
+use super::model::Health;
+use super::{event_loop::Msg, model::Model};
 use crate::config::{HealthConfig, HealthKind};
 
 /// One probe: Ok when healthy.
@@ -46,30 +52,29 @@ pub fn next_health(current: Health, successes: u32, failures: u32, cfg: &HealthC
 
 /// Starts a checker for every backend with a health check; returns their set
 /// (dropping or aborting it stops them all).
-pub async fn spawn_all(daemon: &Arc<Daemon>) -> JoinSet<()> {
-    let inner = daemon.inner.lock().await;
+pub fn spawn_all(model: &Model, core: &mpsc::Sender<Msg>) -> JoinSet<()> {
     let limit = Arc::new(Semaphore::new(
-        inner.model.config.daemon.health_concurrency.max(1),
+        model.config.daemon.health_concurrency.max(1),
     ));
     let mut set = JoinSet::new();
-    for b in inner.model.backends.values() {
+    for b in model.backends.values() {
         let Some(cfg) = b.cfg.health.clone() else {
             continue;
         };
-        let Some(vip) = inner.model.config.vip(&b.vip) else {
+        let Some(vip) = model.config.vip(&b.vip) else {
             continue;
         };
         let addr = SocketAddr::new(b.cfg.address, cfg.port_for(vip));
         let name = b.cfg.name.clone();
-        let daemon = Arc::clone(daemon);
+        let core = core.clone();
         let limit = Arc::clone(&limit);
-        set.spawn(async move { check_loop(daemon, name, addr, cfg, limit).await });
+        set.spawn(async move { check_loop(core, name, addr, cfg, limit).await });
     }
     set
 }
 
 async fn check_loop(
-    daemon: Arc<Daemon>,
+    core: mpsc::Sender<Msg>,
     name: String,
     addr: SocketAddr,
     cfg: HealthConfig,
@@ -92,33 +97,23 @@ async fn check_loop(
         };
         match &result {
             Ok(()) => {
-                successes += 1;
+                successes = successes.saturating_add(1);
                 failures = 0;
             }
             Err(_) => {
-                failures += 1;
+                failures = failures.saturating_add(1);
                 successes = 0;
             }
         }
-        let mut inner = daemon.inner.lock().await;
-        let Some(b) = inner.model.backends.get_mut(&name) else {
-            return;
+        let probe = Msg::Probe {
+            name: name.clone(),
+            addr,
+            successes,
+            failures,
+            error: result.err(),
         };
-        let next = next_health(b.health, successes, failures, &cfg);
-        if next != b.health {
-            match &result {
-                Ok(()) => tracing::info!(backend = name, %addr, "health check passing: healthy"),
-                Err(e) => {
-                    tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy")
-                }
-            }
-            b.health = next;
-            if let Err(e) = inner.apply() {
-                tracing::error!(error = %e, "applying a health change");
-            }
+        if core.send(probe).await.is_err() {
+            return;
         }
-        drop(inner);
-        // Keep the loop cheap when nothing changes for a long time.
-        tokio::task::yield_now().await;
     }
 }

@@ -152,6 +152,20 @@ impl Tracked {
         ended
     }
 
+    /// `refresh` without a flow table (a daemon run without a data plane):
+    /// every flow is as if evicted, live until it idles out.
+    pub fn refresh_unseen(&mut self, now: u64, idle: IdleTimeouts) -> Vec<FlowKey> {
+        let mut ended = Vec::new();
+        self.flows.retain(|key, known| {
+            let live = is_live(key, known, now, idle);
+            if !live {
+                ended.push(*key);
+            }
+            live
+        });
+        ended
+    }
+
     pub fn len(&self) -> u64 {
         self.flows.len() as u64
     }
@@ -170,8 +184,7 @@ impl Tracked {
         })
     }
 
-    /// A tracked set from given flows (tests).
-    #[cfg(test)]
+    /// A tracked set from given flows (tests, and a core without a data plane).
     pub fn from_flows(
         backend_id: u32,
         flows: impl IntoIterator<Item = (FlowKey, FlowInfo)>,

@@ -2,54 +2,66 @@
 //! operator's commands, runs health checks and drains, serves the control API
 //! and the metrics. Stopping the daemon (SIGTERM, SIGINT) leaves the data plane
 //! running; a restarted daemon adopts it.
+//!
+//! Shape: one task, the core loop (`event_loop`), owns all state; everything
+//! else (API, health checkers, flow counter, signals) talks to it by message.
+//! Every essential task is supervised: if one fails or panics, the daemon
+//! exits non-zero (so systemd restarts it) rather than run half-alive.
 
 mod actions;
-pub mod control_impl;
-pub mod core;
-mod drain;
+pub mod clock;
+pub mod drain;
+pub mod event_loop;
+pub mod flow_jobs;
+pub mod flow_list;
+pub mod handle;
 mod health;
 mod http1;
 pub mod live;
+pub mod lock;
 pub mod model;
 mod neighbor;
+pub mod notify;
 pub mod persist;
+mod pidfd;
 mod pinned;
-mod status;
+mod reload;
+mod saver;
+pub mod state;
 pub mod sync;
+mod views;
+mod work;
 
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use tokio::{
+    net::UnixListener,
     signal::unix::{SignalKind, signal},
-    sync::{Mutex, Notify, watch},
+    sync::{mpsc, watch},
+    task::{JoinHandle, JoinSet},
 };
 
+pub use self::flow_jobs::{FULL_COUNT_DUTY, FULL_COUNT_EVERY};
+
 use self::{
-    control_impl::Handle,
-    core::{Daemon, Inner},
+    event_loop::{Core, Msg, QUEUE},
+    flow_jobs::FlowPins,
+    handle::CoreHandle,
+    lock::{LOCK_DIR, PinLock},
     model::Model,
     persist::StateFile,
+    state::State,
     sync::Synced,
 };
 use crate::{
     api::{
-        control::{ControlError, ControlResult},
-        types::ReloadReport,
+        guard::Access,
+        server::{self, MODE_FULL, MODE_READ_ONLY},
     },
     config::{self, Config},
     dataplane::{Dataplane, OpenOptions, attach::Requested, load::Sizes},
 };
-
-/// How often drains advance and live counts of draining backends refresh.
-const TICK: Duration = Duration::from_millis(100);
-/// How often rates are sampled and unresolved MACs retried.
-const SLOW_TICK: Duration = Duration::from_secs(1);
 
 /// Runs the daemon until SIGTERM/SIGINT or `lb teardown`. A bad config returns
 /// a `config::ConfigError` (the CLI exits 2 on it).
@@ -87,16 +99,101 @@ fn requested(mode: config::XdpMode) -> Requested {
     }
 }
 
+/// The control sockets, bound before the data plane is touched.
+struct Sockets {
+    main: (UnixListener, PathBuf),
+    read_only: Option<(UnixListener, PathBuf)>,
+}
+
+impl Sockets {
+    async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let d = &config.daemon;
+        let main = (
+            server::bind(&d.socket, MODE_FULL, None).await?,
+            d.socket.clone(),
+        );
+        let read_only = match &d.read_only_socket {
+            None => None,
+            Some(path) => {
+                let gid = match &d.read_only_socket_group {
+                    None => None,
+                    Some(name) => Some(
+                        nix::unistd::Group::from_name(name)
+                            .with_context(|| format!("looking up group {name}"))?
+                            .with_context(|| {
+                                format!("daemon.read_only_socket_group: no group named {name:?}")
+                            })?
+                            .gid
+                            .as_raw(),
+                    ),
+                };
+                match server::bind(path, MODE_READ_ONLY, gid).await {
+                    Ok(listener) => Some((listener, path.clone())),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&d.socket);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        Ok(Self { main, read_only })
+    }
+
+    /// Removes the socket files (a start that failed after binding).
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.main.1);
+        if let Some((_, path)) = &self.read_only {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The daemon's start, step by step, then its life under supervision.
 async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
-    let state_file = StateFile(config.daemon.state_file.clone());
-    let mut persisted = state_file.load()?;
+    let d = &config.daemon;
+    // 1. One daemon per pin directory, before anything else.
+    let _lock = PinLock::acquire(LOCK_DIR.as_ref(), &d.pin_root, &d.interface)?;
+    // 2. The control socket, before the data plane is touched.
+    let sockets = Sockets::bind(&config).await?;
+    // 3-5. Open or adopt the data plane, build the model, apply it.
+    let state_file = StateFile(d.state_file.clone());
+    let (saver, saving) = saver::Saver::start(state_file.clone());
+    let state = match open_state(&config, state_file, saver) {
+        Ok(state) => state,
+        Err(e) => {
+            sockets.remove();
+            return Err(e);
+        }
+    };
+    let pins = state.dataplane.as_ref().map(|dp| FlowPins::new(&dp.pins.0));
+    // 6. The core and the tasks around it; ready once the API serves.
+    let result = supervise(config_path, config, state, pins, sockets).await;
+    // The core is gone, and with it the last Saver: the writer ends once the
+    // last record is on disk.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), saving)
+        .await
+        .is_err()
+    {
+        tracing::error!("the state file writer did not finish in 10 s");
+    }
+    result
+}
+
+/// Reads the state file, opens (or adopts) the data plane, builds the model
+/// and writes it into the maps.
+fn open_state(
+    config: &Config,
+    state_file: StateFile,
+    saver: saver::Saver,
+) -> anyhow::Result<State> {
+    let d = &config.daemon;
+    let persisted = state_file.load()?;
     let (dataplane, attached) = Dataplane::open(&OpenOptions {
-        interface: &config.daemon.interface,
-        requested: requested(config.daemon.xdp_mode),
-        pin_root: &config.daemon.pin_root,
-        sizes: sizes_of(&config),
+        interface: &d.interface,
+        requested: requested(d.xdp_mode),
+        pin_root: &d.pin_root,
+        sizes: sizes_of(config),
     })?;
-    let flows_pin = dataplane.pins.map(lb_common::maps::FLOWS);
     crate::metrics::counters::global().started(
         dataplane.sizes.max_flows,
         dataplane.sizes.max_drain_flows,
@@ -109,7 +206,6 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| "unknown".to_string()),
     };
-    persisted.xdp_mode = Some(xdp_mode.clone());
     let synced = if dataplane.adopted {
         Synced::from_maps(&dataplane.maps).context("reading the adopted maps")?
     } else {
@@ -123,237 +219,164 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         BTreeMap::new(),
     )?;
     pinned::start_from_pins(&mut model, &synced);
-    let mut inner = Inner {
+    let mut state = State {
         model,
         adopted: dataplane.adopted,
         dataplane: Some(dataplane),
+        torn_down: false,
         synced,
-        state_file,
+        saver: Some(saver),
         tracked: Default::default(),
+        collecting: Default::default(),
+        exited: Default::default(),
         xdp_mode,
         rates: Default::default(),
+        started: Instant::now(),
     };
-    inner.resolve_macs();
-    inner
+    let unresolved = state.unresolved();
+    state.set_macs(&neighbor::resolve(&d.interface, &unresolved));
+    state
         .apply()
         .map_err(|e| anyhow::anyhow!("programming the data plane: {e}"))?;
+    Ok(state)
+}
+
+/// A started core: its task, the API's handle, and what the tasks around it need.
+pub struct Started {
+    pub task: JoinHandle<()>,
+    pub handle: CoreHandle,
+    pub idle: watch::Receiver<live::IdleTimeouts>,
+    pub tx: mpsc::Sender<Msg>,
+}
+
+/// A core loop for `state`. `absent_flows`: without a data plane, the flows
+/// each backend has when a drain of it starts (see `Core::absent_flows`).
+pub fn start_core(
+    state: State,
+    pins: Option<FlowPins>,
+    config_path: PathBuf,
+    absent_flows: BTreeMap<String, Vec<lb_common::flow::FlowKey>>,
+) -> Started {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
+    let mut core = Core::new(state, tx.clone(), pins, idle_tx);
+    core.absent_flows = absent_flows;
+    let task = tokio::spawn(core.run(rx));
+    let handle = CoreHandle::new(tx.clone(), config_path);
+    Started {
+        task,
+        handle,
+        idle,
+        tx,
+    }
+}
+
+/// Runs the core and the tasks around it until the core stops; any
+/// essential task that fails or panics ends the daemon with an error.
+async fn supervise(
+    config_path: PathBuf,
+    config: Config,
+    state: State,
+    pins: Option<FlowPins>,
+    sockets: Sockets,
+) -> anyhow::Result<()> {
+    let Started {
+        task: mut core,
+        handle,
+        idle,
+        tx,
+    } = start_core(state, pins.clone(), config_path, BTreeMap::new());
+    let handle = Arc::new(handle);
     let (stop, _) = watch::channel(false);
-    let daemon = Arc::new(Daemon {
-        inner: Mutex::new(inner),
-        config_path,
-        started: Instant::now(),
-        stop,
-        health_changed: Notify::new(),
-    });
-
-    let handle = Arc::new(Handle(Arc::clone(&daemon)));
-    let api = {
-        let (handle, socket, stopped) = (
-            Arc::clone(&handle),
-            config.daemon.socket.clone(),
-            daemon.stopped(),
-        );
-        tokio::spawn(async move { crate::api::server::serve(handle, &socket, stopped).await })
-    };
-    let metrics = config.daemon.metrics.map(|addr| {
-        tokio::spawn(crate::metrics::serve_metrics(
-            Arc::clone(&handle),
-            addr,
-            daemon.stopped(),
-        ))
-    });
-
-    let counter = tokio::spawn(count_loop(Arc::clone(&daemon), flows_pin));
-    let ticker = tokio::spawn(tick_loop(Arc::clone(&daemon)));
-    let health = tokio::spawn(health_loop(Arc::clone(&daemon)));
-    let signals = tokio::spawn(signal_loop(Arc::clone(&daemon)));
-
-    daemon.stopped().await;
-    ticker.abort();
-    counter.abort();
-    health.abort();
-    signals.abort();
-    let api_result = api.await;
-    if let Some(m) = metrics {
-        m.abort();
-    }
-    daemon.inner.lock().await.persist();
-    tracing::info!("daemon stopped; the data plane keeps running (lb teardown removes it)");
-    match api_result {
-        Ok(result) => result,
-        Err(e) => Err(anyhow::anyhow!("control API task: {e}")),
-    }
-}
-
-/// How often, at most, the whole flow table is counted for every backend's
-/// figure (draining backends are followed every tick, by key).
-pub const FULL_COUNT_EVERY: Duration = Duration::from_secs(2);
-/// A pass costs about 0.3 s at a million flows (docs/benchmarks.md): the next
-/// one waits this many times as long as the last took, so counting never
-/// takes more than about 5% of a core however full the table is.
-pub const FULL_COUNT_DUTY: u32 = 20;
-
-/// Counts live flows per backend over the whole table, on its own handle of
-/// the pinned flow map and outside the daemon's lock, so that a pass over a
-/// million flows never delays a drain's flip or a status answer.
-async fn count_loop(daemon: Arc<Daemon>, flows_pin: PathBuf) {
-    let flows = match aya::maps::MapData::from_pin(&flows_pin)
-        .map_err(anyhow::Error::from)
-        .and_then(|m| Ok(live::FlowMap::try_from(aya::maps::Map::from_map_data(m)?)?))
-    {
-        Ok(flows) => Arc::new(flows),
-        Err(e) => {
-            tracing::error!(pin = %flows_pin.display(), error = %e, "cannot open the flow table for live counts");
-            return;
+    let stopped = |stop: &watch::Sender<bool>| {
+        let mut rx = stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
         }
     };
-    loop {
-        let idle = drain::idle_timeouts(&daemon.inner.lock().await.model.config.daemon);
-        let started = Instant::now();
-        let pass = Arc::clone(&flows);
-        let counted = tokio::task::spawn_blocking(move || {
-            live::count_by_backend(&pass, live::monotonic_ns(), idle)
-        })
-        .await;
-        let took = started.elapsed();
-        if let Ok((counts, scanned)) = counted {
-            tracing::debug!(scanned, ?took, "flow table counted");
-            crate::metrics::counters::global().flow_table(scanned);
-            daemon.inner.lock().await.store_counts(&counts);
-        }
-        tokio::time::sleep(FULL_COUNT_EVERY.max(took * FULL_COUNT_DUTY)).await;
-    }
-}
-
-async fn tick_loop(daemon: Arc<Daemon>) {
-    let mut interval = tokio::time::interval(TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_slow = Instant::now() - SLOW_TICK;
-    loop {
-        interval.tick().await;
-        let due = {
-            let mut inner = daemon.inner.lock().await;
-            if last_slow.elapsed() >= SLOW_TICK {
-                last_slow = Instant::now();
-                inner.record_rates();
-                if inner.resolve_macs()
-                    && let Err(e) = inner.apply()
-                {
-                    tracing::error!(error = %e, "applying resolved MACs");
-                }
-            }
-            inner.tick()
+    // Each ends only on failure, or after the core stopped.
+    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let mut sockets_up = vec![sockets.main];
+    sockets_up.extend(sockets.read_only);
+    for (i, (listener, path)) in sockets_up.into_iter().enumerate() {
+        let (handle, shutdown) = (Arc::clone(&handle), stopped(&stop));
+        let access = if i == 0 {
+            Access::Full
+        } else {
+            Access::ReadOnly
         };
-        spawn_due(&daemon, due).await;
+        tasks.spawn(async move {
+            let served = server::serve_on(listener, &path, handle, access, shutdown).await;
+            ("the control API", served)
+        });
     }
-}
+    if let Some(addr) = config.daemon.metrics {
+        let served = crate::metrics::serve_metrics(Arc::clone(&handle), addr, stopped(&stop));
+        tasks.spawn(async move { ("the metrics server", served.await) });
+    }
+    if let Some(pins) = pins {
+        let counting = flow_jobs::count_loop(pins, idle, tx.clone());
+        tasks.spawn(async move { ("the flow counter", counting.await) });
+    }
+    let signals = signal_loop(Arc::clone(&handle));
+    tasks.spawn(async move { ("the signal handler", signals.await) });
+    tracing::info!("daemon ready");
+    notify::ready();
 
-/// Starts the actions a tick made due.
-pub(crate) async fn spawn_due(daemon: &Arc<Daemon>, due: Vec<drain::Due>) {
-    if due.is_empty() {
-        return;
-    }
-    let addresses: BTreeMap<String, std::net::IpAddr> = {
-        let inner = daemon.inner.lock().await;
-        inner
-            .model
-            .backends
-            .values()
-            .map(|b| (b.cfg.name.clone(), b.cfg.address))
-            .collect()
+    let result = tokio::select! {
+        ended = &mut core => match ended {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_panic() => Err(anyhow::anyhow!("the daemon's core task panicked; exiting so that it is restarted")),
+            Err(e) => Err(anyhow::anyhow!("the daemon's core task ended: {e}")),
+        },
+        Some(joined) = tasks.join_next() => Err(match joined {
+            Ok((name, Ok(()))) => anyhow::anyhow!("{name} stopped unexpectedly; exiting so that the daemon is restarted"),
+            Ok((name, Err(e))) => e.context(format!("{name} failed; exiting so that the daemon is restarted")),
+            Err(e) => anyhow::anyhow!("a task of the daemon panicked ({e}); exiting so that it is restarted"),
+        }),
     };
-    core::spawn_actions(daemon, due, &addresses);
-}
-
-async fn health_loop(daemon: Arc<Daemon>) {
-    loop {
-        let mut checkers = health::spawn_all(&daemon).await;
-        daemon.health_changed.notified().await;
-        checkers.abort_all();
+    notify::stopping();
+    if result.is_err() && !core.is_finished() {
+        // Stop the core cleanly (it persists the state) if it still runs.
+        let _ = tx.send(Msg::Stop).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut core).await;
     }
-}
-
-async fn signal_loop(daemon: Arc<Daemon>) {
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match reload(&daemon).await {
-                Ok(report) => tracing::info!(?report, "reloaded on SIGHUP"),
-                Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the running config stays"),
-            },
-            _ = term.recv() => { daemon.request_stop(); return; }
-            _ = int.recv() => { daemon.request_stop(); return; }
+    stop.send_replace(true);
+    // Let the API finish answering (e.g. the teardown's own answer).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(("the control API", Err(e))) = joined {
+                tracing::warn!(error = %format!("{e:#}"), "control API");
+            }
         }
+    })
+    .await;
+    tasks.abort_all();
+    match &result {
+        Ok(()) => {
+            tracing::info!("daemon stopped; the data plane keeps running (lb teardown removes it)")
+        }
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "daemon failed"),
     }
-}
-
-/// Re-reads the config; backends that did not change keep their flows.
-pub(crate) async fn reload(daemon: &Arc<Daemon>) -> ControlResult<ReloadReport> {
-    let result = reload_config(daemon).await;
-    crate::metrics::counters::global().reload(result.is_ok());
     result
 }
 
-async fn reload_config(daemon: &Arc<Daemon>) -> ControlResult<ReloadReport> {
-    let config =
-        config::load(&daemon.config_path).map_err(|e| ControlError::BadConfig(e.to_string()))?;
-    let mut inner = daemon.inner.lock().await;
-    let old_daemon = &inner.model.config.daemon;
-    if old_daemon.interface != config.daemon.interface
-        || old_daemon.pin_root != config.daemon.pin_root
-        || sizes_of(&inner.model.config) != sizes_of(&config)
-        || old_daemon.socket != config.daemon.socket
-    {
-        tracing::warn!(
-            "daemon.interface, pin_root, socket and map sizes take effect only on a fresh start; \
-             the rest of the new config is applied"
-        );
-    }
-    let mut report = ReloadReport::default();
-    for (_, b) in config.backends() {
-        match inner.model.backends.get(&b.name) {
-            None => report.added.push(b.name.clone()),
-            Some(old) if old.cfg != *b => report.changed.push(b.name.clone()),
-            Some(_) => report.unchanged.push(b.name.clone()),
+async fn signal_loop(handle: Arc<CoreHandle>) -> anyhow::Result<()> {
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match handle.reload_config().await {
+                Ok(report) => tracing::info!(?report, "reloaded on SIGHUP"),
+                Err(e) => tracing::error!(error = %e, "reload on SIGHUP failed; the running config stays"),
+            },
+            // Stays installed after: a second SIGTERM while stopping changes nothing.
+            _ = term.recv() => handle.stop().await,
+            _ = int.recv() => handle.stop().await,
         }
     }
-    for name in inner.model.backends.keys() {
-        if config.backend(name).is_none() {
-            report.removed.push(name.clone());
-        }
-    }
-    let sizes = inner
-        .dataplane
-        .as_ref()
-        .map(|dp| dp.sizes)
-        .unwrap_or_else(|| sizes_of(&config));
-    let previous = inner.model.backends.clone();
-    let persisted = inner.model.persisted.clone();
-    match Model::new(
-        config,
-        persisted,
-        sizes.max_vips,
-        sizes.max_backends,
-        previous,
-    ) {
-        Ok(model) => inner.model = model,
-        Err(e) => return Err(ControlError::BadConfig(e.to_string())),
-    }
-    let kept: Vec<String> = inner.model.backends.keys().cloned().collect();
-    inner.tracked.retain(|name, _| kept.contains(name));
-    inner.resolve_macs();
-    inner.apply()?;
-    drop(inner);
-    daemon.health_changed.notify_one();
-    tracing::info!(?report, "config reloaded");
-    Ok(report)
 }
+
 #[cfg(test)]
 mod tests;

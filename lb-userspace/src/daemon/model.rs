@@ -10,8 +10,9 @@ use lb_common::backend::{
 };
 
 use super::persist::{DrainRecord, Persisted};
+
 use crate::{
-    api::types::ActionOutcome,
+    api::types::{ActionOutcome, DrainOutcome},
     config::{BackendConfig, Config, OnUnhealthy, VipConfig},
 };
 
@@ -65,10 +66,10 @@ impl BackendEntry {
             return STATE_DOWN;
         }
         if let Some(drain) = &self.drain {
-            return match drain.outcome.as_deref() {
+            return match drain.outcome {
                 None => STATE_DRAINING,
-                Some("cancelled") => STATE_ACTIVE,
-                Some(_) => STATE_DRAINED,
+                Some(DrainOutcome::Cancelled) => STATE_ACTIVE,
+                Some(DrainOutcome::Drained | DrainOutcome::Forced) => STATE_DRAINED,
             };
         }
         // Nothing can be forwarded without a MAC (and no flow can exist yet).
@@ -106,7 +107,8 @@ pub struct Model {
     pub config: Config,
     pub vips: Vec<VipEntry>,
     pub backends: BTreeMap<String, BackendEntry>,
-    pub persisted: Persisted,
+    /// Where the next new backend id search starts (see `Persisted`).
+    pub next_backend_id: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,15 +142,20 @@ impl Model {
             .drains
             .retain(|name, _| config.backend(name).is_some());
 
+        // An id read from the state file is kept only if it fits and no
+        // earlier entry took it: a hand-edited or damaged file cannot make
+        // two VIPs or two backends share a slot.
+        let mut used = std::collections::BTreeSet::new();
         let mut vips = Vec::new();
         for cfg in &config.vips {
             let id = match persisted.vip_ids.get(&cfg.name) {
-                Some(id) if *id < max_vips => *id,
+                Some(id) if *id < max_vips && used.insert(*id) => *id,
                 _ => {
                     let id = (0..max_vips)
                         .find(|id| !persisted.vip_ids.values().any(|v| v == id))
                         .ok_or(IdError::Vips(max_vips))?;
                     persisted.vip_ids.insert(cfg.name.clone(), id);
+                    used.insert(id);
                     id
                 }
             };
@@ -158,15 +165,17 @@ impl Model {
             });
         }
 
+        let mut used = std::collections::BTreeSet::new();
         let mut backends = BTreeMap::new();
         for vip in &vips {
             for cfg in &vip.cfg.backends {
                 let id = match persisted.backend_ids.get(&cfg.name) {
-                    Some(id) if *id < max_backends => *id,
+                    Some(id) if *id < max_backends && used.insert(*id) => *id,
                     _ => {
                         let id = next_free_id(&persisted, max_backends)?;
                         persisted.backend_ids.insert(cfg.name.clone(), id);
                         persisted.next_backend_id = (id + 1) % max_backends;
+                        used.insert(id);
                         id
                     }
                 };
@@ -202,23 +211,37 @@ impl Model {
             config,
             vips,
             backends,
-            persisted,
+            next_backend_id: persisted.next_backend_id,
         })
     }
 
-    /// Copies admin state and drains back into `persisted`, ready to store.
-    pub fn sync_persisted(&mut self) {
-        self.persisted.disabled = self
-            .backends
-            .values()
-            .filter(|b| b.disabled)
-            .map(|b| b.cfg.name.clone())
-            .collect();
-        self.persisted.drains = self
-            .backends
-            .values()
-            .filter_map(|b| b.drain.clone().map(|d| (b.cfg.name.clone(), d)))
-            .collect();
+    /// The record to store: derived from the model, the only copy.
+    pub fn to_persisted(&self, xdp_mode: &str) -> Persisted {
+        Persisted {
+            vip_ids: self
+                .vips
+                .iter()
+                .map(|v| (v.cfg.name.clone(), v.id))
+                .collect(),
+            backend_ids: self
+                .backends
+                .values()
+                .map(|b| (b.cfg.name.clone(), b.id))
+                .collect(),
+            next_backend_id: self.next_backend_id,
+            xdp_mode: Some(xdp_mode.to_string()),
+            disabled: self
+                .backends
+                .values()
+                .filter(|b| b.disabled)
+                .map(|b| b.cfg.name.clone())
+                .collect(),
+            drains: self
+                .backends
+                .values()
+                .filter_map(|b| b.drain.clone().map(|d| (b.cfg.name.clone(), d)))
+                .collect(),
+        }
     }
 
     pub fn vip_by_id(&self, id: u32) -> Option<&VipEntry> {
@@ -243,7 +266,9 @@ impl Model {
 fn next_free_id(persisted: &Persisted, max_backends: u32) -> Result<u32, IdError> {
     let taken: std::collections::BTreeSet<u32> = persisted.backend_ids.values().copied().collect();
     (0..max_backends)
-        .map(|i| (persisted.next_backend_id + i) % max_backends)
+        .map(|i| {
+            ((u64::from(persisted.next_backend_id) + u64::from(i)) % u64::from(max_backends)) as u32
+        })
         .find(|id| !taken.contains(id))
         .ok_or(IdError::Backends(max_backends))
 }

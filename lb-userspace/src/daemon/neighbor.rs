@@ -53,3 +53,16 @@ pub fn trigger(addr: IpAddr) {
         let _ = socket.send_to(b"lb neighbour probe", (addr, 9));
     }
 }
+
+/// Looks up each `(name, address)`; returns the MACs found and asks the
+/// kernel to resolve the others (for the next try).
+pub fn resolve(interface: &str, unresolved: &[(String, IpAddr)]) -> Vec<(String, [u8; 6])> {
+    let mut found = Vec::new();
+    for (name, addr) in unresolved {
+        match lookup(interface, *addr) {
+            Some(mac) => found.push((name.clone(), mac)),
+            None => trigger(*addr),
+        }
+    }
+    found
+}

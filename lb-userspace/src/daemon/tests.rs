@@ -10,14 +10,16 @@ use lb_common::{
 };
 
 use super::{
-    actions::Kind,
     drain::{self, SETTLE_FLOOR},
     health::next_health,
     live::{IdleTimeouts, Tracked, is_live},
     model::{Health, Model},
     persist::{DrainRecord, Persisted},
 };
-use crate::config::{self, HealthConfig, HealthKind};
+use crate::{
+    api::types::{ActionKind as Kind, DrainOutcome, SignalState},
+    config::{self, HealthConfig, HealthKind},
+};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -48,12 +50,7 @@ fn model(text: &str, persisted: Persisted) -> Model {
 }
 
 fn drain_record(timeout_s: f64) -> DrainRecord {
-    DrainRecord {
-        started_at: 0.0,
-        timeout_s,
-        signal: "pending".into(),
-        ..Default::default()
-    }
+    DrainRecord::new(0.0, Duration::from_secs_f64(timeout_s), false)
 }
 
 fn flow(port: u16, flags: u32, created_ns: u64) -> (FlowKey, FlowInfo) {
@@ -104,7 +101,7 @@ fn kernel_state_follows_admin_drain_health_and_mac() {
         STATE_DRAINING,
         "a draining backend that fails health stays draining"
     );
-    b.drain.as_mut().unwrap().outcome = Some("drained".into());
+    b.drain.as_mut().unwrap().outcome = Some(DrainOutcome::Drained);
     assert_eq!(b.kernel_state(), STATE_DRAINED);
     b.disabled = true;
     assert_eq!(b.kernel_state(), STATE_DOWN);
@@ -124,10 +121,10 @@ fn ids_survive_a_reload_and_removed_ids_are_not_reused_at_once() {
     assert_ne!(id1, id2);
     // web-1 removed, web-3 added: web-2 keeps its id, web-3 does not get web-1's.
     let text = CONFIG.replace("name = \"web-1\"", "name = \"web-3\"");
-    let m2 = model(&text, m1.persisted.clone());
+    let m2 = model(&text, m1.to_persisted("native"));
     assert_eq!(m2.backends["web-2"].id, id2);
     assert_ne!(m2.backends["web-3"].id, id1);
-    assert!(!m2.persisted.backend_ids.contains_key("web-1"));
+    assert!(!m2.to_persisted("native").backend_ids.contains_key("web-1"));
 }
 
 #[test]
@@ -135,8 +132,7 @@ fn drains_and_admin_state_come_back_from_the_state_file() {
     let mut m1 = model(CONFIG, Persisted::default());
     m1.backends.get_mut("web-2").unwrap().drain = Some(drain_record(30.0));
     m1.backends.get_mut("web-1").unwrap().disabled = true;
-    m1.sync_persisted();
-    let json = serde_json::to_string(&m1.persisted).unwrap();
+    let json = serde_json::to_string(&m1.to_persisted("native")).unwrap();
     let m2 = model(CONFIG, serde_json::from_str(&json).unwrap());
     assert_eq!(m2.backends["web-2"].kernel_state(), STATE_DRAINING);
     assert!(m2.backends["web-1"].disabled);
@@ -174,7 +170,7 @@ fn signal_waits_for_the_settle_point_then_goes_once() {
             .count(),
         1
     );
-    assert_eq!(b.drain.as_ref().unwrap().signal, "sent");
+    assert_eq!(b.drain.as_ref().unwrap().signal, SignalState::Sent);
     let step = drain::step(b, &tracked, 1, Duration::from_millis(500), now, false);
     assert!(step.actions.is_empty(), "never twice");
 }
@@ -217,8 +213,8 @@ fn idle_mode_signals_at_zero_and_completes() {
     assert_eq!(step.actions.len(), 1);
     assert!(step.state_changed);
     assert_eq!(
-        b.drain.as_ref().unwrap().outcome.as_deref(),
-        Some("drained")
+        b.drain.as_ref().unwrap().outcome,
+        Some(DrainOutcome::Drained)
     );
     assert_eq!(b.kernel_state(), STATE_DRAINED);
 }
@@ -234,9 +230,9 @@ fn deadline_forces_the_remaining_flows() {
     let tracked = Tracked::from_flows(1, [flow(40000, FLOW_F_PAYLOAD, 0), flow(40001, 0, 0)]);
     let step = drain::step(b, &tracked, 2, Duration::from_secs(2), 1, false);
     let d = b.drain.as_ref().unwrap();
-    assert_eq!(d.outcome.as_deref(), Some("forced"));
+    assert_eq!(d.outcome, Some(DrainOutcome::Forced));
     assert_eq!(d.forced_flows, 2);
-    assert_eq!(d.signal, "skipped");
+    assert_eq!(d.signal, SignalState::Skipped);
     assert_eq!(step.forced.len(), 2);
     assert!(step.actions.is_empty(), "--no-signal runs no shutdown");
 }
@@ -247,7 +243,7 @@ fn the_signalled_process_exiting_ends_the_drain_without_forcing() {
     let b = m.backends.get_mut("web-2").unwrap();
     b.drain = Some(DrainRecord {
         shutdown_done: true,
-        signal: "sent".into(),
+        signal: SignalState::Sent,
         signalled_pid: Some(4242),
         ..drain_record(30.0)
     });
@@ -261,7 +257,7 @@ fn the_signalled_process_exiting_ends_the_drain_without_forcing() {
     assert!(step.forced.is_empty());
     let step = drain::step(b, &tracked, 1, Duration::from_secs(4), 1, true);
     let d = b.drain.as_ref().unwrap();
-    assert_eq!(d.outcome.as_deref(), Some("drained"));
+    assert_eq!(d.outcome, Some(DrainOutcome::Drained));
     assert_eq!((d.flows_at_exit, d.forced_flows), (1, 0));
     assert_eq!(d.finished_at, Some(4.0));
     assert_eq!(step.forced.len(), 1, "the dead connection's entry goes");
@@ -316,4 +312,38 @@ fn the_shipped_example_config_is_valid() {
     ));
     let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.vips[0].backends.len(), 3);
+}
+
+#[test]
+fn a_collection_for_a_cancelled_drain_is_forgotten_not_followed() {
+    use super::state::Work;
+    let mut state = crate::api::test_daemon::state(CONFIG);
+    let work = state.start_drain("web-2", None, true).unwrap();
+    let collect = work.iter().find_map(|w| match w {
+        Work::Collect { started_at, .. } => Some(*started_at),
+        _ => None,
+    });
+    let started_at = collect.expect("the drain asks for its flows");
+    assert!(state.collecting.contains("web-2"));
+    // Cancelled before the pass over the table came back.
+    state.enable("web-2").unwrap();
+    let (key, info) = flow(40000, FLOW_F_PAYLOAD, 0);
+    let late = state.collected("web-2", started_at, Tracked::from_flows(1, [(key, info)]));
+    assert!(matches!(late.as_slice(), [Work::Forget(keys)] if keys == &[key]));
+    assert!(state.tracked.is_empty());
+    assert_eq!(state.model.backends["web-2"].kernel_state(), STATE_ACTIVE);
+}
+
+#[test]
+fn a_second_drain_request_changes_nothing() {
+    let mut state = crate::api::test_daemon::state(CONFIG);
+    state
+        .start_drain("web-2", Some(Duration::from_secs(5)), false)
+        .unwrap();
+    let first = state.model.backends["web-2"].drain.clone().unwrap();
+    let again = state
+        .start_drain("web-2", Some(Duration::from_secs(60)), true)
+        .unwrap();
+    assert!(again.is_empty(), "no work, no second action");
+    assert_eq!(state.model.backends["web-2"].drain.as_ref(), Some(&first));
 }

@@ -2,7 +2,7 @@
 
 use super::exposition::Value as _;
 use super::*;
-use crate::api::fake::{backend, sample_status};
+use crate::api::test_samples::{backend, sample_status};
 use crate::api::types::DrainStatus;
 
 fn sample() -> Status {
@@ -15,7 +15,7 @@ fn sample() -> Status {
         timeout_s: 30.0,
         initial_flows: 5,
         live_flows: 2,
-        signal: "sent".to_owned(),
+        signal: crate::api::types::SignalState::Sent,
         outcome: None,
         forced_flows: 7,
         finished_at: None,

@@ -1,16 +1,13 @@
-//! Views of the daemon for the API: status, one backend, flows.
+//! Views of the daemon's state for the API: status and one backend. Built
+//! from the state on each request, never stored.
 
 use std::{collections::BTreeMap, time::Instant};
 
-use lb_common::{addr::to_ip, backend::state_name, stats::Counters, vip::PROTO_UDP};
+use lb_common::{backend::state_name, stats::Counters};
 
-use super::{
-    core::{Inner, unix_now},
-    live,
-    model::BackendEntry,
-};
+use super::{clock::unix_now, model::BackendEntry, state::State};
 use crate::{
-    api::types::{BackendStatus, DrainStatus, Drops, FlowView, Status, Traffic, VipStatus},
+    api::types::{BackendStatus, DrainStatus, Drops, Status, Traffic, VipStatus},
     dataplane::maps::Maps,
 };
 
@@ -66,7 +63,7 @@ fn mac_string(mac: [u8; 6]) -> String {
         .join(":")
 }
 
-impl Inner {
+impl State {
     /// Snapshots every counter for the rates.
     pub fn record_rates(&mut self) {
         let Some(dp) = self.dataplane.as_ref() else {
@@ -105,11 +102,11 @@ impl Inner {
             drain: b.drain.as_ref().map(|d| DrainStatus {
                 started_at: d.started_at,
                 elapsed_s: (d.finished_at.unwrap_or(now) - d.started_at).max(0.0),
-                timeout_s: d.timeout_s,
+                timeout_s: d.timeout.as_secs_f64(),
                 initial_flows: d.initial_flows,
                 live_flows: b.live_flows,
-                signal: d.signal.clone(),
-                outcome: d.outcome.clone(),
+                signal: d.signal,
+                outcome: d.outcome,
                 forced_flows: d.forced_flows,
                 finished_at: d.finished_at,
                 flows_at_exit: d.flows_at_exit,
@@ -119,7 +116,8 @@ impl Inner {
         }
     }
 
-    pub fn status(&self, uptime_s: f64) -> Status {
+    pub fn status(&self) -> Status {
+        let uptime_s = self.started.elapsed().as_secs_f64();
         let sum = |map: &aya::maps::PerCpuArray<aya::maps::MapData, Counters>, id| {
             self.dataplane
                 .as_ref()
@@ -183,58 +181,5 @@ impl Inner {
             passed_packets: global.packets,
             passed_malformed: global.drop_malformed,
         }
-    }
-
-    /// Flows in the table, at most `limit`, optionally of one backend.
-    pub fn flows(&self, backend: Option<u32>, limit: usize) -> Vec<FlowView> {
-        let Some(dp) = self.dataplane.as_ref() else {
-            return Vec::new();
-        };
-        let idle = super::drain::idle_timeouts(&self.model.config.daemon);
-        let now = live::monotonic_ns();
-        let names = self.names_by_id();
-        let vip_names: BTreeMap<(std::net::IpAddr, u16, u8), String> = self
-            .model
-            .vips
-            .iter()
-            .map(|v| {
-                (
-                    (v.cfg.address, v.cfg.port, v.cfg.protocol.number()),
-                    v.cfg.name.clone(),
-                )
-            })
-            .collect();
-        dp.maps
-            .flows
-            .iter()
-            .flatten()
-            .filter(|(_, info)| backend.is_none_or(|id| info.backend_id == id))
-            .take(limit)
-            .map(|(key, info)| {
-                let dst = to_ip(key.dst);
-                let state = if info.is_closing() {
-                    "closing"
-                } else if live::is_live(&key, &info, now, idle) {
-                    "live"
-                } else {
-                    "idle"
-                };
-                FlowView {
-                    client: std::net::SocketAddr::new(to_ip(key.src), key.sport()).to_string(),
-                    vip: vip_names
-                        .get(&(dst, key.dport(), key.proto))
-                        .cloned()
-                        .unwrap_or_else(|| std::net::SocketAddr::new(dst, key.dport()).to_string()),
-                    backend: names
-                        .get(&info.backend_id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("#{}", info.backend_id)),
-                    protocol: if key.proto == PROTO_UDP { "udp" } else { "tcp" }.to_string(),
-                    age_s: now.saturating_sub(info.created_ns) as f64 / 1e9,
-                    idle_s: now.saturating_sub(info.last_seen_ns) as f64 / 1e9,
-                    state: state.to_string(),
-                }
-            })
-            .collect()
     }
 }

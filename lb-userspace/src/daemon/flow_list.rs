@@ -1,0 +1,188 @@
+//! `GET /v1/flows`: one page of the flow table, listed off the core loop.
+//!
+//! Pages are in a fixed order (by flow key), so a cursor is simply the last
+//! key of a page: the next page is the keys after it. A page costs one pass
+//! over the table and memory for one page, whatever the table's size.
+
+use std::{
+    collections::{BTreeMap, BinaryHeap},
+    net::{IpAddr, SocketAddr},
+};
+
+use lb_common::{
+    addr::to_ip,
+    flow::{FlowInfo, FlowKey},
+    vip::PROTO_UDP,
+};
+
+use super::{
+    flow_jobs::FlowPins,
+    live::{self, IdleTimeouts},
+};
+use crate::api::{
+    control::ControlError,
+    types::{FlowPage, FlowView},
+};
+
+/// Flows a page holds unless asked for fewer.
+pub const DEFAULT_PAGE: usize = 1000;
+/// Most flows one page may hold.
+pub const MAX_PAGE: usize = 10_000;
+
+/// The order of flows, and the cursor's content.
+type Order = ([u8; 16], [u8; 16], u16, u16, u8);
+
+fn order(key: &FlowKey) -> Order {
+    (key.src, key.dst, key.sport(), key.dport(), key.proto)
+}
+
+/// A cursor as text: the key's fields in hex, fixed width.
+fn cursor(o: &Order) -> String {
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!(
+        "{}{}{:04x}{:04x}{:02x}",
+        hex(&o.0),
+        hex(&o.1),
+        o.2,
+        o.3,
+        o.4
+    )
+}
+
+/// Reads a cursor back; None if it is not one.
+pub fn parse_cursor(text: &str) -> Option<Order> {
+    if text.len() != 74 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok();
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    for i in 0..16 {
+        src[i] = byte(i)?;
+        dst[i] = byte(16 + i)?;
+    }
+    let port = |at: usize| u16::from_str_radix(text.get(at..at + 4)?, 16).ok();
+    Some((
+        src,
+        dst,
+        port(64)?,
+        port(68)?,
+        u8::from_str_radix(text.get(72..74)?, 16).ok()?,
+    ))
+}
+
+/// A flow of the page being built, ordered by its key alone.
+struct Entry(Order, FlowKey, FlowInfo);
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+/// What a listing needs from the core: a snapshot of names and settings.
+pub struct FlowLister {
+    /// None without a data plane: the table is empty.
+    pub pins: Option<FlowPins>,
+    pub backend: Option<u32>,
+    pub backend_names: BTreeMap<u32, String>,
+    pub vip_names: BTreeMap<(IpAddr, u16, u8), String>,
+    pub idle: IdleTimeouts,
+}
+
+impl FlowLister {
+    /// Up to `limit` flows after `after`, and how many match in all.
+    pub fn page(&self, limit: usize, after: Option<Order>) -> Result<FlowPage, ControlError> {
+        let Some(pins) = &self.pins else {
+            return Ok(FlowPage::default());
+        };
+        let flows = pins
+            .open_flows()
+            .map_err(|e| ControlError::Internal(format!("{e:#}")))?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let (mut total, mut after_cursor) = (0u64, 0usize);
+        // The `limit` smallest keys after the cursor (a max-heap of them).
+        let mut smallest: BinaryHeap<Entry> = BinaryHeap::new();
+        live::scan(&flows, |key, info| {
+            if self.backend.is_some_and(|id| info.backend_id != id) {
+                return;
+            }
+            total += 1;
+            let o = order(key);
+            if after.is_some_and(|a| o <= a) {
+                return;
+            }
+            after_cursor += 1;
+            if smallest.len() < limit {
+                smallest.push(Entry(o, *key, *info));
+            } else if smallest.peek().is_some_and(|top| o < top.0) {
+                smallest.pop();
+                smallest.push(Entry(o, *key, *info));
+            }
+        });
+        let page = smallest.into_sorted_vec();
+        // More flows after this page: the cursor of its last one.
+        let next = page
+            .last()
+            .filter(|_| after_cursor > page.len())
+            .map(|e| cursor(&e.0));
+        let now = live::monotonic_ns();
+        let flows = page.iter().map(|e| self.view(&e.1, &e.2, now)).collect();
+        Ok(FlowPage { total, flows, next })
+    }
+
+    fn view(&self, key: &FlowKey, info: &FlowInfo, now: u64) -> FlowView {
+        let dst = to_ip(key.dst);
+        let state = if info.is_closing() {
+            "closing"
+        } else if live::is_live(key, info, now, self.idle) {
+            "live"
+        } else {
+            "idle"
+        };
+        FlowView {
+            client: SocketAddr::new(to_ip(key.src), key.sport()).to_string(),
+            vip: self
+                .vip_names
+                .get(&(dst, key.dport(), key.proto))
+                .cloned()
+                .unwrap_or_else(|| SocketAddr::new(dst, key.dport()).to_string()),
+            backend: self
+                .backend_names
+                .get(&info.backend_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", info.backend_id)),
+            protocol: if key.proto == PROTO_UDP { "udp" } else { "tcp" }.to_string(),
+            age_s: now.saturating_sub(info.created_ns) as f64 / 1e9,
+            idle_s: now.saturating_sub(info.last_seen_ns) as f64 / 1e9,
+            state: state.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_keep_the_order() {
+        let a = ([1; 16], [2; 16], 40000, 80, 6);
+        let b = ([1; 16], [2; 16], 40001, 80, 6);
+        assert_eq!(parse_cursor(&cursor(&a)), Some(a));
+        assert!(cursor(&a) < cursor(&b));
+        for bad in ["", "zz", &"g".repeat(74), &"0".repeat(73)] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+    }
+}
