@@ -28,9 +28,28 @@ def run_in_child(fn, new_group=False):
 
 
 def test_the_default_flag_is_the_process_groups(isolated):
-    path = state.default_flag_path()
-    assert os.path.dirname(path) == str(isolated)
-    assert os.path.basename(path) == f"lb-drain-{os.getpgrp()}-{state.start_time(os.getpgrp())}"
+    # In a group of its own, whose leader (the child) surely exists: the
+    # test runner's own group leader may already have exited, and then the
+    # flag is named by the group id alone.
+    def child():
+        path = state.default_flag_path()
+        started = state.start_time(os.getpid())
+        ok = (
+            os.getpgrp() == os.getpid()
+            and started is not None
+            and os.path.dirname(path) == str(isolated)
+            and os.path.basename(path) == f"lb-drain-{os.getpid()}-{started}"
+        )
+        return 0 if ok else 1
+
+    assert run_in_child(child, new_group=True) == 0
+
+
+def test_a_gone_group_leader_is_named_by_its_pid_alone():
+    # Past the kernel's pid_max (2^22 at most): no such process.
+    gone = 2**22 + 1
+    assert state.start_time(gone) is None
+    assert state.process_key(gone) == str(gone)
 
 
 def test_workers_of_one_group_share_the_flag_and_another_group_does_not(isolated):
