@@ -1,6 +1,10 @@
-//! The `FLOWS` map (LRU hash): which backend each connection is pinned to.
+//! The flow tables (LRU hashes): which backend each connection is pinned to.
+//! IPv4 flows live in `FLOWS4`, keyed by the compact [`FlowKey4`] (16 bytes:
+//! a hash lookup hashes and compares 24 fewer bytes than with the 40-byte
+//! key); IPv6 flows in `FLOWS`, keyed by [`FlowKey`]. Both hold [`FlowInfo`].
+//! User space sees one table of [`FlowKey`]s (IPv4 as IPv4-mapped).
 
-use crate::addr::Addr16;
+use crate::addr::{Addr16, v4_mapped};
 
 /// Key of `FLOWS`: the client-to-VIP 5-tuple as seen on the wire.
 ///
@@ -19,6 +23,48 @@ pub struct FlowKey {
     pub _pad: [u8; 3],
 }
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+
+/// Key of `FLOWS4`: an IPv4 client-to-VIP 5-tuple as seen on the wire.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey4 {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    /// Network byte order.
+    pub sport_be: u16,
+    /// Network byte order.
+    pub dport_be: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<FlowKey4>() == 16);
+
+impl FlowKey4 {
+    /// Builds a key from wire-order fields.
+    #[inline(always)]
+    pub const fn new(src: [u8; 4], dst: [u8; 4], sport_be: u16, dport_be: u16, proto: u8) -> Self {
+        Self {
+            src,
+            dst,
+            sport_be,
+            dport_be,
+            proto,
+            _pad: [0; 3],
+        }
+    }
+
+    /// The same 5-tuple as a [`FlowKey`] (addresses IPv4-mapped).
+    #[inline(always)]
+    pub const fn widen(&self) -> FlowKey {
+        FlowKey::new(
+            v4_mapped(self.src),
+            v4_mapped(self.dst),
+            self.sport_be,
+            self.dport_be,
+            self.proto,
+        )
+    }
+}
 
 /// The client sent a FIN: the connection is closing and no longer counts as in flight.
 pub const FLOW_F_FIN: u32 = 1 << 0;
@@ -75,6 +121,22 @@ impl FlowKey {
             proto,
             _pad: [0; 3],
         }
+    }
+
+    /// The compact key of an IPv4 flow (both addresses IPv4-mapped), or `None`.
+    pub fn narrow(&self) -> Option<FlowKey4> {
+        const PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        if self.src[..12] != PREFIX || self.dst[..12] != PREFIX {
+            return None;
+        }
+        let v4 = |a: &Addr16| [a[12], a[13], a[14], a[15]];
+        Some(FlowKey4::new(
+            v4(&self.src),
+            v4(&self.dst),
+            self.sport_be,
+            self.dport_be,
+            self.proto,
+        ))
     }
 
     /// Client port in host byte order.
@@ -166,6 +228,17 @@ mod tests {
         for v in variants {
             assert_ne!(v.hash(), base.hash(), "{v:?}");
         }
+    }
+
+    #[test]
+    fn an_ipv4_key_narrows_and_widens_back() {
+        let k = key(40000);
+        let narrow = k.narrow().expect("an IPv4 key");
+        assert_eq!(narrow.src, [192, 0, 2, 1]);
+        assert_eq!(narrow.widen(), k);
+        let mut v6 = k;
+        v6.src[0] = 0x20;
+        assert_eq!(v6.narrow(), None);
     }
 
     #[test]

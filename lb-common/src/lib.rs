@@ -36,8 +36,10 @@ macro_rules! user_pod {
 user_pod!(
     vip::VipKey,
     vip::VipInfo,
+    vip::VipAddrSlot,
     backend::Backend,
     flow::FlowKey,
+    flow::FlowKey4,
     flow::FlowInfo,
     stats::Counters,
 );

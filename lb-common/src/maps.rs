@@ -10,8 +10,15 @@ pub const VIPS: &str = "VIPS";
 /// port (SSH to the balancer itself, say) pass after one array read instead of
 /// a hash lookup.
 pub const VIP_PORTS: &str = "VIP_PORTS";
+/// Array of `VIP_ADDR_SLOTS` `VipAddrSlot`s indexed by `vip_addr_slot(dst)`:
+/// the VIP addresses, so that a packet to any other address passes after one
+/// array read, whatever its port, before any hash lookup.
+pub const VIP_ADDRS: &str = "VIP_ADDRS";
 pub const BACKENDS: &str = "BACKENDS";
+/// IPv6 flows (40-byte `FlowKey`).
 pub const FLOWS: &str = "FLOWS";
+/// IPv4 flows (16-byte `FlowKey4`). Each of the two has `max_flows` entries.
+pub const FLOWS4: &str = "FLOWS4";
 /// Hash (not LRU) of the connections pinned to DRAINING backends: flow key to
 /// backend id. Written by user space when a drain starts; the program's second
 /// chance reads it when a packet's `FLOWS` entry was evicted, so an in-flight
@@ -25,11 +32,13 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 12] = [
     VIPS,
     VIP_PORTS,
+    VIP_ADDRS,
     BACKENDS,
     FLOWS,
+    FLOWS4,
     DRAIN_FLOWS,
     MAGLEV,
     MAGLEV_LIVE_HALF,

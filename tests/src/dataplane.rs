@@ -18,7 +18,7 @@ use lb_common::{
     flow::{FlowInfo, FlowKey},
     maglev::{NO_BACKEND, slot_index},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
-    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
+    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
 use lb_userspace::dataplane::{
     load::{Sizes, load},
@@ -144,6 +144,7 @@ impl Dataplane {
             flags: VIP_F_ADDRESS_MARKER,
         };
         self.maps.vips.insert(key.address_marker(), marker, 0)?;
+        self.maps.add_vip_address(key.addr)?;
         let bit = if proto == PROTO_TCP {
             VIP_PORT_TCP
         } else {
@@ -153,6 +154,12 @@ impl Dataplane {
         self.maps.vip_ports.set(port as u32, bits | bit, 0)?;
         self.maps.live_half.set(vip_id, 0, 0)?;
         Ok(key)
+    }
+
+    /// Writes the `VIP_ADDRS` slot `addr` hashes to.
+    pub fn set_vip_addr_slot(&mut self, addr: IpAddr, slot: VipAddrSlot) -> Result<()> {
+        let index = vip_addr_slot(&from_ip(addr));
+        Ok(self.maps.vip_addrs.set(index, slot, 0)?)
     }
 
     /// Configures backend `id` with the test MAC and address and `state`.

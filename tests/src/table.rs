@@ -9,7 +9,7 @@ use anyhow::Result;
 use lb_common::{
     addr::from_ip,
     flow::{FlowInfo, FlowKey},
-    vip::{PROTO_TCP, PROTO_UDP},
+    vip::{PROTO_TCP, PROTO_UDP, VipAddrSlot},
 };
 
 use crate::{
@@ -58,6 +58,8 @@ pub enum Setup {
     DrainFlow(FlowKey, u32),
     InsertFlow(FlowKey, FlowInfo),
     RemoveFlow(FlowKey),
+    /// The `VIP_ADDRS` slot of this address, written as given.
+    VipAddrSlot(IpAddr, VipAddrSlot),
 }
 
 impl Setup {
@@ -69,6 +71,7 @@ impl Setup {
             Setup::DrainFlow(key, id) => dp.drain_flow(key, *id),
             Setup::InsertFlow(k, v) => dp.insert_flow(k, v),
             Setup::RemoveFlow(k) => dp.remove_flow(k),
+            Setup::VipAddrSlot(addr, slot) => dp.set_vip_addr_slot(*addr, *slot),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! Run: `cargo test -p lb-tests --test fixtures -- --nocapture` (as root).
 
 // The rows live in `fixtures/`, one file per concern.
+#[path = "fixtures/addresses.rs"]
+mod addresses;
 #[path = "fixtures/flows.rs"]
 mod flows;
 #[path = "fixtures/forwarding.rs"]
@@ -46,6 +48,7 @@ fn fixture_table() {
         forwarding::rows(&mut ports),
         malformed::rows(&mut ports),
         flows::rows(&mut ports),
+        addresses::rows(&mut ports),
     ]
     .concat();
     let n = table::run_table(&mut dp, &rows);

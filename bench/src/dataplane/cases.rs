@@ -304,14 +304,12 @@ impl Bench {
         if let Some((table, key, id)) = last {
             // The last flow made is in its table (the most recent entry of an
             // LRU table cannot have been evicted yet), with the backend picked.
-            let map = match table {
-                Table::Lb => &self.lb.maps.flows,
-                Table::Common => &self.refs.common,
-                Table::Pcpu => &self.refs.pcpu,
-            };
-            let info = map
-                .get(&key, 0)
-                .with_context(|| format!("case {name}: the new flow is not in the table"))?;
+            let info = match table {
+                Table::Lb => self.lb.maps.flows.get(&key, 0),
+                Table::Common => self.refs.common.get(&key, 0),
+                Table::Pcpu => self.refs.pcpu.get(&key, 0),
+            }
+            .with_context(|| format!("case {name}: the new flow is not in the table"))?;
             ensure!(
                 info.backend_id == id,
                 "case {name}: the new flow went to {}, not {id}",
@@ -366,13 +364,12 @@ impl Bench {
     /// the size the cases are defined for.
     pub fn forget_new(&mut self) -> Result<()> {
         for (table, key) in self.made.drain(..) {
-            let map = match table {
-                Table::Lb => &mut self.lb.maps.flows,
-                Table::Common => &mut self.refs.common,
-                Table::Pcpu => &mut self.refs.pcpu,
-            };
             // Already evicted is fine.
-            let _ = map.remove(&key);
+            let _ = match table {
+                Table::Lb => self.lb.maps.flows.remove(&key),
+                Table::Common => self.refs.common.remove(&key),
+                Table::Pcpu => self.refs.pcpu.remove(&key),
+            };
         }
         Ok(())
     }

@@ -92,7 +92,22 @@ const RATIOS: &[Ratio] = &[
         ("established", "floor_flow"),
         ("established", "floor_flow"),
     ),
+    ratio(
+        "established_vs_floor_flow4",
+        ("established", "floor_flow4"),
+        ("established", "floor_flow4"),
+    ),
+    ratio(
+        "floor_flow_vs_floor_flow4",
+        ("floor_flow", "floor_flow4"),
+        ("floor_flow", "floor_flow4"),
+    ),
     ratio("nonvip_vs_floor", ("nonvip", "floor"), ("nonvip", "floor")),
+    ratio(
+        "nonvip_port_vs_floor",
+        ("nonvip_port", "floor"),
+        ("nonvip_port", "floor"),
+    ),
     ratio(
         "new_flow_vs_floor_flow",
         ("new_flow_net", "floor_flow"),
@@ -206,7 +221,10 @@ const RATIOS: &[Ratio] = &[
 /// The three targets of the issue: ratio name and its maximum.
 pub const TARGETS: &[(&str, f64)] = &[
     ("established_vs_floor_flow", 1.2),
-    ("nonvip_vs_floor", 2.0),
+    ("established_vs_floor_flow4", 1.4),
+    ("ipv6_vs_floor_flow_ipv6", 1.3),
+    ("nonvip_vs_floor", 1.5),
+    ("nonvip_port_vs_floor", 1.5),
     ("new_flow_vs_floor_flow", 3.0),
 ];
 

@@ -84,7 +84,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "dataplane.nonvip_vs_floor",
-        "lb on a non-VIP packet (passed) over floor (target at most 2)",
+        "lb on a non-VIP packet to a port no VIP uses (passed) over floor (target at most 1.5; `targets` also holds nonvip_port_vs_floor, a non-VIP address on a VIP's port)",
     ),
     (
         "dataplane.new_flow_vs_floor_flow",
@@ -161,6 +161,11 @@ pub const CASES: &[(&str, &str, &str)] = &[
         "the same on the UDP, IPv6 and VLAN frames",
     ),
     (
+        "floor_flow4",
+        "floor_flow4",
+        "floor_flow for IPv4 under lb's compact 16-byte key (FLOWS_COMMON4, 1M entries): the reference of lb's IPv4 established path",
+    ),
+    (
         "floor_flow_pcpu",
         "floor_flow_pcpu",
         "floor_flow over per-CPU LRU lists (BPF_F_NO_COMMON_LRU), 1M entries",
@@ -189,6 +194,11 @@ pub const CASES: &[(&str, &str, &str)] = &[
         "nonvip",
         "lb",
         "TCP SYN to 198.51.100.99:22: VIP_PORTS bit clear, XDP_PASS, frame untouched; global packets +N, nothing else",
+    ),
+    (
+        "nonvip_port",
+        "lb",
+        "TCP SYN to 198.51.100.99:80, a VIP's port on an address that is no VIP's: VIP_PORTS bit set, VIP_ADDRS slot empty, XDP_PASS, frame untouched; global packets +N, nothing else",
     ),
     (
         "floor_r1 / floor_flow_r1 / established_r1",
@@ -241,6 +251,18 @@ pub const CASES: &[(&str, &str, &str)] = &[
 pub const RATIOS: &[(&str, &str)] = &[
     ("established_vs_floor_flow", "established / floor_flow"),
     ("nonvip_vs_floor", "nonvip / floor"),
+    (
+        "established_vs_floor_flow4",
+        "lb's IPv4 established path (compact key in FLOWS4) against floor_flow4, the floor plus one hit under the same 16-byte key (target at most 1.4; the IPv6 path's target is ipv6_vs_floor_flow_ipv6, at most 1.3)",
+    ),
+    (
+        "floor_flow_vs_floor_flow4",
+        "what the 40-byte key costs a flow hit against the 16-byte one",
+    ),
+    (
+        "nonvip_port_vs_floor",
+        "nonvip_port / floor: a non-VIP address on a VIP's port",
+    ),
     (
         "new_flow_vs_floor_flow",
         "new_flow_net / floor_flow (statistics: new_flow / floor_flow)",
@@ -320,7 +342,9 @@ pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
     let pick: &[(&str, usize)] = &[
         ("floor", 0),
         ("nonvip", 1),
+        ("nonvip_port", 1),
         ("floor_flow", 0),
+        ("floor_flow4", 0),
         ("floor_flow_pcpu", 2),
         ("established", 1),
         ("udp", 1),

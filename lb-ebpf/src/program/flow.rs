@@ -7,15 +7,16 @@
 
 use lb_common::{
     backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
-    flow::{FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo, FlowKey},
+    flow::{FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo},
     vip::{PROTO_TCP, VipInfo},
 };
 
 use crate::program::{
     clock,
     error::{DropReason, Error},
+    flow_key::Key,
     maglev,
-    maps::{self, BACKENDS, DRAIN_FLOWS, FLOWS},
+    maps::{self, BACKENDS, DRAIN_FLOWS},
     parse::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
     stats,
 };
@@ -60,13 +61,7 @@ fn flags_of(packet: &Packet) -> u32 {
 /// only when a flow is made or moved.
 #[inline(always)]
 pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
-    let key = FlowKey::new(
-        packet.src,
-        packet.dst,
-        packet.sport_be,
-        packet.dport_be,
-        packet.proto,
-    );
+    let key = Key::of(packet);
     // The coarse clock (to the tick) is all idle timeouts in seconds need;
     // consecutive packets within one tick then leave `last_seen_ns` unwritten.
     let now = clock::coarse_now_ns();
@@ -74,7 +69,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
     let syn_seq = if syn { packet.seq } else { 0 };
 
-    let found = FLOWS.get_ptr_mut(&key);
+    let found = key.entry();
     if let Some(flow) = found {
         // SAFETY: the pointer comes from a successful lookup; the entry is this
         // flow's, touched by the CPU its packets arrive on.
@@ -126,9 +121,9 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
 #[inline(always)]
-fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
+fn second_chance(key: &Key, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
     // SAFETY: the value is a plain u32 copied out at once.
-    let id = *unsafe { DRAIN_FLOWS.get(key) }?;
+    let id = *unsafe { DRAIN_FLOWS.get(&key.wide()) }?;
     let backend = BACKENDS.get(id)?;
     if backend.state != STATE_DRAINING {
         return None;
@@ -141,7 +136,7 @@ fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<T
 /// `existing` (the flow's current entry) if it has one.
 #[inline(always)]
 fn try_new_flow(
-    key: &FlowKey,
+    key: &Key,
     vip: &VipInfo,
     now: u64,
     flags: u32,
@@ -170,7 +165,7 @@ fn try_new_flow(
 /// Writes the flow's entry and counts it.
 #[inline(always)]
 fn record(
-    key: &FlowKey,
+    key: &Key,
     vip: &VipInfo,
     now: u64,
     flags: u32,
@@ -193,11 +188,7 @@ fn record(
         // taking a fresh node and freeing the old one, the dearest part of an
         // insert. The lookup already marked the entry recently used.
         Some(entry) => *entry = info,
-        // An insert can only fail for lack of memory; the packet still goes to
-        // the pick, which the next packet of the flow will find again.
-        None => {
-            let _ = FLOWS.insert(key, &info, 0);
-        }
+        None => key.insert(&info),
     }
     stats::flow_opened(vip.vip_id, id, info.is_closing());
 }

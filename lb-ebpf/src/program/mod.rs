@@ -2,6 +2,7 @@
 mod clock;
 mod error;
 mod flow;
+mod flow_key;
 mod forward;
 mod maglev;
 mod maps;
@@ -28,6 +29,7 @@ pub fn lb(ctx: XdpContext) -> u32 {
 fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
     let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
     maps::try_vip_port(&packet)?;
+    maps::try_vip_address(&packet)?;
     let target = flow::try_backend_for(&packet)?;
     forward::try_forward(ctx, &packet, target)
 }

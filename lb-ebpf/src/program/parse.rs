@@ -6,7 +6,7 @@ use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
-    addr::{Addr16, v4_mapped},
+    addr::{Addr16, v4_mapped, words},
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use network_types::{
@@ -43,6 +43,8 @@ pub const PROTO_UNKNOWN: u8 = 0;
 
 /// What the rest of the program needs from a well-formed TCP or UDP packet.
 pub struct Packet {
+    /// IPv4 (addresses IPv4-mapped) or IPv6.
+    pub v4: bool,
     pub src: Addr16,
     pub dst: Addr16,
     pub sport_be: u16,
@@ -183,6 +185,7 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
 
 /// The network layer's findings.
 struct Ip {
+    v4: bool,
     src: Addr16,
     dst: Addr16,
     proto: u8,
@@ -221,6 +224,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     // A first fragment (MF set, offset 0) carries the transport header: it goes
     // on like any packet; only later fragments, which have no ports, are dropped.
     Ok(Ip {
+        v4: true,
         src: v4_mapped(ip.src_addr),
         dst,
         proto,
@@ -238,6 +242,12 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
         return Err(ParseError::UNPARSABLE);
     }
     let dst = ip.dst_addr;
+    // `::ffff:a.b.c.d` is how the maps hold an IPv4 address; as an IPv6
+    // destination it is never a VIP (it does not route), and must not match
+    // an IPv4 VIP's keys.
+    if is_v4_mapped(&dst) {
+        return Err(ParseError::NOT_OURS);
+    }
     let end = offset + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
     let mut next = ip.next_hdr;
     let mut l4 = offset + Ipv6Hdr::LEN;
@@ -275,12 +285,20 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
         return Err(ParseError::malformed(dst, next));
     }
     Ok(Ip {
+        v4: false,
         src: ip.src_addr,
         dst,
         proto: next,
         l4,
         end,
     })
+}
+
+/// True for an IPv4-mapped IPv6 address (`::ffff:0:0/96`).
+#[inline(always)]
+fn is_v4_mapped(addr: &Addr16) -> bool {
+    let w = words(addr);
+    w[0] == 0 && w[1] == 0 && w[2] == u32::from_ne_bytes([0, 0, 0xff, 0xff])
 }
 
 #[inline(always)]
@@ -299,6 +317,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
         // SAFETY: the flags byte is byte 13 of the 20-byte header checked above.
         let tcp_flags = unsafe { *(tcp as *const TcpHdr as *const u8).add(13) };
         Ok(Packet {
+            v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
             sport_be: u16::from_ne_bytes(tcp.source),
@@ -317,6 +336,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             return Err(malformed);
         }
         Ok(Packet {
+            v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
             sport_be: u16::from_ne_bytes(udp.src),

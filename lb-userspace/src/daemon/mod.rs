@@ -95,7 +95,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         pin_root: &config.daemon.pin_root,
         sizes: sizes_of(&config),
     })?;
-    let flows_pin = dataplane.pins.map(lb_common::maps::FLOWS);
+    let flows_pin = dataplane.pins.0.clone();
     let xdp_mode = match attached {
         Some(mode) => mode.as_str().to_string(),
         None => persisted
@@ -190,10 +190,7 @@ pub const FULL_COUNT_DUTY: u32 = 20;
 /// the pinned flow map and outside the daemon's lock, so that a pass over a
 /// million flows never delays a drain's flip or a status answer.
 async fn count_loop(daemon: Arc<Daemon>, flows_pin: PathBuf) {
-    let flows = match aya::maps::MapData::from_pin(&flows_pin)
-        .map_err(anyhow::Error::from)
-        .and_then(|m| Ok(live::FlowMap::try_from(aya::maps::Map::from_map_data(m)?)?))
-    {
+    let flows = match live::FlowMap::from_pins(&flows_pin) {
         Ok(flows) => Arc::new(flows),
         Err(e) => {
             tracing::error!(pin = %flows_pin.display(), error = %e, "cannot open the flow table for live counts");

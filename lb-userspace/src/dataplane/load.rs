@@ -54,6 +54,7 @@ pub fn load(sizes: &Sizes) -> Result<Ebpf, LoadError> {
         .map_max_entries(names::VIPS, sizes.max_vips * 2)
         .map_max_entries(names::BACKENDS, sizes.max_backends)
         .map_max_entries(names::FLOWS, sizes.max_flows)
+        .map_max_entries(names::FLOWS4, sizes.max_flows)
         .map_max_entries(names::DRAIN_FLOWS, sizes.max_drain_flows)
         .map_max_entries(names::MAGLEV, maglev_entries)
         .map_max_entries(names::MAGLEV_LIVE_HALF, sizes.max_vips)

@@ -6,6 +6,7 @@ pub mod attach;
 pub mod batch;
 pub mod driver;
 pub mod flow_scan;
+pub mod flows;
 pub mod load;
 pub mod maps;
 pub mod object;
