@@ -11,7 +11,7 @@ use crate::addr::{Addr16, v4_mapped};
 /// Only client-to-VIP packets cross the balancer (backends reply directly to the
 /// client), so `src` is always the client and `dst` always the VIP.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: Addr16,
     pub dst: Addr16,
@@ -100,6 +100,30 @@ pub struct FlowInfo {
     pub vip_id: u32,
 }
 const _: () = assert!(core::mem::size_of::<FlowInfo>() == 32);
+
+/// Slots of `HANDSHAKES` (a power of two): one per `FlowKey::hash() % N`.
+pub const HANDSHAKE_SLOTS: u32 = 1 << 16;
+
+/// Value of `HANDSHAKES`, an array indexed by the flow hash: the pick of a
+/// SYN that missed the flow table, kept until the handshake's first ACK
+/// makes it a flow entry (with this very backend, even if the tables flipped
+/// in between). A later SYN hashing to the same slot overwrites it: a SYN
+/// flood churns this array, never `FLOWS`/`FLOWS4`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Handshake {
+    /// The 5-tuple, IPv4 as IPv4-mapped; all zero in an unused slot.
+    pub key: FlowKey,
+    /// The entry the first ACK makes.
+    pub info: FlowInfo,
+}
+const _: () = assert!(core::mem::size_of::<Handshake>() == 72);
+
+/// Slot of `key` in `HANDSHAKES`, from its flow hash.
+#[inline(always)]
+pub const fn handshake_slot(hash: u32) -> u32 {
+    hash & (HANDSHAKE_SLOTS - 1)
+}
 
 impl FlowInfo {
     /// True once the client sent FIN or RST.

@@ -41,5 +41,6 @@ user_pod!(
     flow::FlowKey,
     flow::FlowKey4,
     flow::FlowInfo,
+    flow::Handshake,
     stats::Counters,
 );

@@ -19,6 +19,9 @@ pub const BACKENDS: &str = "BACKENDS";
 pub const FLOWS: &str = "FLOWS";
 /// IPv4 flows (16-byte `FlowKey4`). Each of the two has `max_flows` entries.
 pub const FLOWS4: &str = "FLOWS4";
+/// Array of `HANDSHAKE_SLOTS` `Handshake`s: the picks of SYNs waiting for
+/// their first ACK (see lb_common::flow::Handshake).
+pub const HANDSHAKES: &str = "HANDSHAKES";
 /// Hash (not LRU) of the connections pinned to DRAINING backends: flow key to
 /// backend id. Written by user space when a drain starts; the program's second
 /// chance reads it when a packet's `FLOWS` entry was evicted, so an in-flight
@@ -32,13 +35,14 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     VIPS,
     VIP_PORTS,
     VIP_ADDRS,
     BACKENDS,
     FLOWS,
     FLOWS4,
+    HANDSHAKES,
     DRAIN_FLOWS,
     MAGLEV,
     MAGLEV_LIVE_HALF,
@@ -49,6 +53,20 @@ pub const ALL: [&str; 12] = [
 
 /// Load-time global (`.rodata`): slots per Maglev half, `M`.
 pub const GLOBAL_MAGLEV_SIZE: &str = "MAGLEV_SIZE";
+
+/// Load-time global (`.rodata`): flow entries per CPU and second that packets
+/// without a handshake (not a SYN's first ACK) may make; see
+/// [`orphan_inserts_per_sec`].
+pub const GLOBAL_ORPHAN_INSERTS_PER_SEC: &str = "ORPHAN_INSERTS_PER_SEC";
+
+/// The budget for a flow table of `max_flows` entries: a flood of spoofed
+/// ACKs (or of UDP datagrams) can renew at most 1/64 of the table per CPU and
+/// second, so the least recently used 64 seconds' worth of flows are the most
+/// it can evict per CPU; established flows, used more recently, stay.
+pub const fn orphan_inserts_per_sec(max_flows: u32) -> u64 {
+    let n = max_flows as u64 / 64;
+    if n < 64 { 64 } else { n }
+}
 
 /// Compiled-in map sizes are placeholders: user space always sets the real size
 /// at load time with `EbpfLoader::map_max_entries`. These are the defaults.

@@ -15,7 +15,7 @@ use aya::{
 use lb_common::{
     addr::{from_ip, v4_mapped},
     backend::Backend,
-    flow::{FlowInfo, FlowKey},
+    flow::{FlowInfo, FlowKey, handshake_slot},
     maglev::{NO_BACKEND, slot_index},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
@@ -207,6 +207,12 @@ impl Dataplane {
             Err(MapError::KeyNotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The pick a SYN of `key` left in `HANDSHAKES`, if its slot holds it.
+    pub fn handshake(&self, key: &FlowKey) -> Result<Option<FlowInfo>> {
+        let slot = self.maps.handshakes.get(&handshake_slot(key.hash()), 0)?;
+        Ok((slot.key == *key).then_some(slot.info))
     }
 
     pub fn insert_flow(&mut self, key: &FlowKey, info: &FlowInfo) -> Result<()> {

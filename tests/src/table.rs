@@ -97,8 +97,11 @@ pub fn tx_to(input: &[u8], id: u32) -> Expect {
 /// The flow entry expected after the row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowCheck {
+    /// Neither a flow entry nor a handshake.
     Absent,
     Entry { backend: u32, flags: u32 },
+    /// No flow entry; a SYN's pick waits in `HANDSHAKES` for its first ACK.
+    Handshake { backend: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -235,12 +238,17 @@ impl Row {
             ));
         }
         if let Some((key, check)) = &self.flow {
-            let got = match dp.flow(key).map_err(|e| format!("{e:#}"))? {
-                None => FlowCheck::Absent,
-                Some(f) => FlowCheck::Entry {
+            let entry = dp.flow(key).map_err(|e| format!("{e:#}"))?;
+            let handshake = dp.handshake(key).map_err(|e| format!("{e:#}"))?;
+            let got = match (entry, handshake) {
+                (Some(f), _) => FlowCheck::Entry {
                     backend: f.backend_id,
                     flags: f.flags,
                 },
+                (None, Some(h)) => FlowCheck::Handshake {
+                    backend: h.backend_id,
+                },
+                (None, None) => FlowCheck::Absent,
             };
             if got != *check {
                 problems.push(format!("flow entry: expected {check:?}, got {got:?}"));

@@ -14,6 +14,8 @@ mod addresses;
 mod flows;
 #[path = "fixtures/forwarding.rs"]
 mod forwarding;
+#[path = "fixtures/handshakes.rs"]
+mod handshakes;
 #[path = "fixtures/malformed.rs"]
 mod malformed;
 #[path = "fixtures/passes.rs"]
@@ -49,6 +51,7 @@ fn fixture_table() {
         malformed::rows(&mut ports),
         flows::rows(&mut ports),
         addresses::rows(&mut ports),
+        handshakes::rows(&mut ports),
     ]
     .concat();
     let n = table::run_table(&mut dp, &rows);

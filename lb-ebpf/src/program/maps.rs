@@ -8,7 +8,7 @@ use aya_ebpf::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
-    flow::{FlowInfo, FlowKey, FlowKey4},
+    flow::{FlowInfo, FlowKey, FlowKey4, HANDSHAKE_SLOTS, Handshake},
     maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
     stats::Counters,
     vip::{AddrMatch, PROTO_TCP, VIP_ADDR_SLOTS, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
@@ -36,6 +36,10 @@ pub static FLOWS: LruHashMap<FlowKey, FlowInfo> = LruHashMap::with_max_entries(1
 /// IPv4 flows, under the compact key; like `FLOWS` otherwise.
 #[map]
 pub static FLOWS4: LruHashMap<FlowKey4, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
+
+/// SYNs' picks waiting for their first ACK (see admit.rs).
+#[map]
+pub static HANDSHAKES: Array<Handshake> = Array::with_max_entries(HANDSHAKE_SLOTS, 0);
 
 /// Flows of DRAINING backends, kept out of LRU eviction (see lb_common::maps::DRAIN_FLOWS).
 #[map]

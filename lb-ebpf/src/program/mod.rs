@@ -1,4 +1,5 @@
 //! The program proper; compiled only for the BPF target.
+mod admit;
 mod clock;
 mod error;
 mod flow;

@@ -50,6 +50,11 @@ pub fn load(sizes: &Sizes) -> Result<Ebpf, LoadError> {
     let maglev_entries = sizes.maglev_entries()?;
     let ebpf = EbpfLoader::new()
         .override_global(names::GLOBAL_MAGLEV_SIZE, &sizes.maglev_size, true)
+        .override_global(
+            names::GLOBAL_ORPHAN_INSERTS_PER_SEC,
+            &names::orphan_inserts_per_sec(sizes.max_flows),
+            true,
+        )
         // Each VIP has its own key plus at most one address marker.
         .map_max_entries(names::VIPS, sizes.max_vips * 2)
         .map_max_entries(names::BACKENDS, sizes.max_backends)

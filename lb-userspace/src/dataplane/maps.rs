@@ -13,7 +13,7 @@ use aya::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
-    flow::FlowKey,
+    flow::{FlowKey, Handshake},
     maglev::slot_index,
     maps as names,
     stats::Counters,
@@ -61,6 +61,7 @@ pub struct Maps {
     pub backends: Array<MapData, Backend>,
     /// `FLOWS4` and `FLOWS`, read and written as one table.
     pub flows: FlowTables,
+    pub handshakes: Array<MapData, Handshake>,
     pub drain_flows: HashMap<MapData, FlowKey, u32>,
     pub maglev: Array<MapData, u32>,
     pub live_half: Array<MapData, u32>,
@@ -121,6 +122,8 @@ impl Maps {
                 .map_err(ctx(names::VIP_ADDRS))?,
             backends: Array::try_from(src.map(names::BACKENDS)?).map_err(ctx(names::BACKENDS))?,
             flows: FlowTables::from_source(src)?,
+            handshakes: Array::try_from(src.map(names::HANDSHAKES)?)
+                .map_err(ctx(names::HANDSHAKES))?,
             drain_flows: HashMap::try_from(src.map(names::DRAIN_FLOWS)?)
                 .map_err(ctx(names::DRAIN_FLOWS))?,
             maglev: Array::try_from(src.map(names::MAGLEV)?).map_err(ctx(names::MAGLEV))?,
