@@ -245,6 +245,10 @@ impl Catalog {
                 flows: FLOWS_PRESENT,
             },
             new_client("new_flow", Table::Lb),
+            PerCall::Confirm {
+                name: "confirm",
+                template: f.est4,
+            },
             new_client("floor_flow_insert", Table::Common),
             new_client("floor_flow_pcpu_insert", Table::Pcpu),
         ];
@@ -256,6 +260,10 @@ impl Catalog {
         let per_call_b = vec![
             PerCall::Same(renamed(&floor, "full_floor_r1")),
             new_client("new_flow_full", Table::Lb),
+            PerCall::Confirm {
+                name: "confirm_full",
+                template: f.est4,
+            },
             new_client("floor_flow_insert_full", Table::Common),
             new_client("floor_flow_pcpu_insert_full", Table::Pcpu),
         ];

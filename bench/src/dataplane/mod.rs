@@ -12,6 +12,7 @@
 //! statistics instead of the test-run time.
 mod cases;
 mod catalog;
+mod effect;
 mod figures;
 mod fill;
 mod findings;

@@ -150,6 +150,8 @@ pub fn render(r: &Report, md: &mut Md) {
         "floor_flow_pcpu_insert_net",
         "new_flow",
         "new_flow_net",
+        "confirm",
+        "confirm_net",
         "full_floor",
         "full_floor_r1",
         "full_per_call_overhead",
@@ -161,6 +163,9 @@ pub fn render(r: &Report, md: &mut Md) {
         "floor_flow_pcpu_insert_full_net",
         "new_flow_full",
         "new_flow_full_net",
+        "confirm_full",
+        "confirm_full_net",
+        "connection_full_net",
     ];
     let rows: Vec<[String; 5]> = order
         .iter()

@@ -12,7 +12,7 @@ use aya::{
 use lb_common::{
     addr::from_ip,
     backend::{Backend, STATE_ACTIVE},
-    flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey, FlowKey4},
+    flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey, FlowKey4, handshake_slot},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
     stats::Counters,
     vip::{PROTO_TCP, PROTO_UDP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
@@ -140,6 +140,16 @@ impl Lb {
     /// The backend a new flow with `key` gets: its Maglev slot.
     pub fn pick(&self, key: &FlowKey) -> u32 {
         self.table[(key.hash() % self.sizes.maglev_size) as usize]
+    }
+
+    /// The pick a SYN of `key` left in `HANDSHAKES`.
+    pub fn handshake(&self, key: &FlowKey) -> Result<FlowInfo, aya::maps::MapError> {
+        let slot = self.maps.handshakes.get(&handshake_slot(key.hash()), 0)?;
+        if slot.key == *key {
+            Ok(slot.info)
+        } else {
+            Err(aya::maps::MapError::KeyNotFound)
+        }
     }
 
     /// Every counter of the VIPs, the backends and the global slot.

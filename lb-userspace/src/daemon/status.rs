@@ -145,6 +145,8 @@ impl Inner {
                     no_backend: c.drop_no_backend,
                 },
                 repicked: c.repicked,
+                confirmed: c.confirmed,
+                unrecorded: c.unrecorded,
                 backends: v
                     .cfg
                     .backends
