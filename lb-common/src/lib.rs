@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod backend;
 pub mod flow;
+pub mod iface;
 pub mod maglev;
 pub mod maps;
 pub mod stats;
@@ -42,5 +43,6 @@ user_pod!(
     flow::FlowKey4,
     flow::FlowInfo,
     flow::Handshake,
+    iface::OwnMac,
     stats::Counters,
 );

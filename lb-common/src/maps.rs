@@ -15,6 +15,9 @@ pub const VIP_PORTS: &str = "VIP_PORTS";
 /// array read, whatever its port, before any hash lookup.
 pub const VIP_ADDRS: &str = "VIP_ADDRS";
 pub const BACKENDS: &str = "BACKENDS";
+/// One `OwnMac`: the interface's MAC, the source of every forwarded frame;
+/// unicast frames to another MAC pass untouched.
+pub const OWN_MAC: &str = "OWN_MAC";
 /// IPv6 flows (40-byte `FlowKey`).
 pub const FLOWS: &str = "FLOWS";
 /// IPv4 flows (16-byte `FlowKey4`). Each of the two has `max_flows` entries.
@@ -35,11 +38,12 @@ pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     VIPS,
     VIP_PORTS,
     VIP_ADDRS,
     BACKENDS,
+    OWN_MAC,
     FLOWS,
     FLOWS4,
     HANDSHAKES,

@@ -156,6 +156,12 @@ impl Dataplane {
         Ok(key)
     }
 
+    /// Sets `OWN_MAC` (None: unset, frames forwarded from the MAC they came to).
+    pub fn set_own_mac(&mut self, mac: Option<Mac>) -> Result<()> {
+        let own = mac.map_or(lb_common::iface::OwnMac::default(), lb_common::iface::OwnMac::new);
+        Ok(self.maps.own_mac.set(0, own, 0)?)
+    }
+
     /// Writes the `VIP_ADDRS` slot `addr` hashes to.
     pub fn set_vip_addr_slot(&mut self, addr: IpAddr, slot: VipAddrSlot) -> Result<()> {
         let index = vip_addr_slot(&from_ip(addr));

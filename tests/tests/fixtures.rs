@@ -16,6 +16,8 @@ mod flows;
 mod forwarding;
 #[path = "fixtures/handshakes.rs"]
 mod handshakes;
+#[path = "fixtures/macs.rs"]
+mod macs;
 #[path = "fixtures/malformed.rs"]
 mod malformed;
 #[path = "fixtures/passes.rs"]
@@ -52,6 +54,7 @@ fn fixture_table() {
         flows::rows(&mut ports),
         addresses::rows(&mut ports),
         handshakes::rows(&mut ports),
+        macs::rows(&mut ports),
     ]
     .concat();
     let n = table::run_table(&mut dp, &rows);

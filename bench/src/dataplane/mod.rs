@@ -15,6 +15,7 @@ mod catalog;
 mod effect;
 mod figures;
 mod fill;
+mod flood;
 mod findings;
 mod render;
 pub mod report;

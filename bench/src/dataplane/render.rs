@@ -241,6 +241,7 @@ pub fn render(r: &Report, md: &mut Md) {
     md.line("### The flow table: one LRU list or one per CPU");
     md.blank();
     render_lru(r, md);
+    super::flood::render_flood_defence(r, md);
 
     md.line("### Profile");
     md.blank();

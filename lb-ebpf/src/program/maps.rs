@@ -8,6 +8,7 @@ use aya_ebpf::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
+    iface::OwnMac,
     flow::{FlowInfo, FlowKey, FlowKey4, HANDSHAKE_SLOTS, Handshake},
     maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
     stats::Counters,
@@ -24,6 +25,9 @@ pub static VIP_PORTS: Array<u32> = Array::with_max_entries(VIP_PORTS_ENTRIES, 0)
 
 #[map]
 pub static VIP_ADDRS: Array<VipAddrSlot> = Array::with_max_entries(VIP_ADDR_SLOTS, 0);
+
+#[map]
+pub static OWN_MAC: Array<OwnMac> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static BACKENDS: Array<Backend> = Array::with_max_entries(1024, 0);

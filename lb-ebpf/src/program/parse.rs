@@ -154,7 +154,12 @@ struct L3 {
 fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
     let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::UNPARSABLE)?;
     // SAFETY: `ptr_at` checked the bounds.
-    let ether_type = unsafe { (*eth).ether_type };
+    let (ether_type, dst) = unsafe { ((*eth).ether_type, (*eth).dst_addr) };
+    // A unicast frame to another MAC (the interface is promiscuous, or a
+    // bridge floods) is not ours to forward.
+    if maps::OWN_MAC.get(0).is_some_and(|own| own.not_for_us(&dst)) {
+        return Err(ParseError::NOT_OURS);
+    }
     if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
         let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::UNPARSABLE)?;
         return Ok(L3 {

@@ -13,6 +13,7 @@ use aya::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
+    iface::OwnMac,
     flow::{FlowKey, Handshake},
     maglev::slot_index,
     maps as names,
@@ -59,6 +60,7 @@ pub struct Maps {
     pub vip_ports: Array<MapData, u32>,
     pub vip_addrs: Array<MapData, VipAddrSlot>,
     pub backends: Array<MapData, Backend>,
+    pub own_mac: Array<MapData, OwnMac>,
     /// `FLOWS4` and `FLOWS`, read and written as one table.
     pub flows: FlowTables,
     pub handshakes: Array<MapData, Handshake>,
@@ -121,6 +123,7 @@ impl Maps {
             vip_addrs: Array::try_from(src.map(names::VIP_ADDRS)?)
                 .map_err(ctx(names::VIP_ADDRS))?,
             backends: Array::try_from(src.map(names::BACKENDS)?).map_err(ctx(names::BACKENDS))?,
+            own_mac: Array::try_from(src.map(names::OWN_MAC)?).map_err(ctx(names::OWN_MAC))?,
             flows: FlowTables::from_source(src)?,
             handshakes: Array::try_from(src.map(names::HANDSHAKES)?)
                 .map_err(ctx(names::HANDSHAKES))?,
@@ -157,6 +160,30 @@ impl Maps {
         self.live_half
             .set(vip_id, idle, 0)
             .map_err(ctx(names::MAGLEV_LIVE_HALF))
+    }
+
+    /// Writes `interface`'s MAC (in this network namespace) into `OWN_MAC`:
+    /// forwarded frames leave from it, and unicast frames to other MACs pass.
+    /// Left unset (frames forwarded from the MAC they came to) if the
+    /// interface has no link-layer address.
+    pub fn write_own_mac(&mut self, interface: &str) -> Result<(), MapsError> {
+        let mac = nix::ifaddrs::getifaddrs().ok().and_then(|mut addrs| {
+            addrs.find_map(|a| {
+                (a.interface_name == interface)
+                    .then(|| a.address?.as_link_addr()?.addr())
+                    .flatten()
+            })
+        });
+        match mac {
+            Some(mac) => self
+                .own_mac
+                .set(0, OwnMac::new(mac), 0)
+                .map_err(ctx(names::OWN_MAC)),
+            None => {
+                tracing::warn!(interface, "no MAC address found; forwarded frames keep the MAC they were sent to as source");
+                Ok(())
+            }
+        }
     }
 
     /// Adds `addr` to the VIP addresses (`VIP_ADDRS`), keeping the others.
