@@ -158,7 +158,10 @@ impl Dataplane {
 
     /// Sets `OWN_MAC` (None: unset, frames forwarded from the MAC they came to).
     pub fn set_own_mac(&mut self, mac: Option<Mac>) -> Result<()> {
-        let own = mac.map_or(lb_common::iface::OwnMac::default(), lb_common::iface::OwnMac::new);
+        let own = mac.map_or(
+            lb_common::iface::OwnMac::default(),
+            lb_common::iface::OwnMac::new,
+        );
         Ok(self.maps.own_mac.set(0, own, 0)?)
     }
 

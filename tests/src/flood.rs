@@ -135,5 +135,7 @@ pub fn parse_mac(s: &str) -> Result<Mac> {
         .map(|p| u8::from_str_radix(p, 16))
         .collect::<Result<_, _>>()
         .with_context(|| format!("MAC {s}"))?;
-    parts.try_into().map_err(|_| anyhow::anyhow!("MAC {s}: not 6 bytes"))
+    parts
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("MAC {s}: not 6 bytes"))
 }

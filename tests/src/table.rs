@@ -102,9 +102,14 @@ pub fn tx_to(input: &[u8], id: u32) -> Expect {
 pub enum FlowCheck {
     /// Neither a flow entry nor a handshake.
     Absent,
-    Entry { backend: u32, flags: u32 },
+    Entry {
+        backend: u32,
+        flags: u32,
+    },
     /// No flow entry; a SYN's pick waits in `HANDSHAKES` for its first ACK.
-    Handshake { backend: u32 },
+    Handshake {
+        backend: u32,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -16,6 +16,8 @@ mod flows;
 mod forwarding;
 #[path = "fixtures/handshakes.rs"]
 mod handshakes;
+#[path = "fixtures/icmp.rs"]
+mod icmp;
 #[path = "fixtures/macs.rs"]
 mod macs;
 #[path = "fixtures/malformed.rs"]
@@ -54,6 +56,7 @@ fn fixture_table() {
         flows::rows(&mut ports),
         addresses::rows(&mut ports),
         handshakes::rows(&mut ports),
+        icmp::rows(&mut ports),
         macs::rows(&mut ports),
     ]
     .concat();

@@ -83,7 +83,12 @@ pub fn try_forward(
     flows: &LruHashMap<FlowKey, FlowInfo>,
     extra: Extra,
 ) -> Option<u32> {
-    try_forward_by(ctx, flows, |t| Some(FlowKey::new(t.src, t.dst, t.sport_be, t.dport_be, t.proto)), extra)
+    try_forward_by(
+        ctx,
+        flows,
+        |t| Some(FlowKey::new(t.src, t.dst, t.sport_be, t.dport_be, t.proto)),
+        extra,
+    )
 }
 
 /// [`try_forward`] for IPv4 frames under the compact key; anything else passes.

@@ -251,7 +251,10 @@ impl Bench {
                     .build();
                     let run = xdp::test_run(self.lb.prog()?, &syn, 1, &mut out)
                         .with_context(|| format!("case {name}: SYN"))?;
-                    ensure!(run.verdict == XDP_TX, "case {name}: the SYN was not forwarded");
+                    ensure!(
+                        run.verdict == XDP_TX,
+                        "case {name}: the SYN was not forwarded"
+                    );
                     want.forwarded(VIP_TCP4, id, 1, syn.len(), 1);
                     let frame = ack.build();
                     want.forwarded(VIP_TCP4, id, 1, frame.len(), 0);

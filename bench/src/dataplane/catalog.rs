@@ -9,9 +9,9 @@ use super::{
     FLOWS_PRESENT,
     cases::{Effect, PerCall, Prog, Stable, Table},
     setup::{
-        FLOOR, FLOOR_FLOW, FLOOR_FLOW4, FLOOR_FLOW_CCLK, FLOOR_FLOW_CLK, FLOOR_FLOW_JIF, FLOOR_FLOW_PCPU,
-        FLOOR_FLOW_VIP, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6, XDP_PASS_PROG,
-        backend_mac, ref_mac,
+        FLOOR, FLOOR_FLOW, FLOOR_FLOW_CCLK, FLOOR_FLOW_CLK, FLOOR_FLOW_JIF, FLOOR_FLOW_PCPU,
+        FLOOR_FLOW_VIP, FLOOR_FLOW4, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6,
+        XDP_PASS_PROG, backend_mac, ref_mac,
     },
 };
 use crate::{

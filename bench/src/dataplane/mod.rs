@@ -12,11 +12,12 @@
 //! statistics instead of the test-run time.
 mod cases;
 mod catalog;
+mod described;
 mod effect;
 mod figures;
 mod fill;
-mod flood;
 mod findings;
+mod flood;
 mod render;
 pub mod report;
 pub mod setup;

@@ -1,8 +1,9 @@
 //! Part 1's section of the report: method, targets, figures, cases, ratios.
 
 use super::{
+    described::{CASES, RATIOS},
     findings::{render_lru, render_misses},
-    report::{CASES, RATIOS, Report},
+    report::Report,
 };
 use crate::report::{Md, f};
 

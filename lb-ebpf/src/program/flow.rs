@@ -62,6 +62,9 @@ fn flags_of(packet: &Packet) -> u32 {
 #[inline(always)]
 pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let key = Key::of(packet);
+    if packet.icmp_error {
+        return try_flow_of_icmp_error(&key);
+    }
     // The coarse clock (to the tick) is all idle timeouts in seconds need;
     // consecutive packets within one tick then leave `last_seen_ns` unwritten.
     let now = clock::coarse_now_ns();
@@ -101,7 +104,15 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             stats::flow_closed(vip.vip_id, flow.backend_id);
         }
         let moved_off_down = !reused && backend.is_some_and(|b| b.state == STATE_DOWN);
-        let target = try_new_flow(&key, key.hash(), &vip, now, flags, syn_seq, RecordIn::Entry(flow))?;
+        let target = try_new_flow(
+            &key,
+            key.hash(),
+            &vip,
+            now,
+            flags,
+            syn_seq,
+            RecordIn::Entry(flow),
+        )?;
         if moved_off_down {
             stats::repicked(vip.vip_id);
         }
@@ -163,6 +174,19 @@ fn confirm(key: &Key, syn: FlowInfo, now: u64, flags: u32) -> Result<Target, Err
         stats::confirmed(syn.vip_id);
     }
     Ok(Target::of(syn.backend_id, backend, syn.vip_id))
+}
+
+/// The backend of the flow an ICMP error is about (see icmp.rs); `Pass` to
+/// the kernel if there is none. Never makes or moves a flow.
+#[inline(always)]
+fn try_flow_of_icmp_error(key: &Key) -> Result<Target, Error> {
+    let flow = key.entry().ok_or(Error::Pass)?;
+    // SAFETY: the pointer comes from a successful lookup; plain reads.
+    let (id, vip_id) = unsafe { ((*flow).backend_id, (*flow).vip_id) };
+    match BACKENDS.get(id) {
+        Some(backend) if backend.keeps_flows() => Ok(Target::of(id, backend, vip_id)),
+        _ => Err(Error::Pass),
+    }
 }
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.

@@ -8,8 +8,8 @@ use aya_ebpf::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
-    iface::OwnMac,
     flow::{FlowInfo, FlowKey, FlowKey4, HANDSHAKE_SLOTS, Handshake},
+    iface::OwnMac,
     maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
     stats::Counters,
     vip::{AddrMatch, PROTO_TCP, VIP_ADDR_SLOTS, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
@@ -108,7 +108,10 @@ pub fn try_vip_address(packet: &Packet) -> Result<(), Error> {
 /// protocol when the slot alone answers.
 #[inline(always)]
 fn is_vip_address(dst: &Addr16, proto: u8) -> bool {
-    match VIP_ADDRS.get(vip_addr_slot(dst)).map(|slot| slot.lookup(dst)) {
+    match VIP_ADDRS
+        .get(vip_addr_slot(dst))
+        .map(|slot| slot.lookup(dst))
+    {
         Some(AddrMatch::Vip) => true,
         Some(AddrMatch::Ask) => vip_marker(dst, proto).is_some(),
         Some(AddrMatch::NotVip) | None => false,
@@ -136,7 +139,11 @@ pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
 #[inline(always)]
 pub fn vip_of_address(dst: &Addr16, proto: u8) -> Option<u32> {
     // Most addresses are turned away by the slot, without a hash lookup.
-    if VIP_ADDRS.get(vip_addr_slot(dst)).map(|slot| slot.lookup(dst)) == Some(AddrMatch::NotVip) {
+    if VIP_ADDRS
+        .get(vip_addr_slot(dst))
+        .map(|slot| slot.lookup(dst))
+        == Some(AddrMatch::NotVip)
+    {
         return None;
     }
     vip_marker(dst, proto)

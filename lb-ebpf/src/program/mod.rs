@@ -5,6 +5,7 @@ mod error;
 mod flow;
 mod flow_key;
 mod forward;
+mod icmp;
 mod maglev;
 mod maps;
 mod parse;

@@ -19,7 +19,7 @@ use network_types::{
 
 use crate::program::{
     error::{DropReason, Error},
-    maps,
+    icmp, maps,
 };
 
 /// TCP flag bits (byte 13 of the TCP header).
@@ -37,6 +37,10 @@ const IPV6_MAX_EXT_HEADERS: usize = 4;
 
 /// IPv4 fragment offset mask in the host-order `frags` field.
 const IPV4_OFFSET_MASK: u16 = 0x1fff;
+
+/// IANA protocol numbers of ICMP and ICMPv6.
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_ICMPV6: u8 = 58;
 
 /// Stands for "TCP or UDP, not known which" in [`ParseError::Malformed`].
 pub const PROTO_UNKNOWN: u8 = 0;
@@ -58,6 +62,10 @@ pub struct Packet {
     pub has_payload: bool,
     /// Bytes in the frame, for the byte counters.
     pub frame_len: u32,
+    /// An ICMP "fragmentation needed" or ICMPv6 "packet too big" about the
+    /// VIP-to-client packet whose 5-tuple the other fields hold, turned
+    /// around (see icmp.rs): it only follows an existing flow.
+    pub icmp_error: bool,
 }
 
 /// What went wrong, without data.
@@ -185,6 +193,9 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     } else {
         return Err(ParseError::NOT_OURS);
     };
+    if ip.proto == PROTO_ICMP || ip.proto == PROTO_ICMPV6 {
+        return icmp::try_about_a_flow(ctx, ip.v4, ip.l4);
+    }
     try_l4(ctx, &ip)
 }
 
@@ -211,7 +222,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     let dst = v4_mapped(ip.dst_addr);
     let proto = ip.proto;
     let malformed = ParseError::malformed(dst, proto);
-    if proto != PROTO_TCP && proto != PROTO_UDP {
+    if proto != PROTO_TCP && proto != PROTO_UDP && proto != PROTO_ICMP {
         return Err(ParseError::NOT_OURS);
     }
     let header_len = ((ip.vihl & 0x0f) as usize) * 4;
@@ -260,7 +271,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     let malformed = ParseError::malformed(dst, PROTO_UNKNOWN);
     for _ in 0..IPV6_MAX_EXT_HEADERS {
         match next {
-            PROTO_TCP | PROTO_UDP => break,
+            PROTO_TCP | PROTO_UDP | PROTO_ICMPV6 => break,
             IPV6_FRAGMENT => {
                 // Next header (1), reserved (1), offset and flags (2), id (4).
                 let frag: *const [u8; 8] = ptr_at(ctx, l4).ok_or(malformed)?;
@@ -283,7 +294,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
             _ => return Err(ParseError::NOT_OURS),
         }
     }
-    if next != PROTO_TCP && next != PROTO_UDP {
+    if next != PROTO_TCP && next != PROTO_UDP && next != PROTO_ICMPV6 {
         return Err(ParseError::NOT_OURS);
     }
     if end > ctx.data_end() - ctx.data() {
@@ -332,6 +343,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             seq: u32::from_be_bytes(tcp.seq),
             has_payload: ip.end > payload_start,
             frame_len,
+            icmp_error: false,
         })
     } else {
         let udp: *const UdpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;
@@ -351,6 +363,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             seq: 0,
             has_payload: ip.end > ip.l4 + UdpHdr::LEN,
             frame_len,
+            icmp_error: false,
         })
     }
 }

@@ -13,8 +13,8 @@ use aya::{
 use lb_common::{
     addr::Addr16,
     backend::Backend,
-    iface::OwnMac,
     flow::{FlowKey, Handshake},
+    iface::OwnMac,
     maglev::slot_index,
     maps as names,
     stats::Counters,
@@ -180,7 +180,10 @@ impl Maps {
                 .set(0, OwnMac::new(mac), 0)
                 .map_err(ctx(names::OWN_MAC)),
             None => {
-                tracing::warn!(interface, "no MAC address found; forwarded frames keep the MAC they were sent to as source");
+                tracing::warn!(
+                    interface,
+                    "no MAC address found; forwarded frames keep the MAC they were sent to as source"
+                );
                 Ok(())
             }
         }

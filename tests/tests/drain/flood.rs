@@ -120,7 +120,10 @@ fn drain_survives_spoofed_syn_and_ack_floods() {
     for (label, l) in loads {
         assert_clean(label, &l.join().unwrap());
     }
-    assert!(finish_long(stream) >= 1, "no /stream request ran on {TARGET}");
+    assert!(
+        finish_long(stream) >= 1,
+        "no /stream request ran on {TARGET}"
+    );
     let want = 10 * MAX_FLOWS as usize;
     assert_eq!((syns, acks), (want, want), "the floods were cut short");
     // Every spoofed SYN was picked (new_flows) and none confirmed; most
