@@ -94,6 +94,18 @@ fn same(recorded: &lb_common::flow::FlowKey, key: &Key) -> bool {
     diff == 0
 }
 
+/// Forgets the handshake of `key` once its flow entry is made: a later
+/// connection on the same 5-tuple (which a SYN on the closing entry re-picks
+/// in place, without a new slot) must never find the old SYN's pick.
+#[inline(always)]
+pub fn end_handshake(hash: u32) {
+    if let Some(slot) = HANDSHAKES.get_ptr_mut(handshake_slot(hash)) {
+        // SAFETY: a slot of an array map from a successful lookup; a zero key
+        // matches no packet (its protocol is 0).
+        unsafe { (*slot).key = lb_common::flow::FlowKey::default() };
+    }
+}
+
 /// True when a packet without an entry, a handshake or a second chance may
 /// make an entry now (and counts it against this CPU's budget).
 #[inline(always)]

@@ -142,7 +142,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     }
     // The handshake's first ACK: the flow gets its entry, on its SYN's backend.
     if let Some(syn) = admit::handshake(&key, hash) {
-        return confirm(&key, syn, now, flags);
+        return confirm(&key, hash, syn, now, flags);
     }
     // Anything else takes an entry only within this CPU's budget.
     let into = if admit::orphan_may_record(flags, now) {
@@ -159,7 +159,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
 /// Makes the flow entry of a completed handshake, unless this first segment
 /// after the SYN already ends the connection (then it is only forwarded).
 #[inline(always)]
-fn confirm(key: &Key, syn: FlowInfo, now: u64, flags: u32) -> Result<Target, Error> {
+fn confirm(key: &Key, hash: u32, syn: FlowInfo, now: u64, flags: u32) -> Result<Target, Error> {
     let backend = BACKENDS.get(syn.backend_id).ok_or(Error::Drop {
         vip_id: syn.vip_id,
         reason: DropReason::NoBackend,
@@ -171,6 +171,7 @@ fn confirm(key: &Key, syn: FlowInfo, now: u64, flags: u32) -> Result<Target, Err
             ..syn
         };
         key.insert(&info);
+        admit::end_handshake(hash);
         stats::confirmed(syn.vip_id);
     }
     Ok(Target::of(syn.backend_id, backend, syn.vip_id))
