@@ -13,6 +13,18 @@ pub const fn v4_mapped(v4: [u8; 4]) -> Addr16 {
     ]
 }
 
+/// The four 32-bit words of an address (compared and hashed word by word,
+/// not byte by byte: four loads instead of sixteen in the program).
+#[inline(always)]
+pub const fn words(a: &Addr16) -> [u32; 4] {
+    [
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]
+}
+
 /// The [`Addr16`] of an address of either family.
 pub const fn from_ip(ip: IpAddr) -> Addr16 {
     match ip {

@@ -1,13 +1,17 @@
-//! The `FLOWS` map (LRU hash): which backend each connection is pinned to.
+//! The flow tables (LRU hashes): which backend each connection is pinned to.
+//! IPv4 flows live in `FLOWS4`, keyed by the compact [`FlowKey4`] (16 bytes:
+//! a hash lookup hashes and compares 24 fewer bytes than with the 40-byte
+//! key); IPv6 flows in `FLOWS`, keyed by [`FlowKey`]. Both hold [`FlowInfo`].
+//! User space sees one table of [`FlowKey`]s (IPv4 as IPv4-mapped).
 
-use crate::addr::Addr16;
+use crate::addr::{Addr16, v4_mapped};
 
 /// Key of `FLOWS`: the client-to-VIP 5-tuple as seen on the wire.
 ///
 /// Only client-to-VIP packets cross the balancer (backends reply directly to the
 /// client), so `src` is always the client and `dst` always the VIP.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: Addr16,
     pub dst: Addr16,
@@ -19,6 +23,48 @@ pub struct FlowKey {
     pub _pad: [u8; 3],
 }
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+
+/// Key of `FLOWS4`: an IPv4 client-to-VIP 5-tuple as seen on the wire.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey4 {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    /// Network byte order.
+    pub sport_be: u16,
+    /// Network byte order.
+    pub dport_be: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<FlowKey4>() == 16);
+
+impl FlowKey4 {
+    /// Builds a key from wire-order fields.
+    #[inline(always)]
+    pub const fn new(src: [u8; 4], dst: [u8; 4], sport_be: u16, dport_be: u16, proto: u8) -> Self {
+        Self {
+            src,
+            dst,
+            sport_be,
+            dport_be,
+            proto,
+            _pad: [0; 3],
+        }
+    }
+
+    /// The same 5-tuple as a [`FlowKey`] (addresses IPv4-mapped).
+    #[inline(always)]
+    pub const fn widen(&self) -> FlowKey {
+        FlowKey::new(
+            v4_mapped(self.src),
+            v4_mapped(self.dst),
+            self.sport_be,
+            self.dport_be,
+            self.proto,
+        )
+    }
+}
 
 /// The client sent a FIN: the connection is closing and no longer counts as in flight.
 pub const FLOW_F_FIN: u32 = 1 << 0;
@@ -55,6 +101,30 @@ pub struct FlowInfo {
 }
 const _: () = assert!(core::mem::size_of::<FlowInfo>() == 32);
 
+/// Slots of `HANDSHAKES` (a power of two): one per `FlowKey::hash() % N`.
+pub const HANDSHAKE_SLOTS: u32 = 1 << 16;
+
+/// Value of `HANDSHAKES`, an array indexed by the flow hash: the pick of a
+/// SYN that missed the flow table, kept until the handshake's first ACK
+/// makes it a flow entry (with this very backend, even if the tables flipped
+/// in between). A later SYN hashing to the same slot overwrites it: a SYN
+/// flood churns this array, never `FLOWS`/`FLOWS4`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Handshake {
+    /// The 5-tuple, IPv4 as IPv4-mapped; all zero in an unused slot.
+    pub key: FlowKey,
+    /// The entry the first ACK makes.
+    pub info: FlowInfo,
+}
+const _: () = assert!(core::mem::size_of::<Handshake>() == 72);
+
+/// Slot of `key` in `HANDSHAKES`, from its flow hash.
+#[inline(always)]
+pub const fn handshake_slot(hash: u32) -> u32 {
+    hash & (HANDSHAKE_SLOTS - 1)
+}
+
 impl FlowInfo {
     /// True once the client sent FIN or RST.
     #[inline(always)]
@@ -75,6 +145,22 @@ impl FlowKey {
             proto,
             _pad: [0; 3],
         }
+    }
+
+    /// The compact key of an IPv4 flow (both addresses IPv4-mapped), or `None`.
+    pub fn narrow(&self) -> Option<FlowKey4> {
+        const PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        if self.src[..12] != PREFIX || self.dst[..12] != PREFIX {
+            return None;
+        }
+        let v4 = |a: &Addr16| [a[12], a[13], a[14], a[15]];
+        Some(FlowKey4::new(
+            v4(&self.src),
+            v4(&self.dst),
+            self.sport_be,
+            self.dport_be,
+            self.proto,
+        ))
     }
 
     /// Client port in host byte order.
@@ -166,6 +252,17 @@ mod tests {
         for v in variants {
             assert_ne!(v.hash(), base.hash(), "{v:?}");
         }
+    }
+
+    #[test]
+    fn an_ipv4_key_narrows_and_widens_back() {
+        let k = key(40000);
+        let narrow = k.narrow().expect("an IPv4 key");
+        assert_eq!(narrow.src, [192, 0, 2, 1]);
+        assert_eq!(narrow.widen(), k);
+        let mut v6 = k;
+        v6.src[0] = 0x20;
+        assert_eq!(v6.narrow(), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod backend;
 pub mod flow;
+pub mod iface;
 pub mod maglev;
 pub mod maps;
 pub mod stats;
@@ -36,8 +37,12 @@ macro_rules! user_pod {
 user_pod!(
     vip::VipKey,
     vip::VipInfo,
+    vip::VipAddrSlot,
     backend::Backend,
     flow::FlowKey,
+    flow::FlowKey4,
     flow::FlowInfo,
+    flow::Handshake,
+    iface::OwnMac,
     stats::Counters,
 );

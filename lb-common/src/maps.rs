@@ -10,8 +10,21 @@ pub const VIPS: &str = "VIPS";
 /// port (SSH to the balancer itself, say) pass after one array read instead of
 /// a hash lookup.
 pub const VIP_PORTS: &str = "VIP_PORTS";
+/// Array of `VIP_ADDR_SLOTS` `VipAddrSlot`s indexed by `vip_addr_slot(dst)`:
+/// the VIP addresses, so that a packet to any other address passes after one
+/// array read, whatever its port, before any hash lookup.
+pub const VIP_ADDRS: &str = "VIP_ADDRS";
 pub const BACKENDS: &str = "BACKENDS";
+/// One `OwnMac`: the interface's MAC, the source of every forwarded frame;
+/// unicast frames to another MAC pass untouched.
+pub const OWN_MAC: &str = "OWN_MAC";
+/// IPv6 flows (40-byte `FlowKey`).
 pub const FLOWS: &str = "FLOWS";
+/// IPv4 flows (16-byte `FlowKey4`). Each of the two has `max_flows` entries.
+pub const FLOWS4: &str = "FLOWS4";
+/// Array of `HANDSHAKE_SLOTS` `Handshake`s: the picks of SYNs waiting for
+/// their first ACK (see lb_common::flow::Handshake).
+pub const HANDSHAKES: &str = "HANDSHAKES";
 /// Hash (not LRU) of the connections pinned to DRAINING backends: flow key to
 /// backend id. Written by user space when a drain starts; the program's second
 /// chance reads it when a packet's `FLOWS` entry was evicted, so an in-flight
@@ -28,14 +41,20 @@ pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 /// every key and value they hold. Bump it with any such change. It is kept
 /// with the pins, and a daemon whose version differs from the pinned one
 /// refuses to adopt them (its program would read the old maps wrongly).
-pub const MAPS_LAYOUT_VERSION: u32 = 1;
+/// 2: IPv4 flows in FLOWS4 (16-byte key), HANDSHAKES, VIP_ADDRS, OWN_MAC, and
+/// the per-VIP `confirmed`/`unrecorded` counters.
+pub const MAPS_LAYOUT_VERSION: u32 = 2;
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 14] = [
     VIPS,
     VIP_PORTS,
+    VIP_ADDRS,
     BACKENDS,
+    OWN_MAC,
     FLOWS,
+    FLOWS4,
+    HANDSHAKES,
     DRAIN_FLOWS,
     MAGLEV,
     MAGLEV_LIVE_HALF,
@@ -46,6 +65,20 @@ pub const ALL: [&str; 10] = [
 
 /// Load-time global (`.rodata`): slots per Maglev half, `M`.
 pub const GLOBAL_MAGLEV_SIZE: &str = "MAGLEV_SIZE";
+
+/// Load-time global (`.rodata`): flow entries per CPU and second that packets
+/// without a handshake (not a SYN's first ACK) may make; see
+/// [`orphan_inserts_per_sec`].
+pub const GLOBAL_ORPHAN_INSERTS_PER_SEC: &str = "ORPHAN_INSERTS_PER_SEC";
+
+/// The budget for a flow table of `max_flows` entries: a flood of spoofed
+/// ACKs (or of UDP datagrams) can renew at most 1/64 of the table per CPU and
+/// second, so the least recently used 64 seconds' worth of flows are the most
+/// it can evict per CPU; established flows, used more recently, stay.
+pub const fn orphan_inserts_per_sec(max_flows: u32) -> u64 {
+    let n = max_flows as u64 / 64;
+    if n < 64 { 64 } else { n }
+}
 
 /// Compiled-in map sizes are placeholders: user space always sets the real size
 /// at load time with `EbpfLoader::map_max_entries`. These are the defaults.

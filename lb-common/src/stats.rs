@@ -26,8 +26,16 @@ pub struct Counters {
     pub drop_fragment: u64,
     /// VIP: dropped, no ACTIVE backend in the table.
     pub drop_no_backend: u64,
+    /// VIP: handshakes whose first ACK made the flow entry (a SYN counts in
+    /// `new_flows` when it is picked; a SYN flood shows as `new_flows` far
+    /// above `confirmed`).
+    pub confirmed: u64,
+    /// VIP: packets without a flow entry or a handshake forwarded to the live
+    /// pick without an entry, because this CPU's budget of such entries for
+    /// the second was spent (an ACK flood shows here).
+    pub unrecorded: u64,
 }
-const _: () = assert!(core::mem::size_of::<Counters>() == 72);
+const _: () = assert!(core::mem::size_of::<Counters>() == 88);
 
 #[cfg(feature = "user")]
 impl core::ops::AddAssign for Counters {
@@ -41,5 +49,7 @@ impl core::ops::AddAssign for Counters {
         self.drop_malformed += o.drop_malformed;
         self.drop_fragment += o.drop_fragment;
         self.drop_no_backend += o.drop_no_backend;
+        self.confirmed += o.confirmed;
+        self.unrecorded += o.unrecorded;
     }
 }

@@ -1,6 +1,6 @@
 //! The `VIPS` map: which (address, port, protocol) the balancer owns.
 
-use crate::addr::Addr16;
+use crate::addr::{Addr16, words};
 
 /// IANA protocol numbers used in keys.
 pub const PROTO_TCP: u8 = 6;
@@ -59,3 +59,119 @@ const _: () = assert!(core::mem::size_of::<VipInfo>() == 8);
 
 /// Set on address markers (see [`VipKey`]).
 pub const VIP_F_ADDRESS_MARKER: u32 = 1;
+
+/// Slots of `VIP_ADDRS` (a power of two).
+pub const VIP_ADDR_SLOTS: u32 = 4096;
+
+/// `VipAddrSlot::flags`: the slot holds a VIP address.
+pub const VIP_ADDR_F_USED: u32 = 1;
+/// `VipAddrSlot::flags`: another VIP address hashes to this slot too; an
+/// address that is not `addr` is then looked up in `VIPS` (its markers).
+pub const VIP_ADDR_F_SHARED: u32 = 2;
+
+/// Value of `VIP_ADDRS`, an array indexed by [`vip_addr_slot`]: the VIP
+/// address that hashes to the slot, so that "is this destination one of
+/// ours" is one array read and a 16-byte compare, before any hash lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipAddrSlot {
+    pub addr: Addr16,
+    /// `VIP_ADDR_F_*` bits; 0: no VIP address hashes here.
+    pub flags: u32,
+}
+const _: () = assert!(core::mem::size_of::<VipAddrSlot>() == 20);
+
+/// What a `VIP_ADDRS` slot says about an address that hashes to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrMatch {
+    /// A VIP address.
+    Vip,
+    /// Not a VIP address.
+    NotVip,
+    /// Two VIP addresses share the slot and this is not the one it holds: ask `VIPS`.
+    Ask,
+}
+
+impl VipAddrSlot {
+    /// What this slot says about `addr` (which hashes to it).
+    #[inline(always)]
+    pub fn lookup(&self, addr: &Addr16) -> AddrMatch {
+        if self.flags & VIP_ADDR_F_USED == 0 {
+            AddrMatch::NotVip
+        } else if words(&self.addr) == words(addr) {
+            AddrMatch::Vip
+        } else if self.flags & VIP_ADDR_F_SHARED != 0 {
+            AddrMatch::Ask
+        } else {
+            AddrMatch::NotVip
+        }
+    }
+
+    /// This slot with `addr` (which hashes to it) added.
+    pub const fn with(self, addr: Addr16) -> Self {
+        if self.flags & VIP_ADDR_F_USED == 0 {
+            Self {
+                addr,
+                flags: VIP_ADDR_F_USED,
+            }
+        } else if eq16(&self.addr, &addr) {
+            self
+        } else {
+            Self {
+                addr: self.addr,
+                flags: self.flags | VIP_ADDR_F_SHARED,
+            }
+        }
+    }
+}
+
+const fn eq16(a: &Addr16, b: &Addr16) -> bool {
+    let mut i = 0;
+    while i < 16 {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The `VIP_ADDRS` slot of `addr`: its words folded, then a Fibonacci hash
+/// (one multiply) keeping the top bits. Same function on both sides.
+#[inline(always)]
+pub const fn vip_addr_slot(addr: &Addr16) -> u32 {
+    let w = words(addr);
+    let folded = w[0] ^ w[1] ^ w[2] ^ w[3];
+    folded.wrapping_mul(0x9e37_79b1) >> (32 - VIP_ADDR_SLOTS.trailing_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::v4_mapped;
+
+    #[test]
+    fn a_slot_answers_exactly_for_the_addresses_it_was_given() {
+        let a = v4_mapped([198, 51, 100, 10]);
+        let b = v4_mapped([198, 51, 100, 11]);
+        let slot = VipAddrSlot::default().with(a);
+        assert_eq!(slot.lookup(&a), AddrMatch::Vip);
+        assert_eq!(slot.lookup(&b), AddrMatch::NotVip);
+        assert_eq!(slot.with(a), slot);
+        let shared = slot.with(b);
+        assert_eq!(shared.lookup(&a), AddrMatch::Vip);
+        assert_eq!(shared.lookup(&b), AddrMatch::Ask);
+        assert_eq!(VipAddrSlot::default().lookup(&[0; 16]), AddrMatch::NotVip);
+    }
+
+    #[test]
+    fn slots_are_in_range_and_spread_neighbouring_addresses() {
+        let mut seen = [false; VIP_ADDR_SLOTS as usize];
+        for i in 0..=255u8 {
+            let s = vip_addr_slot(&v4_mapped([198, 51, 100, i]));
+            assert!(s < VIP_ADDR_SLOTS);
+            assert!(!seen[s as usize], "198.51.100.{i} collides");
+            seen[s as usize] = true;
+        }
+    }
+}

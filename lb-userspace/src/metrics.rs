@@ -106,6 +106,18 @@ pub fn render(status: &Status) -> String {
         "Flows moved off a DOWN backend.",
         |v| v.repicked,
     );
+    per_vip(
+        &mut out,
+        "lb_vip_confirmed_total",
+        "Handshakes whose first ACK made a flow entry (a SYN flood: new flows far above this).",
+        |v| v.confirmed,
+    );
+    per_vip(
+        &mut out,
+        "lb_vip_unrecorded_total",
+        "Packets without a flow entry forwarded unrecorded: this CPU's budget of entries without a handshake was spent (an ACK flood).",
+        |v| v.unrecorded,
+    );
     out.family(
         "lb_vip_drops_total",
         "counter",

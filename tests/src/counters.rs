@@ -27,10 +27,12 @@ pub enum Field {
     DropMalformed,
     DropFragment,
     DropNoBackend,
+    Confirmed,
+    Unrecorded,
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 11] = [
         Field::Packets,
         Field::Bytes,
         Field::NewFlows,
@@ -40,6 +42,8 @@ impl Field {
         Field::DropMalformed,
         Field::DropFragment,
         Field::DropNoBackend,
+        Field::Confirmed,
+        Field::Unrecorded,
     ];
 
     pub fn of(self, c: &Counters) -> u64 {
@@ -53,6 +57,8 @@ impl Field {
             Field::DropMalformed => c.drop_malformed,
             Field::DropFragment => c.drop_fragment,
             Field::DropNoBackend => c.drop_no_backend,
+            Field::Confirmed => c.confirmed,
+            Field::Unrecorded => c.unrecorded,
         }
     }
 }

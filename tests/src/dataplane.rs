@@ -15,10 +15,10 @@ use aya::{
 use lb_common::{
     addr::{from_ip, v4_mapped},
     backend::Backend,
-    flow::{FlowInfo, FlowKey},
+    flow::{FlowInfo, FlowKey, handshake_slot},
     maglev::{NO_BACKEND, slot_index},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
-    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
+    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
 use lb_userspace::dataplane::{
     load::{Sizes, load},
@@ -144,6 +144,7 @@ impl Dataplane {
             flags: VIP_F_ADDRESS_MARKER,
         };
         self.maps.vips.insert(key.address_marker(), marker, 0)?;
+        self.maps.add_vip_address(key.addr)?;
         let bit = if proto == PROTO_TCP {
             VIP_PORT_TCP
         } else {
@@ -153,6 +154,21 @@ impl Dataplane {
         self.maps.vip_ports.set(port as u32, bits | bit, 0)?;
         self.maps.live_half.set(vip_id, 0, 0)?;
         Ok(key)
+    }
+
+    /// Sets `OWN_MAC` (None: unset, frames forwarded from the MAC they came to).
+    pub fn set_own_mac(&mut self, mac: Option<Mac>) -> Result<()> {
+        let own = mac.map_or(
+            lb_common::iface::OwnMac::default(),
+            lb_common::iface::OwnMac::new,
+        );
+        Ok(self.maps.own_mac.set(0, own, 0)?)
+    }
+
+    /// Writes the `VIP_ADDRS` slot `addr` hashes to.
+    pub fn set_vip_addr_slot(&mut self, addr: IpAddr, slot: VipAddrSlot) -> Result<()> {
+        let index = vip_addr_slot(&from_ip(addr));
+        Ok(self.maps.vip_addrs.set(index, slot, 0)?)
     }
 
     /// Configures backend `id` with the test MAC and address and `state`.
@@ -200,6 +216,12 @@ impl Dataplane {
             Err(MapError::KeyNotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The pick a SYN of `key` left in `HANDSHAKES`, if its slot holds it.
+    pub fn handshake(&self, key: &FlowKey) -> Result<Option<FlowInfo>> {
+        let slot = self.maps.handshakes.get(&handshake_slot(key.hash()), 0)?;
+        Ok((slot.key == *key).then_some(slot.info))
     }
 
     pub fn insert_flow(&mut self, key: &FlowKey, info: &FlowInfo) -> Result<()> {

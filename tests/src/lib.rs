@@ -4,6 +4,7 @@
 
 pub mod counters;
 pub mod dataplane;
+pub mod flood;
 pub mod fuzz;
 pub mod lab_support;
 pub mod netns;

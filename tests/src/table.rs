@@ -9,7 +9,7 @@ use anyhow::Result;
 use lb_common::{
     addr::from_ip,
     flow::{FlowInfo, FlowKey},
-    vip::{PROTO_TCP, PROTO_UDP},
+    vip::{PROTO_TCP, PROTO_UDP, VipAddrSlot},
 };
 
 use crate::{
@@ -58,6 +58,10 @@ pub enum Setup {
     DrainFlow(FlowKey, u32),
     InsertFlow(FlowKey, FlowInfo),
     RemoveFlow(FlowKey),
+    /// `OWN_MAC` set to this MAC, or cleared.
+    OwnMac(Option<crate::packet::Mac>),
+    /// The `VIP_ADDRS` slot of this address, written as given.
+    VipAddrSlot(IpAddr, VipAddrSlot),
 }
 
 impl Setup {
@@ -69,6 +73,8 @@ impl Setup {
             Setup::DrainFlow(key, id) => dp.drain_flow(key, *id),
             Setup::InsertFlow(k, v) => dp.insert_flow(k, v),
             Setup::RemoveFlow(k) => dp.remove_flow(k),
+            Setup::VipAddrSlot(addr, slot) => dp.set_vip_addr_slot(*addr, *slot),
+            Setup::OwnMac(mac) => dp.set_own_mac(*mac),
         }
     }
 }
@@ -94,8 +100,16 @@ pub fn tx_to(input: &[u8], id: u32) -> Expect {
 /// The flow entry expected after the row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowCheck {
+    /// Neither a flow entry nor a handshake.
     Absent,
-    Entry { backend: u32, flags: u32 },
+    Entry {
+        backend: u32,
+        flags: u32,
+    },
+    /// No flow entry; a SYN's pick waits in `HANDSHAKES` for its first ACK.
+    Handshake {
+        backend: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -232,12 +246,17 @@ impl Row {
             ));
         }
         if let Some((key, check)) = &self.flow {
-            let got = match dp.flow(key).map_err(|e| format!("{e:#}"))? {
-                None => FlowCheck::Absent,
-                Some(f) => FlowCheck::Entry {
+            let entry = dp.flow(key).map_err(|e| format!("{e:#}"))?;
+            let handshake = dp.handshake(key).map_err(|e| format!("{e:#}"))?;
+            let got = match (entry, handshake) {
+                (Some(f), _) => FlowCheck::Entry {
                     backend: f.backend_id,
                     flags: f.flags,
                 },
+                (None, Some(h)) => FlowCheck::Handshake {
+                    backend: h.backend_id,
+                },
+                (None, None) => FlowCheck::Absent,
             };
             if got != *check {
                 problems.push(format!("flow entry: expected {check:?}, got {got:?}"));

@@ -10,6 +10,8 @@
 
 #[path = "drain/accounting.rs"]
 mod accounting;
+#[path = "drain/flood.rs"]
+mod flood;
 #[path = "drain/health.rs"]
 mod health;
 #[path = "drain/limits.rs"]

@@ -8,10 +8,18 @@
 //! Run: `cargo test -p lb-tests --test fixtures -- --nocapture` (as root).
 
 // The rows live in `fixtures/`, one file per concern.
+#[path = "fixtures/addresses.rs"]
+mod addresses;
 #[path = "fixtures/flows.rs"]
 mod flows;
 #[path = "fixtures/forwarding.rs"]
 mod forwarding;
+#[path = "fixtures/handshakes.rs"]
+mod handshakes;
+#[path = "fixtures/icmp.rs"]
+mod icmp;
+#[path = "fixtures/macs.rs"]
+mod macs;
 #[path = "fixtures/malformed.rs"]
 mod malformed;
 #[path = "fixtures/passes.rs"]
@@ -46,6 +54,10 @@ fn fixture_table() {
         forwarding::rows(&mut ports),
         malformed::rows(&mut ports),
         flows::rows(&mut ports),
+        addresses::rows(&mut ports),
+        handshakes::rows(&mut ports),
+        icmp::rows(&mut ports),
+        macs::rows(&mut ports),
     ]
     .concat();
     let n = table::run_table(&mut dp, &rows);

@@ -9,16 +9,20 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lb_common::{
-    flow::{FlowInfo, FlowKey},
+    flow::{FlowInfo, FlowKey, FlowKey4},
     vip::{VipInfo, VipKey},
 };
 use network_types::eth::EthHdr;
 
-use crate::programs::parse::{self, ptr_at};
+use crate::programs::parse::{self, Tuple, ptr_at};
 
 /// One LRU list shared by all CPUs, like `lb`'s `FLOWS`. Sized at load time.
 #[map]
 pub static FLOWS_COMMON: LruHashMap<FlowKey, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
+
+/// `FLOWS_COMMON` under `lb`'s compact IPv4 key (16 bytes), for `floor_flow4`.
+#[map]
+pub static FLOWS_COMMON4: LruHashMap<FlowKey4, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
 
 /// One LRU list (and one share of the entries) per CPU. Sized at load time.
 #[map]
@@ -79,6 +83,33 @@ pub fn try_forward(
     flows: &LruHashMap<FlowKey, FlowInfo>,
     extra: Extra,
 ) -> Option<u32> {
+    try_forward_by(
+        ctx,
+        flows,
+        |t| Some(FlowKey::new(t.src, t.dst, t.sport_be, t.dport_be, t.proto)),
+        extra,
+    )
+}
+
+/// [`try_forward`] for IPv4 frames under the compact key; anything else passes.
+#[inline(always)]
+#[allow(clippy::needless_borrows_for_generic_args)]
+pub fn try_forward4(ctx: &XdpContext, flows: &LruHashMap<FlowKey4, FlowInfo>) -> Option<u32> {
+    let v4 = |a: &[u8; 16]| [a[12], a[13], a[14], a[15]];
+    let key = |t: &Tuple| {
+        t.v4.then(|| FlowKey4::new(v4(&t.src), v4(&t.dst), t.sport_be, t.dport_be, t.proto))
+    };
+    try_forward_by(ctx, flows, key, Extra::NONE)
+}
+
+#[inline(always)]
+#[allow(clippy::needless_borrows_for_generic_args)]
+fn try_forward_by<K>(
+    ctx: &XdpContext,
+    flows: &LruHashMap<K, FlowInfo>,
+    key_of: impl Fn(&Tuple) -> Option<K>,
+    extra: Extra,
+) -> Option<u32> {
     let t = parse::parse(ctx)?;
     if extra.vip {
         let vip = VipKey {
@@ -89,7 +120,7 @@ pub fn try_forward(
         };
         VIPS_REF.get_ptr(&vip)?;
     }
-    let key = FlowKey::new(t.src, t.dst, t.sport_be, t.dport_be, t.proto);
+    let key = key_of(&t)?;
     let mac = match flows.get_ptr_mut(&key) {
         Some(info) => {
             // SAFETY: the pointer comes from a successful lookup; plain reads

@@ -10,6 +10,8 @@
 //!   whose value picks the destination MAC: any stateful forwarder's minimum.
 //!   On a miss it inserts the flow, so the same program also gives the least a
 //!   new flow costs (lookup miss plus insert, with eviction when full).
+//! - `floor_flow4`: `floor_flow` for IPv4 under `lb`'s compact 16-byte key
+//!   (`FLOWS_COMMON4`): the reference for `lb`'s IPv4 established path.
 //! - `floor_flow_pcpu`: the same over per-CPU LRU lists
 //!   (`BPF_F_NO_COMMON_LRU`, map `FLOWS_PCPU`), to weigh the flow table's design.
 //! - `floor_flow_vip`: `floor_flow` after a lookup of the destination in a
@@ -25,7 +27,7 @@ mod parse;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
-use flow::{Clock, Extra, FLOWS_COMMON, FLOWS_PCPU};
+use flow::{Clock, Extra, FLOWS_COMMON, FLOWS_COMMON4, FLOWS_PCPU};
 
 #[xdp]
 pub fn floor(ctx: XdpContext) -> u32 {
@@ -35,6 +37,11 @@ pub fn floor(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn floor_flow(ctx: XdpContext) -> u32 {
     flow::try_forward(&ctx, &FLOWS_COMMON, Extra::NONE).unwrap_or(xdp_action::XDP_PASS)
+}
+
+#[xdp]
+pub fn floor_flow4(ctx: XdpContext) -> u32 {
+    flow::try_forward4(&ctx, &FLOWS_COMMON4).unwrap_or(xdp_action::XDP_PASS)
 }
 
 #[xdp]

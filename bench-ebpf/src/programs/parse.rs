@@ -19,6 +19,8 @@ use network_types::{
 
 /// The 5-tuple of a TCP or UDP packet, addresses as `lb` keys them.
 pub struct Tuple {
+    /// IPv4 (addresses IPv4-mapped) or IPv6.
+    pub v4: bool,
     pub src: Addr16,
     pub dst: Addr16,
     pub sport_be: u16,
@@ -50,6 +52,7 @@ pub fn parse(ctx: &XdpContext) -> Option<Tuple> {
         ether_type = unsafe { (*vlan).ether_type };
         l3 += VlanHdr::LEN;
     }
+    let v4 = ether_type == EtherType::Ipv4 as u16;
     let (src, dst, proto, l4) = if ether_type == EtherType::Ipv4 as u16 {
         let ip: *const Ipv4Hdr = ptr_at(ctx, l3)?;
         // SAFETY: `ptr_at` checked the bounds.
@@ -89,6 +92,7 @@ pub fn parse(ctx: &XdpContext) -> Option<Tuple> {
         return None;
     };
     Some(Tuple {
+        v4,
         src,
         dst,
         sport_be,

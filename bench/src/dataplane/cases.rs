@@ -6,10 +6,11 @@ use anyhow::{Context as _, Result, ensure};
 use aya::programs::Xdp;
 use lb_common::flow::FlowKey;
 
-use super::setup::{Lb, REF_MISS_ID, Refs, Snapshot, backend_mac, ref_mac};
+pub use super::effect::Effect;
+use super::setup::{Lb, REF_MISS_ID, Refs, Snapshot, VIP_TCP4, backend_mac, ref_mac};
 use crate::{
     clients::{self, Fresh},
-    packet::{Mac, Spec},
+    packet::{L4, Spec, TCP_SYN},
     stats::median,
     xdp::{self, XDP_TX},
 };
@@ -20,41 +21,6 @@ pub enum Prog {
     Lb,
     /// A reference program, by name.
     Ref(&'static str),
-}
-
-/// What a program does to the frame on each run.
-#[derive(Clone, Copy, Debug)]
-pub enum Effect {
-    /// Nothing (XDP_PASS).
-    Unchanged,
-    /// Swaps the two MACs (the floor).
-    SwapMacs,
-    /// Source MAC := destination MAC, destination MAC := this one.
-    Forward(Mac),
-}
-
-impl Effect {
-    /// The frame after `runs` runs on the same buffer (what repeat = N leaves).
-    pub fn after(&self, frame: &[u8], runs: u32) -> Vec<u8> {
-        let mut out = frame.to_vec();
-        match *self {
-            Effect::Unchanged => {}
-            Effect::SwapMacs => {
-                if runs % 2 == 1 {
-                    out[0..6].copy_from_slice(&frame[6..12]);
-                    out[6..12].copy_from_slice(&frame[0..6]);
-                }
-            }
-            Effect::Forward(mac) => {
-                if runs >= 1 {
-                    let src = if runs == 1 { &frame[0..6] } else { &mac[..] };
-                    out[6..12].copy_from_slice(src);
-                    out[0..6].copy_from_slice(&mac);
-                }
-            }
-        }
-        out
-    }
 }
 
 /// A case whose every run takes the same path, so one call with repeat = N
@@ -93,6 +59,10 @@ pub enum PerCall {
         table: Table,
         template: Spec,
     },
+    /// A new client each call: its SYN first (not timed), then the timed
+    /// `template` segment, the handshake's first ACK, which makes the flow
+    /// entry on the SYN's backend. `lb` only.
+    Confirm { name: &'static str, template: Spec },
     /// A frame of a different established flow each call, picked at random
     /// among the first `flows` clients (all in the table, client `i` on
     /// backend `i % 10`): the lookups miss the CPU caches, as real traffic
@@ -109,7 +79,9 @@ impl PerCall {
     pub fn name(&self) -> &'static str {
         match self {
             PerCall::Same(s) => s.name,
-            PerCall::NewClient { name, .. } | PerCall::Spread { name, .. } => name,
+            PerCall::NewClient { name, .. }
+            | PerCall::Spread { name, .. }
+            | PerCall::Confirm { name, .. } => name,
         }
     }
 }
@@ -230,13 +202,19 @@ impl Bench {
             PerCall::NewClient { name, table, .. } | PerCall::Spread { name, table, .. } => {
                 (*name, Self::prog_of(*table))
             }
+            PerCall::Confirm { name, .. } => (*name, Prog::Lb),
         };
         let before = self.lb.snapshot()?;
         let mut want = Snapshot::zero();
         let stats_before = xdp::prog_stats(self.prog(prog)?)?;
         let mut ns = Vec::with_capacity(self.calls);
         let mut out = vec![0u8; 256];
-        let mut last: Option<(Table, FlowKey, u32)> = None;
+        // The last flow made: its table, key, backend, and whether it waits
+        // in HANDSHAKES (a SYN through lb) rather than in a flow table.
+        let mut last: Option<(Table, FlowKey, u32, bool)> = None;
+        // Run-time statistics of the untimed runs (a Confirm case's SYNs),
+        // taken off the whole calls' at the end.
+        let mut untimed = (std::time::Duration::ZERO, 0u64);
         for _ in 0..self.calls {
             let (frame, verdict, effect) = match c {
                 PerCall::Same(s) => {
@@ -254,14 +232,43 @@ impl Bench {
                     let key = spec.key();
                     let (mac, id) = if *table == Table::Lb {
                         let id = self.lb.pick(&key);
-                        want.forwarded(super::setup::VIP_TCP4, id, 1, frame.len(), 1);
+                        want.forwarded(VIP_TCP4, id, 1, frame.len(), 1);
                         (backend_mac(id), id)
                     } else {
                         (ref_mac(REF_MISS_ID), REF_MISS_ID)
                     };
                     self.made.push((*table, key));
-                    last = Some((*table, key, id));
+                    last = Some((*table, key, id, *table == Table::Lb));
                     (frame, XDP_TX, Effect::Forward(mac))
+                }
+                PerCall::Confirm { template, .. } => {
+                    let (addr, port) = clients::v4(self.fresh.next());
+                    let ack = template.with_client(addr, port);
+                    let key = ack.key();
+                    let id = self.lb.pick(&key);
+                    let syn = Spec {
+                        l4: L4::Tcp { flags: TCP_SYN },
+                        payload: 0,
+                        ..ack
+                    }
+                    .build();
+                    let before = xdp::prog_stats(self.lb.prog()?)?;
+                    let run = xdp::test_run(self.lb.prog()?, &syn, 1, &mut out)
+                        .with_context(|| format!("case {name}: SYN"))?;
+                    let after = xdp::prog_stats(self.lb.prog()?)?;
+                    untimed.0 += after.0 - before.0;
+                    untimed.1 += after.1 - before.1;
+                    ensure!(
+                        run.verdict == XDP_TX,
+                        "case {name}: the SYN was not forwarded"
+                    );
+                    want.forwarded(VIP_TCP4, id, 1, syn.len(), 1);
+                    let frame = ack.build();
+                    want.forwarded(VIP_TCP4, id, 1, frame.len(), 0);
+                    want.vip(VIP_TCP4).confirmed += 1;
+                    self.made.push((Table::Lb, key));
+                    last = Some((Table::Lb, key, id, false));
+                    (frame, XDP_TX, Effect::Forward(backend_mac(id)))
                 }
                 PerCall::Spread {
                     table,
@@ -274,7 +281,7 @@ impl Bench {
                     let frame = template.with_client(addr, port).build();
                     let id = i % super::setup::BACKENDS;
                     let mac = if *table == Table::Lb {
-                        want.forwarded(super::setup::VIP_TCP4, id, 1, frame.len(), 0);
+                        want.forwarded(VIP_TCP4, id, 1, frame.len(), 0);
                         backend_mac(id)
                     } else {
                         ref_mac(id)
@@ -301,17 +308,16 @@ impl Bench {
             delta == want,
             "case {name}: counters moved by {delta:?}, expected {want:?}"
         );
-        if let Some((table, key, id)) = last {
+        if let Some((table, key, id, handshake)) = last {
             // The last flow made is in its table (the most recent entry of an
             // LRU table cannot have been evicted yet), with the backend picked.
-            let map = match table {
-                Table::Lb => &self.lb.maps.flows,
-                Table::Common => &self.refs.common,
-                Table::Pcpu => &self.refs.pcpu,
-            };
-            let info = map
-                .get(&key, 0)
-                .with_context(|| format!("case {name}: the new flow is not in the table"))?;
+            let info = match table {
+                Table::Lb if handshake => self.lb.handshake(&key),
+                Table::Lb => self.lb.maps.flows.get(&key, 0),
+                Table::Common => self.refs.common.get(&key, 0),
+                Table::Pcpu => self.refs.pcpu.get(&key, 0),
+            }
+            .with_context(|| format!("case {name}: the new flow is not in the table"))?;
             ensure!(
                 info.backend_id == id,
                 "case {name}: the new flow went to {}, not {id}",
@@ -339,14 +345,15 @@ impl Bench {
                 })
             }
             Mode::Stats => {
-                let runs = stats_after.1 - stats_before.1;
+                let runs = stats_after.1 - stats_before.1 - untimed.1;
                 ensure!(
                     runs == self.calls as u64,
                     "case {name}: the kernel counted {runs} runs, not {}",
                     self.calls
                 );
                 Ok(PerCallTime {
-                    mean: (stats_after.0 - stats_before.0).as_nanos() as f64 / runs as f64,
+                    mean: (stats_after.0 - stats_before.0 - untimed.0).as_nanos() as f64
+                        / runs as f64,
                     detail: None,
                 })
             }
@@ -366,13 +373,12 @@ impl Bench {
     /// the size the cases are defined for.
     pub fn forget_new(&mut self) -> Result<()> {
         for (table, key) in self.made.drain(..) {
-            let map = match table {
-                Table::Lb => &mut self.lb.maps.flows,
-                Table::Common => &mut self.refs.common,
-                Table::Pcpu => &mut self.refs.pcpu,
-            };
             // Already evicted is fine.
-            let _ = map.remove(&key);
+            let _ = match table {
+                Table::Lb => self.lb.maps.flows.remove(&key),
+                Table::Common => self.refs.common.remove(&key),
+                Table::Pcpu => self.refs.pcpu.remove(&key),
+            };
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use super::{
     cases::{Effect, PerCall, Prog, Stable, Table},
     setup::{
         FLOOR, FLOOR_FLOW, FLOOR_FLOW_CCLK, FLOOR_FLOW_CLK, FLOOR_FLOW_JIF, FLOOR_FLOW_PCPU,
-        FLOOR_FLOW_VIP, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6, XDP_PASS_PROG,
-        backend_mac, ref_mac,
+        FLOOR_FLOW_VIP, FLOOR_FLOW4, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6,
+        XDP_PASS_PROG, backend_mac, ref_mac,
     },
 };
 use crate::{
@@ -38,6 +38,7 @@ pub struct Frames {
     est6: Spec,
     vlan4: Spec,
     nonvip: Spec,
+    nonvip_port: Spec,
     syn4: Spec,
 }
 
@@ -78,6 +79,11 @@ impl Frames {
             payload: 0,
             ..est4.with_client(c, p)
         };
+        let (c, p) = clients::v4(SPECIAL + 5);
+        let nonvip_port = Spec {
+            dport: 80,
+            ..nonvip.with_client(c, p)
+        };
         let syn4 = Spec {
             l4: L4::Tcp { flags: TCP_SYN },
             payload: 0,
@@ -89,6 +95,7 @@ impl Frames {
             est6,
             vlan4,
             nonvip,
+            nonvip_port,
             syn4,
         }
     }
@@ -130,6 +137,17 @@ fn lb_hit(name: &'static str, spec: &Spec, vip_id: u32, backend: u32) -> Stable 
     }
 }
 
+/// `lb` passing a packet that is not for a VIP.
+fn lb_pass(name: &'static str, spec: &Spec) -> Stable {
+    let mut pass = stable(name, Prog::Lb, spec, XDP_PASS, Effect::Unchanged);
+    let mut per_run = Snapshot::zero();
+    // A passed packet counts once in the global slot, with its bytes.
+    per_run.global().packets = 1;
+    per_run.global().bytes = pass.frame.len() as u64;
+    pass.per_run = Some(per_run);
+    pass
+}
+
 /// A reference flow lookup that hits the flow of `spec` (value `backend`).
 fn ref_hit(name: &'static str, prog: &'static str, spec: &Spec, backend: u32) -> Stable {
     stable(
@@ -152,12 +170,8 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(f: &Frames) -> Self {
-        let mut nonvip = stable("nonvip", Prog::Lb, &f.nonvip, XDP_PASS, Effect::Unchanged);
-        let mut per_run = Snapshot::zero();
-        // A passed packet counts once in the global slot, with its bytes.
-        per_run.global().packets = 1;
-        per_run.global().bytes = nonvip.frame.len() as u64;
-        nonvip.per_run = Some(per_run);
+        let nonvip = lb_pass("nonvip", &f.nonvip);
+        let nonvip_port = lb_pass("nonvip_port", &f.nonvip_port);
         let floor = stable("floor", Prog::Ref(FLOOR), &f.est4, XDP_TX, Effect::SwapMacs);
         let floor_flow = ref_hit("floor_flow", FLOOR_FLOW, &f.est4, B_EST4);
         let established = lb_hit("established", &f.est4, VIP_TCP4, B_EST4);
@@ -192,6 +206,7 @@ impl Catalog {
                 Effect::SwapMacs,
             ),
             floor_flow.clone(),
+            ref_hit("floor_flow4", FLOOR_FLOW4, &f.est4, B_EST4),
             ref_hit("floor_flow_udp", FLOOR_FLOW, &f.udp4, B_UDP4),
             ref_hit("floor_flow_ipv6", FLOOR_FLOW, &f.est6, B_EST6),
             ref_hit("floor_flow_vlan", FLOOR_FLOW, &f.vlan4, B_VLAN4),
@@ -205,6 +220,7 @@ impl Catalog {
             lb_hit("ipv6", &f.est6, VIP_TCP6, B_EST6),
             lb_hit("vlan", &f.vlan4, VIP_TCP4, B_VLAN4),
             nonvip,
+            nonvip_port,
         ];
         let renamed = |s: &Stable, name: &'static str| Stable { name, ..s.clone() };
         let new_client = |name, table| PerCall::NewClient {
@@ -229,6 +245,10 @@ impl Catalog {
                 flows: FLOWS_PRESENT,
             },
             new_client("new_flow", Table::Lb),
+            PerCall::Confirm {
+                name: "confirm",
+                template: f.est4,
+            },
             new_client("floor_flow_insert", Table::Common),
             new_client("floor_flow_pcpu_insert", Table::Pcpu),
         ];
@@ -240,6 +260,10 @@ impl Catalog {
         let per_call_b = vec![
             PerCall::Same(renamed(&floor, "full_floor_r1")),
             new_client("new_flow_full", Table::Lb),
+            PerCall::Confirm {
+                name: "confirm_full",
+                template: f.est4,
+            },
             new_client("floor_flow_insert_full", Table::Common),
             new_client("floor_flow_pcpu_insert_full", Table::Pcpu),
         ];

@@ -1,8 +1,13 @@
 //! Filling the flow tables from user space.
 
 use anyhow::{Context as _, Result};
-use lb_common::{addr::from_ip, flow::FlowKey, vip::PROTO_TCP};
-use lb_userspace::dataplane::flow_scan::for_each_flow;
+use aya::maps::{HashMap, MapData, MapError};
+use lb_common::{
+    addr::from_ip,
+    flow::{FlowInfo, FlowKey, FlowKey4},
+    vip::PROTO_TCP,
+};
+use lb_userspace::dataplane::{flow_scan::for_each_entry, flows::FlowTables};
 use std::net::IpAddr;
 
 use super::setup::{self, FlowMap, VIP4, established};
@@ -10,6 +15,42 @@ use crate::{
     clients::{self, Fresh},
     xdp,
 };
+
+/// A flow table the benchmark fills and counts: `lb`'s two tables, or a
+/// reference's table under the wide or the compact key.
+pub trait Table {
+    fn put(&mut self, key: FlowKey, info: FlowInfo) -> Result<(), MapError>;
+    fn entries(&self) -> std::io::Result<u64>;
+}
+
+impl Table for FlowMap {
+    fn put(&mut self, key: FlowKey, info: FlowInfo) -> Result<(), MapError> {
+        self.insert(key, info, 0)
+    }
+    fn entries(&self) -> std::io::Result<u64> {
+        for_each_entry(self, prefill_key(0), |_, _| {})
+    }
+}
+
+impl Table for HashMap<MapData, FlowKey4, FlowInfo> {
+    fn put(&mut self, key: FlowKey, info: FlowInfo) -> Result<(), MapError> {
+        let key = key.narrow().expect("the benchmark's flows are IPv4");
+        self.insert(key, info, 0)
+    }
+    fn entries(&self) -> std::io::Result<u64> {
+        let blank = FlowKey4::new([0; 4], [0; 4], 0, 0, 0);
+        for_each_entry(self, blank, |_, _| {})
+    }
+}
+
+impl Table for FlowTables {
+    fn put(&mut self, key: FlowKey, info: FlowInfo) -> Result<(), MapError> {
+        self.insert(key, info, 0)
+    }
+    fn entries(&self) -> std::io::Result<u64> {
+        self.for_each(|_, _| {})
+    }
+}
 
 /// The key of prefilled flow `i`: client `i` to the TCP VIP.
 pub fn prefill_key(i: u32) -> FlowKey {
@@ -24,9 +65,9 @@ pub fn prefill_key(i: u32) -> FlowKey {
 }
 
 /// Inserts prefilled flows `range` into `map` (backend `i % 10`).
-pub fn fill(map: &mut FlowMap, range: std::ops::Range<u32>) -> Result<()> {
+pub fn fill(map: &mut impl Table, range: std::ops::Range<u32>) -> Result<()> {
     for i in range {
-        map.insert(prefill_key(i), established(i % setup::BACKENDS), 0)
+        map.put(prefill_key(i), established(i % setup::BACKENDS))
             .context("filling a flow table")?;
     }
     Ok(())
@@ -51,16 +92,16 @@ pub fn fill_pcpu(map: &mut FlowMap, range: std::ops::Range<u32>) -> Result<()> {
 }
 
 /// Inserts `n` flows of fresh clients into `map`, from the calling CPU.
-pub fn fill_fresh(map: &mut FlowMap, fresh: &mut Fresh, n: u32) -> Result<()> {
+pub fn fill_fresh(map: &mut impl Table, fresh: &mut Fresh, n: u32) -> Result<()> {
     for _ in 0..n {
         let key = prefill_key(fresh.next());
-        map.insert(key, established(0), 0)
+        map.put(key, established(0))
             .context("filling a flow table")?;
     }
     Ok(())
 }
 
 /// Entries in a flow table (one batched pass).
-pub fn count(map: &FlowMap) -> Result<u64> {
-    for_each_flow(map, |_, _| {}).context("reading a flow table")
+pub fn count(map: &impl Table) -> Result<u64> {
+    map.entries().context("reading a flow table")
 }

@@ -199,6 +199,13 @@ pub fn render_misses(r: &Report, md: &mut Md) {
                 f(v("nonvip"), 1),
                 f(v("floor"), 1),
             ),
+            "nonvip_port_vs_floor" => format!(
+                " Path: parse → VIP_PORTS array read (bit set) → VIP_ADDRS array read and \
+                 address compare (not a VIP address) → GLOBAL_STATS counter → XDP_PASS ({} \
+                 against {} ns).",
+                f(v("nonvip_port"), 1),
+                f(v("floor"), 1),
+            ),
             _ => String::new(),
         };
         md.line(format!("{head}{body}"));
@@ -213,7 +220,7 @@ fn established_path(r: &Report) -> String {
     let coarse = over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow");
     let jiffies = over(r, "floor_flow_jif_vs_floor_flow", "floor_flow");
     format!(
-        "parse → VIP_PORTS array → FLOWS lookup (hit; the entry holds its VIP id, so no \
+        "parse → VIP_PORTS array → VIP_ADDRS array and address compare → FLOWS lookup (hit; the entry holds its VIP id, so no \
          VIPS lookup) → BACKENDS array → the clock → last_seen written only when it moved \
          → MAC rewrite → VIP_STATS and BACKEND_STATS per-CPU counters → XDP_TX; map keys \
          passed by reference. Against floor_flow's {} ns, lb's {} ns ({}×). The clock is \

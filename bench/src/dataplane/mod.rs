@@ -12,9 +12,12 @@
 //! statistics instead of the test-run time.
 mod cases;
 mod catalog;
+mod described;
+mod effect;
 mod figures;
 mod fill;
 mod findings;
+mod flood;
 mod render;
 pub mod report;
 pub mod setup;
@@ -30,7 +33,7 @@ use lb_common::flow::FlowInfo;
 use self::{
     cases::{Bench, Mode, PerCall, Stable},
     catalog::{Catalog, FIRST_FRESH, Frames},
-    fill::{count, fill, fill_fresh, fill_pcpu},
+    fill::{Table as _, count, fill, fill_fresh, fill_pcpu},
     report::{Report, TableState},
     setup::{Lb, REF_PROGRAMS, Refs, established},
 };
@@ -118,6 +121,9 @@ fn put_fixed(b: &mut Bench, frames: &Frames) -> Result<()> {
         };
         b.lb.maps.flows.insert(key, info, 0)?;
         b.refs.common.insert(key, established(backend), 0)?;
+        if key.narrow().is_some() {
+            b.refs.common4.put(key, established(backend))?;
+        }
         b.refs.pcpu.insert(key, established(backend), 0)?;
     }
     Ok(())
@@ -144,9 +150,10 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     };
     let frames = Frames::new();
 
-    eprintln!("dataplane: filling three flow tables with {FLOWS_PRESENT} flows each");
+    eprintln!("dataplane: filling four flow tables with {FLOWS_PRESENT} flows each");
     fill(&mut b.lb.maps.flows, 0..FLOWS_PRESENT)?;
     fill(&mut b.refs.common, 0..FLOWS_PRESENT)?;
+    fill(&mut b.refs.common4, 0..FLOWS_PRESENT)?;
     fill_pcpu(&mut b.refs.pcpu, 0..FLOWS_PRESENT)?;
     // Timing runs on one CPU; the per-CPU table's cases use that CPU's share.
     let cpu = xdp::online_cpus() - 1;

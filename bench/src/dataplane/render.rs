@@ -1,8 +1,9 @@
 //! Part 1's section of the report: method, targets, figures, cases, ratios.
 
 use super::{
+    described::{CASES, RATIOS},
     findings::{render_lru, render_misses},
-    report::{CASES, RATIOS, Report},
+    report::Report,
 };
 use crate::report::{Md, f};
 
@@ -119,7 +120,9 @@ pub fn render(r: &Report, md: &mut Md) {
         "floor_ipv6",
         "floor_vlan",
         "nonvip",
+        "nonvip_port",
         "floor_flow",
+        "floor_flow4",
         "floor_flow_udp",
         "floor_flow_ipv6",
         "floor_flow_vlan",
@@ -148,6 +151,8 @@ pub fn render(r: &Report, md: &mut Md) {
         "floor_flow_pcpu_insert_net",
         "new_flow",
         "new_flow_net",
+        "confirm",
+        "confirm_net",
         "full_floor",
         "full_floor_r1",
         "full_per_call_overhead",
@@ -159,6 +164,9 @@ pub fn render(r: &Report, md: &mut Md) {
         "floor_flow_pcpu_insert_full_net",
         "new_flow_full",
         "new_flow_full_net",
+        "confirm_full",
+        "confirm_full_net",
+        "connection_full_net",
     ];
     let rows: Vec<[String; 5]> = order
         .iter()
@@ -234,6 +242,7 @@ pub fn render(r: &Report, md: &mut Md) {
     md.line("### The flow table: one LRU list or one per CPU");
     md.blank();
     render_lru(r, md);
+    super::flood::render_flood_defence(r, md);
 
     md.line("### Profile");
     md.blank();

@@ -84,7 +84,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "dataplane.nonvip_vs_floor",
-        "lb on a non-VIP packet (passed) over floor (target at most 2)",
+        "lb on a non-VIP packet to a port no VIP uses (passed) over floor (target at most 1.5; `targets` also holds nonvip_port_vs_floor, a non-VIP address on a VIP's port)",
     ),
     (
         "dataplane.new_flow_vs_floor_flow",
@@ -133,194 +133,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dataplane.plots", "PNG files under docs/bench"),
 ];
 
-/// Each case: its program, its frame and the path it is proved to take.
-pub const CASES: &[(&str, &str, &str)] = &[
-    (
-        "xdp_pass",
-        "xdp_pass",
-        "returns XDP_PASS: the cost of running any program at all",
-    ),
-    (
-        "floor",
-        "floor",
-        "TCP/IPv4 data segment: parse, swap MACs, XDP_TX; output = input after an even number of runs",
-    ),
-    (
-        "floor_udp / floor_ipv6 / floor_vlan",
-        "floor",
-        "the same on a UDP, a TCP/IPv6 and an 802.1Q-tagged frame",
-    ),
-    (
-        "floor_flow",
-        "floor_flow",
-        "floor + a hit in a 1M-entry LRU hash (common list); output MAC = the flow's value",
-    ),
-    (
-        "floor_flow_udp / _ipv6 / _vlan",
-        "floor_flow",
-        "the same on the UDP, IPv6 and VLAN frames",
-    ),
-    (
-        "floor_flow_pcpu",
-        "floor_flow_pcpu",
-        "floor_flow over per-CPU LRU lists (BPF_F_NO_COMMON_LRU), 1M entries",
-    ),
-    (
-        "floor_flow_vip",
-        "floor_flow_vip",
-        "floor_flow after a hit in a VIP hash keyed like lb's VIPS: lb's two hash lookups",
-    ),
-    (
-        "floor_flow_clk / _cclk / _jif",
-        "floor_flow_clk, floor_flow_cclk, floor_flow_jif",
-        "floor_flow that writes bpf_ktime_get_ns() / bpf_ktime_get_coarse_ns() / bpf_jiffies64() (inlined by the verifier) into the flow's last_seen_ns on every packet: what each clock costs (lb reads jiffies per packet and the coarse clock once per tick)",
-    ),
-    (
-        "established",
-        "lb",
-        "TCP data segment of one of 1M flows in FLOWS: XDP_TX to the flow's backend MAC; VIP and backend packets +N, bytes +N×len, new_flows +0, every other counter +0",
-    ),
-    (
-        "udp / ipv6 / vlan",
-        "lb",
-        "the same path for a UDP flow, a TCP/IPv6 flow, a VLAN-tagged TCP flow (own VIPs)",
-    ),
-    (
-        "nonvip",
-        "lb",
-        "TCP SYN to 198.51.100.99:22: VIP_PORTS bit clear, XDP_PASS, frame untouched; global packets +N, nothing else",
-    ),
-    (
-        "floor_r1 / floor_flow_r1 / established_r1",
-        "floor, floor_flow, lb",
-        "the stable paths again, one call per packet (repeat = 1): the per-call overhead",
-    ),
-    (
-        "floor_flow_spread / established_spread",
-        "floor_flow, lb",
-        "one call per packet, each a data segment of a different one of the 1M flows, picked at random: lookups that miss the CPU caches, as traffic over many flows does; output MAC and lb's counters checked per call",
-    ),
-    (
-        "new_flow",
-        "lb",
-        "TCP SYN from a new client every call, FLOWS at 1M of 1,048,576: FLOWS miss, Maglev pick, insert; output MAC = the predicted Maglev pick; new_flows +1 per call; the flow is in FLOWS afterwards",
-    ),
-    (
-        "floor_flow_insert / floor_flow_pcpu_insert",
-        "floor_flow, floor_flow_pcpu",
-        "new 5-tuple every call: lookup miss + insert, table not full (the least a new flow costs)",
-    ),
-    (
-        "full_floor / full_floor_r1 / full_floor_flow / full_floor_flow_pcpu",
-        "references",
-        "the same as above, measured in the full-table rounds",
-    ),
-    (
-        "new_flow_full",
-        "lb",
-        "TCP SYN from a new client every call into a FULL FLOWS (every insert evicts)",
-    ),
-    (
-        "floor_flow_insert_full / floor_flow_pcpu_insert_full",
-        "floor_flow, floor_flow_pcpu",
-        "miss + insert into a full table, common vs per-CPU LRU lists",
-    ),
-    (
-        "per_call_overhead / full_per_call_overhead",
-        "derived",
-        "floor_r1 − floor in the same round: what a repeat = 1 call adds",
-    ),
-    (
-        "<case>_net",
-        "derived",
-        "a per-call case minus the per-call overhead of its round",
-    ),
-];
-
-/// What each ratio compares.
-pub const RATIOS: &[(&str, &str)] = &[
-    ("established_vs_floor_flow", "established / floor_flow"),
-    ("nonvip_vs_floor", "nonvip / floor"),
-    (
-        "new_flow_vs_floor_flow",
-        "new_flow_net / floor_flow (statistics: new_flow / floor_flow)",
-    ),
-    (
-        "new_flow_vs_floor_flow_insert",
-        "new_flow_net / floor_flow_insert_net: lb's new flow against the least a new flow costs",
-    ),
-    (
-        "new_flow_full_vs_floor_flow",
-        "new_flow_full_net / full_floor_flow",
-    ),
-    (
-        "new_flow_full_vs_floor_flow_insert_full",
-        "new_flow_full_net / floor_flow_insert_full_net",
-    ),
-    (
-        "new_flow_full_vs_new_flow",
-        "what a full table adds to a new flow",
-    ),
-    (
-        "udp_vs_floor_flow_udp, ipv6_vs_floor_flow_ipv6, vlan_vs_floor_flow_vlan",
-        "each established path against floor_flow on the same frame",
-    ),
-    (
-        "floor_flow_vs_floor",
-        "what one flow-table hit adds to the floor",
-    ),
-    (
-        "established_r1_net_vs_established",
-        "check of the subtraction: a stable path measured per call, net, against repeat = N (≈ 1 when it holds)",
-    ),
-    (
-        "established_spread_vs_floor_flow_spread",
-        "the established path against floor_flow with cold caches (random flow each call), both net",
-    ),
-    (
-        "established_vs_floor_flow_vip",
-        "lb against the reference that does lb's two hash lookups",
-    ),
-    (
-        "floor_flow_vip_vs_floor_flow",
-        "what the VIP hash lookup adds to floor_flow",
-    ),
-    (
-        "floor_flow_clk_vs_floor_flow",
-        "what writing bpf_ktime_get_ns() into last_seen on every packet adds",
-    ),
-    (
-        "floor_flow_cclk_vs_floor_flow",
-        "the same with bpf_ktime_get_coarse_ns()",
-    ),
-    (
-        "floor_flow_jif_vs_floor_flow",
-        "the same with bpf_jiffies64(), inlined by the verifier as one load",
-    ),
-    (
-        "established_vs_floor_flow_net_of_xdp_pass, new_flow_vs_floor_flow_net_of_xdp_pass",
-        "a target ratio with the empty program's time (xdp_pass: the test-run loop itself) taken off both sides: the programs' own work only (not for nonvip: the floor's own work, a few ns, is below the timer's 1 ns resolution)",
-    ),
-    (
-        "floor_flow_pcpu_vs_floor_flow",
-        "lookup hit, per-CPU against common LRU lists",
-    ),
-    (
-        "floor_flow_pcpu_insert_vs_floor_flow_insert",
-        "insert, table not full, per-CPU against common",
-    ),
-    (
-        "floor_flow_pcpu_insert_full_vs_floor_flow_insert_full",
-        "insert with eviction, per-CPU against common",
-    ),
-];
-
 /// The bar chart of the main cases.
 pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
     let pick: &[(&str, usize)] = &[
         ("floor", 0),
         ("nonvip", 1),
+        ("nonvip_port", 1),
         ("floor_flow", 0),
+        ("floor_flow4", 0),
         ("floor_flow_pcpu", 2),
         ("established", 1),
         ("udp", 1),
@@ -329,9 +149,12 @@ pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
         ("floor_flow_insert_net", 0),
         ("floor_flow_pcpu_insert_net", 2),
         ("new_flow_net", 1),
+        ("confirm_net", 1),
         ("floor_flow_insert_full_net", 0),
         ("floor_flow_pcpu_insert_full_net", 2),
         ("new_flow_full_net", 1),
+        ("confirm_full_net", 1),
+        ("connection_full_net", 1),
     ];
     let bars: Vec<Bar> = pick
         .iter()

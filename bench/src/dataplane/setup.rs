@@ -12,7 +12,7 @@ use aya::{
 use lb_common::{
     addr::from_ip,
     backend::{Backend, STATE_ACTIVE},
-    flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey},
+    flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey, FlowKey4, handshake_slot},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
     stats::Counters,
     vip::{PROTO_TCP, PROTO_UDP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
@@ -111,6 +111,7 @@ impl Lb {
                 flags: VIP_F_ADDRESS_MARKER,
             };
             maps.vips.insert(key.address_marker(), marker, 0)?;
+            maps.add_vip_address(key.addr)?;
             let bit = if proto == PROTO_TCP {
                 VIP_PORT_TCP
             } else {
@@ -139,6 +140,16 @@ impl Lb {
     /// The backend a new flow with `key` gets: its Maglev slot.
     pub fn pick(&self, key: &FlowKey) -> u32 {
         self.table[(key.hash() % self.sizes.maglev_size) as usize]
+    }
+
+    /// The pick a SYN of `key` left in `HANDSHAKES`.
+    pub fn handshake(&self, key: &FlowKey) -> Result<FlowInfo, aya::maps::MapError> {
+        let slot = self.maps.handshakes.get(&handshake_slot(key.hash()), 0)?;
+        if slot.key == *key {
+            Ok(slot.info)
+        } else {
+            Err(aya::maps::MapError::KeyNotFound)
+        }
     }
 
     /// Every counter of the VIPs, the backends and the global slot.
@@ -224,15 +235,18 @@ impl Snapshot {
 pub struct Refs {
     ebpf: Ebpf,
     pub common: FlowMap,
+    /// `floor_flow4`'s table, under the compact IPv4 key.
+    pub common4: HashMap<MapData, FlowKey4, FlowInfo>,
     pub pcpu: FlowMap,
     /// `floor_flow_vip`'s VIPs, filled with [`VIPS`].
     _vips: HashMap<MapData, VipKey, VipInfo>,
 }
 
 /// Every program of lb-bench-ebpf.
-pub const REF_PROGRAMS: [&str; 8] = [
+pub const REF_PROGRAMS: [&str; 9] = [
     FLOOR,
     FLOOR_FLOW,
+    FLOOR_FLOW4,
     FLOOR_FLOW_PCPU,
     FLOOR_FLOW_VIP,
     FLOOR_FLOW_CLK,
@@ -244,6 +258,7 @@ pub const REF_PROGRAMS: [&str; 8] = [
 /// Names in lb-bench-ebpf.
 pub const FLOOR: &str = "floor";
 pub const FLOOR_FLOW: &str = "floor_flow";
+pub const FLOOR_FLOW4: &str = "floor_flow4";
 pub const FLOOR_FLOW_PCPU: &str = "floor_flow_pcpu";
 pub const FLOOR_FLOW_VIP: &str = "floor_flow_vip";
 pub const FLOOR_FLOW_CLK: &str = "floor_flow_clk";
@@ -256,6 +271,7 @@ impl Refs {
     pub fn load(max_flows: u32) -> Result<Self> {
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("FLOWS_COMMON", max_flows)
+            .map_max_entries("FLOWS_COMMON4", max_flows)
             .map_max_entries("FLOWS_PCPU", max_flows)
             .load(REFS)
             .context("loading the reference programs")?;
@@ -275,6 +291,10 @@ impl Refs {
         };
         let common = take("FLOWS_COMMON")?;
         let pcpu = take("FLOWS_PCPU")?;
+        let common4 = HashMap::try_from(
+            ebpf.take_map("FLOWS_COMMON4")
+                .context("the reference object has no map FLOWS_COMMON4")?,
+        )?;
         let mut vips: HashMap<MapData, VipKey, VipInfo> = HashMap::try_from(
             ebpf.take_map("VIPS_REF")
                 .context("the reference object has no map VIPS_REF")?,
@@ -289,6 +309,7 @@ impl Refs {
         Ok(Self {
             ebpf,
             common,
+            common4,
             pcpu,
             _vips: vips,
         })

@@ -8,15 +8,16 @@
 
 use lb_common::{
     backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
-    flow::{FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo, FlowKey},
+    flow::{FLOW_F_CLOSING, FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo},
     vip::{PROTO_TCP, VipInfo},
 };
 
 use crate::program::{
-    clock,
+    admit, clock,
     error::{DropReason, Error},
+    flow_key::Key,
     maglev,
-    maps::{self, BACKENDS, DRAIN_FLOWS, FLOWS},
+    maps::{self, BACKENDS, DRAIN_FLOWS},
     parse::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
     stats,
 };
@@ -61,13 +62,10 @@ fn flags_of(packet: &Packet) -> u32 {
 /// only when a flow is made or moved.
 #[inline(always)]
 pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
-    let key = FlowKey::new(
-        packet.src,
-        packet.dst,
-        packet.sport_be,
-        packet.dport_be,
-        packet.proto,
-    );
+    let key = Key::of(packet);
+    if packet.icmp_error {
+        return try_flow_of_icmp_error(&key);
+    }
     // The coarse clock (to the tick) is all idle timeouts in seconds need;
     // consecutive packets within one tick then leave `last_seen_ns` unwritten.
     let now = clock::coarse_now_ns();
@@ -75,7 +73,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
     let syn_seq = if syn { packet.seq } else { 0 };
 
-    let found = FLOWS.get_ptr_mut(&key);
+    let found = key.entry();
     if let Some(flow) = found {
         // SAFETY: the pointer comes from a successful lookup; the entry is this
         // flow's, touched by the CPU its packets arrive on.
@@ -107,7 +105,15 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             stats::flow_closed(vip.vip_id, flow.backend_id);
         }
         let moved_off_down = !reused && backend.is_some_and(|b| b.state == STATE_DOWN);
-        let target = try_new_flow(&key, &vip, now, flags, syn_seq, Some(flow))?;
+        let target = try_new_flow(
+            &key,
+            key.hash(),
+            &vip,
+            now,
+            flags,
+            syn_seq,
+            RecordIn::Entry(flow),
+        )?;
         if moved_off_down {
             stats::repicked(vip.vip_id);
         }
@@ -115,45 +121,119 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     }
 
     let vip = maps::try_vip(packet)?;
+    let hash = key.hash();
+    if syn {
+        // A retransmission of a SYN still waiting for its ACK: same backend.
+        if let Some(h) = admit::handshake(&key, hash)
+            && h.syn_seq == packet.seq
+            && let Some(backend) = BACKENDS.get(h.backend_id)
+        {
+            return Ok(Target::of(h.backend_id, backend, h.vip_id));
+        }
+        // A new connection: its pick waits in HANDSHAKES for the first ACK
+        // (see admit.rs), so a SYN flood cannot empty the flow table.
+        return try_new_flow(&key, hash, &vip, now, flags, syn_seq, RecordIn::Handshake);
+    }
     // No entry, and not the start of a connection: the entry may have been
     // evicted from a full table. If the flow is one of a draining backend's
     // (recorded when its drain began), it goes back there.
-    if !syn && let Some(target) = second_chance(&key, &vip, now, flags) {
+    if let Some(target) = second_chance(&key, &vip, now, flags) {
         stats::second_chance(vip.vip_id, target.id);
         return Ok(target);
     }
-    try_new_flow(&key, &vip, now, flags, syn_seq, None)
+    // The handshake's first ACK: the flow gets its entry, on its SYN's backend.
+    if let Some(syn) = admit::handshake(&key, hash) {
+        return confirm(&key, hash, syn, now, flags);
+    }
+    // Anything else takes an entry only within this CPU's budget.
+    let into = if admit::orphan_may_record(flags, now) {
+        RecordIn::NewEntry
+    } else {
+        if flags & FLOW_F_CLOSING == 0 {
+            stats::unrecorded(vip.vip_id);
+        }
+        RecordIn::Nowhere
+    };
+    try_new_flow(&key, hash, &vip, now, flags, syn_seq, into)
+}
+
+/// Makes the flow entry of a completed handshake, unless this first segment
+/// after the SYN already ends the connection (then it is only forwarded).
+#[inline(always)]
+fn confirm(key: &Key, hash: u32, syn: FlowInfo, now: u64, flags: u32) -> Result<Target, Error> {
+    let backend = BACKENDS.get(syn.backend_id).ok_or(Error::Drop {
+        vip_id: syn.vip_id,
+        reason: DropReason::NoBackend,
+    })?;
+    if flags & FLOW_F_CLOSING == 0 {
+        let info = FlowInfo {
+            flags: syn.flags | flags,
+            last_seen_ns: now,
+            ..syn
+        };
+        key.insert(&info);
+        admit::end_handshake(hash);
+        stats::confirmed(syn.vip_id);
+    }
+    Ok(Target::of(syn.backend_id, backend, syn.vip_id))
+}
+
+/// The backend of the flow an ICMP error is about (see icmp.rs); `Pass` to
+/// the kernel if there is none. Never makes or moves a flow.
+#[inline(always)]
+fn try_flow_of_icmp_error(key: &Key) -> Result<Target, Error> {
+    let flow = key.entry().ok_or(Error::Pass)?;
+    // SAFETY: the pointer comes from a successful lookup; plain reads.
+    let (id, vip_id) = unsafe { ((*flow).backend_id, (*flow).vip_id) };
+    match BACKENDS.get(id) {
+        Some(backend) if backend.keeps_flows() => Ok(Target::of(id, backend, vip_id)),
+        _ => Err(Error::Pass),
+    }
 }
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
 #[inline(always)]
-fn second_chance(key: &FlowKey, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
+fn second_chance(key: &Key, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
     // SAFETY: the value is a plain u32 copied out at once.
-    let id = *unsafe { DRAIN_FLOWS.get(key) }?;
+    let id = *unsafe { DRAIN_FLOWS.get(&key.wide()) }?;
     let backend = BACKENDS.get(id)?;
     if backend.state != STATE_DRAINING {
         return None;
     }
-    record(key, vip, now, flags, 0, id, None);
+    record(key, 0, vip, now, flags, 0, id, RecordIn::NewEntry);
     Some(Target::of(id, backend, vip.vip_id))
 }
 
-/// Picks a backend from the VIP's live Maglev table and records the flow, in
-/// `existing` (the flow's current entry) if it has one.
+/// Where a new pick is recorded.
+enum RecordIn<'a> {
+    /// The flow's current entry, rewritten in place.
+    Entry(&'a mut FlowInfo),
+    /// A new flow entry.
+    NewEntry,
+    /// `HANDSHAKES`, until the first ACK.
+    Handshake,
+    /// Nowhere: forwarded only.
+    Nowhere,
+}
+
+/// Picks a backend from the VIP's live Maglev table and records the flow
+/// where `into` says.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn try_new_flow(
-    key: &FlowKey,
+    key: &Key,
+    hash: u32,
     vip: &VipInfo,
     now: u64,
     flags: u32,
     syn_seq: u32,
-    existing: Option<&mut FlowInfo>,
+    into: RecordIn,
 ) -> Result<Target, Error> {
     let no_backend = Error::Drop {
         vip_id: vip.vip_id,
         reason: DropReason::NoBackend,
     };
-    let id = maglev::pick(vip.vip_id, key.hash()).ok_or(no_backend)?;
+    let id = maglev::pick(vip.vip_id, hash).ok_or(no_backend)?;
     let backend = BACKENDS.get(id).ok_or(Error::Drop {
         vip_id: vip.vip_id,
         reason: DropReason::NoBackend,
@@ -164,20 +244,22 @@ fn try_new_flow(
             reason: DropReason::NoBackend,
         });
     }
-    record(key, vip, now, flags, syn_seq, id, existing);
+    record(key, hash, vip, now, flags, syn_seq, id, into);
     Ok(Target::of(id, backend, vip.vip_id))
 }
 
-/// Writes the flow's entry and counts it.
+/// Writes the flow where `into` says and counts it.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn record(
-    key: &FlowKey,
+    key: &Key,
+    hash: u32,
     vip: &VipInfo,
     now: u64,
     flags: u32,
     syn_seq: u32,
     id: u32,
-    existing: Option<&mut FlowInfo>,
+    into: RecordIn,
 ) {
     let info = FlowInfo {
         backend_id: id,
@@ -187,18 +269,16 @@ fn record(
         syn_seq,
         vip_id: vip.vip_id,
     };
-    match existing {
+    match into {
         // A new connection on a 5-tuple still in the table (ports recycle
         // quickly under load), or a flow leaving an admin-DOWN backend: the entry the
         // lookup found is rewritten where it is, which spares the LRU map
         // taking a fresh node and freeing the old one, the dearest part of an
         // insert. The lookup already marked the entry recently used.
-        Some(entry) => *entry = info,
-        // An insert can only fail for lack of memory; the packet still goes to
-        // the pick, which the next packet of the flow will find again.
-        None => {
-            let _ = FLOWS.insert(key, &info, 0);
-        }
+        RecordIn::Entry(entry) => *entry = info,
+        RecordIn::NewEntry => key.insert(&info),
+        RecordIn::Handshake => admit::start_handshake(key, hash, &info),
+        RecordIn::Nowhere => return,
     }
     stats::flow_opened(vip.vip_id, id, info.is_closing());
 }

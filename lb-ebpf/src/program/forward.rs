@@ -8,6 +8,7 @@ use network_types::eth::EthHdr;
 use crate::program::{
     error::{DropReason, Error},
     flow::Target,
+    maps::OWN_MAC,
     parse::{Packet, ptr_at},
     stats,
 };
@@ -18,10 +19,14 @@ pub fn try_forward(ctx: &XdpContext, packet: &Packet, target: Target) -> Result<
         vip_id: target.vip_id,
         reason: DropReason::Malformed,
     })?;
-    // SAFETY: `ptr_at` checked the bounds. The new source is the MAC the client
-    // addressed the frame to, which is this interface's own.
+    // SAFETY: `ptr_at` checked the bounds. The new source is the interface's
+    // own MAC; until user space has written it, the MAC the client addressed
+    // the frame to (a broadcast or multicast one must never be a source).
     unsafe {
-        (*eth).src_addr = (*eth).dst_addr;
+        (*eth).src_addr = match OWN_MAC.get(0) {
+            Some(own) if own.set != 0 => own.mac,
+            _ => (*eth).dst_addr,
+        };
         (*eth).dst_addr = target.mac;
     }
     stats::forwarded(target.vip_id, target.id, packet.frame_len);

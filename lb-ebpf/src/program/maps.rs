@@ -6,11 +6,13 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use lb_common::{
+    addr::Addr16,
     backend::Backend,
-    flow::{FlowInfo, FlowKey},
+    flow::{FlowInfo, FlowKey, FlowKey4, HANDSHAKE_SLOTS, Handshake},
+    iface::OwnMac,
     maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
     stats::Counters,
-    vip::{PROTO_TCP, VipInfo, VipKey},
+    vip::{AddrMatch, PROTO_TCP, VIP_ADDR_SLOTS, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
 
 use crate::program::{error::Error, parse::Packet};
@@ -22,12 +24,26 @@ pub static VIPS: HashMap<VipKey, VipInfo> = HashMap::with_max_entries(64, 0);
 pub static VIP_PORTS: Array<u32> = Array::with_max_entries(VIP_PORTS_ENTRIES, 0);
 
 #[map]
+pub static VIP_ADDRS: Array<VipAddrSlot> = Array::with_max_entries(VIP_ADDR_SLOTS, 0);
+
+#[map]
+pub static OWN_MAC: Array<OwnMac> = Array::with_max_entries(1, 0);
+
+#[map]
 pub static BACKENDS: Array<Backend> = Array::with_max_entries(1024, 0);
 
 /// One LRU list shared by all CPUs: an entry stays as long as any CPU uses it,
-/// and eviction picks the globally least recently used flow.
+/// and eviction picks the globally least recently used flow. IPv6 flows.
 #[map]
 pub static FLOWS: LruHashMap<FlowKey, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
+
+/// IPv4 flows, under the compact key; like `FLOWS` otherwise.
+#[map]
+pub static FLOWS4: LruHashMap<FlowKey4, FlowInfo> = LruHashMap::with_max_entries(1024, 0);
+
+/// SYNs' picks waiting for their first ACK (see admit.rs).
+#[map]
+pub static HANDSHAKES: Array<Handshake> = Array::with_max_entries(HANDSHAKE_SLOTS, 0);
 
 /// Flows of DRAINING backends, kept out of LRU eviction (see lb_common::maps::DRAIN_FLOWS).
 #[map]
@@ -74,6 +90,34 @@ pub fn try_vip_port(packet: &Packet) -> Result<(), Error> {
     }
 }
 
+/// `Pass` unless the packet's destination is a VIP address: one array read
+/// (inlined by the verifier) and a compare, so traffic to a VIP's port on
+/// any other address is turned away before any hash lookup. Exact: only when
+/// two VIP addresses share a slot does an address other than the slot's
+/// own ask `VIPS` (its address markers).
+#[inline(always)]
+pub fn try_vip_address(packet: &Packet) -> Result<(), Error> {
+    if is_vip_address(&packet.dst, packet.proto) {
+        Ok(())
+    } else {
+        Err(Error::Pass)
+    }
+}
+
+/// True when `dst` is the address of a VIP of protocol `proto`, or of any
+/// protocol when the slot alone answers.
+#[inline(always)]
+fn is_vip_address(dst: &Addr16, proto: u8) -> bool {
+    match VIP_ADDRS
+        .get(vip_addr_slot(dst))
+        .map(|slot| slot.lookup(dst))
+    {
+        Some(AddrMatch::Vip) => true,
+        Some(AddrMatch::Ask) => vip_marker(dst, proto).is_some(),
+        Some(AddrMatch::NotVip) | None => false,
+    }
+}
+
 /// The VIP a well-formed packet is addressed to, or `Pass`.
 #[inline(always)]
 pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
@@ -93,7 +137,20 @@ pub fn try_vip(packet: &Packet) -> Result<VipInfo, Error> {
 
 /// The VIP id of the address marker for (`dst`, `proto`), if `dst` is a VIP address.
 #[inline(always)]
-pub fn vip_of_address(dst: &[u8; 16], proto: u8) -> Option<u32> {
+pub fn vip_of_address(dst: &Addr16, proto: u8) -> Option<u32> {
+    // Most addresses are turned away by the slot, without a hash lookup.
+    if VIP_ADDRS
+        .get(vip_addr_slot(dst))
+        .map(|slot| slot.lookup(dst))
+        == Some(AddrMatch::NotVip)
+    {
+        return None;
+    }
+    vip_marker(dst, proto)
+}
+
+#[inline(always)]
+fn vip_marker(dst: &Addr16, proto: u8) -> Option<u32> {
     let key = VipKey::new(*dst, 0, proto);
     // SAFETY: as in `try_vip`.
     unsafe { VIPS.get(&key) }.map(|v| v.vip_id)

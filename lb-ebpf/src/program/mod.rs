@@ -1,8 +1,11 @@
 //! The program proper; compiled only for the BPF target.
+mod admit;
 mod clock;
 mod error;
 mod flow;
+mod flow_key;
 mod forward;
+mod icmp;
 mod maglev;
 mod maps;
 mod parse;
@@ -30,6 +33,7 @@ pub fn lb(ctx: XdpContext) -> u32 {
 fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
     let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
     maps::try_vip_port(&packet)?;
+    maps::try_vip_address(&packet)?;
     let target = flow::try_backend_for(&packet)?;
     forward::try_forward(ctx, &packet, target)
 }

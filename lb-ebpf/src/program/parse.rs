@@ -6,7 +6,7 @@ use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
-    addr::{Addr16, v4_mapped},
+    addr::{Addr16, v4_mapped, words},
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use network_types::{
@@ -19,7 +19,7 @@ use network_types::{
 
 use crate::program::{
     error::{DropReason, Error},
-    maps,
+    icmp, maps,
 };
 
 /// TCP flag bits (byte 13 of the TCP header).
@@ -38,11 +38,17 @@ const IPV6_MAX_EXT_HEADERS: usize = 4;
 /// IPv4 fragment offset mask in the host-order `frags` field.
 const IPV4_OFFSET_MASK: u16 = 0x1fff;
 
+/// IANA protocol numbers of ICMP and ICMPv6.
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_ICMPV6: u8 = 58;
+
 /// Stands for "TCP or UDP, not known which" in [`ParseError::Malformed`].
 pub const PROTO_UNKNOWN: u8 = 0;
 
 /// What the rest of the program needs from a well-formed TCP or UDP packet.
 pub struct Packet {
+    /// IPv4 (addresses IPv4-mapped) or IPv6.
+    pub v4: bool,
     pub src: Addr16,
     pub dst: Addr16,
     pub sport_be: u16,
@@ -56,6 +62,10 @@ pub struct Packet {
     pub has_payload: bool,
     /// Bytes in the frame, for the byte counters.
     pub frame_len: u32,
+    /// An ICMP "fragmentation needed" or ICMPv6 "packet too big" about the
+    /// VIP-to-client packet whose 5-tuple the other fields hold, turned
+    /// around (see icmp.rs): it only follows an existing flow.
+    pub icmp_error: bool,
 }
 
 /// What went wrong, without data.
@@ -152,7 +162,12 @@ struct L3 {
 fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
     let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::UNPARSABLE)?;
     // SAFETY: `ptr_at` checked the bounds.
-    let ether_type = unsafe { (*eth).ether_type };
+    let (ether_type, dst) = unsafe { ((*eth).ether_type, (*eth).dst_addr) };
+    // A unicast frame to another MAC (the interface is promiscuous, or a
+    // bridge floods) is not ours to forward.
+    if maps::OWN_MAC.get(0).is_some_and(|own| own.not_for_us(&dst)) {
+        return Err(ParseError::NOT_OURS);
+    }
     if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
         let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::UNPARSABLE)?;
         return Ok(L3 {
@@ -178,11 +193,15 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     } else {
         return Err(ParseError::NOT_OURS);
     };
+    if ip.proto == PROTO_ICMP || ip.proto == PROTO_ICMPV6 {
+        return icmp::try_about_a_flow(ctx, ip.v4, ip.l4);
+    }
     try_l4(ctx, &ip)
 }
 
 /// The network layer's findings.
 struct Ip {
+    v4: bool,
     src: Addr16,
     dst: Addr16,
     proto: u8,
@@ -203,7 +222,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     let dst = v4_mapped(ip.dst_addr);
     let proto = ip.proto;
     let malformed = ParseError::malformed(dst, proto);
-    if proto != PROTO_TCP && proto != PROTO_UDP {
+    if proto != PROTO_TCP && proto != PROTO_UDP && proto != PROTO_ICMP {
         return Err(ParseError::NOT_OURS);
     }
     let header_len = ((ip.vihl & 0x0f) as usize) * 4;
@@ -221,6 +240,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     // A first fragment (MF set, offset 0) carries the transport header: it goes
     // on like any packet; only later fragments, which have no ports, are dropped.
     Ok(Ip {
+        v4: true,
         src: v4_mapped(ip.src_addr),
         dst,
         proto,
@@ -238,6 +258,12 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
         return Err(ParseError::UNPARSABLE);
     }
     let dst = ip.dst_addr;
+    // `::ffff:a.b.c.d` is how the maps hold an IPv4 address; as an IPv6
+    // destination it is never a VIP (it does not route), and must not match
+    // an IPv4 VIP's keys.
+    if is_v4_mapped(&dst) {
+        return Err(ParseError::NOT_OURS);
+    }
     let end = offset + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
     let mut next = ip.next_hdr;
     let mut l4 = offset + Ipv6Hdr::LEN;
@@ -245,7 +271,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     let malformed = ParseError::malformed(dst, PROTO_UNKNOWN);
     for _ in 0..IPV6_MAX_EXT_HEADERS {
         match next {
-            PROTO_TCP | PROTO_UDP => break,
+            PROTO_TCP | PROTO_UDP | PROTO_ICMPV6 => break,
             IPV6_FRAGMENT => {
                 // Next header (1), reserved (1), offset and flags (2), id (4).
                 let frag: *const [u8; 8] = ptr_at(ctx, l4).ok_or(malformed)?;
@@ -268,19 +294,27 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
             _ => return Err(ParseError::NOT_OURS),
         }
     }
-    if next != PROTO_TCP && next != PROTO_UDP {
+    if next != PROTO_TCP && next != PROTO_UDP && next != PROTO_ICMPV6 {
         return Err(ParseError::NOT_OURS);
     }
     if end > ctx.data_end() - ctx.data() {
         return Err(ParseError::malformed(dst, next));
     }
     Ok(Ip {
+        v4: false,
         src: ip.src_addr,
         dst,
         proto: next,
         l4,
         end,
     })
+}
+
+/// True for an IPv4-mapped IPv6 address (`::ffff:0:0/96`).
+#[inline(always)]
+fn is_v4_mapped(addr: &Addr16) -> bool {
+    let w = words(addr);
+    w[0] == 0 && w[1] == 0 && w[2] == u32::from_ne_bytes([0, 0, 0xff, 0xff])
 }
 
 #[inline(always)]
@@ -299,6 +333,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
         // SAFETY: the flags byte is byte 13 of the 20-byte header checked above.
         let tcp_flags = unsafe { *(tcp as *const TcpHdr as *const u8).add(13) };
         Ok(Packet {
+            v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
             sport_be: u16::from_ne_bytes(tcp.source),
@@ -308,6 +343,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             seq: u32::from_be_bytes(tcp.seq),
             has_payload: ip.end > payload_start,
             frame_len,
+            icmp_error: false,
         })
     } else {
         let udp: *const UdpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;
@@ -317,6 +353,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             return Err(malformed);
         }
         Ok(Packet {
+            v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
             sport_be: u16::from_ne_bytes(udp.src),
@@ -326,6 +363,7 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             seq: 0,
             has_payload: ip.end > ip.l4 + UdpHdr::LEN,
             frame_len,
+            icmp_error: false,
         })
     }
 }

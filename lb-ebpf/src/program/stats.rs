@@ -55,6 +55,16 @@ pub fn second_chance(vip_id: u32, backend_id: u32) {
 }
 
 #[inline(always)]
+pub fn confirmed(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.confirmed += 1);
+}
+
+#[inline(always)]
+pub fn unrecorded(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.unrecorded += 1);
+}
+
+#[inline(always)]
 pub fn repicked(vip_id: u32) {
     add(&VIP_STATS, vip_id, |c| c.repicked += 1);
 }

@@ -50,6 +50,8 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
                 no_backend: 3,
             },
             repicked: 4,
+            confirmed: 6,
+            unrecorded: 7,
             backends,
         }],
         passed_packets: 99,

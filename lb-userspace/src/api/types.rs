@@ -48,6 +48,14 @@ pub struct VipStatus {
     pub drops: Drops,
     /// Flows moved off a DOWN backend.
     pub repicked: u64,
+    /// Handshakes whose first ACK made a flow entry (SYNs count in
+    /// `counters.new_flows`: a SYN flood shows as the gap).
+    #[serde(default)]
+    pub confirmed: u64,
+    /// Packets without a flow entry forwarded unrecorded: the per-CPU budget
+    /// of entries without a handshake was spent (an ACK flood).
+    #[serde(default)]
+    pub unrecorded: u64,
     pub backends: Vec<BackendStatus>,
 }
 

@@ -30,20 +30,22 @@ pub const FULL_COUNT_DUTY: u32 = 20;
 /// Where the pinned flow tables are.
 #[derive(Clone, Debug)]
 pub struct FlowPins {
-    pub flows: PathBuf,
+    /// The pin directory: the flow tables (FLOWS4 and FLOWS) open from it.
+    pub dir: PathBuf,
     pub drain_flows: PathBuf,
 }
 
 impl FlowPins {
     pub fn new(pin_dir: &Path) -> Self {
         Self {
-            flows: pin_dir.join(names::FLOWS),
+            dir: pin_dir.to_path_buf(),
             drain_flows: pin_dir.join(names::DRAIN_FLOWS),
         }
     }
 
     pub fn open_flows(&self) -> anyhow::Result<FlowMap> {
-        open(&self.flows)
+        FlowMap::from_pins(&self.dir)
+            .with_context(|| format!("opening the flow tables in {}", self.dir.display()))
     }
 
     fn open_drain_flows(&self) -> anyhow::Result<DrainFlowMap> {

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 
-use crate::dataplane::flow_scan::for_each_flow;
+use crate::dataplane::{flow_scan::for_each_flow, flows::FlowTables};
 use lb_common::{
     flow::{FlowInfo, FlowKey},
     vip::PROTO_UDP,
 };
 
-pub type FlowMap = BpfHashMap<MapData, FlowKey, FlowInfo>;
+pub type FlowMap = FlowTables;
 pub type DrainFlowMap = BpfHashMap<MapData, FlowKey, u32>;
 
 /// Idle timeouts in nanoseconds.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lb_common::{
-    addr::from_ip,
+    addr::{Addr16, from_ip},
     backend::{Backend, STATE_ACTIVE},
     maps::{VIP_PORT_TCP, VIP_PORT_UDP},
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
@@ -28,6 +28,7 @@ pub struct Synced {
     backends: BTreeMap<u32, Backend>,
     vips: BTreeMap<VipKey, VipInfo>,
     ports: BTreeMap<u16, u32>,
+    addrs: BTreeSet<Addr16>,
 }
 
 impl Synced {
@@ -43,6 +44,7 @@ impl Synced {
         for item in maps.vips.iter() {
             let (k, v) = item?;
             synced.vips.insert(k, v);
+            synced.addrs.insert(k.addr);
         }
         for port in 0..=u16::MAX {
             let bits = maps.vip_ports.get(&(port as u32), 0)?;
@@ -153,6 +155,11 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
             maps.vips.insert(key, info, 0)?;
             synced.vips.insert(*key, *info);
         }
+    }
+    let wanted_addrs: BTreeSet<Addr16> = wanted_vips.keys().map(|k| k.addr).collect();
+    if wanted_addrs != synced.addrs {
+        maps.write_vip_addresses(&synced.addrs, &wanted_addrs)?;
+        synced.addrs = wanted_addrs;
     }
     for (port, bits) in &wanted_ports {
         if synced.ports.get(port) != Some(bits) {

@@ -143,6 +143,8 @@ impl State {
                     no_backend: c.drop_no_backend,
                 },
                 repicked: c.repicked,
+                confirmed: c.confirmed,
+                unrecorded: c.unrecorded,
                 backends: v
                     .cfg
                     .backends

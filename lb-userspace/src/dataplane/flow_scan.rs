@@ -1,4 +1,4 @@
-//! Reading the whole flow table in batches, which is what makes a pass over a
+//! Reading a whole flow table in batches, which is what makes a pass over a
 //! table of a million flows affordable (see `batch`).
 
 use std::{
@@ -6,30 +6,40 @@ use std::{
     os::fd::{AsFd as _, AsRawFd as _},
 };
 
-use aya::maps::{HashMap, IterableMap as _, MapData};
+use aya::{
+    Pod,
+    maps::{HashMap, IterableMap as _, MapData},
+};
 use lb_common::flow::{FlowInfo, FlowKey};
 
-use super::batch;
+use super::{batch, flows::FlowTables};
 
 /// Entries fetched per call. A hash bucket holding more entries than this
 /// makes the kernel answer ENOSPC with nothing copied; the buffer then grows.
 const BATCH: usize = 4096;
 
-/// Calls `f` for every entry of the flow table; returns how many there were.
-/// Entries added or removed during the pass may or may not be seen, as with
-/// any iteration of a live map.
-pub fn for_each_flow(
-    flows: &HashMap<MapData, FlowKey, FlowInfo>,
-    mut f: impl FnMut(&FlowKey, &FlowInfo),
+/// Calls `f` for every entry of both flow tables; returns how many there
+/// were. Entries added or removed during the pass may or may not be seen, as
+/// with any iteration of a live map.
+pub fn for_each_flow(flows: &FlowTables, f: impl FnMut(&FlowKey, &FlowInfo)) -> io::Result<u64> {
+    flows.for_each(f)
+}
+
+/// Calls `f` for every entry of one hash map of flows, in batches (`blank`:
+/// any key, to size the buffer).
+pub fn for_each_entry<K: Pod>(
+    map: &HashMap<MapData, K, FlowInfo>,
+    blank: K,
+    mut f: impl FnMut(&K, &FlowInfo),
 ) -> io::Result<u64> {
-    let fd = flows.map().fd().as_fd().as_raw_fd();
-    let mut keys = vec![FlowKey::new([0; 16], [0; 16], 0, 0, 0); BATCH];
+    let fd = map.map().fd().as_fd().as_raw_fd();
+    let mut keys = vec![blank; BATCH];
     let mut values = vec![FlowInfo::default(); BATCH];
     let mut cursor = None;
     let mut total = 0u64;
     loop {
         let at = cursor;
-        // SAFETY: `fd` is the flow table, keyed by FlowKey with FlowInfo values.
+        // SAFETY: `fd` is a hash map keyed by `K` with FlowInfo values.
         let step = unsafe { batch::lookup_step(fd, &mut cursor, &mut keys, &mut values) };
         let (n, done) = match step {
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {

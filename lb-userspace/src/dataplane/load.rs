@@ -47,7 +47,8 @@ impl Sizes {
 /// attached or pinned yet). The verifier runs when the caller loads the
 /// program (`Xdp::load`).
 pub fn load(sizes: &Sizes) -> Result<Ebpf, LoadError> {
-    load_with(sizes, &mut EbpfLoader::new())
+    let orphan_rate = names::orphan_inserts_per_sec(sizes.max_flows);
+    load_with(sizes, &orphan_rate, &mut EbpfLoader::new())
 }
 
 /// Loads the embedded program on the maps pinned in `pins` (an adopted data
@@ -58,21 +59,30 @@ pub fn load_on_pins(sizes: &Sizes, pins: &super::pins::PinDir) -> Result<Ebpf, L
         .iter()
         .map(|name| (*name, pins.map(name)))
         .collect();
+    let orphan_rate = names::orphan_inserts_per_sec(sizes.max_flows);
     let mut loader = EbpfLoader::new();
     for (name, path) in &paths {
         loader.map_pin_path(name, path.as_path());
     }
-    load_with(sizes, &mut loader)
+    load_with(sizes, &orphan_rate, &mut loader)
 }
 
-fn load_with<'a>(sizes: &'a Sizes, loader: &mut EbpfLoader<'a>) -> Result<Ebpf, LoadError> {
+/// `orphan_rate`: the per-CPU budget of flow entries made by packets that
+/// are not a handshake's (a load-time global; see `lb_common::maps`).
+fn load_with<'a>(
+    sizes: &'a Sizes,
+    orphan_rate: &'a u64,
+    loader: &mut EbpfLoader<'a>,
+) -> Result<Ebpf, LoadError> {
     let maglev_entries = sizes.maglev_entries()?;
     let ebpf = loader
         .override_global(names::GLOBAL_MAGLEV_SIZE, &sizes.maglev_size, true)
+        .override_global(names::GLOBAL_ORPHAN_INSERTS_PER_SEC, orphan_rate, true)
         // Each VIP has its own key plus at most one address marker.
         .map_max_entries(names::VIPS, sizes.max_vips * 2)
         .map_max_entries(names::BACKENDS, sizes.max_backends)
         .map_max_entries(names::FLOWS, sizes.max_flows)
+        .map_max_entries(names::FLOWS4, sizes.max_flows)
         .map_max_entries(names::DRAIN_FLOWS, sizes.max_drain_flows)
         .map_max_entries(names::MAGLEV, maglev_entries)
         .map_max_entries(names::MAGLEV_LIVE_HALF, sizes.max_vips)

@@ -1,7 +1,7 @@
 //! Typed handles on the program's maps, and the few writes user space makes.
 
 use std::{
-    collections::HashMap as StdHashMap,
+    collections::{BTreeMap, BTreeSet, HashMap as StdHashMap},
     os::fd::{AsFd as _, AsRawFd as _},
     path::Path,
 };
@@ -11,13 +11,17 @@ use aya::{
     maps::{Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray},
 };
 use lb_common::{
+    addr::Addr16,
     backend::Backend,
-    flow::{FlowInfo, FlowKey},
+    flow::{FlowKey, Handshake},
+    iface::OwnMac,
     maglev::slot_index,
     maps as names,
     stats::Counters,
-    vip::{VipInfo, VipKey},
+    vip::{VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
+
+use super::flows::FlowTables;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
@@ -46,7 +50,7 @@ pub enum MapsError {
     TableSize { vip_id: u32, got: usize, want: u32 },
 }
 
-fn ctx(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
+pub(super) fn ctx(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
     move |source| MapsError::Map { name, source }
 }
 
@@ -54,8 +58,12 @@ fn ctx(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
 pub struct Maps {
     pub vips: HashMap<MapData, VipKey, VipInfo>,
     pub vip_ports: Array<MapData, u32>,
+    pub vip_addrs: Array<MapData, VipAddrSlot>,
     pub backends: Array<MapData, Backend>,
-    pub flows: HashMap<MapData, FlowKey, FlowInfo>,
+    pub own_mac: Array<MapData, OwnMac>,
+    /// `FLOWS4` and `FLOWS`, read and written as one table.
+    pub flows: FlowTables,
+    pub handshakes: Array<MapData, Handshake>,
     pub drain_flows: HashMap<MapData, FlowKey, u32>,
     pub maglev: Array<MapData, u32>,
     pub live_half: Array<MapData, u32>,
@@ -71,7 +79,7 @@ pub struct Maps {
 }
 
 /// Where each map comes from: a freshly loaded program or pins.
-trait Source {
+pub(super) trait Source {
     fn map(&mut self, name: &'static str) -> Result<Map, MapsError>;
 }
 
@@ -81,7 +89,7 @@ impl Source for Ebpf {
     }
 }
 
-struct PinDir<'a>(&'a Path);
+pub(super) struct PinDir<'a>(pub(super) &'a Path);
 
 impl Source for PinDir<'_> {
     fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
@@ -112,8 +120,13 @@ impl Maps {
             vips: HashMap::try_from(src.map(names::VIPS)?).map_err(ctx(names::VIPS))?,
             vip_ports: Array::try_from(src.map(names::VIP_PORTS)?)
                 .map_err(ctx(names::VIP_PORTS))?,
+            vip_addrs: Array::try_from(src.map(names::VIP_ADDRS)?)
+                .map_err(ctx(names::VIP_ADDRS))?,
             backends: Array::try_from(src.map(names::BACKENDS)?).map_err(ctx(names::BACKENDS))?,
-            flows: HashMap::try_from(src.map(names::FLOWS)?).map_err(ctx(names::FLOWS))?,
+            own_mac: Array::try_from(src.map(names::OWN_MAC)?).map_err(ctx(names::OWN_MAC))?,
+            flows: FlowTables::from_source(src)?,
+            handshakes: Array::try_from(src.map(names::HANDSHAKES)?)
+                .map_err(ctx(names::HANDSHAKES))?,
             drain_flows: HashMap::try_from(src.map(names::DRAIN_FLOWS)?)
                 .map_err(ctx(names::DRAIN_FLOWS))?,
             maglev: Array::try_from(src.map(names::MAGLEV)?).map_err(ctx(names::MAGLEV))?,
@@ -147,6 +160,63 @@ impl Maps {
         self.live_half
             .set(vip_id, idle, 0)
             .map_err(ctx(names::MAGLEV_LIVE_HALF))
+    }
+
+    /// Writes `interface`'s MAC (in this network namespace) into `OWN_MAC`:
+    /// forwarded frames leave from it, and unicast frames to other MACs pass.
+    /// Left unset (frames forwarded from the MAC they came to) if the
+    /// interface has no link-layer address.
+    pub fn write_own_mac(&mut self, interface: &str) -> Result<(), MapsError> {
+        let mac = nix::ifaddrs::getifaddrs().ok().and_then(|mut addrs| {
+            addrs.find_map(|a| {
+                (a.interface_name == interface)
+                    .then(|| a.address?.as_link_addr()?.addr())
+                    .flatten()
+            })
+        });
+        match mac {
+            Some(mac) => self
+                .own_mac
+                .set(0, OwnMac::new(mac), 0)
+                .map_err(ctx(names::OWN_MAC)),
+            None => {
+                tracing::warn!(
+                    interface,
+                    "no MAC address found; forwarded frames keep the MAC they were sent to as source"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds `addr` to the VIP addresses (`VIP_ADDRS`), keeping the others.
+    pub fn add_vip_address(&mut self, addr: Addr16) -> Result<(), MapsError> {
+        let index = vip_addr_slot(&addr);
+        let slot = self
+            .vip_addrs
+            .get(&index, 0)
+            .map_err(ctx(names::VIP_ADDRS))?;
+        self.vip_addrs
+            .set(index, slot.with(addr), 0)
+            .map_err(ctx(names::VIP_ADDRS))
+    }
+
+    /// Makes `VIP_ADDRS` hold exactly `new`, given that it holds `old`: only
+    /// the slots either set hashes to are written.
+    pub fn write_vip_addresses(
+        &mut self,
+        old: &BTreeSet<Addr16>,
+        new: &BTreeSet<Addr16>,
+    ) -> Result<(), MapsError> {
+        let wanted = vip_address_slots(new);
+        let touched: BTreeSet<u32> = old.iter().chain(new).map(vip_addr_slot).collect();
+        for index in touched {
+            let slot = wanted.get(&index).copied().unwrap_or_default();
+            self.vip_addrs
+                .set(index, slot, 0)
+                .map_err(ctx(names::VIP_ADDRS))?;
+        }
+        Ok(())
     }
 
     /// Records `keys` as connections of draining backend `backend_id`, out of
@@ -209,4 +279,14 @@ impl Maps {
         }
         Ok(total)
     }
+}
+
+/// The `VIP_ADDRS` slots that hold `addrs` (the others are empty).
+pub fn vip_address_slots(addrs: &BTreeSet<Addr16>) -> BTreeMap<u32, VipAddrSlot> {
+    let mut slots: BTreeMap<u32, VipAddrSlot> = BTreeMap::new();
+    for addr in addrs {
+        let slot = slots.entry(vip_addr_slot(addr)).or_default();
+        *slot = slot.with(*addr);
+    }
+    slots
 }

@@ -7,6 +7,7 @@ pub mod attach;
 pub mod batch;
 pub mod driver;
 pub mod flow_scan;
+pub mod flows;
 pub mod link_info;
 pub mod load;
 pub mod maps;
@@ -62,12 +63,15 @@ impl Dataplane {
         let pins = PinDir::new(opts.pin_root, opts.interface);
         pins::check_bpffs(opts.pin_root).map_err(anyhow::Error::msg)?;
         if pins.has_link() {
-            return Self::adopt(pins, opts);
+            let (mut adopted, attached) = Self::adopt(pins, opts)?;
+            adopted.maps.write_own_mac(opts.interface)?;
+            return Ok((adopted, attached));
         }
         // A directory without a link is what a load that died half-way leaves.
         pins.remove_all()
             .with_context(|| format!("clearing incomplete pins in {}", pins.0.display()))?;
-        let (dataplane, attached) = Self::load_and_pin(pins, opts)?;
+        let (mut dataplane, attached) = Self::load_and_pin(pins, opts)?;
+        dataplane.maps.write_own_mac(opts.interface)?;
         Ok((dataplane, Some(attached)))
     }
 

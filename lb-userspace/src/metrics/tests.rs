@@ -44,6 +44,8 @@ fn global_and_vip_series() {
         "lb_passed_packets_total 99",
         "lb_passed_malformed_total 5",
         r#"lb_vip_repicked_total{vip="web",address="198.51.100.10",port="80",protocol="tcp"} 4"#,
+        r#"lb_vip_confirmed_total{vip="web",address="198.51.100.10",port="80",protocol="tcp"} 6"#,
+        r#"lb_vip_unrecorded_total{vip="web",address="198.51.100.10",port="80",protocol="tcp"} 7"#,
     ] {
         assert!(
             text.lines().any(|l| l == line),
