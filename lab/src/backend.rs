@@ -339,6 +339,23 @@ impl Backend {
         Ok(())
     }
 
+    /// Whether its lb_drain endpoint says it is draining (`GET /lb/drain`
+    /// from the LB namespace, as lb would ask).
+    pub fn is_draining(&self) -> Result<bool> {
+        let r = client::send(&self.callers.notice, &Request::get(self.url(DRAIN_PATH)))?;
+        match (r.ok(), r.body.trim()) {
+            (true, "draining") => Ok(true),
+            (true, "not draining") => Ok(false),
+            _ => bail!(
+                "{} GET {DRAIN_PATH}: {:?} {:?} {}",
+                self.name,
+                r.status,
+                r.body,
+                r.error
+            ),
+        }
+    }
+
     /// The worker pids its Gunicorn booted, and those that logged seeing the
     /// drain flag (lb_drain's "lb_drain: pid N draining" line).
     pub fn workers_and_drain_sightings(&self) -> (BTreeSet<u32>, BTreeSet<u32>) {

@@ -197,12 +197,16 @@ impl std::fmt::Display for DrainOutcome {
 pub enum ActionKind {
     OnDrain,
     Shutdown,
+    /// `lb enable` after an HTTP `on_drain` notice: the same URL with
+    /// `DELETE`, so the backend stops closing its connections.
+    OnDrainUndo,
 }
 
 impl ActionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OnDrain => "on_drain",
+            Self::OnDrainUndo => "on_drain_undo",
             Self::Shutdown => "shutdown",
         }
     }

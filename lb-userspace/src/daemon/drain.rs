@@ -157,6 +157,26 @@ pub fn notice(backend: &mut BackendEntry) -> StepResult {
     result
 }
 
+/// What `lb enable` owes a backend whose drain sent an HTTP `on_drain`
+/// notice: the same URL with `DELETE` (what `lb-drain` and any endpoint
+/// following docs/drain.md take as "serve normally again"), or it would
+/// go on closing every connection after its response. A signal or command
+/// notice has no generic undo: nothing is sent for those.
+pub fn undo_notice(backend: &BackendEntry) -> Option<Due> {
+    let drain = backend.drain.as_ref()?;
+    match (&backend.cfg.on_drain, drain.on_drain_done) {
+        (Some(Action::Http { url, .. }), true) => Some(Due {
+            backend: backend.cfg.name.clone(),
+            kind: Kind::OnDrainUndo,
+            action: Action::Http {
+                url: url.clone(),
+                method: "DELETE".to_string(),
+            },
+        }),
+        _ => None,
+    }
+}
+
 /// Idle timeouts of the config, for the live counters.
 pub fn idle_timeouts(daemon: &crate::config::DaemonConfig) -> IdleTimeouts {
     IdleTimeouts {

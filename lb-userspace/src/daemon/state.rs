@@ -209,13 +209,15 @@ impl State {
         self.refuse_after_teardown()?;
         let b = self.backend_mut(name)?;
         let was_draining = b.drain.as_ref().is_some_and(|d| d.outcome.is_none());
+        let undo = drain::undo_notice(b);
         b.disabled = false;
         b.drain = None;
         if was_draining {
             tracing::info!(backend = name, "drain cancelled: back to ACTIVE");
             counters::global().drain_ended(name, DrainOutcome::Cancelled.as_str(), 0);
         }
-        let work = self.untrack(name);
+        let mut work = self.untrack(name);
+        work.extend(undo.map(Work::Action));
         self.apply()?;
         Ok(work)
     }

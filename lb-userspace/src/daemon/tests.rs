@@ -347,3 +347,42 @@ fn a_second_drain_request_changes_nothing() {
     assert!(again.is_empty(), "no work, no second action");
     assert_eq!(state.model.backends["web-2"].drain.as_ref(), Some(&first));
 }
+
+#[test]
+fn enable_after_an_http_notice_undoes_it_with_delete() {
+    let with_notice = CONFIG.replace(
+        "signal_delay = \"1s\"",
+        "signal_delay = \"1s\"\non_drain = { http = \"http://198.51.100.12:8000/lb/drain\" }",
+    );
+    let mut m = model(&with_notice, Persisted::default());
+    let b = m.backends.get_mut("web-2").unwrap();
+    assert!(drain::undo_notice(b).is_none(), "no drain: nothing to undo");
+    b.drain = Some(drain_record(30.0));
+    assert!(
+        drain::undo_notice(b).is_none(),
+        "the notice was not sent yet: nothing to undo"
+    );
+    let sent = drain::notice(b);
+    assert_eq!(sent.actions.len(), 1);
+    let undo = drain::undo_notice(b).expect("an HTTP notice went out");
+    assert_eq!(undo.kind, Kind::OnDrainUndo);
+    assert_eq!(
+        undo.action,
+        config::Action::Http {
+            url: "http://198.51.100.12:8000/lb/drain".into(),
+            method: "DELETE".into(),
+        }
+    );
+    // A signal notice has no generic undo.
+    let mut m = model(
+        &CONFIG.replace(
+            "signal_delay = \"1s\"",
+            "signal_delay = \"1s\"\non_drain = { signal = \"USR1\", pid_file = \"/run/web-2.pid\" }",
+        ),
+        Persisted::default(),
+    );
+    let b = m.backends.get_mut("web-2").unwrap();
+    b.drain = Some(drain_record(30.0));
+    drain::notice(b);
+    assert!(drain::undo_notice(b).is_none());
+}

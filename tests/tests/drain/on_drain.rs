@@ -200,3 +200,48 @@ fn idle_drain_loses_nothing(prefix: &str, app: App) {
         web2.log_tail(40)
     );
 }
+
+/// `lb enable` after an `on_drain` notice sends the same URL a `DELETE`: the
+/// backend, put back in service without a restart, stops closing every
+/// connection. Checked on lb_drain's own endpoint.
+#[test]
+fn enable_after_on_drain_undoes_the_notice() {
+    let lab = lab("drn-undo");
+    let web2 = lab.backend(TARGET).unwrap();
+    let spec = ConfigSpec {
+        backend: BackendOpts {
+            on_drain: true,
+            ..BackendOpts::default()
+        },
+        ..ConfigSpec::default()
+    };
+    let daemon = start_daemon(&lab, &spec);
+    assert!(!web2.is_draining().expect("web-2's drain endpoint answers"));
+    let out = daemon
+        .lb(&["drain", TARGET, "--no-signal"])
+        .expect("lb drain runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    support::poll("web-2 takes the notice", Duration::from_secs(10), || {
+        web2.is_draining().ok().filter(|d| *d)
+    });
+    let out = daemon.lb(&["enable", TARGET]).expect("lb enable runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    support::poll(
+        "web-2 serves normally again",
+        Duration::from_secs(10),
+        || web2.is_draining().ok().filter(|d| !*d),
+    );
+    let b = daemon.backend_status(TARGET).expect("status");
+    assert_eq!(b["state"], "active", "{b}");
+    assert_eq!(b["last_action"]["kind"], "on_drain_undo", "{b}");
+    assert_eq!(b["last_action"]["ok"], true, "{b}");
+    println!("enable after on_drain: last action {}", b["last_action"]);
+}
