@@ -348,6 +348,11 @@ impl Daemon {
         self.proc.as_ref().is_some_and(Proc::is_running)
     }
 
+    /// How the daemon process ended, None while it runs (or after a kill).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.proc.as_ref().and_then(Proc::exit_status)
+    }
+
     /// SIGKILL: a crash. Pins stay (a new daemon adopts them).
     pub fn kill9(&mut self) {
         if let Some(p) = self.proc.take() {

@@ -11,8 +11,15 @@
 //! cargo test -p lb-tests --test faults -- --test-threads=1 --nocapture)
 
 mod backend_crash;
+mod control;
 mod daemon_restart;
+// The drain tests' helpers, for the control-plane faults (control.rs); this
+// suite uses only part of them.
+#[allow(dead_code)]
+#[path = "../drain/support.rs"]
+mod drain_support;
 mod health_blip;
 mod interface;
+mod supervision;
 mod support;
 mod upgrade;

@@ -6,11 +6,6 @@
 //!
 //! Run: cargo xtask test -- faults_control
 
-// Shared with the drain tests; this file uses only part of it.
-#[allow(dead_code)]
-#[path = "drain/support.rs"]
-mod support;
-
 use std::{
     io::{Read as _, Write as _},
     os::unix::net::UnixStream,
@@ -22,7 +17,7 @@ use std::{
 use lb_lab::{BackendOpts, ConfigSpec, Lab, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
-use support::{
+use crate::drain_support::{
     Long, TARGET, assert_clean, drain, exit_code, finish_long, lab, now, start_daemon, start_long,
     wait_served,
 };
@@ -152,7 +147,7 @@ fn hostile(socket: &Path) -> usize {
 }
 
 #[test]
-fn hostile_api_input_during_load_and_a_drain_breaks_nothing() {
+fn faults_control_hostile_api_input_during_load_and_a_drain_breaks_nothing() {
     let lab = lab("fc-hostile");
     let daemon = start_daemon(&lab, &spec());
     let web2 = lab.backend(TARGET).unwrap();
@@ -180,7 +175,7 @@ fn hostile_api_input_during_load_and_a_drain_breaks_nothing() {
 }
 
 #[test]
-fn a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
+fn faults_control_a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
     let lab = lab("fc-second");
     let daemon = start_daemon(&lab, &spec());
     let web2 = lab.backend(TARGET).unwrap();
@@ -225,7 +220,7 @@ fn a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
 }
 
 #[test]
-fn a_truncated_state_file_does_not_keep_the_daemon_down() {
+fn faults_control_a_truncated_state_file_does_not_keep_the_daemon_down() {
     let lab = lab("fc-state");
     let mut daemon = start_daemon(&lab, &spec());
     let web2 = lab.backend(TARGET).unwrap();
