@@ -53,15 +53,7 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
             // First the upgrade test's variant, then the real `lb` binary that
             // the end-to-end tests run in the lab (the last build wins the name).
             build_upgrade_binary()?;
-            let mut build = Command::new(paths::cargo());
-            build.current_dir(paths::workspace_root()).args([
-                "build",
-                "--package",
-                "lb-userspace",
-                "--bin",
-                "lb",
-            ]);
-            build.run()?;
+            build_debug_lb(&[])?;
             let mut env = Vec::new();
             if wants_package(filter) {
                 // The package tests (lb-tests' package.rs) check the real .deb.
@@ -88,21 +80,22 @@ pub fn run(unit_only: bool, filter: &[String]) -> Result<()> {
 /// puts the ordinary `target/debug/lb` back.
 fn build_upgrade_binary() -> Result<()> {
     let target = paths::target_dir();
-    let mut build = Command::new(paths::cargo());
-    build.current_dir(paths::workspace_root()).args([
-        "build",
-        "--package",
-        "lb-userspace",
-        "--bin",
-        "lb",
-        "--features",
-        "test-upgrade",
-    ]);
-    build.run()?;
+    build_debug_lb(&["--features", "test-upgrade"])?;
     let from = target.join("debug").join("lb");
     let to = target.join("debug").join("lb-upgrade");
     std::fs::copy(&from, &to)
         .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// `cargo build --package lb-userspace --bin lb EXTRA...` (debug).
+fn build_debug_lb(extra: &[&str]) -> Result<()> {
+    let mut build = Command::new(paths::cargo());
+    build
+        .current_dir(paths::workspace_root())
+        .args(["build", "--package", "lb-userspace", "--bin", "lb"])
+        .args(extra);
+    build.run()?;
     Ok(())
 }
 

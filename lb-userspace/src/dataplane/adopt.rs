@@ -15,11 +15,10 @@ use std::{os::fd::AsFd as _, path::Path};
 
 use anyhow::Context as _;
 use aya::programs::{
-    Xdp,
     links::{FdLink, PinnedLink},
     xdp::XdpLink,
 };
-use lb_common::maps::{self as names, MAPS_LAYOUT_VERSION};
+use lb_common::maps::MAPS_LAYOUT_VERSION;
 
 use super::{
     attach::{self, Attached, Requested},
@@ -150,12 +149,7 @@ pub fn settle_link(
     // This binary's program, on the pinned maps: the kernel computes its tag
     // only once it is loaded (and the verifier has run).
     let mut ebpf = load::load_on_pins(sizes, pins)?;
-    let prog: &mut Xdp = ebpf
-        .program_mut(names::PROGRAM)
-        .context("the embedded object has no `lb` program")?
-        .try_into()?;
-    prog.load()
-        .context("the kernel's verifier rejected the XDP program")?;
+    let prog = load::verified_program(&mut ebpf)?;
     let own_tag = prog
         .info()
         .context("reading the loaded program's info")?

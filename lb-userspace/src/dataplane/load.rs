@@ -91,3 +91,16 @@ fn load_with<'a>(
         .load(super::object::BYTES)?;
     Ok(ebpf)
 }
+
+/// The `lb` XDP program of a loaded object, through the kernel's verifier
+/// (loaded, not attached).
+pub fn verified_program(ebpf: &mut Ebpf) -> anyhow::Result<&mut aya::programs::Xdp> {
+    use anyhow::Context as _;
+    let prog: &mut aya::programs::Xdp = ebpf
+        .program_mut(names::PROGRAM)
+        .context("the embedded object has no `lb` program")?
+        .try_into()?;
+    prog.load()
+        .context("the kernel's verifier rejected the XDP program")?;
+    Ok(prog)
+}

@@ -17,10 +17,7 @@ pub mod pins;
 use std::path::Path;
 
 use anyhow::Context as _;
-use aya::{
-    maps::MapInfo,
-    programs::{Xdp, links::PinnedLink},
-};
+use aya::{maps::MapInfo, programs::links::PinnedLink};
 use lb_common::maps as names;
 
 use self::{
@@ -141,12 +138,7 @@ impl Dataplane {
                 .with_context(|| format!("pinning map {name} in {}", pins.0.display()))?;
         }
         let maps = Maps::take(&mut ebpf, opts.sizes.maglev_size)?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(names::PROGRAM)
-            .context("the embedded object has no `lb` program")?
-            .try_into()?;
-        prog.load()
-            .context("the kernel's verifier rejected the XDP program")?;
+        let prog = load::verified_program(&mut ebpf)?;
         let program = ProgramState {
             tag: adopt::hex_tag(prog.info().context("reading the program's info")?.tag()),
             plan: None,
