@@ -124,3 +124,25 @@ pub fn new_flows(daemon: &Daemon) -> std::collections::BTreeMap<String, u64> {
         .map(|(n, b)| (n, b["counters"]["new_flows"].as_u64().unwrap_or(0)))
         .collect()
 }
+
+/// Makes the daemon's lock file (one per pin directory, under
+/// `/run/lb/locks`) and gives it to `uid`, as the unit's
+/// `RuntimeDirectory=lb` gives the service user its own `/run/lb`; other
+/// tests' root daemons share `/run/lb/locks` here. `lb teardown` removes it.
+pub fn hand_lock_file_to(config: &lb_lab::LbConfig, uid: u32) {
+    use lb_userspace::daemon::lock::{LOCK_DIR, lock_path};
+    let path = lock_path(
+        std::path::Path::new(LOCK_DIR),
+        std::path::Path::new(&config.daemon.pin_root),
+        &config.daemon.interface,
+    );
+    std::fs::create_dir_all(LOCK_DIR).expect("the lock directory");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    std::os::unix::fs::chown(&path, Some(uid), Some(uid))
+        .unwrap_or_else(|e| panic!("handing {} to uid {uid}: {e}", path.display()));
+}

@@ -147,6 +147,7 @@ fn service_least_privilege_daemon_drains_under_load() {
         gid: NOBODY,
         caps: UNIT_CAPS.map(String::from).to_vec(),
     };
+    lb_tests::lab_support::hand_lock_file_to(&config, NOBODY);
     let daemon = Daemon::start_as(&lab, &lb_binary(), config, Some(&user)).expect("daemon starts");
     daemon
         .wait_ready(Duration::from_secs(20))

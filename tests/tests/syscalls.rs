@@ -84,6 +84,7 @@ fn service_syscalls_fit_the_unit_filter() {
             .map(String::from)
             .to_vec(),
     };
+    lb_tests::lab_support::hand_lock_file_to(&config, 65534);
     let wrapper = ["strace", "-f", "-qq", "-o", trace.to_str().unwrap()];
     let mut daemon = Daemon::start_wrapped(&lab, &lb_binary(), config, Some(&user), &wrapper)
         .expect("daemon starts");
