@@ -7,7 +7,7 @@
 //! a SYN reusing the 5-tuple of a flow that already closed, is picked anew.
 
 use lb_common::{
-    backend::{Backend, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
+    backend::{Backend, STATE_ACTIVE, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
     flow::{FLOW_F_CLOSING, FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo},
     vip::{PROTO_TCP, VipInfo},
 };
@@ -83,7 +83,17 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         // closed, or reset by its backend (which DSR never shows us).
         let reused = syn && (flow.is_closing() || flow.syn_seq != packet.seq);
         let backend = BACKENDS.get(flow.backend_id);
+        // The SYN that made the entry, retransmitted before any payload: the
+        // client has no connection yet (a client retransmits its SYN only
+        // until the SYN-ACK arrives), so a backend that stopped taking new
+        // ones (a drain began, its checks failed) is left for the live pick,
+        // as a retransmitted SYN without an entry is.
+        let retried_on_stopped = syn
+            && !reused
+            && flow.flags & FLOW_F_PAYLOAD == 0
+            && backend.is_some_and(|b| b.state != STATE_ACTIVE);
         if !reused
+            && !retried_on_stopped
             && let Some(backend) = backend
             && backend.keeps_flows()
         {
@@ -123,10 +133,18 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let vip = maps::try_vip(packet)?;
     let hash = key.hash();
     if syn {
-        // A retransmission of a SYN still waiting for its ACK: same backend.
+        // A retransmission of a SYN still waiting for its ACK: same backend,
+        // while that backend takes new connections. One that stopped (a drain
+        // began, or its checks failed) gets the live pick instead: the client
+        // has no connection yet (its SYN or the SYN-ACK was lost), and a
+        // draining backend may have closed its listener (the RST would reach
+        // the client); the other one at most holds a half-open connection
+        // that expires. Only a SYN-ACK delayed past the client's
+        // retransmission timeout, then ACKed, would lose here.
         if let Some(h) = admit::handshake(&key, hash)
             && h.syn_seq == packet.seq
             && let Some(backend) = BACKENDS.get(h.backend_id)
+            && backend.state == STATE_ACTIVE
         {
             return Ok(Target::of(h.backend_id, backend, h.vip_id));
         }
