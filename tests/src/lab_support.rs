@@ -146,3 +146,19 @@ pub fn hand_lock_file_to(config: &lb_lab::LbConfig, uid: u32) {
     std::os::unix::fs::chown(&path, Some(uid), Some(uid))
         .unwrap_or_else(|e| panic!("handing {} to uid {uid}: {e}", path.display()));
 }
+
+/// Stops the daemon, tears the lab down and checks nothing is left behind
+/// (no namespace of the lab's, no pin directory).
+pub fn down(lab: lb_lab::Lab, daemon: Daemon) {
+    let tag = lab.tag().to_owned();
+    let pins = lab.pin_root();
+    drop(daemon);
+    lab.down().expect("lab teardown");
+    let left: Vec<String> = lb_lab::netns::list()
+        .expect("ip netns list")
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("{tag}-")))
+        .collect();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
+    assert!(!pins.exists(), "pins left behind: {}", pins.display());
+}

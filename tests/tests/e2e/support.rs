@@ -10,7 +10,7 @@ use std::{
 
 use lb_lab::{
     Backend, ConfigSpec, Daemon, Lab, LabSpec, LoadResult, LoadRun, LoadSpec, Tool, access,
-    client::InFlight, netns,
+    client::InFlight,
 };
 use lb_tests::lab_support::print_load;
 pub use lb_tests::lab_support::{assert_clean, lb_binary, poll, wait_backend};
@@ -45,20 +45,7 @@ pub fn up(prefix: &str, backends: usize, ipv6: bool, spec: &ConfigSpec) -> (Lab,
     (lab, d)
 }
 
-/// Stops the daemon, tears the lab down and checks nothing is left.
-pub fn down(lab: Lab, daemon: Daemon) {
-    let tag = lab.tag().to_owned();
-    let pins = lab.pin_root();
-    drop(daemon);
-    lab.down().expect("lab teardown");
-    let left: Vec<String> = netns::list()
-        .expect("ip netns list")
-        .into_iter()
-        .filter(|n| n.starts_with(&format!("{tag}-")))
-        .collect();
-    assert!(left.is_empty(), "namespaces left behind: {left:?}");
-    assert!(!pins.exists(), "pins left behind: {}", pins.display());
-}
+pub use lb_tests::lab_support::down;
 
 /// A hey run from the client namespace (GET, at most 16 connections).
 pub fn hey(lab: &Lab, url: &str, keepalive: bool, connections: u32, secs: f64) -> LoadRun {

@@ -8,7 +8,7 @@ use std::{
 
 use lb_lab::{
     ConfigSpec, Daemon, Lab, LabSpec, LbConfig, LoadResult, LoadRun, LoadSpec, Request, Tool,
-    client::InFlight, netns,
+    client::InFlight,
 };
 use lb_tests::lab_support::{self, flows_json, lb_binary, poll, print_load};
 
@@ -43,17 +43,7 @@ impl Rig {
     /// Stops the daemon, tears the lab down, checks nothing is left behind.
     pub fn down(self) {
         let Rig { lab, daemon } = self;
-        let tag = lab.tag().to_owned();
-        let pins = lab.pin_root();
-        drop(daemon);
-        lab.down().expect("lab teardown");
-        let left: Vec<String> = netns::list()
-            .expect("ip netns list")
-            .into_iter()
-            .filter(|n| n.starts_with(&format!("{tag}-")))
-            .collect();
-        assert!(left.is_empty(), "namespaces left behind: {left:?}");
-        assert!(!pins.exists(), "pins left behind: {}", pins.display());
+        lab_support::down(lab, daemon);
     }
 
     pub fn status(&self) -> serde_json::Value {
