@@ -142,12 +142,14 @@ fn drain_wait_exits_1_when_forced() {
     let lb = TestDaemon::start("cli-forced");
     let ran = run_on(&lb.socket, &["drain", "web-2", "--wait", "--timeout", "1s"]);
     assert_eq!(ran.exit, Exit::Failed, "{}", ran.err);
-    assert!(
-        ran.out
-            .contains("forced after 1.0s: 1 of 1 flows still live"),
-        "{}",
-        ran.out
-    );
+    // How long the drain ran before it was forced depends on the machine's
+    // load (the 100 ms tick may be late); it is never less than the timeout.
+    let after = ran
+        .out
+        .split_once("forced after ")
+        .and_then(|(_, rest)| rest.split_once("s: 1 of 1 flows still live"))
+        .and_then(|(secs, _)| secs.parse::<f64>().ok());
+    assert!(matches!(after, Some(s) if s >= 1.0), "{}", ran.out);
 }
 
 #[test]
