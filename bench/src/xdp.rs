@@ -1,7 +1,7 @@
 //! Driving XDP programs through BPF_PROG_TEST_RUN, and the kernel's own
 //! run-time statistics.
 //!
-//! Facts this module builds on (shared/TOOLCHAIN.md, and net/bpf/test_run.c):
+//! Facts this module builds on (docs/toolchain.md, and net/bpf/test_run.c):
 //! with `repeat > 1` the kernel runs the program on the same buffer without
 //! resetting it, and reports the mean time per run truncated to whole ns;
 //! such a call also costs ~20 ms of wall time (the XDP dispatcher is swapped

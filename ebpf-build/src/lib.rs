@@ -5,7 +5,7 @@
 //! The machines' rustup toolchains have no `rust-src`, so the build goes
 //! through Debian's rustc (linked as the rustup toolchain `deb-rust` by
 //! `cargo xtask setup`) with `-Z build-std=core`, which aya-build adds when
-//! `RUSTC_BOOTSTRAP=1` is set (see shared/TOOLCHAIN.md).
+//! `RUSTC_BOOTSTRAP=1` is set (see docs/toolchain.md).
 
 use anyhow::{Context as _, anyhow};
 use aya_build::Toolchain;

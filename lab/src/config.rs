@@ -1,4 +1,4 @@
-//! The lb daemon's TOML config for a lab (DESIGN.md, "Contract"), built from
+//! The lb daemon's TOML config for a lab (docs/config.md), built from
 //! a [`ConfigSpec`] and open to any further edit before it is written: every
 //! section is a plain struct with public fields.
 //!
@@ -52,7 +52,7 @@ impl Default for BackendOpts {
 pub struct ConfigSpec {
     /// "generic" (default) works on veth as is, and "auto" picks it there.
     /// "native" also needs an XDP program on the bridge-side peer
-    /// (TOOLCHAIN.md: XDP_TX on veth), which only the bench sets up.
+    /// (docs/toolchain.md: XDP_TX on veth), which only the bench sets up.
     pub xdp_mode: String,
     /// The Prometheus listener, inside the LB namespace.
     pub metrics: Option<SocketAddr>,

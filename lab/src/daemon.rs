@@ -3,7 +3,7 @@
 //! Started with `nsenter --net=` (not `ip netns exec`): only the network
 //! namespace changes, so its pins land in the host's `/sys/fs/bpf` and
 //! survive the process, which is what lets a restarted daemon adopt them
-//! (TOOLCHAIN.md). Its pins go under the lab's own `pin_root`, removed when
+//! (docs/toolchain.md). Its pins go under the lab's own `pin_root`, removed when
 //! the daemon handle drops: removing the pinned link detaches the program
 //! (and deleting the namespace destroys the veth anyway).
 
@@ -421,7 +421,7 @@ impl Drop for Daemon {
     }
 }
 
-/// The host's bpffs at /sys/fs/bpf, mounted if it is not (TOOLCHAIN.md).
+/// The host's bpffs at /sys/fs/bpf, mounted if it is not (docs/toolchain.md).
 pub fn mount_bpffs() -> Result<()> {
     let mounted = Command::new("mountpoint")
         .args(["-q", "/sys/fs/bpf"])

@@ -1,4 +1,4 @@
-//! The netns test lab (DESIGN.md, "Test lab"), shared by the integration
+//! The netns test lab (ARCHITECTURE.md, "Tests, by what they prove"), shared by the integration
 //! tests, the `cargo xtask run` demo and the benchmarks.
 //!
 //! [`Lab::up`] builds a switch namespace with a bridge, a client, an LB and

@@ -1,7 +1,7 @@
 //! Named network namespaces (`/run/netns/NAME`), deleted on drop, and the
 //! command helpers the rest of the lab uses.
 //!
-//! Two ways in, because they differ in what the process sees (TOOLCHAIN.md):
+//! Two ways in, because they differ in what the process sees (docs/toolchain.md):
 //! `ip netns exec` also gives the process a fresh `/sys` (right for the
 //! backends and the load tools), while `nsenter --net=` changes only the
 //! network namespace, so the host's `/sys/fs/bpf` stays visible (right for

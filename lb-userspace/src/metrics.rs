@@ -175,7 +175,7 @@ pub fn render(status: &Status) -> String {
         &mut out,
         "lb_backend_second_chance_total",
         "counter",
-        "Packets sent to the draining backend by the previous table generation.",
+        "Packets of a draining backend's recorded connections sent back to it after their flow entry was lost.",
         |b| b.counters.second_chance,
     );
     per_backend(

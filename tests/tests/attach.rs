@@ -14,7 +14,7 @@
 //! (XDP_TX) to the backend, which answers the client directly (DSR).
 //!
 //! Native XDP_TX on a veth only delivers when the peer veth runs an XDP
-//! program too (TOOLCHAIN.md). The test checks that first with one probe
+//! program too (docs/toolchain.md). The test checks that first with one probe
 //! connection, then attaches a second instance of the program, with empty
 //! maps (so it passes everything), to the peer `l0` in the switch namespace.
 

@@ -1,5 +1,5 @@
 //! Regression tests for bugs the XDP program (lb-ebpf) once had, each found by
-//! a test written against its contract (DESIGN.md, the docs in lb-common)
+//! a test written against its contract (ARCHITECTURE.md, the docs in lb-common)
 //! before the fix. The doc comment of each test describes the bug as it was.
 
 use lb_common::{
@@ -24,7 +24,7 @@ use lb_tests::{
 /// extension header with a consistent payload length gives `Unparsable`
 /// (PassMalformed) instead. Either way a malformed packet to a VIP reaches the
 /// kernel, contrary to "malformed or truncated packets to a VIP are dropped and
-/// counted" (DESIGN.md, data plane step 1).
+/// counted" (ARCHITECTURE.md, flow 1, step 1).
 #[test]
 fn ipv6_truncated_behind_an_extension_header_to_a_vip_is_dropped() {
     let mut dp = standard::dataplane().expect("loading the program (root needed)");

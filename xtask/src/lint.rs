@@ -1,5 +1,5 @@
 //! `cargo xtask lint`: rustfmt and clippy with warnings as errors, including
-//! the eBPF crates on their real target (see shared/TOOLCHAIN.md).
+//! the eBPF crates on their real target (see docs/toolchain.md).
 use std::process::Command;
 
 use anyhow::Result;

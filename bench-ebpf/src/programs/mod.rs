@@ -21,7 +21,7 @@
 //!   `floor_flow_jif`: jiffies).
 //!   Each adds one piece of `lb`'s established path, to attribute its cost.
 //! - `xdp_pass`: returns `XDP_PASS`. Attached to the peer of a veth, it lets
-//!   native-mode `XDP_TX` frames arrive there (see shared/TOOLCHAIN.md).
+//!   native-mode `XDP_TX` frames arrive there (see docs/toolchain.md).
 mod flow;
 mod parse;
 

@@ -1,5 +1,5 @@
 //! Native-mode XDP_TX on a veth needs an XDP program on the peer veth
-//! (shared/TOOLCHAIN.md): `lb-bench-ebpf`'s `xdp_pass`, attached in driver
+//! (docs/toolchain.md): `lb-bench-ebpf`'s `xdp_pass`, attached in driver
 //! mode to the bridge port of the LB (`sw-lb`, in the lab's switch
 //! namespace) while native runs last, detached when this value drops.
 

@@ -115,7 +115,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     ));
     md.blank();
     md.line(format!(
-        "XDP: {}. Native mode on a veth needs an XDP program on the peer (TOOLCHAIN.md), \
+        "XDP: {}. Native mode on a veth needs an XDP program on the peer (docs/toolchain.md), \
          so the native runs attach `lb-bench-ebpf`'s `xdp_pass` to the bridge port `sw-lb` \
          for their duration (its cost is reported apart); and the client's veth computes \
          its own TCP checksums (`ethtool -K lab-client tx off`, in every scenario alike): \

@@ -1,7 +1,7 @@
 //! Real load tools run from the client namespace, with hard time limits:
 //! wrk (keep-alive by default; `Connection: close` for a fresh connection
 //! per request) and hey (Go's net/http client; `-disable-keepalive`). The
-//! two behave differently in a drain (DESIGN.md, "Where requests get lost"):
+//! two behave differently in a drain (docs/drain.md, "Losing nothing with any client"):
 //! Go retries an idempotent request whose reused connection was closed
 //! under it, wrk does not, so tests and benchmarks report both.
 

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md, "Contract"): commands, flags and their help.
+//! The command line (README.md, "The `lb` command"): commands, flags and their help.
 
 use std::path::PathBuf;
 

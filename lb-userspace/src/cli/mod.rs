@@ -1,5 +1,5 @@
 //! The `lb` command line: `lb daemon` runs the daemon, every other command is
-//! a client of its control API. Exit codes (DESIGN.md, "Contract"): 0 ok,
+//! a client of its control API. Exit codes (README.md, "The `lb` command"): 0 ok,
 //! 1 the operation failed, 2 bad usage or bad config.
 
 mod args;

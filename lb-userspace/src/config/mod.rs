@@ -1,4 +1,4 @@
-//! The TOML configuration (see DESIGN.md, "Contract"): parsing, defaults and
+//! The TOML configuration (see docs/config.md): parsing, defaults and
 //! validation, all before anything touches the kernel.
 //!
 //! ```toml

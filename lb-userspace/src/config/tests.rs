@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::*;
 
-/// DESIGN.md's contract example, verbatim.
+/// The contract's example config, verbatim: outside tests and users start
+/// from it, so it must always parse (docs/config.md documents each key).
 pub(super) const DESIGN_EXAMPLE: &str = r#"[daemon]
 interface = "eth0"            # NIC to attach to
 xdp_mode = "auto"             # auto | native | generic

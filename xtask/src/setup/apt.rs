@@ -1,5 +1,5 @@
 //! Debian packages. The Rust ones come from bookworm-security (see
-//! shared/TOOLCHAIN.md); the rest are tools the lab, tests and benchmarks use.
+//! docs/toolchain.md); the rest are tools the lab, tests and benchmarks use.
 use std::{
     collections::HashSet,
     fs,

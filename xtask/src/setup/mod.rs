@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: installs whatever is missing, checking each piece first
-//! so a second run only checks (a few seconds). See shared/TOOLCHAIN.md for why
+//! so a second run only checks (a few seconds). See docs/toolchain.md for why
 //! each piece is needed.
 mod apt;
 mod bpf_linker;
