@@ -21,7 +21,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::control::Control;
-use crate::api::routes::ApiError;
+use crate::api::error::ApiError;
 use crate::api::types::{BackendStatus, Status, VipStatus};
 
 use self::counters::Snapshot;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use tokio::net::UnixListener;
 
-use super::routes::ApiError;
+use super::error::ApiError;
 
 /// What a socket lets its callers do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

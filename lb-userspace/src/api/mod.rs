@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod control;
+pub mod error;
 pub mod guard;
 pub mod routes;
 pub mod server;

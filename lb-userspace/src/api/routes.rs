@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::control::{Control, ControlError, FlowsQuery};
+use super::control::{Control, FlowsQuery};
+use super::error::ApiError;
 use super::guard::{self, Access};
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport,
 };
 
 /// Largest request body accepted; a drain request is a few dozen bytes.
@@ -44,46 +44,6 @@ pub fn router<C: Control>(control: Arc<C>, access: Access) -> Router {
         .layer(axum::middleware::from_fn_with_state(access, guard::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(control)
-}
-
-/// An error on its way to the client: an HTTP status and an [`ErrorBody`].
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub body: ErrorBody,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, error: impl Into<String>) -> Self {
-        let body = ErrorBody {
-            error: error.into(),
-            code: code.to_owned(),
-        };
-        ApiError { status, body }
-    }
-
-    fn bad_request(error: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", error)
-    }
-}
-
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        let status = match e {
-            ControlError::UnknownBackend(_) => StatusCode::NOT_FOUND,
-            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ControlError::Conflict(_) => StatusCode::CONFLICT,
-            ControlError::BadConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ControlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.code(), e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
