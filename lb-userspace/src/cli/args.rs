@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
-pub const DEFAULT_SOCKET: &str = "/run/lb/lb.sock";
+/// The control socket the CLI talks to by default: the daemon's default.
+pub use crate::config::DEFAULT_SOCKET;
 
 /// `--config FILE` of the commands that read the config file.
 #[derive(Debug, Args, Clone)]

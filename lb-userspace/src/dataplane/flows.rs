@@ -12,7 +12,7 @@ use lb_common::{
 
 use super::{
     flow_scan::for_each_entry,
-    maps::{MapsError, PinDir, Source, ctx},
+    maps::{MapsError, PinnedMaps, Source, ctx},
 };
 
 pub struct FlowTables {
@@ -31,7 +31,7 @@ impl FlowTables {
     /// Opens the tables pinned under `dir`: a handle of its own, e.g. for a
     /// long pass outside the daemon's lock.
     pub fn from_pins(dir: &Path) -> Result<Self, MapsError> {
-        Self::from_source(&mut PinDir(dir))
+        Self::from_source(&mut PinnedMaps(dir))
     }
 
     pub fn get(&self, key: &FlowKey, flags: u64) -> Result<FlowInfo, MapError> {

@@ -89,9 +89,10 @@ impl Source for Ebpf {
     }
 }
 
-pub(super) struct PinDir<'a>(pub(super) &'a Path);
+/// The maps pinned in one pin directory, opened by name.
+pub(super) struct PinnedMaps<'a>(pub(super) &'a Path);
 
-impl Source for PinDir<'_> {
+impl Source for PinnedMaps<'_> {
     fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
         let path = self.0.join(name);
         let pin_error = |source| MapsError::Pin {
@@ -112,7 +113,7 @@ impl Maps {
 
     /// Opens maps pinned under `dir` (one file per map name).
     pub fn from_pins(dir: &Path, maglev_size: u32) -> Result<Self, MapsError> {
-        Self::from_source(&mut PinDir(dir), maglev_size)
+        Self::from_source(&mut PinnedMaps(dir), maglev_size)
     }
 
     fn from_source(src: &mut impl Source, maglev_size: u32) -> Result<Self, MapsError> {
