@@ -18,9 +18,7 @@ use axum::routing::{get, post};
 use super::control::{Control, FlowsQuery};
 use super::error::ApiError;
 use super::guard::{self, Access};
-use super::types::{
-    BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport,
-};
+use super::types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport};
 
 /// Largest request body accepted; a drain request is a few dozen bytes.
 pub const MAX_BODY: usize = 64 * 1024;
