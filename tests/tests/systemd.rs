@@ -2,8 +2,9 @@
 //! of a throw-away nspawn container booted from this host's tree, see
 //! systemd/container.rs) in the LB namespace of a lab the test owns: start
 //! (Type=notify), the watchdog, reload (good and bad config), stop leaving
-//! the pinned data plane forwarding, a restart adopting it, the hardening
-//! blocking nothing, `systemd-analyze security`, and `lb teardown`.
+//! the pinned data plane forwarding, a restart adopting it, an upgrade
+//! replacing the program on the pinned link, the hardening blocking nothing,
+//! `systemd-analyze security`, and `lb teardown`.
 //! `cargo xtask test` builds the package and passes its path in LB_DEB.
 //! Run: cargo xtask test -- systemd
 
@@ -39,6 +40,18 @@ fn deb() -> PathBuf {
     deb
 }
 
+/// `lb` built with the `test-upgrade` feature (another XDP program, the same
+/// maps), which `cargo xtask test` builds as target/debug/lb-upgrade.
+fn upgrade_binary() -> PathBuf {
+    let lb = lb_lab::paths::lb_binary("debug").with_file_name("lb-upgrade");
+    assert!(
+        lb.is_file(),
+        "{} missing: run `cargo xtask test -- systemd`",
+        lb.display()
+    );
+    lb
+}
+
 /// The lab's config with the unit's paths, only the backends in `names`,
 /// and no shutdown action (a backend's Gunicorn is not in the container's
 /// PID namespace).
@@ -54,7 +67,9 @@ fn config(lab: &Lab, names: &[&str]) -> String {
     c.daemon.socket = "/run/lb/lb.sock".into();
     c.daemon.pin_root = "/sys/fs/bpf/lb".into();
     c.daemon.state_file = "/var/lib/lb/state.json".into();
-    c.vip[0].backend.retain(|b| names.contains(&b.name.as_str()));
+    c.vip[0]
+        .backend
+        .retain(|b| names.contains(&b.name.as_str()));
     c.to_toml().unwrap()
 }
 
@@ -68,13 +83,17 @@ fn backend_names(status: &Value) -> Vec<String> {
 
 /// Polls `lb status` until every backend is active and healthy, at most 20 s.
 fn wait_healthy(c: &Container) -> Value {
-    poll("every backend active and healthy", Duration::from_secs(20), || {
-        let s = status(c);
-        backends(&s)
-            .values()
-            .all(|b| b["state"] == "active" && b["health"] == "healthy")
-            .then_some(s)
-    })
+    poll(
+        "every backend active and healthy",
+        Duration::from_secs(20),
+        || {
+            let s = status(c);
+            backends(&s)
+                .values()
+                .all(|b| b["state"] == "active" && b["health"] == "healthy")
+                .then_some(s)
+        },
+    )
 }
 
 /// `n` requests to the VIP from the client namespace; how many got a 2xx.
@@ -153,7 +172,10 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
             .to_owned()
     };
     println!("daemon pid {pid} in the container:\n{proc_status}");
-    assert_eq!(field("Uid"), format!("{lb_uid}\t{lb_uid}\t{lb_uid}\t{lb_uid}"));
+    assert_eq!(
+        field("Uid"),
+        format!("{lb_uid}\t{lb_uid}\t{lb_uid}\t{lb_uid}")
+    );
     // bpf 39, perfmon 38, net_admin 12, kill 5.
     let caps = (1u64 << 39) | (1 << 38) | (1 << 12) | (1 << 5);
     assert_eq!(u64::from_str_radix(&field("CapEff"), 16).unwrap(), caps);
@@ -164,9 +186,11 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     // The watchdog: systemd hears a new WATCHDOG=1 (every WatchdogSec/2).
     assert_eq!(c.property(UNIT, "WatchdogUSec"), "10s");
     let fed = monotonic(&c, "WatchdogTimestampMonotonic");
-    poll("a WATCHDOG=1 from the daemon", Duration::from_secs(15), || {
-        (monotonic(&c, "WatchdogTimestampMonotonic") > fed).then_some(())
-    });
+    poll(
+        "a WATCHDOG=1 from the daemon",
+        Duration::from_secs(15),
+        || (monotonic(&c, "WatchdogTimestampMonotonic") > fed).then_some(()),
+    );
     wait_healthy(&c);
     let before = served(&lab, 10);
     assert_eq!(before, 10, "requests to the VIP while the service runs");
@@ -175,7 +199,11 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     fs::write(&conf, config(&lab, &["web-1", "web-2", "web-3"])).unwrap();
     c.ok(&["systemctl", "reload", UNIT]);
     assert_eq!(backend_names(&status(&c)), ["web-1", "web-2", "web-3"]);
-    assert_eq!(c.property(UNIT, "MainPID"), pid, "reload restarted the daemon");
+    assert_eq!(
+        c.property(UNIT, "MainPID"),
+        pid,
+        "reload restarted the daemon"
+    );
     wait_healthy(&c);
     // ...a bad one fails the reload and changes nothing.
     fs::write(&conf, "[daemon]\ninterface = 7\n").unwrap();
@@ -204,6 +232,23 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     assert_eq!(again["program_at_start"], "kept", "{again:#}");
     assert_eq!(again["program_tag"], first["program_tag"]);
 
+    // An upgrade as dpkg does it (the binary replaced, then a restart) to one
+    // whose XDP program differs: replaced on the pinned link, with only the
+    // unit's four capabilities, and the VIP still served.
+    let new = c.root().join("usr/bin/lb.dpkg-new");
+    fs::copy(upgrade_binary(), &new).unwrap();
+    fs::rename(&new, c.root().join("usr/bin/lb")).unwrap();
+    c.ok(&["systemctl", "restart", UNIT]);
+    let upgraded = status(&c);
+    assert_eq!(upgraded["program_at_start"], "replaced", "{upgraded:#}");
+    assert_eq!(upgraded["previous_program_tag"], first["program_tag"]);
+    wait_healthy(&c);
+    assert_eq!(
+        served(&lab, 10),
+        10,
+        "requests to the VIP after the upgrade"
+    );
+
     let sec = c.ok(&["systemd-analyze", "security", "--no-pager", UNIT]);
     let overall = sec
         .lines()
@@ -217,9 +262,11 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     // `lb teardown` removes the data plane; the daemon then exits cleanly,
     // so Restart=on-failure does not bring it back.
     c.ok(&["lb", "teardown"]);
-    poll("lb.service inactive after teardown", Duration::from_secs(20), || {
-        (c.property(UNIT, "ActiveState") == "inactive").then_some(())
-    });
+    poll(
+        "lb.service inactive after teardown",
+        Duration::from_secs(20),
+        || (c.property(UNIT, "ActiveState") == "inactive").then_some(()),
+    );
     assert_eq!(c.property(UNIT, "Result"), "success");
     assert!(!pins.exists(), "teardown left {}", pins.display());
     assert!(!xdp_attached(&lab), "teardown left XDP attached");

@@ -79,7 +79,16 @@ impl Container {
                       exec systemd-nspawn \"$@\"";
         let cgroups: Vec<String> = c.cgroups.iter().map(|p| p.display().to_string()).collect();
         let child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"])
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
             .args([
                 "--quiet",
                 "--boot",
@@ -113,7 +122,8 @@ impl Container {
             kids.split_whitespace()
                 .filter_map(|p| p.parse::<u32>().ok())
                 .find(|p| {
-                    fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|s| s.trim() == "systemd")
+                    fs::read_to_string(format!("/proc/{p}/comm"))
+                        .is_ok_and(|s| s.trim() == "systemd")
                 })
         });
         let state = c.wait_for("systemctl is-system-running", || {
