@@ -99,14 +99,17 @@ fn build_debug_lb(extra: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Whether the run includes the package tests (`package_*`): every run
+/// Whether the run includes a test of the package: `package_*` (its
+/// contents) or `systemd_*` (its unit run by a real systemd): every run
 /// without a filter, or a filter that names them. Building the package takes
 /// a release build, so other filtered runs skip it.
 fn wants_package(filter: &[String]) -> bool {
     filter.is_empty()
-        || filter
-            .iter()
-            .any(|f| f.contains("package") || (f.len() >= 3 && "package_".contains(f.as_str())))
+        || filter.iter().any(|f| {
+            ["package", "systemd"].iter().any(|name| {
+                f.contains(name) || (f.len() >= 3 && format!("{name}_").contains(f.as_str()))
+            })
+        })
 }
 
 fn cargo_test(cargo_args: &[&str], harness_args: &[&str], filter: &[String]) -> Result<()> {

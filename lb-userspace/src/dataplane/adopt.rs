@@ -100,17 +100,6 @@ pub fn hex_tag(tag: u64) -> String {
     format!("{tag:016x}")
 }
 
-/// The tag of the program with id `id`.
-fn tag_of(id: u32) -> anyhow::Result<u64> {
-    for info in aya::programs::loaded_programs() {
-        let info = info.context("listing loaded BPF programs")?;
-        if info.id() == id {
-            return Ok(info.tag());
-        }
-    }
-    anyhow::bail!("the pinned link's program (id {id}) is not loaded")
-}
-
 /// Refuses pins whose maps have another layout than this binary's; marks
 /// pins made before the version was recorded.
 pub fn check_layout(pins: &PinDir) -> anyhow::Result<()> {
@@ -141,8 +130,9 @@ pub fn settle_link(
     let link_fd = link_info::open_pinned(&pins.link())
         .with_context(|| format!("opening the pinned XDP link {}", pins.link().display()))?;
     let link = link_info::xdp_link_info(link_fd.as_fd()).context("reading the XDP link's info")?;
+    let running_tag = link_info::prog_tag(link_fd.as_fd())
+        .context("reading the tag of the pinned link's program")?;
     drop(link_fd);
-    let running_tag = tag_of(link.prog_id)?;
     let configured = link_info::ifindex_of(interface)
         .ok_or_else(|| AdoptError::NoInterface(interface.into()))?;
 

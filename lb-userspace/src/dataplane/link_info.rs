@@ -74,6 +74,35 @@ pub fn xdp_link_info(fd: BorrowedFd<'_>) -> io::Result<XdpLinkInfo> {
     })
 }
 
+/// The tag of the program running on the link `fd`, from the link's
+/// `/proc/self/fdinfo` entry. Not by looking the program up by id: listing
+/// program ids (`BPF_PROG_GET_NEXT_ID`) and opening one by id both need
+/// CAP_SYS_ADMIN, which the daemon does not have under its unit, so a
+/// restart that adopted the pins failed with EPERM (seen under systemd:
+/// tests/tests/systemd.rs). The fdinfo of a link names its program's tag.
+pub fn prog_tag(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let fdinfo = std::fs::read_to_string(&path)?;
+    prog_tag_in(&fdinfo).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no prog_tag in {path}: {fdinfo:?}"),
+        )
+    })
+}
+
+/// `prog_tag:\t<16 hex digits>` in a BPF link's fdinfo, as aya's
+/// `ProgramInfo::tag` gives it (the tag's bytes, big-endian).
+fn prog_tag_in(fdinfo: &str) -> Option<u64> {
+    let hex = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("prog_tag:"))?
+        .trim();
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
 /// The index of `interface` in this process's network namespace, if it exists.
 pub fn ifindex_of(interface: &str) -> Option<u32> {
     let name = std::ffi::CString::new(interface).ok()?;
@@ -119,4 +148,20 @@ pub fn open_pinned(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
     }
     // SAFETY: the kernel just gave us this fd, and nobody else owns it.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prog_tag_in;
+
+    #[test]
+    fn the_prog_tag_of_a_link_fdinfo() {
+        let fdinfo = "pos:\t0\nflags:\t02000000\nmnt_id:\t15\nino:\t1057\n\
+                      link_type:\txdp\nlink_id:\t7\nprog_tag:\tceaad95bfaf3daa5\n\
+                      prog_id:\t2706\nifindex:\t3\n";
+        assert_eq!(prog_tag_in(fdinfo), Some(0xceaa_d95b_faf3_daa5));
+        assert_eq!(prog_tag_in("link_type:\txdp\nprog_id:\t1\n"), None);
+        assert_eq!(prog_tag_in("prog_tag:\tceaad95b\n"), None);
+        assert_eq!(prog_tag_in("prog_tag:\tzzaad95bfaf3daa5\n"), None);
+    }
 }

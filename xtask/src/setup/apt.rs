@@ -39,7 +39,8 @@ pub const TOOLCHAIN: &[&str] = &[
 /// baseline for benchmarks, HTTP checks, and the fleet lab's etcd (server and
 /// `etcdctl`) and BIRD 2 (router and LB nodes' BGP). wrk and hey are the two
 /// load tools: wrk for keep-alive load, hey for fresh connections and POST
-/// bodies.
+/// bodies. systemd-nspawn boots a real systemd as PID 1 of a throw-away
+/// container for the test of the packaged unit (tests/tests/systemd.rs).
 pub const LAB: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -55,6 +56,7 @@ pub const LAB: &[&str] = &[
     "etcd-server",
     "etcd-client",
     "bird2",
+    "systemd-container",
 ];
 
 /// Packages whose system service must never run on the host: the lab starts
