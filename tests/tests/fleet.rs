@@ -8,6 +8,8 @@
 //! (or: cargo build -p lb-userspace --bin lb &&
 //!      cargo test -p lb-tests --test fleet -- --test-threads=1 --nocapture)
 
+#[path = "fleet/admin.rs"]
+mod admin;
 #[path = "fleet/ecmp.rs"]
 mod ecmp;
 #[path = "fleet/outage.rs"]

@@ -15,6 +15,7 @@ use tokio::{
 
 use super::{
     drain,
+    fleet_core::{self, FleetSide},
     flow_jobs::FlowPins,
     flow_list::FlowLister,
     health,
@@ -27,6 +28,7 @@ use crate::{
         control::{ControlError, ControlResult},
         types::{ActionOutcome, BackendStatus, ReloadReport, Status, TeardownReport},
     },
+    cluster::model::{AdminRecord, AdminState, Revision},
     config::Config,
 };
 
@@ -100,6 +102,19 @@ pub enum Msg {
         pid: u32,
     },
     Macs(Vec<(String, [u8; 6])>),
+    /// `[cluster]`: the admin state a command should write to etcd (None:
+    /// nothing to write); decided by the core, which owns the state.
+    FleetPlan {
+        name: String,
+        command: fleet_core::Command,
+        reply: Reply<Option<AdminState>>,
+    },
+    /// `[cluster]`: admin states from etcd, applied in order; `read_at`: the
+    /// whole set, read at that revision (the node reconciles).
+    FleetAdmin {
+        records: Vec<AdminRecord>,
+        read_at: Option<Revision>,
+    },
 }
 
 pub struct Core {
@@ -115,6 +130,8 @@ pub struct Core {
     /// Without a data plane (tests): the flows each backend is given when a
     /// drain of it starts, in place of a pass over the flow table.
     pub absent_flows: BTreeMap<String, Vec<lb_common::flow::FlowKey>>,
+    /// `[cluster]`: what the core knows of the fleet; None for one box.
+    pub fleet: Option<FleetSide>,
 }
 
 impl Core {
@@ -133,6 +150,7 @@ impl Core {
             resolving: false,
             stopping: false,
             absent_flows: BTreeMap::new(),
+            fleet: None,
         }
     }
 
@@ -154,6 +172,7 @@ impl Core {
                 _ = tick.tick() => {
                     let work = self.state.tick();
                     self.start(work);
+                    self.fleet_report();
                 }
                 _ = slow.tick() => self.slow_tick(),
                 _ = dog.tick(), if watchdog.is_some() => notify::watchdog(),
@@ -208,7 +227,10 @@ impl Core {
                 failures,
                 error,
             } => self.probed(&name, addr, successes, failures, error),
-            Msg::Counts(counts) => self.state.store_counts(&counts),
+            Msg::Counts(counts) => {
+                self.state.store_counts(&counts);
+                self.fleet_report();
+            }
             Msg::Collected {
                 name,
                 started_at,
@@ -235,6 +257,14 @@ impl Core {
                     tracing::error!(error = %e, "applying resolved MACs");
                 }
             }
+            Msg::FleetPlan {
+                name,
+                command,
+                reply,
+            } => {
+                let _ = reply.send(self.fleet_plan(&name, command));
+            }
+            Msg::FleetAdmin { records, read_at } => self.fleet_admin(records, read_at),
         }
     }
 

@@ -12,6 +12,8 @@ mod actions;
 pub mod clock;
 pub mod drain;
 pub mod event_loop;
+mod fleet_agent;
+mod fleet_core;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;
@@ -247,6 +249,8 @@ pub struct Started {
     pub handle: CoreHandle,
     pub idle: watch::Receiver<live::IdleTimeouts>,
     pub tx: mpsc::Sender<Msg>,
+    /// `[cluster]`: the core's reports, for the fleet agent.
+    pub reports: Option<watch::Receiver<crate::cluster::model::NodeReport>>,
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
@@ -259,8 +263,14 @@ pub fn start_core(
 ) -> Started {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
+    let cluster_node = state.model.config.cluster.as_ref().map(|c| c.node.clone());
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
     core.absent_flows = absent_flows;
+    let reports = cluster_node.map(|node| {
+        let (report_tx, reports) = watch::channel(Default::default());
+        core.fleet = Some(fleet_core::FleetSide::new(node, report_tx));
+        reports
+    });
     let task = tokio::spawn(core.run(rx));
     let handle = CoreHandle::new(tx.clone(), config_path);
     Started {
@@ -268,6 +278,7 @@ pub fn start_core(
         handle,
         idle,
         tx,
+        reports,
     }
 }
 
@@ -285,7 +296,17 @@ async fn supervise(
         handle,
         idle,
         tx,
+        reports,
     } = start_core(state, pins.clone(), config_path, BTreeMap::new());
+    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let handle = match (&config.cluster, reports) {
+        (Some(cluster), Some(reports)) => {
+            let (link, agent) = fleet_agent::start(cluster.clone(), tx.clone(), reports);
+            tasks.spawn(async move { ("the fleet agent", agent.await) });
+            handle.with_fleet(link)
+        }
+        _ => handle,
+    };
     let handle = Arc::new(handle);
     let (stop, _) = watch::channel(false);
     let stopped = |stop: &watch::Sender<bool>| {
@@ -295,7 +316,6 @@ async fn supervise(
         }
     };
     // Each ends only on failure, or after the core stopped.
-    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut sockets_up = vec![sockets.main];
     sockets_up.extend(sockets.read_only);
     for (i, (listener, path)) in sockets_up.into_iter().enumerate() {
