@@ -129,6 +129,20 @@ pub struct DrainStatus {
     /// (closed or reset by it, unseen with direct server return; not forced).
     #[serde(default)]
     pub flows_at_exit: u64,
+    /// `[cluster]`: the drain across the fleet, while it runs (None on one
+    /// box, and before this node's first read of the other nodes' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetDrainStatus>,
+}
+
+/// A drain's live flows over the fleet (docs/fleet.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FleetDrainStatus {
+    /// Over every live node whose count is known.
+    pub total: u64,
+    /// Each live node's count; null: not reported since it applied the drain
+    /// (it holds the drain open until it does, or until the deadline).
+    pub nodes: std::collections::BTreeMap<String, Option<u64>>,
 }
 
 /// Where a drain's shutdown action stands.

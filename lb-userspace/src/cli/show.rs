@@ -217,3 +217,17 @@ pub fn teardown(t: &TeardownReport) -> String {
     }
     out
 }
+
+/// A fleet drain's counts for `lb drain --wait`: ", fleet 5 (lb-1 3, lb-2 2, lb-3 ?)";
+/// "?" is a node that has not reported since it applied the drain.
+pub fn fleet_drain(f: &crate::api::types::FleetDrainStatus) -> String {
+    let nodes: Vec<String> = f
+        .nodes
+        .iter()
+        .map(|(n, c)| match c {
+            Some(c) => format!("{n} {c}"),
+            None => format!("{n} ?"),
+        })
+        .collect();
+    format!(", fleet {} ({})", f.total, nodes.join(", "))
+}

@@ -115,6 +115,8 @@ pub enum Msg {
         records: Vec<AdminRecord>,
         read_at: Option<Revision>,
     },
+    /// `[cluster]`: the other nodes' side of this node's drains.
+    FleetCounts(BTreeMap<String, fleet_core::FleetDrainView>),
 }
 
 pub struct Core {
@@ -265,6 +267,7 @@ impl Core {
                 let _ = reply.send(self.fleet_plan(&name, command));
             }
             Msg::FleetAdmin { records, read_at } => self.fleet_admin(records, read_at),
+            Msg::FleetCounts(views) => self.fleet_counts(views),
         }
     }
 

@@ -11,30 +11,59 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::event_loop::Msg;
+use super::{
+    event_loop::{Msg, TICK},
+    fleet_core::{Published, drain_view},
+};
 use crate::{
     cluster::{
-        FleetStore, LeaseState, NodeLease,
-        model::{AdminRecord, AdminState, NodeName, NodeReport},
+        FleetStore, LeaseRef, LeaseState, NodeLease,
+        model::{AdminRecord, AdminState, NodeName},
     },
     config::cluster::ClusterConfig,
 };
 
 /// Time between attempts while etcd is unreachable.
 const RETRY: Duration = Duration::from_millis(500);
-/// How often a live session checks its lease and republishes a report that
-/// could not be written.
+/// How often a live session checks its lease.
 const CHECK: Duration = Duration::from_secs(1);
 
-/// What the API's handle needs to write admin states: the node's name and
-/// the connection, once there is one.
+/// What the API's handle and the shutdown action's claim need: the node's
+/// name, the connection once there is one, and the node's current lease.
 #[derive(Clone)]
 pub struct FleetLink {
     pub node: NodeName,
     store: watch::Receiver<Option<FleetStore>>,
+    lease: watch::Receiver<Option<LeaseRef>>,
+}
+
+/// The agent's side of a [`FleetLink`]: it sets what the link shows.
+pub struct LinkSetter {
+    store: watch::Sender<Option<FleetStore>>,
+    lease: watch::Sender<Option<LeaseRef>>,
+}
+
+/// A link for `node`, empty until the agent connects and registers.
+pub fn link(node: NodeName) -> (FleetLink, LinkSetter) {
+    let (store_tx, store) = watch::channel(None);
+    let (lease_tx, lease) = watch::channel(None);
+    (
+        FleetLink { node, store, lease },
+        LinkSetter {
+            store: store_tx,
+            lease: lease_tx,
+        },
+    )
 }
 
 impl FleetLink {
+    /// The connection and this node's live registration, if both exist now.
+    pub fn session(&self) -> Option<(FleetStore, LeaseRef)> {
+        let store = self.store.borrow().clone()?;
+        let lease = self.lease.borrow().clone()?;
+        Some((store, lease))
+    }
+
     /// Writes `backend`'s admin state; the revision it got is the change's
     /// id across the fleet. Fails (never waits long) while etcd is away.
     pub async fn put_admin(&self, backend: &str, state: AdminState) -> Result<AdminRecord, String> {
@@ -53,28 +82,12 @@ impl FleetLink {
     }
 }
 
-/// Starts the agent for `config`: returns the handle's link and the task.
-pub fn start(
+/// The agent's task for `config`: it fills `setter`'s link.
+pub async fn run(
     config: ClusterConfig,
     core: mpsc::Sender<Msg>,
-    reports: watch::Receiver<NodeReport>,
-) -> (
-    FleetLink,
-    impl std::future::Future<Output = anyhow::Result<()>>,
-) {
-    let (store_tx, store_rx) = watch::channel(None);
-    let link = FleetLink {
-        node: config.node.clone(),
-        store: store_rx,
-    };
-    (link, run(config, core, reports, store_tx))
-}
-
-async fn run(
-    config: ClusterConfig,
-    core: mpsc::Sender<Msg>,
-    mut reports: watch::Receiver<NodeReport>,
-    store_tx: watch::Sender<Option<FleetStore>>,
+    mut reports: watch::Receiver<Published>,
+    setter: LinkSetter,
 ) -> anyhow::Result<()> {
     let store = loop {
         match FleetStore::connect(&config.etcd, config.prefix.clone()).await {
@@ -85,13 +98,13 @@ async fn run(
             }
         }
     };
-    store_tx.send_replace(Some(store.clone()));
+    setter.store.send_replace(Some(store.clone()));
     let mut lease: Option<NodeLease> = None;
     loop {
         if core.is_closed() {
             break;
         }
-        match session(&config, &store, &mut lease, &core, &mut reports).await {
+        match session(&config, &store, &mut lease, &core, &mut reports, &setter).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "etcd session ended; forwarding and running drains go on locally, reconnecting");
@@ -114,12 +127,15 @@ async fn session(
     store: &FleetStore,
     lease: &mut Option<NodeLease>,
     core: &mpsc::Sender<Msg>,
-    reports: &mut watch::Receiver<NodeReport>,
+    reports: &mut watch::Receiver<Published>,
+    setter: &LinkSetter,
 ) -> anyhow::Result<()> {
     if lease.as_ref().is_none_or(|l| l.state() == LeaseState::Lost) {
         *lease = None;
+        setter.lease.send_replace(None);
         let l = store.register(&config.node, config.lease_ttl).await?;
         tracing::info!(node = %config.node, lease = l.id(), "registered in the fleet");
+        setter.lease.send_replace(Some(l.reference()));
         *lease = Some(l);
     }
     let Some(l) = lease.as_ref() else {
@@ -137,9 +153,11 @@ async fn session(
         return Ok(());
     }
     let mut watch = store.watch_admin(at).await?;
-    let report = reports.borrow_and_update().clone();
-    store.publish_report(l, &report).await?;
+    let mut published = reports.borrow_and_update().clone();
+    store.publish_report(l, &published.report).await?;
     let mut check = tokio::time::interval(CHECK);
+    let mut follow = tokio::time::interval(TICK);
+    follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             batch = watch.next() => {
@@ -161,8 +179,23 @@ async fn session(
                 if changed.is_err() {
                     return Ok(());
                 }
-                let report = reports.borrow_and_update().clone();
-                store.publish_report(l, &report).await?;
+                let next = reports.borrow_and_update().clone();
+                if next.report != published.report {
+                    store.publish_report(l, &next.report).await?;
+                }
+                published = next;
+            }
+            _ = follow.tick(), if !published.drains.is_empty() => {
+                let (nodes, reports) = store.fleet_view().await?;
+                let live = nodes.into_keys().collect();
+                let views = published
+                    .drains
+                    .iter()
+                    .map(|(b, rev)| (b.clone(), drain_view(b, *rev, &config.node, &live, &reports)))
+                    .collect();
+                if core.send(Msg::FleetCounts(views)).await.is_err() {
+                    return Ok(());
+                }
             }
             _ = check.tick() => {
                 if l.state() == LeaseState::Lost {

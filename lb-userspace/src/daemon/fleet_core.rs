@@ -3,16 +3,24 @@
 //! the node's report of its live counts. The core owns all of it; the fleet
 //! agent (`fleet_agent`) only carries it to and from etcd.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{event_loop::Core, state::Work};
+use super::{
+    drain::SETTLE_FLOOR, event_loop::Core, fleet_agent::FleetLink, live::monotonic_ns,
+    model::BackendEntry, state::Work,
+};
 use crate::{
     api::{control::ControlError, types::DrainOutcome},
-    cluster::model::{
-        AdminRecord, AdminState, DrainParams, NodeName, NodeReport, Revision, now_ms,
+    cluster::{
+        decide::{self, FleetCount},
+        model::{AdminRecord, AdminState, DrainParams, NodeName, NodeReport, Revision, now_ms},
     },
 };
 
@@ -27,17 +35,98 @@ pub struct FleetSide {
     /// This node read the whole admin state at least once since it started
     /// (until then it may send new flows to a backend the fleet drains).
     pub reconciled: bool,
-    report: watch::Sender<NodeReport>,
+    report: watch::Sender<Published>,
+    /// The link to etcd, for the shutdown action's claim.
+    pub link: FleetLink,
+    /// Claims of shutdown actions still waiting for their turn, by backend:
+    /// set to stop waiting when the drain is cancelled.
+    pub claims: BTreeMap<String, Arc<AtomicBool>>,
+}
+
+/// What the core hands the fleet agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    pub report: NodeReport,
+    /// Drains in progress here, by the revision that started them: the
+    /// agent follows their fleet-wide counts.
+    pub drains: BTreeMap<String, Revision>,
+}
+
+/// One drain as the rest of the fleet stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetDrainView {
+    /// Every live node's count (None: not reported since it applied the drain).
+    pub count: FleetCount,
+    /// Flows on the other live nodes; a node whose count is not known counts as one.
+    pub others: u64,
+    /// The other nodes' flows not settled yet (an unknown node counts as one).
+    pub others_unsettled: u64,
+}
+
+/// The other nodes' side of this node's drains, as the agent last read it.
+#[derive(Clone, Debug, Default)]
+pub struct FleetGate {
+    pub drains: BTreeMap<String, FleetDrainView>,
+}
+
+impl FleetGate {
+    /// The fleet-wide count of `backend`'s drain given this node's `local`
+    /// count, and whether the other nodes' flows are settled. Nothing heard
+    /// yet holds the drain open (counts as one flow elsewhere).
+    pub fn with_others(&self, backend: &str, local: u64) -> (u64, bool) {
+        match self.drains.get(backend) {
+            Some(v) => (local + v.others, v.others_unsettled == 0),
+            None => (local + 1, false),
+        }
+    }
+}
+
+/// After a fleet drain's step: the backend's figures are this node's own
+/// (the fleet-wide count went into the decision, not into its counts).
+pub fn local_figures(b: &mut BackendEntry, local: u64) {
+    b.live_flows = b.live_flows.min(local);
+    if let Some(d) = b.drain.as_mut() {
+        d.forced_flows = d.forced_flows.min(local);
+        d.flows_at_exit = d.flows_at_exit.min(local);
+    }
+}
+
+/// The other nodes' part of `backend`'s drain written at `drain`, from one
+/// read of etcd: `me` is left out.
+pub fn drain_view(
+    backend: &str,
+    drain: Revision,
+    me: &NodeName,
+    live: &BTreeSet<NodeName>,
+    reports: &BTreeMap<NodeName, NodeReport>,
+) -> FleetDrainView {
+    let count = decide::fleet_count(backend, drain, live, reports);
+    let mut others = 0;
+    let mut others_unsettled = 0;
+    for (node, c) in count.per_node.iter().filter(|(n, _)| *n != me) {
+        others += c.unwrap_or(1);
+        others_unsettled += match (c, reports.get(node)) {
+            (Some(_), Some(r)) => r.unsettled.get(backend).copied().unwrap_or(0),
+            _ => 1,
+        };
+    }
+    FleetDrainView {
+        count,
+        others,
+        others_unsettled,
+    }
 }
 
 impl FleetSide {
-    pub fn new(node: NodeName, report: watch::Sender<NodeReport>) -> Self {
+    pub fn new(node: NodeName, report: watch::Sender<Published>, link: FleetLink) -> Self {
         Self {
             node,
             revisions: BTreeMap::new(),
             applied: Revision(0),
             reconciled: false,
             report,
+            link,
+            claims: BTreeMap::new(),
         }
     }
 
@@ -149,6 +238,10 @@ impl Core {
 
     fn apply_admin(&mut self, rec: &AdminRecord) -> Vec<Work> {
         let name = rec.backend.as_str();
+        if let Some(cancel) = self.fleet.as_mut().and_then(|f| f.claims.remove(name)) {
+            // A claim still waiting belongs to the drain this state replaces.
+            cancel.store(true, Ordering::Relaxed);
+        }
         let Some(b) = self.state.model.backends.get(name) else {
             return Vec::new();
         };
@@ -174,27 +267,54 @@ impl Core {
         })
     }
 
-    /// Hands this node's live counts to the fleet agent when they changed.
+    /// The agent's latest read of the fleet's side of this node's drains.
+    pub(super) fn fleet_counts(&mut self, drains: BTreeMap<String, FleetDrainView>) {
+        if let Some(gate) = self.state.fleet.as_mut() {
+            gate.drains = drains;
+        }
+    }
+
+    /// Hands this node's live counts, and the drains in progress here, to
+    /// the fleet agent when they changed.
     pub(super) fn fleet_report(&mut self) {
         let Some(fleet) = self.fleet.as_ref() else {
             return;
         };
-        let live_flows: BTreeMap<String, u64> = self
-            .state
-            .model
-            .backends
-            .values()
-            .map(|b| (b.cfg.name.clone(), b.live_flows))
-            .collect();
+        let now = monotonic_ns();
+        let mut live_flows = BTreeMap::new();
+        let mut unsettled = BTreeMap::new();
+        let mut drains = BTreeMap::new();
+        for b in self.state.model.backends.values() {
+            let name = &b.cfg.name;
+            live_flows.insert(name.clone(), b.live_flows);
+            if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
+                if let Some(rev) = fleet.revision_of(name) {
+                    drains.insert(name.clone(), rev);
+                }
+                let n = self.state.tracked.get(name).map_or(b.live_flows, |t| {
+                    t.unsettled(now, SETTLE_FLOOR.as_nanos() as u64)
+                });
+                unsettled.insert(name.clone(), n);
+            }
+        }
         let applied = fleet.applied;
-        fleet.report.send_if_modified(|r| {
-            if r.live_flows == live_flows && r.applied == applied {
+        fleet.report.send_if_modified(|p| {
+            let r = &p.report;
+            if r.live_flows == live_flows
+                && r.unsettled == unsettled
+                && r.applied == applied
+                && p.drains == drains
+            {
                 return false;
             }
-            *r = NodeReport {
-                live_flows,
-                applied,
-                counted_at_ms: now_ms(),
+            *p = Published {
+                report: NodeReport {
+                    live_flows,
+                    unsettled,
+                    applied,
+                    counted_at_ms: now_ms(),
+                },
+                drains,
             };
             true
         });

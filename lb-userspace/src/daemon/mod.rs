@@ -12,6 +12,7 @@ mod actions;
 pub mod clock;
 pub mod drain;
 pub mod event_loop;
+mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
 pub mod flow_jobs;
@@ -231,6 +232,7 @@ fn open_state(
         tracked: Default::default(),
         collecting: Default::default(),
         exited: Default::default(),
+        fleet: None,
         xdp_mode,
         rates: Default::default(),
         started: Instant::now(),
@@ -249,8 +251,15 @@ pub struct Started {
     pub handle: CoreHandle,
     pub idle: watch::Receiver<live::IdleTimeouts>,
     pub tx: mpsc::Sender<Msg>,
-    /// `[cluster]`: the core's reports, for the fleet agent.
-    pub reports: Option<watch::Receiver<crate::cluster::model::NodeReport>>,
+    /// `[cluster]`: what the fleet agent needs (the core's reports, the
+    /// link it fills) and the link for the API's handle.
+    pub fleet: Option<FleetStart>,
+}
+
+pub struct FleetStart {
+    pub reports: watch::Receiver<fleet_core::Published>,
+    pub setter: fleet_agent::LinkSetter,
+    pub link: fleet_agent::FleetLink,
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
@@ -266,10 +275,16 @@ pub fn start_core(
     let cluster_node = state.model.config.cluster.as_ref().map(|c| c.node.clone());
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
     core.absent_flows = absent_flows;
-    let reports = cluster_node.map(|node| {
+    let fleet = cluster_node.map(|node| {
         let (report_tx, reports) = watch::channel(Default::default());
-        core.fleet = Some(fleet_core::FleetSide::new(node, report_tx));
-        reports
+        let (link, setter) = fleet_agent::link(node.clone());
+        core.fleet = Some(fleet_core::FleetSide::new(node, report_tx, link.clone()));
+        core.state.fleet = Some(Default::default());
+        FleetStart {
+            reports,
+            setter,
+            link,
+        }
     });
     let task = tokio::spawn(core.run(rx));
     let handle = CoreHandle::new(tx.clone(), config_path);
@@ -278,7 +293,7 @@ pub fn start_core(
         handle,
         idle,
         tx,
-        reports,
+        fleet,
     }
 }
 
@@ -296,14 +311,14 @@ async fn supervise(
         handle,
         idle,
         tx,
-        reports,
+        fleet,
     } = start_core(state, pins.clone(), config_path, BTreeMap::new());
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-    let handle = match (&config.cluster, reports) {
-        (Some(cluster), Some(reports)) => {
-            let (link, agent) = fleet_agent::start(cluster.clone(), tx.clone(), reports);
+    let handle = match (&config.cluster, fleet) {
+        (Some(cluster), Some(f)) => {
+            let agent = fleet_agent::run(cluster.clone(), tx.clone(), f.reports, f.setter);
             tasks.spawn(async move { ("the fleet agent", agent.await) });
-            handle.with_fleet(link)
+            handle.with_fleet(f.link)
         }
         _ => handle,
     };
