@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, ErrorBody, FleetStatus, FlowPage, ReloadReport, Status,
+    TeardownReport,
 };
 
 /// Longer than any single operation of the daemon (a reload, a teardown).
@@ -86,6 +87,10 @@ impl Client {
 
     pub async fn get_status(&self) -> ClientResult<Status> {
         self.json(Method::GET, "/v1/status", None).await
+    }
+
+    pub async fn get_fleet(&self) -> ClientResult<FleetStatus> {
+        self.json(Method::GET, "/v1/fleet", None).await
     }
 
     pub async fn backend(&self, name: &str) -> ClientResult<BackendStatus> {

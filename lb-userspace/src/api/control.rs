@@ -5,7 +5,9 @@ use std::future::Future;
 
 use serde::Deserialize;
 
-use super::types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport};
+use super::types::{
+    BackendStatus, DrainRequest, FleetStatus, FlowPage, ReloadReport, Status, TeardownReport,
+};
 
 /// `GET /v1/flows?backend=NAME&limit=N&after=CURSOR`, all optional.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -68,4 +70,6 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self) -> impl Future<Output = ControlResult<ReloadReport>> + Send;
     fn flows(&self, query: FlowsQuery) -> impl Future<Output = ControlResult<FlowPage>> + Send;
     fn teardown(&self) -> impl Future<Output = ControlResult<TeardownReport>> + Send;
+    /// `[cluster]` only: the fleet as etcd shows it.
+    fn fleet(&self) -> impl Future<Output = ControlResult<FleetStatus>> + Send;
 }

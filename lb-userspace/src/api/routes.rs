@@ -19,7 +19,8 @@ use axum::routing::{get, post};
 use super::control::{Control, ControlError, FlowsQuery};
 use super::guard::{self, Access};
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, ErrorBody, FleetStatus, FlowPage, ReloadReport, Status,
+    TeardownReport,
 };
 
 /// Largest request body accepted; a drain request is a few dozen bytes.
@@ -36,6 +37,7 @@ pub fn router<C: Control>(control: Arc<C>, access: Access) -> Router {
         .route("/v1/reload", post(reload::<C>))
         .route("/v1/flows", get(flows::<C>))
         .route("/v1/teardown", post(teardown::<C>))
+        .route("/v1/fleet", get(fleet::<C>))
         // Also here, not only on the TCP metrics address, so `curl
         // --unix-socket` works on a daemon configured without one.
         .route("/metrics", get(crate::metrics::handler::<C>))
@@ -90,6 +92,10 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn status<C: Control>(State(c): State<Arc<C>>) -> ApiResult<Status> {
     Ok(Json(c.status().await?))
+}
+
+async fn fleet<C: Control>(State(c): State<Arc<C>>) -> ApiResult<FleetStatus> {
+    Ok(Json(c.fleet().await?))
 }
 
 async fn backend<C: Control>(

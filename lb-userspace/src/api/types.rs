@@ -135,6 +135,44 @@ pub struct DrainStatus {
     pub fleet: Option<FleetDrainStatus>,
 }
 
+/// `GET /v1/fleet` (`lb status --fleet`): the fleet as etcd shows it, read
+/// by the node that answers (docs/fleet.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FleetStatus {
+    /// The node that answered.
+    pub node: String,
+    /// Every live node (its lease alive), by name.
+    pub nodes: Vec<FleetNodeStatus>,
+    /// Every admin state written to etcd, by backend.
+    pub admin: Vec<FleetAdminStatus>,
+}
+
+/// One live node and its latest report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FleetNodeStatus {
+    pub node: String,
+    pub version: String,
+    pub started_at_ms: u64,
+    /// Live flows per backend on that node (empty before its first report).
+    pub live_flows: std::collections::BTreeMap<String, u64>,
+    /// The admin-state revision it had applied when it counted.
+    pub applied: i64,
+    /// When it counted (None: no report yet).
+    pub counted_at_ms: Option<u64>,
+}
+
+/// One backend's admin state in etcd.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FleetAdminStatus {
+    pub backend: String,
+    /// "active", "draining" or "disabled".
+    pub state: String,
+    /// The etcd revision that wrote it (a drain's id in the fleet).
+    pub revision: i64,
+    /// The node whose command started a drain.
+    pub requested_by: Option<String>,
+}
+
 /// A drain's live flows over the fleet (docs/fleet.md).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FleetDrainStatus {

@@ -62,6 +62,15 @@ pub struct Output {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub output: Output,
+    /// With [cluster]: every live node's report and the fleet's admin states, from etcd.
+    #[arg(long)]
+    pub fleet: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon in the foreground.
@@ -107,8 +116,9 @@ the outcome of its last shutdown or on_drain action.
 
 Examples:
   lb status
-  lb status --json | jq '.vips[].backends[] | {name, state, live_flows}'")]
-    Status(Output),
+  lb status --json | jq '.vips[].backends[] | {name, state, live_flows}'
+  lb status --fleet                   # [cluster]: every node's report and the admin states in etcd")]
+    Status(StatusArgs),
 
     /// Stop sending new connections to a backend and let its connections finish.
     #[command(after_help = "\

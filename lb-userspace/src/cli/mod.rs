@@ -166,9 +166,13 @@ async fn client_command(
     term: &mut Term<'_>,
 ) -> Result<Exit, ClientError> {
     match command {
-        Command::Status(o) => {
+        Command::Status(a) if a.fleet => {
+            let fleet = client.get_fleet().await?;
+            print(term, a.output, &fleet, show::fleet)
+        }
+        Command::Status(a) => {
             let status = client.get_status().await?;
-            print(term, o, &status, show::status)
+            print(term, a.output, &status, show::status)
         }
         Command::Drain(args) => {
             let request = DrainRequest {

@@ -16,6 +16,7 @@ use super::{
     fleet_core::{Published, drain_view},
 };
 use crate::{
+    api::types::{FleetAdminStatus, FleetNodeStatus, FleetStatus},
     cluster::{
         FleetStore, LeaseRef, LeaseState, NodeLease,
         model::{AdminRecord, AdminState, NodeName},
@@ -57,6 +58,48 @@ pub fn link(node: NodeName) -> (FleetLink, LinkSetter) {
 }
 
 impl FleetLink {
+    /// Every live node's report and the admin states, as etcd has them now.
+    pub async fn status(&self) -> Result<FleetStatus, String> {
+        let store = self.store.borrow().clone();
+        let store = store
+            .ok_or_else(|| "etcd has not been reachable since the daemon started".to_string())?;
+        let (nodes, reports) = store.fleet_view().await.map_err(|e| e.to_string())?;
+        let (admin, _) = store.admin_states().await.map_err(|e| e.to_string())?;
+        Ok(FleetStatus {
+            node: self.node.to_string(),
+            nodes: nodes
+                .into_iter()
+                .map(|(name, info)| {
+                    let report = reports.get(&name);
+                    FleetNodeStatus {
+                        node: name.to_string(),
+                        version: info.version,
+                        started_at_ms: info.started_at_ms,
+                        live_flows: report.map(|r| r.live_flows.clone()).unwrap_or_default(),
+                        applied: report.map_or(0, |r| r.applied.0),
+                        counted_at_ms: report.map(|r| r.counted_at_ms),
+                    }
+                })
+                .collect(),
+            admin: admin
+                .into_iter()
+                .map(|a| {
+                    let (state, by) = match a.state {
+                        AdminState::Active => ("active", None),
+                        AdminState::Disabled => ("disabled", None),
+                        AdminState::Draining(p) => ("draining", Some(p.requested_by.to_string())),
+                    };
+                    FleetAdminStatus {
+                        backend: a.backend,
+                        state: state.to_owned(),
+                        revision: a.revision.0,
+                        requested_by: by,
+                    }
+                })
+                .collect(),
+        })
+    }
+
     /// The connection and this node's live registration, if both exist now.
     pub fn session(&self) -> Option<(FleetStore, LeaseRef)> {
         let store = self.store.borrow().clone()?;

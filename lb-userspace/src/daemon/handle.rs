@@ -16,7 +16,10 @@ use super::{
 use crate::{
     api::{
         control::{Control, ControlError, ControlResult, FlowsQuery},
-        types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport},
+        types::{
+            BackendStatus, DrainRequest, FleetStatus, FlowPage, ReloadReport, Status,
+            TeardownReport,
+        },
     },
     config::{self, duration::parse_duration},
 };
@@ -195,5 +198,16 @@ impl Control for CoreHandle {
 
     async fn teardown(&self) -> ControlResult<TeardownReport> {
         self.ask(Msg::Teardown).await
+    }
+
+    async fn fleet(&self) -> ControlResult<FleetStatus> {
+        let link = self.fleet.as_ref().ok_or_else(|| {
+            ControlError::Conflict(
+                "this daemon runs without [cluster]: there is no fleet to show".into(),
+            )
+        })?;
+        link.status()
+            .await
+            .map_err(|e| ControlError::Conflict(format!("cannot read the fleet from etcd: {e}")))
     }
 }

@@ -4,7 +4,8 @@
 //! backend after every node flipped; every node completes the drain at the
 //! fleet-wide zero (not at its own), within 1 s of the last close; the
 //! shutdown action (SIGTERM to the backend's Gunicorn) ran once in the fleet;
-//! `lb drain --wait` showed the fleet-wide count and each node's.
+//! `lb drain --wait` showed the fleet-wide count and each node's, and
+//! `lb status --fleet` on another node shows every node and the drain.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -201,6 +202,40 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
         1,
         "{ran:?}"
     );
+
+    // `lb status --fleet` on another node: every live node and the drain.
+    let out = daemons[2]
+        .lb(&["status", "--fleet"])
+        .expect("lb status --fleet");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("lb status --fleet:\n{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = daemons[2]
+        .lb(&["status", "--fleet", "--json"])
+        .expect("lb status --fleet --json");
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let nodes: Vec<&str> = f["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["lb-1", "lb-2", "lb-3"], "{f}");
+    for n in f["nodes"].as_array().unwrap() {
+        assert_eq!(n["live_flows"]["web-2"], 0, "{f}");
+    }
+    let web2 = f["admin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["backend"] == "web-2")
+        .expect("web-2's admin state");
+    assert_eq!(web2["state"], "draining", "{f}");
+    assert_eq!(web2["requested_by"], "lb-1", "{f}");
     drop(daemons);
     drop(fleet);
 }
