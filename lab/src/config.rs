@@ -94,6 +94,16 @@ pub struct ClusterSection {
     pub node: String,
     pub etcd: Vec<String>,
     pub lease_ttl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpSection>,
+}
+
+/// `[cluster.bgp]`: the daemon drives the node's BIRD.
+#[derive(Clone, Debug, Serialize)]
+pub struct BgpSection {
+    pub socket: String,
+    pub include: String,
+    pub protocol: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

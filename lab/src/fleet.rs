@@ -123,7 +123,28 @@ impl FleetNode {
             node: self.name.clone(),
             etcd: vec![etcd.to_owned()],
             lease_ttl: format!("{}s", lease_ttl.as_secs()),
+            bgp: None,
         });
+        c
+    }
+
+    /// [`Self::cluster_config`] with `[cluster.bgp]`: the daemon announces
+    /// the VIP through this node's BIRD (the test does not).
+    pub fn bgp_config(
+        &self,
+        lab: &Lab,
+        spec: &ConfigSpec,
+        etcd: &str,
+        lease_ttl: Duration,
+    ) -> LbConfig {
+        let mut c = self.cluster_config(lab, spec, etcd, lease_ttl);
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.bgp = Some(crate::config::BgpSection {
+                socket: self.bird.socket().display().to_string(),
+                include: self.include.display().to_string(),
+                protocol: BGP_PROTOCOL.to_owned(),
+            });
+        }
         c
     }
 

@@ -14,6 +14,8 @@ mod admin;
 mod drain;
 #[path = "fleet/ecmp.rs"]
 mod ecmp;
+#[path = "fleet/node.rs"]
+mod node;
 #[path = "fleet/outage.rs"]
 mod outage;
 #[path = "fleet/store.rs"]

@@ -173,6 +173,24 @@ pub struct FleetAdminStatus {
     pub requested_by: Option<String>,
 }
 
+/// `GET /v1/node`, `POST /v1/node/drain`, `POST /v1/node/enable`: this
+/// node behind the router (docs/fleet.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    pub node: String,
+    /// "joining" (not reconciled with etcd yet), "serving", "draining"
+    /// (`lb node drain`) or "leaving" (stopping).
+    pub mode: String,
+    /// The VIPs it announces.
+    pub announced: Vec<String>,
+    /// Flows in this node's table that are still live (not closed, not
+    /// idle past the idle timeout).
+    pub live_flows: u64,
+    /// After `lb node drain`: `live_flows` comes from a count of the flow
+    /// table taken after the router stopped sending new flows here.
+    pub counted_since_drain: bool,
+}
+
 /// A drain's live flows over the fleet (docs/fleet.md).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FleetDrainStatus {

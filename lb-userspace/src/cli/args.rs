@@ -62,6 +62,16 @@ pub struct Output {
     pub json: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Withdraw every VIP from BGP, then wait until no flow uses this node.
+    Drain(Output),
+    /// Announce the VIPs again (those with a usable backend).
+    Enable(Output),
+    /// This node's mode, what it announces, its live flows.
+    Status(Output),
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -187,6 +197,17 @@ Examples:
         #[command(flatten)]
         output: Output,
     },
+
+    /// [cluster]: this node behind the router (withdraw it from BGP, put it back).
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  lb node drain     # withdraw every VIP, wait until no flow uses this node
+  lb node enable    # announce again
+  lb node status"
+    )]
+    Node(NodeCommand),
 
     /// Detach the XDP program and remove every pin: traffic to the VIPs stops.
     #[command(after_help = "\

@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod flows;
+mod node;
 mod show;
 mod table;
 mod wait;
@@ -193,6 +194,7 @@ async fn client_command(
             let backend = client.disable(&name).await?;
             print(term, output, &backend, show::backend_line)
         }
+        Command::Node(command) => node::run(client, command, term).await,
         Command::Reload(o) => {
             let report = client.reload().await?;
             print(term, o, &report, show::reload)

@@ -115,6 +115,11 @@ pub enum Msg {
         records: Vec<AdminRecord>,
         read_at: Option<Revision>,
     },
+    /// `lb node drain` / `enable` / show.
+    Node {
+        action: super::fleet_node::NodeAction,
+        reply: Reply<crate::api::types::NodeStatus>,
+    },
     /// `[cluster]`: the other nodes' side of this node's drains.
     FleetCounts(BTreeMap<String, fleet_core::FleetDrainView>),
 }
@@ -175,6 +180,7 @@ impl Core {
                     let work = self.state.tick();
                     self.start(work);
                     self.fleet_report();
+                    self.fleet_announce();
                 }
                 _ = slow.tick() => self.slow_tick(),
                 _ = dog.tick(), if watchdog.is_some() => notify::watchdog(),
@@ -184,6 +190,7 @@ impl Core {
             }
         }
         self.health.abort_all();
+        self.fleet_leave();
         self.state.persist();
     }
 
@@ -231,6 +238,7 @@ impl Core {
             } => self.probed(&name, addr, successes, failures, error),
             Msg::Counts(counts) => {
                 self.state.store_counts(&counts);
+                self.fleet_counted();
                 self.fleet_report();
             }
             Msg::Collected {
@@ -268,6 +276,9 @@ impl Core {
             }
             Msg::FleetAdmin { records, read_at } => self.fleet_admin(records, read_at),
             Msg::FleetCounts(views) => self.fleet_counts(views),
+            Msg::Node { action, reply } => {
+                let _ = reply.send(self.node_command(action));
+            }
         }
     }
 

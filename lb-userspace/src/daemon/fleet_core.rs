@@ -41,6 +41,17 @@ pub struct FleetSide {
     /// Claims of shutdown actions still waiting for their turn, by backend:
     /// set to stop waiting when the drain is cancelled.
     pub claims: BTreeMap<String, Arc<AtomicBool>>,
+    /// `[cluster.bgp]`: the VIPs to announce, for the BGP task.
+    pub announce: Option<watch::Sender<BTreeSet<std::net::IpAddr>>>,
+    /// `lb node drain`: every VIP withdrawn until `lb node enable`.
+    pub node_drained: bool,
+    /// The daemon is stopping.
+    pub leaving: bool,
+    /// When `lb node drain` withdrew the node, and when the flow table was
+    /// last counted: the node's count only says something about the drain
+    /// once a pass started after the router stopped sending new flows.
+    pub node_drained_at: Option<std::time::Instant>,
+    pub counted_at: Option<std::time::Instant>,
 }
 
 /// What the core hands the fleet agent.
@@ -127,6 +138,21 @@ impl FleetSide {
             report,
             link,
             claims: BTreeMap::new(),
+            announce: None,
+            node_drained: false,
+            leaving: false,
+            node_drained_at: None,
+            counted_at: None,
+        }
+    }
+
+    /// Where this node stands, for what it may announce.
+    pub fn mode(&self) -> decide::NodeMode {
+        match (self.leaving, self.node_drained, self.reconciled) {
+            (true, _, _) => decide::NodeMode::Leaving,
+            (_, true, _) => decide::NodeMode::Draining,
+            (_, _, false) => decide::NodeMode::Joining,
+            _ => decide::NodeMode::Serving,
         }
     }
 
@@ -234,6 +260,7 @@ impl Core {
             self.start(work);
         }
         self.fleet_report();
+        self.fleet_announce();
     }
 
     fn apply_admin(&mut self, rec: &AdminRecord) -> Vec<Work> {

@@ -11,13 +11,14 @@ use super::{
     event_loop::{Msg, Reply},
     fleet_agent::FleetLink,
     fleet_core::Command,
+    fleet_node::NodeAction,
     flow_list::{self, DEFAULT_PAGE},
 };
 use crate::{
     api::{
         control::{Control, ControlError, ControlResult, FlowsQuery},
         types::{
-            BackendStatus, DrainRequest, FleetStatus, FlowPage, ReloadReport, Status,
+            BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
             TeardownReport,
         },
     },
@@ -198,6 +199,10 @@ impl Control for CoreHandle {
 
     async fn teardown(&self) -> ControlResult<TeardownReport> {
         self.ask(Msg::Teardown).await
+    }
+
+    async fn node(&self, action: NodeAction) -> ControlResult<NodeStatus> {
+        self.ask(|reply| Msg::Node { action, reply }).await
     }
 
     async fn fleet(&self) -> ControlResult<FleetStatus> {

@@ -15,6 +15,7 @@ pub mod event_loop;
 mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
+pub mod fleet_node;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;
@@ -260,6 +261,8 @@ pub struct FleetStart {
     pub reports: watch::Receiver<fleet_core::Published>,
     pub setter: fleet_agent::LinkSetter,
     pub link: fleet_agent::FleetLink,
+    /// `[cluster.bgp]`: the VIPs to announce, for the BGP task.
+    pub announce: Option<watch::Receiver<std::collections::BTreeSet<std::net::IpAddr>>>,
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
@@ -272,18 +275,26 @@ pub fn start_core(
 ) -> Started {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
-    let cluster_node = state.model.config.cluster.as_ref().map(|c| c.node.clone());
+    let cluster = state.model.config.cluster.clone();
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
     core.absent_flows = absent_flows;
-    let fleet = cluster_node.map(|node| {
+    let fleet = cluster.map(|cluster| {
+        let node = cluster.node;
         let (report_tx, reports) = watch::channel(Default::default());
         let (link, setter) = fleet_agent::link(node.clone());
-        core.fleet = Some(fleet_core::FleetSide::new(node, report_tx, link.clone()));
+        let mut side = fleet_core::FleetSide::new(node, report_tx, link.clone());
+        let announce = cluster.bgp.map(|_| {
+            let (tx, rx) = watch::channel(Default::default());
+            side.announce = Some(tx);
+            rx
+        });
+        core.fleet = Some(side);
         core.state.fleet = Some(Default::default());
         FleetStart {
             reports,
             setter,
             link,
+            announce,
         }
     });
     let task = tokio::spawn(core.run(rx));
@@ -318,6 +329,10 @@ async fn supervise(
         (Some(cluster), Some(f)) => {
             let agent = fleet_agent::run(cluster.clone(), tx.clone(), f.reports, f.setter);
             tasks.spawn(async move { ("the fleet agent", agent.await) });
+            if let (Some(control), Some(sets)) = (cluster.bgp.clone(), f.announce) {
+                let bgp = fleet_node::run_bgp(control, sets);
+                tasks.spawn(async move { ("the BGP announcer", bgp.await) });
+            }
             handle.with_fleet(f.link)
         }
         _ => handle,

@@ -295,7 +295,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
 /// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->
 /// backend.
-fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
+pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
     flows_json(d, None)
         .iter()
         .filter(|f| f["state"] == "live")
