@@ -15,7 +15,7 @@ use tokio::{
 
 use super::{
     drain,
-    fleet_core::{self, FleetSide},
+    fleet_core::FleetSide,
     flow_jobs::FlowPins,
     flow_list::FlowLister,
     health,
@@ -28,7 +28,6 @@ use crate::{
         control::{ControlError, ControlResult},
         types::{ActionOutcome, BackendStatus, ReloadReport, Status, TeardownReport},
     },
-    cluster::model::{AdminRecord, AdminState, Revision},
     config::Config,
 };
 
@@ -102,26 +101,8 @@ pub enum Msg {
         pid: u32,
     },
     Macs(Vec<(String, [u8; 6])>),
-    /// `[cluster]`: the admin state a command should write to etcd (None:
-    /// nothing to write); decided by the core, which owns the state.
-    FleetPlan {
-        name: String,
-        command: fleet_core::Command,
-        reply: Reply<Option<AdminState>>,
-    },
-    /// `[cluster]`: admin states from etcd, applied in order; `read_at`: the
-    /// whole set, read at that revision (the node reconciles).
-    FleetAdmin {
-        records: Vec<AdminRecord>,
-        read_at: Option<Revision>,
-    },
-    /// `lb node drain` / `enable` / show.
-    Node {
-        action: super::fleet_node::NodeAction,
-        reply: Reply<crate::api::types::NodeStatus>,
-    },
-    /// `[cluster]`: the other nodes' side of this node's drains.
-    FleetCounts(BTreeMap<String, fleet_core::FleetDrainView>),
+    /// `[cluster]` (docs/fleet.md).
+    Fleet(super::fleet_wiring::FleetMsg),
 }
 
 pub struct Core {
@@ -267,18 +248,7 @@ impl Core {
                     tracing::error!(error = %e, "applying resolved MACs");
                 }
             }
-            Msg::FleetPlan {
-                name,
-                command,
-                reply,
-            } => {
-                let _ = reply.send(self.fleet_plan(&name, command));
-            }
-            Msg::FleetAdmin { records, read_at } => self.fleet_admin(records, read_at),
-            Msg::FleetCounts(views) => self.fleet_counts(views),
-            Msg::Node { action, reply } => {
-                let _ = reply.send(self.node_command(action));
-            }
+            Msg::Fleet(m) => self.fleet_msg(m),
         }
     }
 

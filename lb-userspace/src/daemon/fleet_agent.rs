@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::{
     event_loop::{Msg, TICK},
     fleet_core::{Published, drain_view},
+    fleet_wiring::FleetMsg,
 };
 use crate::{
     api::types::{FleetAdminStatus, FleetNodeStatus, FleetStatus},
@@ -186,10 +187,13 @@ async fn session(
     };
     let (records, at) = store.admin_states().await?;
     if core
-        .send(Msg::FleetAdmin {
-            records,
-            read_at: Some(at),
-        })
+        .send(
+            FleetMsg::Admin {
+                records,
+                read_at: Some(at),
+            }
+            .into(),
+        )
         .await
         .is_err()
     {
@@ -214,7 +218,7 @@ async fn session(
                         None
                     }
                 }).collect();
-                if core.send(Msg::FleetAdmin { records, read_at: None }).await.is_err() {
+                if core.send(FleetMsg::Admin { records, read_at: None }.into()).await.is_err() {
                     return Ok(());
                 }
             }
@@ -236,7 +240,7 @@ async fn session(
                     .iter()
                     .map(|(b, rev)| (b.clone(), drain_view(b, *rev, &config.node, &live, &reports)))
                     .collect();
-                if core.send(Msg::FleetCounts(views)).await.is_err() {
+                if core.send(FleetMsg::Counts(views).into()).await.is_err() {
                     return Ok(());
                 }
             }

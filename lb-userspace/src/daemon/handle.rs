@@ -12,6 +12,7 @@ use super::{
     fleet_agent::FleetLink,
     fleet_core::Command,
     fleet_node::NodeAction,
+    fleet_wiring::FleetMsg,
     flow_list::{self, DEFAULT_PAGE},
 };
 use crate::{
@@ -64,10 +65,12 @@ impl CoreHandle {
     ) -> ControlResult<BackendStatus> {
         let name = name.to_string();
         let plan = self
-            .ask(|reply| Msg::FleetPlan {
-                name: name.clone(),
-                command,
-                reply,
+            .ask(|reply| {
+                Msg::from(FleetMsg::Plan {
+                    name: name.clone(),
+                    command,
+                    reply,
+                })
             })
             .await?;
         if let Some(state) = plan {
@@ -79,10 +82,13 @@ impl CoreHandle {
                 ))
             })?;
             self.tx
-                .send(Msg::FleetAdmin {
-                    records: vec![record],
-                    read_at: None,
-                })
+                .send(
+                    FleetMsg::Admin {
+                        records: vec![record],
+                        read_at: None,
+                    }
+                    .into(),
+                )
                 .await
                 .map_err(|_| core_gone())?;
         }
@@ -202,7 +208,8 @@ impl Control for CoreHandle {
     }
 
     async fn node(&self, action: NodeAction) -> ControlResult<NodeStatus> {
-        self.ask(|reply| Msg::Node { action, reply }).await
+        self.ask(|reply| Msg::from(FleetMsg::Node { action, reply }))
+            .await
     }
 
     async fn fleet(&self) -> ControlResult<FleetStatus> {

@@ -16,6 +16,9 @@ mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
 pub mod fleet_node;
+#[cfg(test)]
+mod fleet_tests;
+mod fleet_wiring;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;
@@ -252,17 +255,8 @@ pub struct Started {
     pub handle: CoreHandle,
     pub idle: watch::Receiver<live::IdleTimeouts>,
     pub tx: mpsc::Sender<Msg>,
-    /// `[cluster]`: what the fleet agent needs (the core's reports, the
-    /// link it fills) and the link for the API's handle.
-    pub fleet: Option<FleetStart>,
-}
-
-pub struct FleetStart {
-    pub reports: watch::Receiver<fleet_core::Published>,
-    pub setter: fleet_agent::LinkSetter,
-    pub link: fleet_agent::FleetLink,
-    /// `[cluster.bgp]`: the VIPs to announce, for the BGP task.
-    pub announce: Option<watch::Receiver<std::collections::BTreeSet<std::net::IpAddr>>>,
+    /// `[cluster]`: the fleet's tasks, to start (`fleet_wiring::spawn`).
+    pub fleet: Option<fleet_wiring::FleetStart>,
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
@@ -275,28 +269,9 @@ pub fn start_core(
 ) -> Started {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
-    let cluster = state.model.config.cluster.clone();
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
     core.absent_flows = absent_flows;
-    let fleet = cluster.map(|cluster| {
-        let node = cluster.node;
-        let (report_tx, reports) = watch::channel(Default::default());
-        let (link, setter) = fleet_agent::link(node.clone());
-        let mut side = fleet_core::FleetSide::new(node, report_tx, link.clone());
-        let announce = cluster.bgp.map(|_| {
-            let (tx, rx) = watch::channel(Default::default());
-            side.announce = Some(tx);
-            rx
-        });
-        core.fleet = Some(side);
-        core.state.fleet = Some(Default::default());
-        FleetStart {
-            reports,
-            setter,
-            link,
-            announce,
-        }
-    });
+    let fleet = fleet_wiring::attach(&mut core);
     let task = tokio::spawn(core.run(rx));
     let handle = CoreHandle::new(tx.clone(), config_path);
     Started {
@@ -325,17 +300,9 @@ async fn supervise(
         fleet,
     } = start_core(state, pins.clone(), config_path, BTreeMap::new());
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-    let handle = match (&config.cluster, fleet) {
-        (Some(cluster), Some(f)) => {
-            let agent = fleet_agent::run(cluster.clone(), tx.clone(), f.reports, f.setter);
-            tasks.spawn(async move { ("the fleet agent", agent.await) });
-            if let (Some(control), Some(sets)) = (cluster.bgp.clone(), f.announce) {
-                let bgp = fleet_node::run_bgp(control, sets);
-                tasks.spawn(async move { ("the BGP announcer", bgp.await) });
-            }
-            handle.with_fleet(f.link)
-        }
-        _ => handle,
+    let handle = match fleet {
+        Some(f) => handle.with_fleet(fleet_wiring::spawn(f, tx.clone(), &mut tasks)),
+        None => handle,
     };
     let handle = Arc::new(handle);
     let (stop, _) = watch::channel(false);

@@ -29,8 +29,10 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();
     let lab = fleet.lab();
-    let mut spec = ConfigSpec::default();
-    spec.flow_idle_timeout = Some(IDLE);
+    let spec = ConfigSpec {
+        flow_idle_timeout: Some(IDLE),
+        ..ConfigSpec::default()
+    };
     let mut daemons: Vec<Daemon> = fleet
         .nodes()
         .iter()
