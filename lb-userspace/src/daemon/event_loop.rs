@@ -15,7 +15,6 @@ use tokio::{
 
 use super::{
     drain,
-    fleet_core::FleetSide,
     flow_jobs::FlowPins,
     flow_list::FlowLister,
     health,
@@ -119,7 +118,7 @@ pub struct Core {
     /// drain of it starts, in place of a pass over the flow table.
     pub absent_flows: BTreeMap<String, Vec<lb_common::flow::FlowKey>>,
     /// `[cluster]`: what the core knows of the fleet; None for one box.
-    pub fleet: Option<FleetSide>,
+    pub fleet: Option<super::fleet_core::FleetSide>,
 }
 
 impl Core {
@@ -160,8 +159,7 @@ impl Core {
                 _ = tick.tick() => {
                     let work = self.state.tick();
                     self.start(work);
-                    self.fleet_report();
-                    self.fleet_announce();
+                    self.fleet_tick();
                 }
                 _ = slow.tick() => self.slow_tick(),
                 _ = dog.tick(), if watchdog.is_some() => notify::watchdog(),
@@ -217,11 +215,7 @@ impl Core {
                 failures,
                 error,
             } => self.probed(&name, addr, successes, failures, error),
-            Msg::Counts(counts) => {
-                self.state.store_counts(&counts);
-                self.fleet_counted();
-                self.fleet_report();
-            }
+            Msg::Counts(counts) => self.store_counts(&counts),
             Msg::Collected {
                 name,
                 started_at,

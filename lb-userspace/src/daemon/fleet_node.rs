@@ -133,6 +133,7 @@ impl Core {
         if let Some(f) = self.fleet.as_mut() {
             f.counted_at = Some(Instant::now());
         }
+        self.fleet_report();
     }
 
     /// Shutting down: announce nothing more (the BGP task withdraws).

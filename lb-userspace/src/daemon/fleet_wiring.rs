@@ -45,6 +45,19 @@ pub enum FleetMsg {
 }
 
 impl Core {
+    /// A whole-table count of the flows arrived (the fleet's report and
+    /// `lb node drain` follow it).
+    pub(super) fn store_counts(&mut self, counts: &BTreeMap<u32, u64>) {
+        self.state.store_counts(counts);
+        self.fleet_counted();
+    }
+
+    /// After each tick: the report and the VIPs to announce, if changed.
+    pub(super) fn fleet_tick(&mut self) {
+        self.fleet_report();
+        self.fleet_announce();
+    }
+
     pub(super) fn fleet_msg(&mut self, msg: FleetMsg) {
         match msg {
             FleetMsg::Plan {
