@@ -224,7 +224,23 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
             resp.body
         );
     }
-    wait_everywhere(&daemons, "web-2", "drained");
+    // The drain completes at the fleet-wide zero, which needs etcd again:
+    // each node's client reconnects (gRPC backoff after a 10 s outage),
+    // re-registers (its lease expired) and reports.
+    poll(
+        "web-2 drained on every node after etcd returned",
+        Duration::from_secs(30),
+        || {
+            daemons
+                .iter()
+                .all(|d| state_of(d, "web-2") == "drained")
+                .then_some(())
+        },
+    );
+    println!(
+        "drain completed on every node {:?} after etcd returned",
+        back.elapsed()
+    );
     wait_all_registered(&fleet);
     poll(
         "etcd's reports: web-2 drained fleet-wide",
