@@ -84,6 +84,26 @@ impl Default for ConfigSpec {
 pub struct LbConfig {
     pub daemon: DaemonSection,
     pub vip: Vec<VipSection>,
+    /// `[cluster]` (docs/fleet.md): set by `FleetNode::cluster_config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSection>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterSection {
+    pub node: String,
+    pub etcd: Vec<String>,
+    pub lease_ttl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpSection>,
+}
+
+/// `[cluster.bgp]`: the daemon drives the node's BIRD.
+#[derive(Clone, Debug, Serialize)]
+pub struct BgpSection {
+    pub socket: String,
+    pub include: String,
+    pub protocol: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -228,7 +248,11 @@ impl LbConfig {
                     .collect(),
             });
         }
-        LbConfig { daemon, vip }
+        LbConfig {
+            daemon,
+            vip,
+            cluster: None,
+        }
     }
 
     pub fn to_toml(&self) -> Result<String> {
@@ -334,6 +358,7 @@ mod tests {
                     Path::new("/tmp/x/web-1.pid"),
                 )],
             }],
+            cluster: None,
         };
         let text = cfg.to_toml().unwrap();
         let back: toml::Value = toml::from_str(&text).unwrap();

@@ -109,6 +109,45 @@ impl FleetNode {
         c
     }
 
+    /// [`Self::daemon_config`] with `[cluster]`: this node's name, the lab's
+    /// etcd, a lease of `lease_ttl`.
+    pub fn cluster_config(
+        &self,
+        lab: &Lab,
+        spec: &ConfigSpec,
+        etcd: &str,
+        lease_ttl: Duration,
+    ) -> LbConfig {
+        let mut c = self.daemon_config(lab, spec);
+        c.cluster = Some(crate::config::ClusterSection {
+            node: self.name.clone(),
+            etcd: vec![etcd.to_owned()],
+            lease_ttl: format!("{}s", lease_ttl.as_secs()),
+            bgp: None,
+        });
+        c
+    }
+
+    /// [`Self::cluster_config`] with `[cluster.bgp]`: the daemon announces
+    /// the VIP through this node's BIRD (the test does not).
+    pub fn bgp_config(
+        &self,
+        lab: &Lab,
+        spec: &ConfigSpec,
+        etcd: &str,
+        lease_ttl: Duration,
+    ) -> LbConfig {
+        let mut c = self.cluster_config(lab, spec, etcd, lease_ttl);
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.bgp = Some(crate::config::BgpSection {
+                socket: self.bird.socket().display().to_string(),
+                include: self.include.display().to_string(),
+                protocol: BGP_PROTOCOL.to_owned(),
+            });
+        }
+        c
+    }
+
     /// Starts `lb daemon` in this node's namespace with `config`.
     pub fn start_daemon(&self, lab: &Lab, lb: &Path, config: LbConfig) -> Result<Daemon> {
         Daemon::start_in(lab, Arc::clone(&self.ns), &self.name, lb, config)

@@ -8,8 +8,14 @@
 //! (or: cargo build -p lb-userspace --bin lb &&
 //!      cargo test -p lb-tests --test fleet -- --test-threads=1 --nocapture)
 
+#[path = "fleet/admin.rs"]
+mod admin;
+#[path = "fleet/drain.rs"]
+mod drain;
 #[path = "fleet/ecmp.rs"]
 mod ecmp;
+#[path = "fleet/node.rs"]
+mod node;
 #[path = "fleet/outage.rs"]
 mod outage;
 #[path = "fleet/store.rs"]

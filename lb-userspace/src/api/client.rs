@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use super::types::{
-    BackendStatus, DrainRequest, ErrorBody, FlowPage, ReloadReport, Status, TeardownReport,
+    BackendStatus, DrainRequest, ErrorBody, FleetStatus, FlowPage, NodeStatus, ReloadReport,
+    Status, TeardownReport,
 };
 
 /// Longer than any single operation of the daemon (a reload, a teardown).
@@ -86,6 +87,21 @@ impl Client {
 
     pub async fn get_status(&self) -> ClientResult<Status> {
         self.json(Method::GET, "/v1/status", None).await
+    }
+
+    /// `lb node` (GET), `lb node drain` / `lb node enable` (POST `/v1/node/{action}`).
+    pub async fn node(&self, action: Option<&str>) -> ClientResult<NodeStatus> {
+        match action {
+            None => self.json(Method::GET, "/v1/node", None).await,
+            Some(a) => {
+                self.json(Method::POST, &format!("/v1/node/{a}"), None)
+                    .await
+            }
+        }
+    }
+
+    pub async fn get_fleet(&self) -> ClientResult<FleetStatus> {
+        self.json(Method::GET, "/v1/fleet", None).await
     }
 
     pub async fn backend(&self, name: &str) -> ClientResult<BackendStatus> {

@@ -5,7 +5,10 @@ use std::future::Future;
 
 use serde::Deserialize;
 
-use super::types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport};
+use super::types::{
+    BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
+    TeardownReport,
+};
 
 /// `GET /v1/flows?backend=NAME&limit=N&after=CURSOR`, all optional.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -68,4 +71,11 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self) -> impl Future<Output = ControlResult<ReloadReport>> + Send;
     fn flows(&self, query: FlowsQuery) -> impl Future<Output = ControlResult<FlowPage>> + Send;
     fn teardown(&self) -> impl Future<Output = ControlResult<TeardownReport>> + Send;
+    /// `[cluster]` only: this node behind the router (show, drain, enable).
+    fn node(
+        &self,
+        action: crate::daemon::fleet_node::NodeAction,
+    ) -> impl Future<Output = ControlResult<NodeStatus>> + Send;
+    /// `[cluster]` only: the fleet as etcd shows it.
+    fn fleet(&self) -> impl Future<Output = ControlResult<FleetStatus>> + Send;
 }

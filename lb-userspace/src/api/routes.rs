@@ -18,7 +18,11 @@ use axum::routing::{get, post};
 use super::control::{Control, FlowsQuery};
 use super::error::ApiError;
 use super::guard::{self, Access};
-use super::types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport};
+use super::types::{
+    BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
+    TeardownReport,
+};
+use crate::daemon::fleet_node::NodeAction;
 
 /// Largest request body accepted; a drain request is a few dozen bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -34,6 +38,10 @@ pub fn router<C: Control>(control: Arc<C>, access: Access) -> Router {
         .route("/v1/reload", post(reload::<C>))
         .route("/v1/flows", get(flows::<C>))
         .route("/v1/teardown", post(teardown::<C>))
+        .route("/v1/fleet", get(fleet::<C>))
+        .route("/v1/node", get(node_show::<C>))
+        .route("/v1/node/drain", post(node_drain::<C>))
+        .route("/v1/node/enable", post(node_enable::<C>))
         // Also here, not only on the TCP metrics address, so `curl
         // --unix-socket` works on a daemon configured without one.
         .route("/metrics", get(crate::metrics::handler::<C>))
@@ -48,6 +56,22 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn status<C: Control>(State(c): State<Arc<C>>) -> ApiResult<Status> {
     Ok(Json(c.status().await?))
+}
+
+async fn fleet<C: Control>(State(c): State<Arc<C>>) -> ApiResult<FleetStatus> {
+    Ok(Json(c.fleet().await?))
+}
+
+async fn node_show<C: Control>(State(c): State<Arc<C>>) -> ApiResult<NodeStatus> {
+    Ok(Json(c.node(NodeAction::Show).await?))
+}
+
+async fn node_drain<C: Control>(State(c): State<Arc<C>>) -> ApiResult<NodeStatus> {
+    Ok(Json(c.node(NodeAction::Drain).await?))
+}
+
+async fn node_enable<C: Control>(State(c): State<Arc<C>>) -> ApiResult<NodeStatus> {
+    Ok(Json(c.node(NodeAction::Enable).await?))
 }
 
 async fn backend<C: Control>(

@@ -75,6 +75,7 @@ pub fn state(config_text: &str) -> State {
         tracked: Default::default(),
         collecting: Default::default(),
         exited: Default::default(),
+        fleet: None,
         xdp_mode: "native".into(),
         adopted: false,
         rates: Default::default(),

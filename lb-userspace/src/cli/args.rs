@@ -64,6 +64,25 @@ pub struct Output {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Withdraw every VIP from BGP, then wait until no flow uses this node.
+    Drain(Output),
+    /// Announce the VIPs again (those with a usable backend).
+    Enable(Output),
+    /// This node's mode, what it announces, its live flows.
+    Status(Output),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub output: Output,
+    /// With [cluster]: every live node's report and the fleet's admin states, from etcd.
+    #[arg(long)]
+    pub fleet: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon in the foreground.
     #[command(after_help = "\
@@ -108,8 +127,9 @@ the outcome of its last shutdown or on_drain action.
 
 Examples:
   lb status
-  lb status --json | jq '.vips[].backends[] | {name, state, live_flows}'")]
-    Status(Output),
+  lb status --json | jq '.vips[].backends[] | {name, state, live_flows}'
+  lb status --fleet                   # [cluster]: every node's report and the admin states in etcd")]
+    Status(StatusArgs),
 
     /// Stop sending new connections to a backend and let its connections finish.
     #[command(after_help = "\
@@ -178,6 +198,17 @@ Examples:
         #[command(flatten)]
         output: Output,
     },
+
+    /// [cluster]: this node behind the router (withdraw it from BGP, put it back).
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  lb node drain     # withdraw every VIP, wait until no flow uses this node
+  lb node enable    # announce again
+  lb node status"
+    )]
+    Node(NodeCommand),
 
     /// Detach the XDP program and remove every pin: traffic to the VIPs stops.
     #[command(after_help = "\

@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod flows;
+mod node;
 mod show;
 mod table;
 mod wait;
@@ -166,9 +167,13 @@ async fn client_command(
     term: &mut Term<'_>,
 ) -> Result<Exit, ClientError> {
     match command {
-        Command::Status(o) => {
+        Command::Status(a) if a.fleet => {
+            let fleet = client.get_fleet().await?;
+            print(term, a.output, &fleet, show::fleet)
+        }
+        Command::Status(a) => {
             let status = client.get_status().await?;
-            print(term, o, &status, show::status)
+            print(term, a.output, &status, show::status)
         }
         Command::Drain(args) => {
             let request = DrainRequest {
@@ -189,6 +194,7 @@ async fn client_command(
             let backend = client.disable(&name).await?;
             print(term, output, &backend, show::backend_line)
         }
+        Command::Node(command) => node::run(client, command, term).await,
         Command::Reload(o) => {
             let report = client.reload().await?;
             print(term, o, &report, show::reload)

@@ -217,3 +217,53 @@ pub fn teardown(t: &TeardownReport) -> String {
     }
     out
 }
+
+/// A fleet drain's counts for `lb drain --wait`: ", fleet 5 (lb-1 3, lb-2 2, lb-3 ?)";
+/// "?" is a node that has not reported since it applied the drain.
+pub fn fleet_drain(f: &crate::api::types::FleetDrainStatus) -> String {
+    let nodes: Vec<String> = f
+        .nodes
+        .iter()
+        .map(|(n, c)| match c {
+            Some(c) => format!("{n} {c}"),
+            None => format!("{n} ?"),
+        })
+        .collect();
+    format!(", fleet {} ({})", f.total, nodes.join(", "))
+}
+
+/// `lb status --fleet`: one row per live node (its live flows per backend),
+/// then the admin states in etcd.
+pub fn fleet(f: &crate::api::types::FleetStatus) -> String {
+    let mut out = format!("fleet, as seen from {}\n", f.node);
+    let backends: std::collections::BTreeSet<&String> =
+        f.nodes.iter().flat_map(|n| n.live_flows.keys()).collect();
+    out.push_str(&format!("{:<16} {:>10} ", "NODE", "APPLIED"));
+    for b in &backends {
+        out.push_str(&format!("{b:>10} "));
+    }
+    out.push('\n');
+    for n in &f.nodes {
+        out.push_str(&format!("{:<16} {:>10} ", n.node, n.applied));
+        for b in &backends {
+            let c = n.live_flows.get(*b).map_or("-".to_string(), u64::to_string);
+            out.push_str(&format!("{c:>10} "));
+        }
+        if n.counted_at_ms.is_none() {
+            out.push_str("(no report yet)");
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n{:<16} {:<10} {:>10} {}\n",
+        "BACKEND", "ADMIN", "REVISION", "BY"
+    ));
+    for a in &f.admin {
+        let by = a.requested_by.as_deref().unwrap_or("-");
+        out.push_str(&format!(
+            "{:<16} {:<10} {:>10} {by}\n",
+            a.backend, a.state, a.revision
+        ));
+    }
+    out
+}

@@ -311,6 +311,7 @@ fn a_draining_backend_shows_its_progress_and_last_action() {
         forced_flows: 0,
         finished_at: None,
         flows_at_exit: 0,
+        fleet: None,
     });
     b.last_action = Some(ActionOutcome {
         kind: ActionKind::Shutdown,

@@ -117,7 +117,7 @@ impl Progress {
     }
 
     fn show(&mut self, d: &DrainStatus, term: &mut Term<'_>) {
-        let message = format!(
+        let mut message = format!(
             "live {} → {}, {} / {}, signal {}",
             d.initial_flows,
             d.live_flows,
@@ -125,6 +125,9 @@ impl Progress {
             super::table::secs(d.timeout_s),
             d.signal
         );
+        if let Some(fleet) = &d.fleet {
+            message.push_str(&show::fleet_drain(fleet));
+        }
         if let Some(bar) = &self.bar {
             // Progress is connections finished; an idle backend is done at once.
             let total = d.initial_flows.max(1);

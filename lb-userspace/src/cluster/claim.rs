@@ -23,7 +23,7 @@
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 
-use super::lease::NodeLease;
+use super::lease::LeaseHolder;
 use super::model::{ActionClaim, ActionOutcome, ActionResult, Revision, now_ms};
 use super::store::{FleetStore, StoreError, StoreResult, decode, encode};
 
@@ -43,7 +43,7 @@ impl FleetStore {
     /// written at `drain` for `backend`.
     pub async fn claim_action(
         &self,
-        lease: &NodeLease,
+        lease: &impl LeaseHolder,
         backend: &str,
         drain: Revision,
     ) -> StoreResult<ClaimOutcome> {
@@ -95,7 +95,7 @@ impl FleetStore {
     /// expired): the first result stays.
     pub async fn record_result(
         &self,
-        lease: &NodeLease,
+        lease: &impl LeaseHolder,
         backend: &str,
         drain: Revision,
         outcome: ActionOutcome,

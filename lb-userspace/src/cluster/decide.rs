@@ -145,6 +145,7 @@ mod tests {
             live_flows: flows.iter().map(|(b, n)| ((*b).to_owned(), *n)).collect(),
             applied: Revision(applied),
             counted_at_ms: 0,
+            ..Default::default()
         }
     }
 

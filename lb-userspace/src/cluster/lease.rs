@@ -18,6 +18,38 @@ use super::store::{FleetStore, StoreError, StoreResult, encode};
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 
+/// What keys written under a node's lease need: its name and lease id.
+pub trait LeaseHolder {
+    fn node(&self) -> &NodeName;
+    fn id(&self) -> i64;
+}
+
+/// A copy of a live registration's name and lease id, for tasks other than
+/// the lease's owner (the claim of a shutdown action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRef {
+    pub node: NodeName,
+    pub id: i64,
+}
+
+impl LeaseHolder for LeaseRef {
+    fn node(&self) -> &NodeName {
+        &self.node
+    }
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl LeaseHolder for NodeLease {
+    fn node(&self) -> &NodeName {
+        &self.node
+    }
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 /// Whether the node's lease is still alive, as far as the keepalive knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseState {
@@ -46,6 +78,14 @@ impl NodeLease {
     /// The etcd lease id (keys written with it vanish with the node).
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// Its name and id, for other tasks (keys written with it vanish with the node).
+    pub fn reference(&self) -> LeaseRef {
+        LeaseRef {
+            node: self.node.clone(),
+            id: self.id,
+        }
     }
 
     pub fn ttl(&self) -> Duration {

@@ -11,8 +11,8 @@
 //! - [`decide`]: fleet-wide decisions as pure functions (drain completion);
 //! - [`bgp`]: VIP announcement through BIRD 2.
 //!
-//! Nothing here is wired into the daemon yet: that waits for the daemon's
-//! single-owner loop (docs/fleet.md, "What remains").
+//! The daemon wires it in through `daemon::fleet_agent` (etcd) and
+//! `daemon::fleet_core` (the core loop's side).
 
 pub mod bgp;
 pub mod claim;
@@ -23,5 +23,5 @@ pub mod model;
 pub mod store;
 
 pub use claim::ClaimOutcome;
-pub use lease::{LeaseState, NodeLease};
+pub use lease::{LeaseHolder, LeaseRef, LeaseState, NodeLease};
 pub use store::{AdminEvent, AdminWatch, FleetStore, StoreError};

@@ -162,6 +162,10 @@ pub struct NodeInfo {
 pub struct NodeReport {
     /// Live flows per backend name, as this node's flow table shows them.
     pub live_flows: BTreeMap<String, u64>,
+    /// Per draining backend, its flows on this node that are not settled
+    /// yet (the drain's settle point is fleet-wide).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unsettled: BTreeMap<String, u64>,
     /// The highest admin-state revision this node had applied to its data
     /// plane when it counted: a count taken before a drain reached the node
     /// says nothing about that drain.

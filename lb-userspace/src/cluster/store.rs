@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::decide::{self, FleetCount};
 use super::keys::Keys;
-use super::lease::NodeLease;
+use super::lease::LeaseHolder;
 use super::model::{AdminRecord, AdminState, KeyPrefix, NodeInfo, NodeName, NodeReport, Revision};
 
 /// How long one etcd request may take before it counts as a failure (the
@@ -123,7 +123,11 @@ impl FleetStore {
     }
 
     /// Replaces this node's report (under its lease: it vanishes with the node).
-    pub async fn publish_report(&self, lease: &NodeLease, report: &NodeReport) -> StoreResult<()> {
+    pub async fn publish_report(
+        &self,
+        lease: &impl LeaseHolder,
+        report: &NodeReport,
+    ) -> StoreResult<()> {
         self.client
             .kv_client()
             .put(

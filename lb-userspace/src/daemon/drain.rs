@@ -50,6 +50,20 @@ pub fn step(
     now_ns: u64,
     exited: bool,
 ) -> StepResult {
+    step_in_fleet(backend, tracked, live, elapsed, now_ns, exited, true)
+}
+
+/// [`step`] for a node of a fleet: `live` is the fleet-wide count, and
+/// `others_settled` says the other nodes' flows are settled too.
+pub fn step_in_fleet(
+    backend: &mut BackendEntry,
+    tracked: &Tracked,
+    live: u64,
+    elapsed: Duration,
+    now_ns: u64,
+    exited: bool,
+    others_settled: bool,
+) -> StepResult {
     let mut result = notice(backend);
     let name = backend.cfg.name.clone();
     let Some(drain) = backend.drain.as_mut() else {
@@ -71,6 +85,7 @@ pub fn step(
                         ShutdownWhen::Start => {
                             elapsed >= backend.cfg.signal_delay
                                 || (elapsed >= SETTLE_FLOOR
+                                    && others_settled
                                     && tracked.all_settled(now_ns, SETTLE_FLOOR.as_nanos() as u64))
                         }
                     };

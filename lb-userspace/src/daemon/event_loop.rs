@@ -100,6 +100,8 @@ pub enum Msg {
         pid: u32,
     },
     Macs(Vec<(String, [u8; 6])>),
+    /// `[cluster]` (docs/fleet.md).
+    Fleet(super::fleet_wiring::FleetMsg),
 }
 
 pub struct Core {
@@ -115,6 +117,8 @@ pub struct Core {
     /// Without a data plane (tests): the flows each backend is given when a
     /// drain of it starts, in place of a pass over the flow table.
     pub absent_flows: BTreeMap<String, Vec<lb_common::flow::FlowKey>>,
+    /// `[cluster]`: what the core knows of the fleet; None for one box.
+    pub fleet: Option<super::fleet_core::FleetSide>,
 }
 
 impl Core {
@@ -133,6 +137,7 @@ impl Core {
             resolving: false,
             stopping: false,
             absent_flows: BTreeMap::new(),
+            fleet: None,
         }
     }
 
@@ -154,6 +159,7 @@ impl Core {
                 _ = tick.tick() => {
                     let work = self.state.tick();
                     self.start(work);
+                    self.fleet_tick();
                 }
                 _ = slow.tick() => self.slow_tick(),
                 _ = dog.tick(), if watchdog.is_some() => notify::watchdog(),
@@ -163,6 +169,7 @@ impl Core {
             }
         }
         self.health.abort_all();
+        self.fleet_leave();
         self.state.persist();
     }
 
@@ -208,7 +215,7 @@ impl Core {
                 failures,
                 error,
             } => self.probed(&name, addr, successes, failures, error),
-            Msg::Counts(counts) => self.state.store_counts(&counts),
+            Msg::Counts(counts) => self.store_counts(&counts),
             Msg::Collected {
                 name,
                 started_at,
@@ -235,6 +242,7 @@ impl Core {
                     tracing::error!(error = %e, "applying resolved MACs");
                 }
             }
+            Msg::Fleet(m) => self.fleet_msg(m),
         }
     }
 

@@ -9,12 +9,19 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     event_loop::{Msg, Reply},
+    fleet_agent::FleetLink,
+    fleet_core::Command,
+    fleet_node::NodeAction,
+    fleet_wiring::FleetMsg,
     flow_list::{self, DEFAULT_PAGE},
 };
 use crate::{
     api::{
         control::{Control, ControlError, ControlResult, FlowsQuery},
-        types::{BackendStatus, DrainRequest, FlowPage, ReloadReport, Status, TeardownReport},
+        types::{
+            BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
+            TeardownReport,
+        },
     },
     config::{self, duration::parse_duration},
 };
@@ -23,6 +30,9 @@ use crate::{
 pub struct CoreHandle {
     tx: mpsc::Sender<Msg>,
     config_path: PathBuf,
+    /// `[cluster]`: drain, enable and disable are written to etcd and act
+    /// on every node (docs/fleet.md).
+    fleet: Option<FleetLink>,
 }
 
 fn core_gone() -> ControlError {
@@ -31,7 +41,58 @@ fn core_gone() -> ControlError {
 
 impl CoreHandle {
     pub fn new(tx: mpsc::Sender<Msg>, config_path: PathBuf) -> Self {
-        Self { tx, config_path }
+        Self {
+            tx,
+            config_path,
+            fleet: None,
+        }
+    }
+
+    pub fn with_fleet(mut self, link: FleetLink) -> Self {
+        self.fleet = Some(link);
+        self
+    }
+
+    /// A fleet-wide command: the core decides what to write (refusing what
+    /// the one-box command would refuse), etcd takes it (or the command
+    /// fails: a fleet-wide change never starts on one node alone), and the
+    /// core applies it here at once; the other nodes get it by their watch.
+    async fn fleet_command(
+        &self,
+        link: &FleetLink,
+        name: &str,
+        command: Command,
+    ) -> ControlResult<BackendStatus> {
+        let name = name.to_string();
+        let plan = self
+            .ask(|reply| {
+                Msg::from(FleetMsg::Plan {
+                    name: name.clone(),
+                    command,
+                    reply,
+                })
+            })
+            .await?;
+        if let Some(state) = plan {
+            let record = link.put_admin(&name, state).await.map_err(|e| {
+                ControlError::Conflict(format!(
+                    "cannot write {name}'s admin state to etcd ({e}): a fleet-wide change \
+                     does not start on one node alone; nothing changed, forwarding goes on \
+                     with the last known state"
+                ))
+            })?;
+            self.tx
+                .send(
+                    FleetMsg::Admin {
+                        records: vec![record],
+                        read_at: None,
+                    }
+                    .into(),
+                )
+                .await
+                .map_err(|_| core_gone())?;
+        }
+        self.ask(|reply| Msg::Backend { name, reply }).await
     }
 
     async fn ask<T>(&self, msg: impl FnOnce(Reply<T>) -> Msg) -> ControlResult<T> {
@@ -84,6 +145,13 @@ impl Control for CoreHandle {
             .map(parse_duration)
             .transpose()
             .map_err(|e| ControlError::BadRequest(format!("timeout: {e}")))?;
+        if let Some(link) = &self.fleet {
+            let command = Command::Drain {
+                timeout,
+                no_signal: request.no_signal,
+            };
+            return self.fleet_command(link, name, command).await;
+        }
         let name = name.to_string();
         self.ask(|reply| Msg::Drain {
             name,
@@ -95,11 +163,17 @@ impl Control for CoreHandle {
     }
 
     async fn enable(&self, name: &str) -> ControlResult<BackendStatus> {
+        if let Some(link) = &self.fleet {
+            return self.fleet_command(link, name, Command::Enable).await;
+        }
         let name = name.to_string();
         self.ask(|reply| Msg::Enable { name, reply }).await
     }
 
     async fn disable(&self, name: &str) -> ControlResult<BackendStatus> {
+        if let Some(link) = &self.fleet {
+            return self.fleet_command(link, name, Command::Disable).await;
+        }
         let name = name.to_string();
         self.ask(|reply| Msg::Disable { name, reply }).await
     }
@@ -131,5 +205,21 @@ impl Control for CoreHandle {
 
     async fn teardown(&self) -> ControlResult<TeardownReport> {
         self.ask(Msg::Teardown).await
+    }
+
+    async fn node(&self, action: NodeAction) -> ControlResult<NodeStatus> {
+        self.ask(|reply| Msg::from(FleetMsg::Node { action, reply }))
+            .await
+    }
+
+    async fn fleet(&self) -> ControlResult<FleetStatus> {
+        let link = self.fleet.as_ref().ok_or_else(|| {
+            ControlError::Conflict(
+                "this daemon runs without [cluster]: there is no fleet to show".into(),
+            )
+        })?;
+        link.status()
+            .await
+            .map_err(|e| ControlError::Conflict(format!("cannot read the fleet from etcd: {e}")))
     }
 }

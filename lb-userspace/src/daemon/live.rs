@@ -177,6 +177,15 @@ impl Tracked {
     /// True when every followed flow has sent payload (its first request) and
     /// was created at least `settle_ns` ago: the flow table's evidence that the
     /// backend has every connection in hand.
+    /// How many flows are not settled yet (see [`Self::all_settled`]).
+    pub fn unsettled(&self, now: u64, settle_ns: u64) -> u64 {
+        let settled = |f: &&lb_common::flow::FlowInfo| {
+            f.flags & lb_common::flow::FLOW_F_PAYLOAD != 0
+                && now.saturating_sub(f.created_ns) >= settle_ns
+        };
+        self.flows.values().filter(|f| !settled(f)).count() as u64
+    }
+
     pub fn all_settled(&self, now: u64, settle_ns: u64) -> bool {
         self.flows.values().all(|f| {
             f.flags & lb_common::flow::FLOW_F_PAYLOAD != 0

@@ -12,6 +12,13 @@ mod actions;
 pub mod clock;
 pub mod drain;
 pub mod event_loop;
+mod fleet_action;
+mod fleet_agent;
+mod fleet_core;
+pub mod fleet_node;
+#[cfg(test)]
+mod fleet_tests;
+mod fleet_wiring;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;
@@ -229,6 +236,7 @@ fn open_state(
         tracked: Default::default(),
         collecting: Default::default(),
         exited: Default::default(),
+        fleet: None,
         xdp_mode,
         rates: Default::default(),
         started: Instant::now(),
@@ -247,6 +255,8 @@ pub struct Started {
     pub handle: CoreHandle,
     pub idle: watch::Receiver<live::IdleTimeouts>,
     pub tx: mpsc::Sender<Msg>,
+    /// `[cluster]`: the fleet's tasks, to start (`fleet_wiring::spawn`).
+    pub fleet: Option<fleet_wiring::FleetStart>,
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
@@ -261,6 +271,7 @@ pub fn start_core(
     let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
     core.absent_flows = absent_flows;
+    let fleet = fleet_wiring::attach(&mut core);
     let task = tokio::spawn(core.run(rx));
     let handle = CoreHandle::new(tx.clone(), config_path);
     Started {
@@ -268,6 +279,7 @@ pub fn start_core(
         handle,
         idle,
         tx,
+        fleet,
     }
 }
 
@@ -285,7 +297,13 @@ async fn supervise(
         handle,
         idle,
         tx,
+        fleet,
     } = start_core(state, pins.clone(), config_path, BTreeMap::new());
+    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let handle = match fleet {
+        Some(f) => handle.with_fleet(fleet_wiring::spawn(f, tx.clone(), &mut tasks)),
+        None => handle,
+    };
     let handle = Arc::new(handle);
     let (stop, _) = watch::channel(false);
     let stopped = |stop: &watch::Sender<bool>| {
@@ -295,7 +313,6 @@ async fn supervise(
         }
     };
     // Each ends only on failure, or after the core stopped.
-    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut sockets_up = vec![sockets.main];
     sockets_up.extend(sockets.read_only);
     for (i, (listener, path)) in sockets_up.into_iter().enumerate() {

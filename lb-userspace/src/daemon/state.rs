@@ -66,6 +66,9 @@ pub struct State {
     pub adopted: bool,
     pub rates: Rates,
     pub started: Instant,
+    /// `[cluster]`: the other nodes' side of this node's drains (a drain
+    /// completes at the fleet-wide zero); None for one box.
+    pub fleet: Option<super::fleet_core::FleetGate>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ControlError {
@@ -299,7 +302,16 @@ impl State {
             let started_at = b.drain.as_ref().map_or(now_unix, |d| d.started_at);
             let elapsed = elapsed_since(started_at, now_unix);
             let exited = self.exited.contains(&name);
-            let step = drain::step(b, tracked, tracked.len(), elapsed, now_ns, exited);
+            let local = tracked.len();
+            let (live, others_settled) = match &self.fleet {
+                None => (local, true),
+                Some(gate) => gate.with_others(&name, local),
+            };
+            let step =
+                drain::step_in_fleet(b, tracked, live, elapsed, now_ns, exited, others_settled);
+            if self.fleet.is_some() {
+                super::fleet_core::local_figures(b, local);
+            }
             changed |= step.changed;
             state_changed |= step.state_changed;
             work.extend(step.actions.into_iter().map(Work::Action));

@@ -7,7 +7,7 @@ use lb_common::{backend::state_name, stats::Counters};
 
 use super::{clock::unix_now, model::BackendEntry, state::State};
 use crate::{
-    api::types::{BackendStatus, DrainStatus, Drops, Status, Traffic, VipStatus},
+    api::types::{BackendStatus, DrainStatus, Drops, FleetDrainStatus, Status, Traffic, VipStatus},
     dataplane::maps::Maps,
 };
 
@@ -110,6 +110,20 @@ impl State {
                 forced_flows: d.forced_flows,
                 finished_at: d.finished_at,
                 flows_at_exit: d.flows_at_exit,
+                fleet: self
+                    .fleet
+                    .as_ref()
+                    .and_then(|g| g.drains.get(&b.cfg.name))
+                    .filter(|_| d.outcome.is_none())
+                    .map(|v| FleetDrainStatus {
+                        total: v.count.total,
+                        nodes: v
+                            .count
+                            .per_node
+                            .iter()
+                            .map(|(n, c)| (n.to_string(), *c))
+                            .collect(),
+                    }),
             }),
             last_action: b.last_action.clone(),
             problem: b.problem(),

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 use super::{
     actions, drain,
     event_loop::{Core, Msg},
+    fleet_action,
     flow_jobs::{self, FlowPins},
     live::Tracked,
     pidfd,
@@ -38,7 +39,7 @@ impl Core {
         }
     }
 
-    fn start_action(&self, due: drain::Due) {
+    fn start_action(&mut self, due: drain::Due) {
         let address = self
             .state
             .model
@@ -46,6 +47,20 @@ impl Core {
             .get(&due.backend)
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |b| b.cfg.address);
         let tx = self.tx.clone();
+        // In a fleet, a drain's shutdown action runs once, on the node that
+        // wins its claim.
+        if let Some(fleet) = self.fleet.as_mut()
+            && due.kind == crate::api::types::ActionKind::Shutdown
+            && let Some(drain) = fleet.revision_of(&due.backend)
+        {
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            fleet.claims.insert(due.backend.clone(), cancel.clone());
+            let link = fleet.link.clone();
+            tokio::spawn(fleet_action::run_once(
+                link, due, address, drain, cancel, tx,
+            ));
+            return;
+        }
         tokio::spawn(async move {
             let (outcome, signalled) =
                 actions::run(due.kind, &due.action, &due.backend, address).await;
@@ -128,7 +143,7 @@ impl Core {
 /// signal) exits. A pidfd that cannot be opened because the process is gone
 /// means it exited; any other failure means we cannot tell, and the drain
 /// then ends by its flows or its deadline.
-async fn watch_exit(
+pub(super) async fn watch_exit(
     tx: mpsc::Sender<Msg>,
     name: String,
     pid: u32,

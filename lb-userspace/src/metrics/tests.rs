@@ -20,6 +20,7 @@ fn sample() -> Status {
         forced_flows: 7,
         finished_at: None,
         flows_at_exit: 0,
+        fleet: None,
     });
     sample_status(vec![backend("web-1", "203.0.113.11", 3), draining])
 }

@@ -32,7 +32,7 @@ fn bird_control(node: &FleetNode) -> BirdControl {
 }
 
 /// Announces exactly `vips` from `node`, as lb will (idempotent: applied twice).
-fn announce(fleet: &Fleet, node: usize, vips: &BTreeSet<IpAddr>) {
+pub(crate) fn announce(fleet: &Fleet, node: usize, vips: &BTreeSet<IpAddr>) {
     let n = &fleet.nodes()[node];
     let control = bird_control(n);
     let vips = vips.clone();
@@ -58,7 +58,7 @@ fn next_hops(fleet: &Fleet) -> Vec<String> {
         .collect()
 }
 
-fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
+pub(crate) fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
     let want: Vec<String> = want.iter().map(|n| n.host().ipv4.to_string()).collect();
     let start = Instant::now();
     poll(
@@ -295,7 +295,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
 /// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->
 /// backend.
-fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
+pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
     flows_json(d, None)
         .iter()
         .filter(|f| f["state"] == "live")

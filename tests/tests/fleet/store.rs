@@ -94,6 +94,7 @@ fn fleet_store_registration_is_unique_and_ends_with_the_lease() {
             live_flows: [("web-2".to_owned(), 3)].into(),
             applied: Revision(1),
             counted_at_ms: 0,
+            ..Default::default()
         };
         store.publish_report(&lb1, &report).await.unwrap();
         assert_eq!(store.fleet_view().await.unwrap().1[&node("lb-1")], report);
@@ -199,6 +200,7 @@ fn fleet_store_admin_states_round_trip_and_are_watched() {
             live_flows: [("web-2".to_owned(), n)].into(),
             applied,
             counted_at_ms: 0,
+            ..Default::default()
         };
         writer
             .publish_report(&leases[0], &report(rev_drain, 0))

@@ -1,0 +1,154 @@
+//! BGP from the daemons (`[cluster.bgp]`): every node announces the VIP
+//! once it has reconciled with etcd, without the test announcing anything;
+//! `lb node drain` under load withdraws the node, its long streams go on
+//! through the other nodes on the same backend, no request fails, and the
+//! command returns once no flow uses the node; `lb node enable` announces
+//! again; a daemon that stops withdraws its VIP.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_tests::lab_support::{lb_binary, poll};
+
+use crate::ecmp::{stream_flows, wait_next_hops};
+
+const NODES: usize = 3;
+const TTL: Duration = Duration::from_secs(3);
+/// A moved connection's entry on the withdrawn node stops counting after this.
+const IDLE: Duration = Duration::from_secs(3);
+
+#[test]
+fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
+    let lb = lb_binary();
+    let fleet = Fleet::up(FleetSpec {
+        prefix: "flnode".into(),
+        backends: 3,
+        nodes: NODES,
+    })
+    .expect("fleet lab up");
+    let etcd = fleet.etcd_endpoint();
+    let lab = fleet.lab();
+    let spec = ConfigSpec {
+        flow_idle_timeout: Some(IDLE),
+        ..ConfigSpec::default()
+    };
+    let mut daemons: Vec<Daemon> = fleet
+        .nodes()
+        .iter()
+        .map(|n| {
+            let config = n.bgp_config(lab, &spec, &etcd, TTL);
+            n.start_daemon(lab, &lb, config).expect("daemon starts")
+        })
+        .collect();
+    for d in &daemons {
+        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
+        d.wait_all_active(Duration::from_secs(30))
+            .expect("backends active");
+    }
+    let all: Vec<_> = fleet.nodes().iter().collect();
+    wait_next_hops(&fleet, &all);
+
+    let mut load = LoadSpec::new(Tool::Hey, lab.vip_url("/"));
+    load.keepalive = false;
+    load.connections = 3;
+    load.duration = Duration::from_secs(12);
+    let load = LoadRun::spawn(lab, load).expect("hey");
+    let streams: Vec<_> = (0..12)
+        .map(|_| {
+            lab.spawn_request(
+                Request::get(lab.vip_url("/stream?seconds=8")).timeout(Duration::from_secs(40)),
+            )
+        })
+        .collect();
+    let placed: Vec<BTreeMap<String, String>> = poll(
+        "12 streams in the flow tables",
+        Duration::from_secs(10),
+        || {
+            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
+            (p.iter().map(BTreeMap::len).sum::<usize>() >= 12).then_some(p)
+        },
+    );
+    let (idx, _) = placed
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, p)| p.len())
+        .expect("three nodes");
+    println!(
+        "streams per node {:?}; node-draining {}",
+        placed.iter().map(BTreeMap::len).collect::<Vec<_>>(),
+        fleet.nodes()[idx].name()
+    );
+
+    let t0 = Instant::now();
+    let out = daemons[idx]
+        .lb_timeout(&["node", "drain"], Duration::from_secs(60))
+        .expect("lb node drain");
+    let took = t0.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "lb node drain returned after {took:?}: {}{}",
+        stdout.trim(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{}", daemons[idx].log_tail(30));
+    assert!(stdout.contains("drained"), "{stdout}");
+    assert!(
+        took >= IDLE,
+        "done before the moved flows went idle: {took:?}"
+    );
+    let rest: Vec<_> = fleet
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != idx)
+        .map(|(_, n)| n)
+        .collect();
+    wait_next_hops(&fleet, &rest);
+    let status = daemons[idx].lb(&["node", "status", "--json"]).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(status["mode"], "draining", "{status}");
+    assert_eq!(status["live_flows"], 0, "{status}");
+    assert_eq!(status["announced"], serde_json::json!([]), "{status}");
+
+    let r = load.join().expect("hey");
+    println!(
+        "hey across the node drain: {} requests, {} failed",
+        r.requests,
+        r.errors.total() + r.non_2xx
+    );
+    assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
+    for s in streams {
+        let resp = s.join().expect("stream");
+        assert!(resp.ok(), "a stream broke: {resp:?}");
+        assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
+        let backends: std::collections::BTreeSet<&str> = resp
+            .body
+            .lines()
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(
+            backends.len(),
+            1,
+            "one stream, one backend: {:?}",
+            resp.body
+        );
+    }
+
+    // Back in: announced again.
+    let out = daemons[idx].lb(&["node", "enable"]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_next_hops(&fleet, &all);
+
+    // A daemon that stops withdraws its VIP (BIRD keeps running).
+    let last = NODES - 1;
+    daemons[last].stop().expect("stop");
+    let rest: Vec<_> = fleet.nodes().iter().take(last).collect();
+    wait_next_hops(&fleet, &rest);
+    drop(daemons);
+    drop(fleet);
+}
