@@ -104,6 +104,15 @@ pub enum Msg {
     Fleet(super::fleet_wiring::FleetMsg),
 }
 
+/// How the core loop ended, for the daemon's last words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Stopped (SIGTERM, SIGINT): the data plane keeps forwarding.
+    Stopped,
+    /// `lb teardown`: the data plane is gone.
+    TornDown,
+}
+
 pub struct Core {
     pub state: State,
     /// Handed to the tasks the core starts, to report back.
@@ -142,7 +151,7 @@ impl Core {
     }
 
     /// Runs until told to stop (or torn down); then persists the state.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> Ended {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut slow = tokio::time::interval(SLOW_TICK);
@@ -171,6 +180,11 @@ impl Core {
         self.health.abort_all();
         self.fleet_leave();
         self.state.persist();
+        if self.state.torn_down {
+            Ended::TornDown
+        } else {
+            Ended::Stopped
+        }
     }
 
     fn handle(&mut self, msg: Msg) {

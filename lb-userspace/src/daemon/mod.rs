@@ -52,7 +52,7 @@ use tokio::{
 pub use self::flow_jobs::{FULL_COUNT_DUTY, FULL_COUNT_EVERY};
 
 use self::{
-    event_loop::{Core, Msg, QUEUE},
+    event_loop::{Core, Ended, Msg, QUEUE},
     flow_jobs::FlowPins,
     handle::CoreHandle,
     lock::{LOCK_DIR, PinLock},
@@ -251,7 +251,7 @@ fn open_state(
 
 /// A started core: its task, the API's handle, and what the tasks around it need.
 pub struct Started {
-    pub task: JoinHandle<()>,
+    pub task: JoinHandle<Ended>,
     pub handle: CoreHandle,
     pub idle: watch::Receiver<live::IdleTimeouts>,
     pub tx: mpsc::Sender<Msg>,
@@ -331,18 +331,19 @@ async fn supervise(
         let served = crate::metrics::serve_metrics(Arc::clone(&handle), addr, stopped(&stop));
         tasks.spawn(async move { ("the metrics server", served.await) });
     }
+    let mut flow_counter = None;
     if let Some(pins) = pins {
         let counting = flow_jobs::count_loop(pins, idle, tx.clone());
-        tasks.spawn(async move { ("the flow counter", counting.await) });
+        flow_counter = Some(tasks.spawn(async move { ("the flow counter", counting.await) }));
     }
     let signals = signal_loop(Arc::clone(&handle));
-    tasks.spawn(async move { ("the signal handler", signals.await) });
+    let signal_handler = tasks.spawn(async move { ("the signal handler", signals.await) });
     tracing::info!("daemon ready");
     notify::ready();
 
     let result = tokio::select! {
         ended = &mut core => match ended {
-            Ok(()) => Ok(()),
+            Ok(ended) => Ok(ended),
             Err(e) if e.is_panic() => Err(anyhow::anyhow!("the daemon's core task panicked; exiting so that it is restarted")),
             Err(e) => Err(anyhow::anyhow!("the daemon's core task ended: {e}")),
         },
@@ -359,7 +360,15 @@ async fn supervise(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut core).await;
     }
     stop.send_replace(true);
-    // Let the API finish answering (e.g. the teardown's own answer).
+    // The signal handler never ends by itself and the flow counter only at
+    // its next pass: neither has anything left to finish. Waiting for them
+    // would hold every stop for the whole grace period below.
+    signal_handler.abort();
+    if let Some(counter) = flow_counter {
+        counter.abort();
+    }
+    // Let the API finish answering (e.g. the teardown's own answer), and the
+    // fleet's tasks leave (withdrawals, the node's report).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         while let Some(joined) = tasks.join_next().await {
             if let Ok(("the control API", Err(e))) = joined {
@@ -370,12 +379,13 @@ async fn supervise(
     .await;
     tasks.abort_all();
     match &result {
-        Ok(()) => {
+        Ok(Ended::Stopped) => {
             tracing::info!("daemon stopped; the data plane keeps running (lb teardown removes it)")
         }
+        Ok(Ended::TornDown) => tracing::info!("daemon stopped after lb teardown"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "daemon failed"),
     }
-    result
+    result.map(|_| ())
 }
 
 async fn signal_loop(handle: Arc<CoreHandle>) -> anyhow::Result<()> {
