@@ -32,11 +32,15 @@ pub struct Target {
 impl Target {
     #[inline(always)]
     fn of(id: u32, backend: &Backend, vip_id: u32) -> Self {
-        Self {
-            id,
-            mac: backend.mac,
-            vip_id,
-        }
+        // SAFETY: `mac` sits at offset 16 of the 4-aligned `Backend` (a map
+        // value): read as a u32 and a u16, not as six bytes.
+        let mac = unsafe {
+            let at = backend.mac.as_ptr();
+            let lo = at.cast::<u32>().read().to_ne_bytes();
+            let hi = at.add(4).cast::<u16>().read().to_ne_bytes();
+            [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
+        };
+        Self { id, mac, vip_id }
     }
 }
 
