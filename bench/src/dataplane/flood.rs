@@ -58,10 +58,13 @@ pub fn render_flood_defence(r: &Report, md: &mut Md) {
     );
     md.blank();
     md.line(format!(
-        "Cost. A SYN is now a flow-table miss, the Maglev pick and a slot write: {} ns \
-         (`new_flow_net`; {} ns into a full table, `new_flow_full_net`). The first ACK is a \
-         miss, the slot read and compare, and the insert the SYN used to make: {} ns \
-         (`confirm_net`; {} ns full, `confirm_full_net`). A whole new connection into a \
+        "Cost. A SYN is now a flow-table miss, the Maglev pick, a `DRAIN_FLOWS` probe and \
+         a slot write: {} ns (`new_flow_net`; {} ns into a full table, \
+         `new_flow_full_net`). The first ACK is a miss, the slot read and compare, and the \
+         insert the SYN used to make: {} ns (`confirm_net`; {} ns full, \
+         `confirm_full_net`). The `DRAIN_FLOWS` probe (a hash of 262,144 buckets, about \
+         200 ns when its bucket is cold) used to be the first ACK's (second chance before \
+         handshake) and is now the SYN's: a connection pays it once either way. A whole new connection into a \
          full table costs {} ns (`connection_full_net`), {}× the least a miss plus an \
          insert costs (`floor_flow_insert_full`, {} ns); before the defence the SYN alone \
          did the insert and measured 1.17× it (965.1 ns on 2026-11-26): the defence's \
