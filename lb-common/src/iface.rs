@@ -26,6 +26,47 @@ impl OwnMac {
     /// MAC (broadcast and multicast frames are everyone's).
     #[inline(always)]
     pub fn not_for_us(&self, dst: &[u8; 6]) -> bool {
-        self.set != 0 && dst[0] & 1 == 0 && *dst != self.mac
+        Self::not_for_us_word(
+            u64::from_le_bytes([
+                self.mac[0],
+                self.mac[1],
+                self.mac[2],
+                self.mac[3],
+                self.mac[4],
+                self.mac[5],
+                self.set,
+                self._pad,
+            ]),
+            u64::from_le_bytes([dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], 0, 0]),
+        )
+    }
+
+    /// [`Self::not_for_us`] on words: `own` is the whole value read as one
+    /// little-endian u64 (the MAC in its low six bytes, `set` in the
+    /// seventh), `dst` the frame's destination MAC in the low six bytes of
+    /// another. The program reads both with three loads (a u64, a u32 and a
+    /// u16) instead of comparing twelve bytes one by one.
+    #[inline(always)]
+    pub const fn not_for_us_word(own: u64, dst: u64) -> bool {
+        const MAC_BITS: u64 = 0xffff_ffff_ffff;
+        let set = (own >> 48) & 0xff != 0;
+        let multicast = dst & 1 != 0;
+        set && !multicast && own & MAC_BITS != dst & MAC_BITS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_ours_when_unset_multicast_or_to_our_mac() {
+        let own = OwnMac::new([0x02, 0, 0, 0, 0, 0x02]);
+        assert!(!own.not_for_us(&[0x02, 0, 0, 0, 0, 0x02]));
+        assert!(own.not_for_us(&[0x02, 0, 0, 0, 0, 0x03]));
+        assert!(own.not_for_us(&[0x12, 0, 0, 0, 0, 0x02]));
+        assert!(!own.not_for_us(&[0xff; 6]));
+        assert!(!own.not_for_us(&[0x01, 0, 0x5e, 0, 0, 1]));
+        assert!(!OwnMac::default().not_for_us(&[0x02, 0, 0, 0, 0, 0x03]));
     }
 }

@@ -224,6 +224,16 @@ impl Dataplane {
         Ok((slot.key == *key).then_some(slot.info))
     }
 
+    /// Empties `key`'s `HANDSHAKES` slot, as a later SYN of the same slot
+    /// (a SYN flood) would overwrite it.
+    pub fn forget_handshake(&mut self, key: &FlowKey) -> Result<()> {
+        let empty = lb_common::flow::Handshake::default();
+        Ok(self
+            .maps
+            .handshakes
+            .set(handshake_slot(key.hash()), empty, 0)?)
+    }
+
     pub fn insert_flow(&mut self, key: &FlowKey, info: &FlowInfo) -> Result<()> {
         Ok(self.maps.flows.insert(key, info, 0)?)
     }

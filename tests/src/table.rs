@@ -58,6 +58,8 @@ pub enum Setup {
     DrainFlow(FlowKey, u32),
     InsertFlow(FlowKey, FlowInfo),
     RemoveFlow(FlowKey),
+    /// The `HANDSHAKES` slot of this key emptied (overwritten by a flood).
+    ForgetHandshake(FlowKey),
     /// `OWN_MAC` set to this MAC, or cleared.
     OwnMac(Option<crate::packet::Mac>),
     /// The `VIP_ADDRS` slot of this address, written as given.
@@ -73,6 +75,7 @@ impl Setup {
             Setup::DrainFlow(key, id) => dp.drain_flow(key, *id),
             Setup::InsertFlow(k, v) => dp.insert_flow(k, v),
             Setup::RemoveFlow(k) => dp.remove_flow(k),
+            Setup::ForgetHandshake(k) => dp.forget_handshake(k),
             Setup::VipAddrSlot(addr, slot) => dp.set_vip_addr_slot(*addr, *slot),
             Setup::OwnMac(mac) => dp.set_own_mac(*mac),
         }

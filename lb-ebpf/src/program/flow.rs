@@ -32,11 +32,15 @@ pub struct Target {
 impl Target {
     #[inline(always)]
     fn of(id: u32, backend: &Backend, vip_id: u32) -> Self {
-        Self {
-            id,
-            mac: backend.mac,
-            vip_id,
-        }
+        // SAFETY: `mac` sits at offset 16 of the 4-aligned `Backend` (a map
+        // value): read as a u32 and a u16, not as six bytes.
+        let mac = unsafe {
+            let at = backend.mac.as_ptr();
+            let lo = at.cast::<u32>().read().to_ne_bytes();
+            let hi = at.add(4).cast::<u16>().read().to_ne_bytes();
+            [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
+        };
+        Self { id, mac, vip_id }
     }
 }
 
@@ -111,8 +115,11 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         }
         // The flow moves: a new connection, or its backend is admin DOWN or gone.
         let vip = maps::try_vip(packet)?;
-        if reused && !flow.is_closing() {
-            stats::flow_closed(vip.vip_id, flow.backend_id);
+        if reused {
+            forget_drain_record(&key);
+            if !flow.is_closing() {
+                stats::flow_closed(vip.vip_id, flow.backend_id);
+            }
         }
         let moved_off_down = !reused && backend.is_some_and(|b| b.state == STATE_DOWN);
         let target = try_new_flow(
@@ -150,7 +157,14 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         }
         // A new connection: its pick waits in HANDSHAKES for the first ACK
         // (see admit.rs), so a SYN flood cannot empty the flow table.
+        forget_drain_record(&key);
         return try_new_flow(&key, hash, &vip, now, flags, syn_seq, RecordIn::Handshake);
+    }
+    // The handshake's first ACK: the flow gets its entry, on its SYN's
+    // backend. Before the second chance: a handshake in progress is a newer
+    // connection than any a drain recorded on the same 5-tuple.
+    if let Some(syn) = admit::handshake(&key, hash) {
+        return confirm(&key, hash, syn, now, flags);
     }
     // No entry, and not the start of a connection: the entry may have been
     // evicted from a full table. If the flow is one of a draining backend's
@@ -158,10 +172,6 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     if let Some(target) = second_chance(&key, &vip, now, flags) {
         stats::second_chance(vip.vip_id, target.id);
         return Ok(target);
-    }
-    // The handshake's first ACK: the flow gets its entry, on its SYN's backend.
-    if let Some(syn) = admit::handshake(&key, hash) {
-        return confirm(&key, hash, syn, now, flags);
     }
     // Anything else takes an entry only within this CPU's budget.
     let into = if admit::orphan_may_record(flags, now) {
@@ -220,6 +230,24 @@ fn second_chance(key: &Key, vip: &VipInfo, now: u64, flags: u32) -> Option<Targe
     }
     record(key, 0, vip, now, flags, 0, id, RecordIn::NewEntry);
     Some(Target::of(id, backend, vip.vip_id))
+}
+
+/// Drops the `DRAIN_FLOWS` record of this 5-tuple, if any: a SYN that starts
+/// a new connection on it proves the recorded one over (a client reuses a
+/// 5-tuple only once its connection is gone). Without this, the new
+/// connection's packets that miss the flow table (its first ACK when a SYN
+/// flood overwrote its handshake slot, or any later one after an eviction)
+/// would be sent to the draining backend, which answers with a reset; the
+/// lab's flood test hit it: a port reused 8 s after a connection on the
+/// draining backend whose record user space still held. One lookup, a
+/// delete only on a hit.
+#[inline(always)]
+fn forget_drain_record(key: &Key) {
+    let wide = key.wide();
+    // SAFETY: only tests for presence; the value is not read.
+    if unsafe { DRAIN_FLOWS.get(&wide) }.is_some() {
+        let _ = DRAIN_FLOWS.remove(&wide);
+    }
 }
 
 /// Where a new pick is recorded.

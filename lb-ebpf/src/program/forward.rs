@@ -19,15 +19,36 @@ pub fn try_forward(ctx: &XdpContext, packet: &Packet, target: Target) -> Result<
         vip_id: target.vip_id,
         reason: DropReason::Malformed,
     })?;
-    // SAFETY: `ptr_at` checked the bounds. The new source is the interface's
-    // own MAC; until user space has written it, the MAC the client addressed
-    // the frame to (a broadcast or multicast one must never be a source).
+    let frame = eth as *mut u8;
+    // SAFETY: `ptr_at` checked the 14-byte header. MACs are moved as a u32
+    // and a u16 each, not as twelve single bytes (see parse::load on
+    // alignment). The new source is the interface's own MAC; until user
+    // space has written it, the MAC the client addressed the frame to (a
+    // broadcast or multicast one must never be a source).
     unsafe {
-        (*eth).src_addr = match OWN_MAC.get(0) {
-            Some(own) if own.set != 0 => own.mac,
-            _ => (*eth).dst_addr,
+        let (src_lo, src_hi) = match OWN_MAC.get_ptr(0) {
+            Some(own) if (*own).set != 0 => {
+                let own = own.cast::<u64>().read();
+                (own as u32, (own >> 32) as u16)
+            }
+            _ => (
+                frame.cast::<u32>().read(),
+                frame.add(4).cast::<u16>().read(),
+            ),
         };
-        (*eth).dst_addr = target.mac;
+        let [d0, d1, d2, d3, d4, d5] = target.mac;
+        frame
+            .cast::<u32>()
+            .write(u32::from_ne_bytes([d0, d1, d2, d3]));
+        frame
+            .add(4)
+            .cast::<u16>()
+            .write(u16::from_ne_bytes([d4, d5]));
+        frame.add(6).cast::<u16>().write(src_lo as u16);
+        frame
+            .add(8)
+            .cast::<u32>()
+            .write((src_lo >> 16) | (src_hi as u32) << 16);
     }
     stats::forwarded(target.vip_id, target.id, packet.frame_len);
     Ok(xdp_action::XDP_TX)

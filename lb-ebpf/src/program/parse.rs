@@ -7,6 +7,7 @@ use core::mem::size_of;
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
     addr::{Addr16, v4_mapped, words},
+    iface::OwnMac,
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use network_types::{
@@ -139,6 +140,32 @@ impl ParseError {
     }
 }
 
+/// The header field at `field`, read whole. Header fields are byte arrays
+/// (alignment 1), which LLVM's BPF backend reads one byte at a time and
+/// shifts together, and the bytes then fill the program's few registers and
+/// spill; this reads a 2-, 4- or 16-byte field with one load per word. A
+/// frame starts at least 2-aligned, and the verifier lets a program load
+/// packet data unaligned where the CPU does (x86, arm64).
+///
+/// # Safety
+/// `field` points into the packet, inside bounds already checked.
+#[inline(always)]
+pub unsafe fn load<T: Copy, const N: usize>(field: &[u8; N]) -> T {
+    const { assert!(core::mem::size_of::<T>() == N) };
+    // SAFETY: the caller's bounds; `T` is plain data of the field's size.
+    unsafe { (field as *const [u8; N]).cast::<T>().read() }
+}
+
+/// A 16-byte address field read as four words (see [`load`]).
+///
+/// # Safety
+/// As for [`load`].
+#[inline(always)]
+pub unsafe fn load_addr16(field: &Addr16) -> Addr16 {
+    // SAFETY: as for `load`; four u32 are the same 16 bytes.
+    unsafe { core::mem::transmute::<[u32; 4], Addr16>(load(field)) }
+}
+
 /// A pointer to a `T` at `offset` bytes into the packet, if it fits.
 #[inline(always)]
 pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
@@ -161,12 +188,23 @@ struct L3 {
 #[inline(always)]
 fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
     let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(ParseError::UNPARSABLE)?;
-    // SAFETY: `ptr_at` checked the bounds.
-    let (ether_type, dst) = unsafe { ((*eth).ether_type, (*eth).dst_addr) };
+    // SAFETY: `ptr_at` checked the bounds. The destination MAC is read as a
+    // u32 and a u16 (the packet may be only 2-aligned: the verifier allows
+    // unaligned packet loads where the CPU does them, as x86 and arm64 do),
+    // not as six bytes to shift together.
+    let (ether_type, dst) = unsafe {
+        let lo = (eth as *const u32).read() as u64;
+        let hi = (eth as *const u8).add(4).cast::<u16>().read() as u64;
+        ((*eth).ether_type, lo | hi << 32)
+    };
     // A unicast frame to another MAC (the interface is promiscuous, or a
     // bridge floods) is not ours to forward.
-    if maps::OWN_MAC.get(0).is_some_and(|own| own.not_for_us(&dst)) {
-        return Err(ParseError::NOT_OURS);
+    if let Some(own) = maps::OWN_MAC.get_ptr(0) {
+        // SAFETY: an 8-byte, 8-aligned map value, read as one word.
+        let own = unsafe { own.cast::<u64>().read() };
+        if OwnMac::not_for_us_word(own, dst) {
+            return Err(ParseError::NOT_OURS);
+        }
     }
     if ether_type == EtherType::Ieee8021q as u16 || ether_type == EtherType::Ieee8021ad as u16 {
         let vlan: *const VlanHdr = ptr_at(ctx, EthHdr::LEN).ok_or(ParseError::UNPARSABLE)?;
@@ -219,21 +257,22 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     if ip.version() != 4 {
         return Err(ParseError::UNPARSABLE);
     }
-    let dst = v4_mapped(ip.dst_addr);
+    // SAFETY: (here and below) fields of the header checked above.
+    let dst = v4_mapped(unsafe { load::<u32, 4>(&ip.dst_addr) }.to_ne_bytes());
     let proto = ip.proto;
     let malformed = ParseError::malformed(dst, proto);
     if proto != PROTO_TCP && proto != PROTO_UDP && proto != PROTO_ICMP {
         return Err(ParseError::NOT_OURS);
     }
     let header_len = ((ip.vihl & 0x0f) as usize) * 4;
-    let total_len = u16::from_be_bytes(ip.tot_len) as usize;
+    let total_len = u16::from_be(unsafe { load(&ip.tot_len) }) as usize;
     if header_len < Ipv4Hdr::LEN || total_len < header_len {
         return Err(malformed);
     }
     if offset + total_len > ctx.data_end() - ctx.data() {
         return Err(malformed);
     }
-    let frags = u16::from_be_bytes(ip.frags);
+    let frags = u16::from_be(unsafe { load(&ip.frags) });
     if frags & IPV4_OFFSET_MASK != 0 {
         return Err(ParseError::fragment(dst, proto));
     }
@@ -241,7 +280,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     // on like any packet; only later fragments, which have no ports, are dropped.
     Ok(Ip {
         v4: true,
-        src: v4_mapped(ip.src_addr),
+        src: v4_mapped(unsafe { load::<u32, 4>(&ip.src_addr) }.to_ne_bytes()),
         dst,
         proto,
         l4: offset + header_len,
@@ -257,14 +296,15 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     if ip.version() != 6 {
         return Err(ParseError::UNPARSABLE);
     }
-    let dst = ip.dst_addr;
+    // SAFETY: (here and below) fields of the header checked above.
+    let dst = unsafe { load_addr16(&ip.dst_addr) };
     // `::ffff:a.b.c.d` is how the maps hold an IPv4 address; as an IPv6
     // destination it is never a VIP (it does not route), and must not match
     // an IPv4 VIP's keys.
     if is_v4_mapped(&dst) {
         return Err(ParseError::NOT_OURS);
     }
-    let end = offset + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
+    let end = offset + Ipv6Hdr::LEN + u16::from_be(unsafe { load(&ip.payload_len) }) as usize;
     let mut next = ip.next_hdr;
     let mut l4 = offset + Ipv6Hdr::LEN;
     // A cut inside the extension headers hides which transport follows.
@@ -302,7 +342,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     }
     Ok(Ip {
         v4: false,
-        src: ip.src_addr,
+        src: unsafe { load_addr16(&ip.src_addr) },
         dst,
         proto: next,
         l4,
@@ -336,11 +376,12 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
-            sport_be: u16::from_ne_bytes(tcp.source),
-            dport_be: u16::from_ne_bytes(tcp.dest),
+            // SAFETY: (these three) fields of the header checked above.
+            sport_be: unsafe { load(&tcp.source) },
+            dport_be: unsafe { load(&tcp.dest) },
             proto: PROTO_TCP,
             tcp_flags,
-            seq: u32::from_be_bytes(tcp.seq),
+            seq: u32::from_be(unsafe { load(&tcp.seq) }),
             has_payload: ip.end > payload_start,
             frame_len,
             icmp_error: false,
@@ -356,8 +397,9 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             v4: ip.v4,
             src: ip.src,
             dst: ip.dst,
-            sport_be: u16::from_ne_bytes(udp.src),
-            dport_be: u16::from_ne_bytes(udp.dst),
+            // SAFETY: (both) fields of the header checked above.
+            sport_be: unsafe { load(&udp.src) },
+            dport_be: unsafe { load(&udp.dst) },
             proto: PROTO_UDP,
             tcp_flags: 0,
             seq: 0,
