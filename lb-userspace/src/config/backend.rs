@@ -51,9 +51,11 @@ pub(super) fn backend(raw: RawBackend, vip: &VipConfig, at: &KeyPath) -> Checked
         .on_drain
         .map(|a| action(a, &at.key("on_drain")))
         .transpose()?;
+    let port = super::nat::backend_port(raw.port, vip.forward, vip.port, &at.key("port"))?;
     Ok(BackendConfig {
         name: raw.name,
         address: raw.address,
+        port,
         mac: raw.mac.map(|m| m.0),
         weight,
         drain_timeout,

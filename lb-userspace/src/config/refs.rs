@@ -12,6 +12,7 @@ use std::path::Path;
 use super::error::{ConfigError, Problem};
 use super::locate::KeyPath;
 use super::model::{Action, Config, PidSource};
+use super::nat::NatSources;
 
 /// What the checks ask of the host, so tests can answer for it.
 pub trait Host {
@@ -19,6 +20,8 @@ pub trait Host {
     fn interface_exists(&self, name: &str) -> bool;
     /// The addresses assigned to this namespace's interfaces.
     fn local_addresses(&self) -> Vec<IpAddr>;
+    /// The addresses of interface `name`, in the kernel's order.
+    fn interface_addresses(&self, name: &str) -> Vec<IpAddr>;
     /// Whether `path`, or its nearest existing ancestor, is on a bpffs.
     fn on_bpffs(&self, path: &Path) -> bool;
 }
@@ -32,17 +35,11 @@ impl Host for System {
     }
 
     fn local_addresses(&self) -> Vec<IpAddr> {
-        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-            return Vec::new();
-        };
-        addrs
-            .filter_map(|a| {
-                let a = a.address?;
-                a.as_sockaddr_in()
-                    .map(|v4| IpAddr::V4(v4.ip()))
-                    .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-            })
-            .collect()
+        addresses(None)
+    }
+
+    fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
+        addresses(Some(name))
     }
 
     fn on_bpffs(&self, path: &Path) -> bool {
@@ -51,6 +48,36 @@ impl Host for System {
             .and_then(|p| nix::sys::statfs::statfs(p).ok())
             .is_some_and(|fs| fs.filesystem_type().0 == libc::BPF_FS_MAGIC)
     }
+}
+
+/// The IP addresses of every interface, or of the one named.
+fn addresses(interface: Option<&str>) -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter(|a| interface.is_none_or(|name| a.interface_name == name))
+        .filter_map(|a| {
+            let a = a.address?;
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .collect()
+}
+
+/// Loads `path` as the daemon does (at start and on reload): the file, then
+/// what depends on the host, the NAT sources on the interface.
+pub fn load_on_host(path: &Path, host: &dyn Host) -> Result<Config, ConfigError> {
+    let text = super::load_text(path)?;
+    let mut config = super::parse(&text, path)?;
+    config.nat_sources =
+        nat_sources(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+    Ok(config)
+}
+
+fn nat_sources(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
+    super::nat::resolve(config, &host.interface_addresses(&config.daemon.interface))
 }
 
 /// What `lb check` found, for its one-line summary.
@@ -64,8 +91,10 @@ pub struct Summary {
 /// Loads `path` as the daemon would and checks what it refers to.
 pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigError> {
     let text = super::load_text(path)?;
-    let config = super::parse(&text, path)?;
+    let mut config = super::parse(&text, path)?;
     references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+    config.nat_sources =
+        nat_sources(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     let summary = Summary {
         interface: config.daemon.interface.clone(),
         vips: config.vips.len(),

@@ -72,7 +72,7 @@ pub fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let config = config::load(&config_path)?;
+    let config = config::refs::load_on_host(&config_path, &config::refs::System)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

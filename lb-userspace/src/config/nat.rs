@@ -1,0 +1,198 @@
+//! `daemon.nat_source` and the NAT keys of VIPs and backends: the addresses
+//! NAT'd connections come from, checked in the file (families, duplicates)
+//! and, where the interface is known (daemon start, reload, `lb check`),
+//! against the interface's own addresses ([`resolve`]).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+
+use super::error::Problem;
+use super::locate::KeyPath;
+use super::model::{Config, Forward};
+use super::validate::{Checked, check_address};
+
+/// `nat_source = "203.0.113.2"` or `nat_source = ["203.0.113.2", "2001:db8::2"]`.
+#[derive(Debug, Default)]
+pub(super) struct AddrList(pub Vec<IpAddr>);
+
+impl<'de> Deserialize<'de> for AddrList {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AddrsVisitor;
+        impl<'de> Visitor<'de> for AddrsVisitor {
+            type Value = AddrList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an IP address like "203.0.113.2", or a list of them"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AddrList, E> {
+                parse(v).map(|a| AddrList(vec![a]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AddrList, A::Error> {
+                let mut addrs = Vec::new();
+                while let Some(text) = seq.next_element::<String>()? {
+                    addrs.push(parse(&text)?);
+                }
+                Ok(AddrList(addrs))
+            }
+        }
+        d.deserialize_any(AddrsVisitor)
+    }
+}
+
+fn parse<E: de::Error>(text: &str) -> Result<IpAddr, E> {
+    text.parse().map_err(|_| {
+        E::custom(format!(
+            r#"expected an IP address like "203.0.113.2" or "2001:db8::2", got {text:?}"#
+        ))
+    })
+}
+
+/// `daemon.nat_source` as written: unicast addresses, each once.
+pub(super) fn sources(raw: Option<AddrList>, at: &KeyPath) -> Checked<Vec<IpAddr>> {
+    let addrs = raw.unwrap_or_default().0;
+    for (i, addr) in addrs.iter().enumerate() {
+        check_address(*addr, at)?;
+        if addrs[..i].contains(addr) {
+            return Err(Problem::new(at.clone(), format!("{addr} is listed twice")));
+        }
+    }
+    Ok(addrs)
+}
+
+/// `[[vip.backend]] port`: only NAT rewrites the port, so on a DSR VIP the
+/// backend listens on the VIP's port and a different one would be ignored.
+pub(super) fn backend_port(
+    port: Option<u16>,
+    forward: Forward,
+    vip_port: u16,
+    at: &KeyPath,
+) -> Checked<u16> {
+    match (port, forward) {
+        (None, _) => Ok(vip_port),
+        (Some(_), Forward::Dsr) => Err(Problem::new(
+            at.clone(),
+            "`port` applies only to a VIP with forward = \"nat\" (with DSR the backend \
+             serves the VIP's own port); remove it or set forward = \"nat\" on the VIP",
+        )),
+        (Some(0), Forward::Nat) => Err(Problem::new(
+            at.clone(),
+            "expected a port in 1..=65535, got 0",
+        )),
+        (Some(p), Forward::Nat) => Ok(p),
+    }
+}
+
+fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+/// Every NAT VIP needs a `nat_source` of its own family when the list is given.
+pub(super) fn check_families(config: &Config) -> Checked<()> {
+    let given = &config.daemon.nat_source;
+    if given.is_empty() {
+        return Ok(());
+    }
+    for vip in &config.vips {
+        let covered = given.iter().any(|a| a.is_ipv4() == vip.address.is_ipv4());
+        if vip.forward == Forward::Nat && !covered {
+            return Err(Problem::new(
+                KeyPath::root().key("daemon").key("nat_source"),
+                format!(
+                    "NAT VIP {:?} ({}) needs an {} nat_source, got only {}",
+                    vip.name,
+                    vip.address,
+                    family(vip.address),
+                    given
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The source addresses NAT'd connections use, of each family some NAT VIP
+/// needs (IPv4 first, then IPv6, each in file order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatSources(pub Vec<IpAddr>);
+
+impl NatSources {
+    /// The sources of `addr`'s family.
+    pub fn of_family(&self, addr: IpAddr) -> impl Iterator<Item = IpAddr> + '_ {
+        self.0
+            .iter()
+            .copied()
+            .filter(move |a| a.is_ipv4() == addr.is_ipv4())
+    }
+}
+
+/// An address the interface may source routed traffic from: not IPv6
+/// link-local (a backend behind a router could not answer it).
+fn usable(addr: &IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(a) => !a.is_unicast_link_local(),
+    }
+}
+
+/// Checks `daemon.nat_source` against `on_interface` (the interface's
+/// addresses, in the kernel's order) and resolves the default: the first
+/// usable address of each family a NAT VIP uses.
+pub(super) fn resolve(config: &Config, on_interface: &[IpAddr]) -> Checked<NatSources> {
+    let interface = &config.daemon.interface;
+    let given = &config.daemon.nat_source;
+    for addr in given {
+        if !on_interface.contains(addr) {
+            return Err(Problem::new(
+                KeyPath::root().key("daemon").key("nat_source"),
+                format!(
+                    "{addr} is not an address of interface {interface} (`ip addr show {interface}` \
+                     lists them); the backends' replies must come back to it"
+                ),
+            ));
+        }
+    }
+    let mut sources = Vec::new();
+    for want_v4 in [true, false] {
+        let Some((i, vip)) = config
+            .vips
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.forward == Forward::Nat && v.address.is_ipv4() == want_v4)
+        else {
+            continue;
+        };
+        if !given.is_empty() {
+            // check_families made sure the list covers this family.
+            sources.extend(given.iter().filter(|a| a.is_ipv4() == want_v4));
+            continue;
+        }
+        match on_interface
+            .iter()
+            .find(|a| a.is_ipv4() == want_v4 && usable(a))
+        {
+            Some(addr) => sources.push(*addr),
+            None => {
+                return Err(Problem::new(
+                    KeyPath::root().key("vip").index(i).key("forward"),
+                    format!(
+                        "interface {interface} has no {} address for NAT VIP {:?} to use as \
+                         its source; add one, or set daemon.nat_source",
+                        family(vip.address),
+                        vip.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(NatSources(sources))
+}
+
+#[cfg(test)]
+#[path = "tests_nat.rs"]
+mod tests;
