@@ -7,6 +7,7 @@ pub fn backend(name: &str, address: &str, live: u64) -> BackendStatus {
         name: name.to_owned(),
         vip: "web".to_owned(),
         address: address.to_owned(),
+        port: 80,
         mac: Some("02:00:00:00:00:11".to_owned()),
         weight: 1,
         state: "active".to_owned(),
@@ -43,6 +44,7 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
             address: "198.51.100.10".to_owned(),
             port: 80,
             protocol: "tcp".to_owned(),
+            forward: "dsr".to_owned(),
             counters: Traffic::default(),
             drops: Drops {
                 malformed: 1,
@@ -56,5 +58,6 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
         }],
         passed_packets: 99,
         passed_malformed: 5,
+        nat_sources: Vec::new(),
     }
 }

@@ -35,6 +35,10 @@ pub struct Status {
     pub passed_packets: u64,
     /// Of those, malformed ones.
     pub passed_malformed: u64,
+    /// The addresses NAT VIPs' connections come from (`daemon.nat_source`,
+    /// or the interface's); empty without a NAT VIP.
+    #[serde(default)]
+    pub nat_sources: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -44,6 +48,9 @@ pub struct VipStatus {
     pub port: u16,
     /// "tcp" or "udp".
     pub protocol: String,
+    /// "dsr" or "nat" (config `forward`).
+    #[serde(default = "dsr")]
+    pub forward: String,
     pub counters: Traffic,
     pub drops: Drops,
     /// Flows moved off a DOWN backend.
@@ -85,7 +92,10 @@ pub struct BackendStatus {
     pub name: String,
     pub vip: String,
     pub address: String,
-    /// The MAC frames are sent to, once known.
+    /// The port the backend serves on: the VIP's with DSR, its own with NAT.
+    #[serde(default)]
+    pub port: u16,
+    /// The MAC frames are sent to, once known (DSR only: NAT routes by the FIB).
     pub mac: Option<String>,
     pub weight: u32,
     /// "active", "draining", "drained" or "down".
@@ -287,4 +297,9 @@ pub struct ErrorBody {
     pub error: String,
     /// Stable machine-readable code, e.g. "unknown_backend".
     pub code: String,
+}
+
+/// `forward` of a status from a daemon older than NAT.
+fn dsr() -> String {
+    "dsr".to_owned()
 }

@@ -92,9 +92,8 @@ pub struct Summary {
 pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigError> {
     let text = super::load_text(path)?;
     let mut config = super::parse(&text, path)?;
-    references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     config.nat_sources =
-        nat_sources(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+        references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     let summary = Summary {
         interface: config.daemon.interface.clone(),
         vips: config.vips.len(),
@@ -103,7 +102,8 @@ pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigEr
     Ok((config, summary))
 }
 
-fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
+/// Checks what `config` refers to; returns the NAT sources resolved on the interface.
+fn references(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
     let daemon = &config.daemon;
     let at = KeyPath::root().key("daemon");
     if !host.interface_exists(&daemon.interface) {
@@ -115,6 +115,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
             ),
         ));
     }
+    let nat_sources = nat_sources(config, host)?;
     if !host.on_bpffs(&daemon.pin_root) {
         return Err(Problem::new(
             at.key("pin_root"),
@@ -159,7 +160,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
             }
         }
     }
-    Ok(())
+    Ok(nat_sources)
 }
 
 /// A pid file may be missing (its process is not running yet) but its

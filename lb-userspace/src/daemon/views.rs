@@ -92,6 +92,7 @@ impl State {
             name: b.cfg.name.clone(),
             vip: b.vip.clone(),
             address: b.cfg.address.to_string(),
+            port: b.cfg.port,
             mac: b.mac.map(mac_string),
             weight: b.cfg.weight,
             state: state_name(b.kernel_state()).to_string(),
@@ -136,6 +137,7 @@ impl State {
                 address: v.cfg.address.to_string(),
                 port: v.cfg.port,
                 protocol: v.cfg.protocol.to_string(),
+                forward: v.cfg.forward.to_string(),
                 counters: traffic(&c, self.rates.per_s(&format!("vip:{}", v.id))),
                 drops: Drops {
                     malformed: c.drop_malformed,
@@ -182,6 +184,14 @@ impl State {
             vips,
             passed_packets: global.packets,
             passed_malformed: global.drop_malformed,
+            nat_sources: self
+                .model
+                .config
+                .nat_sources
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }
