@@ -127,7 +127,8 @@ fn status_shows_a_nat_vip_and_its_backends_ports() {
             "protocol = \"tcp\"\n",
             "protocol = \"tcp\"\nforward = \"nat\"\n",
         )
-        .replace("mac = \"02:00:00:00:00:11\"\n", "port = 8000\n");
+        .replace("mac = \"02:00:00:00:00:11\"\n", "port = 8000\n")
+        .replace("mac = \"02:00:00:00:00:12\"\n", "");
     let lb = TestDaemon::start_with("cli-status-nat", &config);
     let ran = run_on(&lb.socket, &["status"]);
     assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);

@@ -84,6 +84,19 @@ pub(super) fn backend_port(
     }
 }
 
+/// `[[vip.backend]] mac`: NAT routes by the kernel's FIB, so a MAC would be
+/// a promise the data plane does not keep.
+pub(super) fn check_mac(given: bool, forward: Forward, at: &KeyPath) -> Checked<()> {
+    if given && forward == Forward::Nat {
+        return Err(Problem::new(
+            at.clone(),
+            "`mac` applies only to forward = \"dsr\" (a NAT backend is reached through the \
+             kernel's routes and neighbours); remove it",
+        ));
+    }
+    Ok(())
+}
+
 fn family(addr: IpAddr) -> &'static str {
     if addr.is_ipv4() { "IPv4" } else { "IPv6" }
 }

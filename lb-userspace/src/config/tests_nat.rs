@@ -93,6 +93,16 @@ fn a_backend_port_on_a_dsr_vip_is_refused() {
 }
 
 #[test]
+fn a_mac_on_a_nat_backend_is_refused() {
+    fails(
+        &nat("", "mac = \"02:00:00:00:00:11\"\n"),
+        15,
+        "vip[0].backend[0].mac",
+        "`mac` applies only to forward = \"dsr\"",
+    );
+}
+
+#[test]
 fn a_zero_backend_port_is_refused() {
     fails(
         &nat("", "").replace("port = 8000", "port = 0"),
