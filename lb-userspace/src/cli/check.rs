@@ -24,12 +24,17 @@ pub fn run(config: &Path, term: &mut Term<'_>) -> Exit {
                 String::new()
             } else {
                 let sources: Vec<String> = config_read
-                    .nat_sources
-                    .0
+                    .nat
+                    .sources
                     .iter()
                     .map(ToString::to_string)
                     .collect();
-                format!(" ({nat_vips} by NAT from {})", sources.join(", "))
+                format!(
+                    " ({nat_vips} by NAT from {}, ports {}-{})",
+                    sources.join(", "),
+                    config_read.nat.port_min,
+                    config_read.nat.port_max
+                )
             };
             let _ = writeln!(
                 term.out,

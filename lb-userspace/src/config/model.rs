@@ -47,9 +47,9 @@ pub struct Config {
     pub vips: Vec<VipConfig>,
     /// `[cluster]`: None for a single node (docs/fleet.md).
     pub cluster: Option<super::cluster::ClusterConfig>,
-    /// The NAT sources resolved on the host (`refs::load_on_host`); empty
-    /// when the file was only parsed.
-    pub nat_sources: super::nat::NatSources,
+    /// The NAT sources and ports resolved on the host (`refs::load_on_host`);
+    /// empty when the file was only parsed.
+    pub nat: super::nat::NatHost,
 }
 
 impl Config {

@@ -129,15 +129,47 @@ pub(super) fn check_families(config: &Config) -> Checked<()> {
     Ok(())
 }
 
-/// The source addresses NAT'd connections use, of each family some NAT VIP
-/// needs (IPv4 first, then IPv6, each in file order).
+/// What NAT uses on this host, resolved where the interface is known.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NatSources(pub Vec<IpAddr>);
+pub struct NatHost {
+    /// The source addresses NAT'd connections use, of each family some NAT
+    /// VIP needs (IPv4 first, then IPv6, each in file order); empty without
+    /// a NAT VIP.
+    pub sources: Vec<IpAddr>,
+    /// The source ports handed out, `port_min..=port_max`: outside the
+    /// kernel's ephemeral range, so a translation never takes the 4-tuple of
+    /// one of the host's own connections (health checks go to the same
+    /// backends from the same address). 0..=0 without a NAT VIP.
+    pub port_min: u16,
+    pub port_max: u16,
+}
 
-impl NatSources {
+/// The kernel's default `net.ipv4.ip_local_port_range`.
+pub const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
+
+/// Fewest source ports NAT accepts: each is one concurrent connection per
+/// backend and source address.
+pub const MIN_NAT_PORTS: u32 = 1024;
+
+/// The NAT port range for the kernel's ephemeral range `(low, high)`: the
+/// larger of the gaps below it (from 1024, above the privileged ports) and
+/// above it. None if neither holds `MIN_NAT_PORTS`.
+pub fn port_range(ephemeral: (u16, u16)) -> Option<(u16, u16)> {
+    let (low, high) = ephemeral;
+    let below = (low > 1024).then(|| (1024, low - 1));
+    let above = (high < u16::MAX).then(|| (high + 1, u16::MAX));
+    let len = |r: &(u16, u16)| u32::from(r.1) - u32::from(r.0) + 1;
+    [below, above]
+        .into_iter()
+        .flatten()
+        .filter(|r| len(r) >= MIN_NAT_PORTS)
+        .max_by_key(len)
+}
+
+impl NatHost {
     /// The sources of `addr`'s family.
     pub fn of_family(&self, addr: IpAddr) -> impl Iterator<Item = IpAddr> + '_ {
-        self.0
+        self.sources
             .iter()
             .copied()
             .filter(move |a| a.is_ipv4() == addr.is_ipv4())
@@ -155,8 +187,13 @@ fn usable(addr: &IpAddr) -> bool {
 
 /// Checks `daemon.nat_source` against `on_interface` (the interface's
 /// addresses, in the kernel's order) and resolves the default: the first
-/// usable address of each family a NAT VIP uses.
-pub(super) fn resolve(config: &Config, on_interface: &[IpAddr]) -> Checked<NatSources> {
+/// usable address of each family a NAT VIP uses; and picks the port range
+/// outside `ephemeral` (the kernel's `ip_local_port_range`).
+pub(super) fn resolve(
+    config: &Config,
+    on_interface: &[IpAddr],
+    ephemeral: (u16, u16),
+) -> Checked<NatHost> {
     let interface = &config.daemon.interface;
     let given = &config.daemon.nat_source;
     for addr in given {
@@ -203,7 +240,24 @@ pub(super) fn resolve(config: &Config, on_interface: &[IpAddr]) -> Checked<NatSo
             }
         }
     }
-    Ok(NatSources(sources))
+    let Some(first_nat) = config.vips.iter().position(|v| v.forward == Forward::Nat) else {
+        return Ok(NatHost::default());
+    };
+    let Some((port_min, port_max)) = port_range(ephemeral) else {
+        return Err(Problem::new(
+            KeyPath::root().key("vip").index(first_nat).key("forward"),
+            format!(
+                "the kernel's ephemeral ports ({}-{}, net.ipv4.ip_local_port_range) leave fewer \
+                 than {MIN_NAT_PORTS} ports above 1024 for NAT's source ports; narrow that range",
+                ephemeral.0, ephemeral.1
+            ),
+        ));
+    };
+    Ok(NatHost {
+        sources,
+        port_min,
+        port_max,
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::path::Path;
 use super::error::{ConfigError, Problem};
 use super::locate::KeyPath;
 use super::model::{Action, Config, PidSource};
-use super::nat::NatSources;
+use super::nat::NatHost;
 
 /// What the checks ask of the host, so tests can answer for it.
 pub trait Host {
@@ -22,6 +22,8 @@ pub trait Host {
     fn local_addresses(&self) -> Vec<IpAddr>;
     /// The addresses of interface `name`, in the kernel's order.
     fn interface_addresses(&self, name: &str) -> Vec<IpAddr>;
+    /// This network namespace's `net.ipv4.ip_local_port_range` (IPv6 uses it too).
+    fn ephemeral_ports(&self) -> (u16, u16);
     /// Whether `path`, or its nearest existing ancestor, is on a bpffs.
     fn on_bpffs(&self, path: &Path) -> bool;
 }
@@ -40,6 +42,15 @@ impl Host for System {
 
     fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
         addresses(Some(name))
+    }
+
+    fn ephemeral_ports(&self) -> (u16, u16) {
+        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+        let parsed = text.ok().and_then(|t| {
+            let mut it = t.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        });
+        parsed.unwrap_or(super::nat::DEFAULT_EPHEMERAL)
     }
 
     fn on_bpffs(&self, path: &Path) -> bool {
@@ -71,13 +82,16 @@ fn addresses(interface: Option<&str>) -> Vec<IpAddr> {
 pub fn load_on_host(path: &Path, host: &dyn Host) -> Result<Config, ConfigError> {
     let text = super::load_text(path)?;
     let mut config = super::parse(&text, path)?;
-    config.nat_sources =
-        nat_sources(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+    config.nat = nat_host(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     Ok(config)
 }
 
-fn nat_sources(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
-    super::nat::resolve(config, &host.interface_addresses(&config.daemon.interface))
+fn nat_host(config: &Config, host: &dyn Host) -> Result<NatHost, Problem> {
+    super::nat::resolve(
+        config,
+        &host.interface_addresses(&config.daemon.interface),
+        host.ephemeral_ports(),
+    )
 }
 
 /// What `lb check` found, for its one-line summary.
@@ -92,7 +106,7 @@ pub struct Summary {
 pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigError> {
     let text = super::load_text(path)?;
     let mut config = super::parse(&text, path)?;
-    config.nat_sources =
+    config.nat =
         references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     let summary = Summary {
         interface: config.daemon.interface.clone(),
@@ -103,7 +117,7 @@ pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigEr
 }
 
 /// Checks what `config` refers to; returns the NAT sources resolved on the interface.
-fn references(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
+fn references(config: &Config, host: &dyn Host) -> Result<NatHost, Problem> {
     let daemon = &config.daemon;
     let at = KeyPath::root().key("daemon");
     if !host.interface_exists(&daemon.interface) {
@@ -115,7 +129,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
             ),
         ));
     }
-    let nat_sources = nat_sources(config, host)?;
+    let nat = nat_host(config, host)?;
     if !host.on_bpffs(&daemon.pin_root) {
         return Err(Problem::new(
             at.key("pin_root"),
@@ -160,7 +174,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<NatSources, Problem> {
             }
         }
     }
-    Ok(nat_sources)
+    Ok(nat)
 }
 
 /// A pid file may be missing (its process is not running yet) but its

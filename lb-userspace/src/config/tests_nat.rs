@@ -21,6 +21,8 @@ fn nat(daemon: &str, extra: &str) -> String {
 const V6: &str = "\n[[vip]]\nname = \"web6\"\naddress = \"2001:db8:100::10\"\nport = 80\n\
     protocol = \"tcp\"\nforward = \"nat\"\n[[vip.backend]]\nname = \"web6-1\"\naddress = \"2001:db8::11\"\n";
 
+const EPH: (u16, u16) = DEFAULT_EPHEMERAL;
+
 fn ok(text: &str) -> Config {
     parse(text, Path::new("/etc/lb.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -184,11 +186,11 @@ fn resolve_checks_the_sources_are_on_the_interface() {
     let on_eth0 = ips(&["203.0.113.2", "fe80::1", "2001:db8::2"]);
     let c = ok(&nat("nat_source = [\"203.0.113.2\", \"2001:db8::2\"]", V6));
     assert_eq!(
-        resolve(&c, &on_eth0).unwrap().0,
+        resolve(&c, &on_eth0, EPH).unwrap().sources,
         ips(&["203.0.113.2", "2001:db8::2"])
     );
     let c = ok(&nat("nat_source = \"203.0.113.9\"", ""));
-    let p = resolve(&c, &on_eth0).unwrap_err();
+    let p = resolve(&c, &on_eth0, EPH).unwrap_err();
     assert_eq!(p.path.to_string(), "daemon.nat_source");
     assert!(
         p.message
@@ -203,23 +205,48 @@ fn resolve_defaults_to_the_first_usable_address_of_each_family() {
     let c = ok(&nat("", V6));
     // IPv6 link-local is skipped: a backend behind a router could not answer it.
     let on_eth0 = ips(&["fe80::1", "203.0.113.2", "203.0.113.3", "2001:db8::2"]);
-    let got = resolve(&c, &on_eth0).unwrap();
-    assert_eq!(got.0, ips(&["203.0.113.2", "2001:db8::2"]));
+    let got = resolve(&c, &on_eth0, EPH).unwrap();
+    assert_eq!(got.sources, ips(&["203.0.113.2", "2001:db8::2"]));
     let v6: Vec<IpAddr> = got.of_family("2001:db8::9".parse().unwrap()).collect();
     assert_eq!(v6, ips(&["2001:db8::2"]));
     // No DSR-only family is resolved.
     let c = ok(&nat("", ""));
-    assert_eq!(resolve(&c, &on_eth0).unwrap().0, ips(&["203.0.113.2"]));
+    assert_eq!(
+        resolve(&c, &on_eth0, EPH).unwrap().sources,
+        ips(&["203.0.113.2"])
+    );
     let c = ok(&with_backend(""));
-    assert!(resolve(&c, &[]).unwrap().0.is_empty());
+    assert!(resolve(&c, &[], EPH).unwrap().sources.is_empty());
     // A NAT family the interface lacks names the VIP's forward key.
     let c = ok(&nat("", V6));
-    let p = resolve(&c, &ips(&["203.0.113.2", "fe80::1"])).unwrap_err();
+    let p = resolve(&c, &ips(&["203.0.113.2", "fe80::1"]), EPH).unwrap_err();
     assert_eq!(p.path.to_string(), "vip[1].forward");
     assert!(
         p.message
             .contains("has no IPv6 address for NAT VIP \"web6\""),
         "{}",
         p.message
+    );
+}
+
+#[test]
+fn the_port_range_lies_outside_the_ephemeral_ports() {
+    // Linux's default 32768-60999: the larger gap is below it.
+    assert_eq!(port_range((32768, 60999)), Some((1024, 32767)));
+    assert_eq!(port_range((5000, 60000)), Some((60001, 65535)));
+    assert_eq!(port_range((1025, 65000)), None);
+    assert_eq!(port_range((1024, 65535)), None);
+    assert_eq!(port_range((2048, 65535)), Some((1024, 2047)));
+    let c = ok(&nat("", ""));
+    let got = resolve(&c, &ips(&["203.0.113.2"]), (32768, 60999)).unwrap();
+    assert_eq!((got.port_min, got.port_max), (1024, 32767));
+    // A host whose ephemeral ports leave no room refuses NAT, naming the VIP.
+    let p = resolve(&c, &ips(&["203.0.113.2"]), (1024, 65535)).unwrap_err();
+    assert_eq!(p.path.to_string(), "vip[0].forward");
+    assert!(p.message.contains("ip_local_port_range"), "{}", p.message);
+    // Without a NAT VIP, nothing is asked of the host.
+    assert_eq!(
+        resolve(&ok(&with_backend("")), &[], (1024, 65535)).unwrap(),
+        NatHost::default()
     );
 }

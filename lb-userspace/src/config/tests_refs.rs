@@ -30,6 +30,9 @@ impl Host for FakeHost {
     fn local_addresses(&self) -> Vec<IpAddr> {
         self.addresses.clone()
     }
+    fn ephemeral_ports(&self) -> (u16, u16) {
+        (32768, 60999)
+    }
     fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
         if name == "eth0" {
             self.addresses[1..].to_vec()
@@ -221,12 +224,12 @@ fn a_nat_source_off_the_interface_is_refused_by_check_and_by_the_daemon_load() {
     let s = Scratch::new("nat-on", &nat("192.0.2.7"));
     let (config, _) = check(&s.config(), &FakeHost::default()).unwrap();
     assert_eq!(
-        config.nat_sources.0,
+        config.nat.sources,
         vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
     );
     let config = super::load_on_host(&s.config(), &FakeHost::default()).unwrap();
     assert_eq!(
-        config.nat_sources.0,
+        config.nat.sources,
         vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
     );
 }

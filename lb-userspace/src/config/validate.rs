@@ -122,7 +122,7 @@ pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
         daemon,
         vips,
         cluster,
-        nat_sources: Default::default(),
+        nat: Default::default(),
     };
     super::nat::check_families(&config)?;
     Ok(config)

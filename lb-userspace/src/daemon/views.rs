@@ -187,8 +187,8 @@ impl State {
             nat_sources: self
                 .model
                 .config
-                .nat_sources
-                .0
+                .nat
+                .sources
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
