@@ -177,8 +177,10 @@ impl Dataplane {
             addr: backend_addr(id),
             mac: backend_mac(id),
             state,
-            _pad: 0,
+            forward: lb_common::nat::FORWARD_DSR,
             weight: 1,
+            port_be: 0,
+            _pad: [0; 2],
         };
         Ok(self.maps.backends.set(id, b, 0)?)
     }

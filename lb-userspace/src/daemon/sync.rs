@@ -97,8 +97,10 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
                     addr: from_ip(b.cfg.address),
                     mac: b.mac.unwrap_or([0; 6]),
                     state: b.kernel_state(),
-                    _pad: 0,
+                    forward: lb_common::nat::FORWARD_DSR,
                     weight: b.cfg.weight,
+                    port_be: 0,
+                    _pad: [0; 2],
                 },
             )
         })
