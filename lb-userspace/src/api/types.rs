@@ -279,8 +279,13 @@ pub struct FlowView {
     pub protocol: String,
     pub age_s: f64,
     pub idle_s: f64,
-    /// "live", "closing" (client sent FIN/RST) or "idle" (past the idle timeout).
+    /// "live", "closing" (closed: the client's FIN/RST with DSR; the
+    /// server's FIN or either RST with NAT) or "idle" (past the idle timeout).
     pub state: String,
+    /// NAT flows: the address and port the backend sees the connection come
+    /// from (`nat_source:port`), while the translation exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<String>,
 }
 
 /// `POST /v1/teardown`.

@@ -198,7 +198,12 @@ pub fn flows(flows: &[FlowView]) -> String {
             secs(f.age_s),
             secs(f.idle_s),
         ];
-        table.row(cells, Vec::new());
+        let notes = f
+            .nat
+            .iter()
+            .map(|n| format!("nat: the backend sees {n}"))
+            .collect();
+        table.row(cells, notes);
     }
     let plural = if flows.len() == 1 { "" } else { "s" };
     format!("{}{} flow{plural}\n", table.render(""), flows.len())

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
+use lb_common::nat::NAT_SOURCES_PER_FAMILY;
+
 use super::error::Problem;
 use super::locate::KeyPath;
 use super::model::{Config, Forward};
@@ -56,6 +58,16 @@ pub(super) fn sources(raw: Option<AddrList>, at: &KeyPath) -> Checked<Vec<IpAddr
         check_address(*addr, at)?;
         if addrs[..i].contains(addr) {
             return Err(Problem::new(at.clone(), format!("{addr} is listed twice")));
+        }
+        let same_family = addrs[..=i].iter().filter(|a| a.is_ipv4() == addr.is_ipv4());
+        if same_family.count() > NAT_SOURCES_PER_FAMILY {
+            return Err(Problem::new(
+                at.clone(),
+                format!(
+                    "at most {NAT_SOURCES_PER_FAMILY} {} addresses, got more",
+                    family(*addr)
+                ),
+            ));
         }
     }
     Ok(addrs)

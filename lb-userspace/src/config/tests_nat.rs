@@ -173,6 +173,13 @@ fn bad_nat_source_values_are_refused() {
         "daemon.nat_source",
         "203.0.113.2 is listed twice",
     );
+    let nine: Vec<String> = (2..11).map(|i| format!("\"203.0.113.{i}\"")).collect();
+    fails(
+        &nat(&format!("nat_source = [{}]", nine.join(", ")), ""),
+        3,
+        "daemon.nat_source",
+        "at most 8 IPv4 addresses",
+    );
     fails(
         &nat("nat_source = \"0.0.0.0\"", ""),
         3,
