@@ -29,14 +29,6 @@ impl CsumDelta {
         self.word((old >> 16) as u16, (new >> 16) as u16);
     }
 
-    /// An address of 4 or 16 bytes (as 32-bit words) replaced.
-    #[inline(always)]
-    pub fn words<const N: usize>(&mut self, old: &[u32; N], new: &[u32; N]) {
-        for i in 0..N {
-            self.dword(old[i], new[i]);
-        }
-    }
-
     /// `csum` (as stored) updated by this delta.
     #[inline(always)]
     pub fn apply(&self, csum: u16) -> u16 {
