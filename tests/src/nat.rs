@@ -49,14 +49,26 @@ pub struct NatLab {
     pub backend_if_mac: Mac,
 }
 
-/// A backend with a neighbour entry: (id, address, port).
+/// True while a namespace of this name exists.
+pub fn namespace_exists(name: &str) -> bool {
+    crate::netns::run("ip", &["netns", "list"])
+        .map(|l| l.lines().any(|n| n.split_whitespace().next() == Some(name)))
+        .unwrap_or(true)
+}
+
+/// A backend with a neighbour entry: (id, address).
 pub type Neighbour = (u32, IpAddr);
 
 impl NatLab {
-    /// The namespace, with a permanent neighbour entry for each of
-    /// `backends` (MAC `backend_mac(id)`) and for the client.
-    pub fn create(backends: &[Neighbour], client4: IpAddr, client6: IpAddr) -> Result<Self> {
-        let ns = Netns::create("natfix")?;
+    /// The namespace `lbt-<pid>-<role>`, with a permanent neighbour entry
+    /// for each of `backends` (MAC `backend_mac(id)`) and for the client.
+    pub fn create(
+        role: &str,
+        backends: &[Neighbour],
+        client4: IpAddr,
+        client6: IpAddr,
+    ) -> Result<Self> {
+        let ns = Netns::create(role)?;
         ns.ip(&[
             "link", "add", CLIENT_IF, "type", "veth", "peer", "name", BACKEND_IF,
         ])?;

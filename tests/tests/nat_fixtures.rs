@@ -9,6 +9,8 @@
 
 #[path = "nat_fixtures/failures.rs"]
 mod failures;
+#[path = "nat_fixtures/fuzz.rs"]
+mod fuzz;
 #[path = "nat_fixtures/translation.rs"]
 mod translation;
 
@@ -22,7 +24,6 @@ use lb_common::{
 use lb_tests::{
     dataplane::Dataplane,
     nat::{self, NatLab, PORT_MAX, PORT_MIN},
-    netns,
     standard::{CLIENT4, CLIENT6, VIP4, VIP6},
 };
 
@@ -51,7 +52,7 @@ pub const B5: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 50));
 pub const B6: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 200));
 pub const B7: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 17));
 
-const VIPS: [NatVip; 7] = [
+pub const VIPS: [NatVip; 7] = [
     (V_TCP4, VIP4, 80, PROTO_TCP, 1, B1, 8000),
     (V_UDP4, VIP4, 53, PROTO_UDP, 2, B2, 5353),
     (V_TCP6, VIP6, 443, PROTO_TCP, 3, B3, 8443),
@@ -71,8 +72,11 @@ pub fn alloc_port(key: &FlowKey, min: u16, max: u16, taken: &[u16]) -> Option<u1
         .find(|p| !taken.contains(p))
 }
 
+/// The backends with a neighbour entry in the namespace (5 has none, 6 no route).
+pub const NEIGHBOURS: [(u32, IpAddr); 5] = [(1, B1), (2, B2), (3, B3), (4, B4), (7, B7)];
+
 /// The standard NAT data plane: every VIP of [`VIPS`] with its one backend.
-fn dataplane() -> anyhow::Result<Dataplane> {
+pub fn dataplane() -> anyhow::Result<Dataplane> {
     let mut dp = Dataplane::new()?;
     for (vip, addr, port, proto, id, b, bport) in VIPS {
         nat::add_vip(&mut dp, vip, addr, port, proto)?;
@@ -85,9 +89,9 @@ fn dataplane() -> anyhow::Result<Dataplane> {
 
 #[test]
 fn nat_fixture_table() {
-    let neighbours = [(1, B1), (2, B2), (3, B3), (4, B4), (7, B7)];
-    let lab = NatLab::create(&neighbours, CLIENT4, CLIENT6)
+    let lab = NatLab::create("natfix", &NEIGHBOURS, CLIENT4, CLIENT6)
         .expect("the NAT fixtures' namespace (root needed)");
+    let name = lab.ns.name().to_owned();
     let n = lab
         .ns
         .run_in(|| {
@@ -99,9 +103,6 @@ fn nat_fixture_table() {
         })
         .expect("running the NAT rows");
     drop(lab);
-    assert!(
-        netns::leftovers().expect("listing namespaces").is_empty(),
-        "a namespace was left behind"
-    );
+    assert!(!nat::namespace_exists(&name), "{name} was left behind");
     println!("{n} NAT fixture rows passed");
 }
