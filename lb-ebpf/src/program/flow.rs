@@ -27,6 +27,8 @@ pub struct Target {
     pub id: u32,
     pub mac: [u8; 6],
     pub vip_id: u32,
+    /// The backend's VIP forwards by NAT (nat.rs), not DSR (forward.rs).
+    pub nat: bool,
 }
 
 impl Target {
@@ -36,6 +38,7 @@ impl Target {
             id,
             mac: backend.mac,
             vip_id,
+            nat: backend.is_nat(),
         }
     }
 }
