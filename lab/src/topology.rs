@@ -243,9 +243,7 @@ impl Lab {
             let h = host(&ns, &format!("lab-web{i}"), addr::backend_host(i));
             let nat = i > spec.backends - nat_backends;
             lab.plug(&ns, &h, &format!("sw-web{i}"))?;
-            if !nat {
-                lab.setup_backend_net(&ns, &h)?;
-            }
+            lab.setup_backend_net(&ns, &h, nat)?;
             let b = Backend::new(
                 &name,
                 i,

@@ -160,20 +160,29 @@ impl Lab {
     /// (arp_ignore=1: only addresses of the asking interface; arp_announce=2:
     /// never the VIP as ARP source). IPv6 answers neighbour solicitations only
     /// for the receiving interface's own addresses already. bindv6only lets
-    /// Gunicorn bind 0.0.0.0:80 and [::]:80 side by side.
-    pub(crate) fn setup_backend_net(&self, ns: &Netns, host: &Host) -> Result<()> {
+    /// Gunicorn bind 0.0.0.0:80 and [::]:80 side by side. A NAT backend
+    /// (`nat`) gets only bindv6only: nothing of DSR's.
+    pub(crate) fn setup_backend_net(&self, ns: &Netns, host: &Host, nat: bool) -> Result<()> {
         let iface_ignore = format!("net.ipv4.conf.{}.arp_ignore", host.iface);
         let iface_announce = format!("net.ipv4.conf.{}.arp_announce", host.iface);
-        let mut s = vec![
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            (iface_ignore.as_str(), "1"),
-            (iface_announce.as_str(), "2"),
-        ];
+        let mut s = Vec::new();
+        if !nat {
+            s.extend([
+                ("net.ipv4.conf.all.arp_ignore", "1"),
+                ("net.ipv4.conf.all.arp_announce", "2"),
+                (iface_ignore.as_str(), "1"),
+                (iface_announce.as_str(), "2"),
+            ]);
+        }
         if self.spec.ipv6 {
             s.push(("net.ipv6.bindv6only", "1"));
         }
-        ns.sysctl(&s)?;
+        if !s.is_empty() {
+            ns.sysctl(&s)?;
+        }
+        if nat {
+            return Ok(());
+        }
         if self.router.is_some() {
             // DSR replies to clients behind the fleet's router go through it.
             let via = addr::v4(addr::CLIENT_HOST).to_string();
