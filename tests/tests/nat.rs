@@ -268,12 +268,11 @@ fn nat_drain_ends_when_the_server_closes_idle_keepalive_connections() {
     let conns = place_connections(&lab, &daemon, 3, |mut c| {
         c.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n").unwrap();
         let body = read_response(c).expect("a response");
-        assert_eq!(body.trim(), TARGET, "placed on {TARGET}");
+        assert!(body.starts_with("web-"), "{body:?}");
     });
-    let live = daemon.backend_status(TARGET).unwrap()["live_flows"]
-        .as_u64()
-        .unwrap();
+    let live = support::live_flows(&daemon, Some(TARGET)).len();
     assert!(live >= 3, "{live} live flows on {TARGET}");
+    let idle_since = now();
 
     let run = drain(&lab, &daemon, &[], Duration::from_secs(30));
     let b = daemon.backend_status(TARGET).unwrap();
@@ -289,7 +288,8 @@ fn nat_drain_ends_when_the_server_closes_idle_keepalive_connections() {
             .map_or(f64::NAN, |t| t - d["started_at"].as_f64().unwrap())
     );
     assert_drained(&run, &b);
-    assert!(d["elapsed_s"].as_f64().unwrap() < 10.0, "{b:#}");
+    // Before Gunicorn's 5 s keep-alive timeout would have closed them anyway.
+    assert!(run.done_at - idle_since < 5.0, "{b:#}");
     // The client's side is still open: the backend closed them, not the client.
     for f in support::flows(&daemon, Some(TARGET)) {
         assert_ne!(f["state"], "live", "{f}");
