@@ -366,3 +366,46 @@ fn restart(daemon: &mut Daemon) {
     let status = daemon.status().unwrap();
     assert_eq!(status["adopted"], true, "{status:#}");
 }
+
+/// The demo's shape: DSR backends (VIP on `lo`, :80) and NAT backends
+/// (:8000 only) side by side, each VIP served by its own.
+#[test]
+fn nat_and_dsr_vips_side_by_side() {
+    assert!(
+        lb_lab::is_root(),
+        "the NAT tests need root (namespaces, XDP)"
+    );
+    let spec = LabSpec {
+        prefix: "nat-mixed".into(),
+        backends: 3,
+        ipv6: true,
+    };
+    let lab = Lab::up_nat(spec, 1).expect("lab up");
+    let daemon = start_daemon(&lab, &ConfigSpec::default());
+    let status = daemon.status().unwrap();
+    let modes: Vec<(&str, &str)> = status["vips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["forward"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("web", "dsr"),
+            ("app", "nat"),
+            ("web6", "dsr"),
+            ("app6", "nat")
+        ]
+    );
+    let nat = lab.nat_vip().unwrap();
+    let nat6 = lab.nat_vip6().unwrap();
+    let dsr = spread(&lab, &lab.vip_url("/"), 20);
+    let by_nat = spread(&lab, &format!("http://{nat}/"), 10);
+    let by_nat6 = spread(&lab, &format!("http://[{nat6}]/"), 10);
+    println!("DSR VIP: {dsr:?}; NAT VIP: {by_nat:?}; NAT VIP6: {by_nat6:?}");
+    assert_eq!(dsr.keys().collect::<Vec<_>>(), ["web-1", "web-2"]);
+    assert_eq!(by_nat.keys().collect::<Vec<_>>(), ["web-3"]);
+    assert_eq!(by_nat6.keys().collect::<Vec<_>>(), ["web-3"]);
+    lb_tests::lab_support::down(lab, daemon);
+}
