@@ -54,10 +54,12 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
             repicked: 4,
             confirmed: 6,
             unrecorded: 7,
+            nat: NatCounters::default(),
             backends,
         }],
         passed_packets: 99,
         passed_malformed: 5,
         nat_sources: Vec::new(),
+        nat_untranslated: 0,
     }
 }

@@ -39,6 +39,10 @@ pub struct Status {
     /// or the interface's); empty without a NAT VIP.
     #[serde(default)]
     pub nat_sources: Vec<String>,
+    /// Packets to a NAT source at a port of NAT's range without a
+    /// translation, passed to the kernel (the host's own, or late replies).
+    #[serde(default)]
+    pub nat_untranslated: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -63,7 +67,25 @@ pub struct VipStatus {
     /// of entries without a handshake was spent (an ACK flood).
     #[serde(default)]
     pub unrecorded: u64,
+    /// NAT VIPs: replies translated, and what went wrong (all 0 for DSR).
+    #[serde(default)]
+    pub nat: NatCounters,
     pub backends: Vec<BackendStatus>,
+}
+
+/// A NAT VIP's counters, summed over CPUs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct NatCounters {
+    /// Backends' replies translated back and sent to the client.
+    pub reply_packets: u64,
+    pub reply_bytes: u64,
+    /// New flows dropped: no source port free for their backend.
+    pub no_port: u64,
+    /// Translated packets passed to the kernel: the next hop's neighbour
+    /// entry was missing (the kernel forwards them and resolves it).
+    pub no_neighbour: u64,
+    /// Translated packets dropped: no route.
+    pub no_route: u64,
 }
 
 /// Counters of a VIP or a backend, summed over CPUs.

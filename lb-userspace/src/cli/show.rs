@@ -67,6 +67,14 @@ fn vip_header(vip: &VipStatus) -> String {
             d.malformed, d.fragment, d.no_backend, vip.repicked
         );
     }
+    let n = &vip.nat;
+    if n.no_port + n.no_route > 0 {
+        let _ = writeln!(
+            text,
+            "  NAT: {} new flows dropped with no source port free, {} packets with no route",
+            n.no_port, n.no_route
+        );
+    }
     text
 }
 

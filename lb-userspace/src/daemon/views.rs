@@ -7,7 +7,7 @@ use lb_common::{backend::state_name, stats::Counters};
 
 use super::{clock::unix_now, model::BackendEntry, state::State};
 use crate::{
-    api::types::{BackendStatus, DrainStatus, Drops, Status, Traffic, VipStatus},
+    api::types::{BackendStatus, DrainStatus, Drops, NatCounters, Status, Traffic, VipStatus},
     dataplane::maps::Maps,
 };
 
@@ -147,6 +147,13 @@ impl State {
                 repicked: c.repicked,
                 confirmed: c.confirmed,
                 unrecorded: c.unrecorded,
+                nat: NatCounters {
+                    reply_packets: c.reply_packets,
+                    reply_bytes: c.reply_bytes,
+                    no_port: c.nat_no_port,
+                    no_neighbour: c.nat_no_neigh,
+                    no_route: c.nat_no_route,
+                },
                 backends: v
                     .cfg
                     .backends
@@ -184,6 +191,7 @@ impl State {
             vips,
             passed_packets: global.packets,
             passed_malformed: global.drop_malformed,
+            nat_untranslated: global.nat_untranslated,
             nat_sources: self
                 .model
                 .config
