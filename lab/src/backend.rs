@@ -63,7 +63,6 @@ impl Backend {
         dir: &Path,
         callers: Callers,
         registry: Registry,
-        nat: bool,
     ) -> Backend {
         Backend {
             name: name.to_owned(),
@@ -75,8 +74,14 @@ impl Backend {
             registry,
             app: Mutex::new(App::default()),
             proc: Mutex::new(None),
-            nat,
+            nat: false,
         }
+    }
+
+    /// Makes it a NAT backend (before it starts).
+    pub(crate) fn nat(mut self, nat: bool) -> Backend {
+        self.nat = nat;
+        self
     }
 
     /// True for a NAT backend (see [`crate::Lab::up_nat`]).

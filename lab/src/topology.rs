@@ -255,8 +255,8 @@ impl Lab {
                     notice: Arc::clone(&lab.lb),
                 },
                 lab.registry().clone(),
-                nat,
-            );
+            )
+            .nat(nat);
             lab.backends.push(b);
         }
         // Start them all, then wait: the Python imports overlap.
