@@ -1,23 +1,24 @@
 //! Rows: both directions translated, IPv4 and IPv6, TCP and UDP; REDIRECT
 //! to the other interface, TX out of the one the frame came in on; a flow
 //! keeps its translation through a drain; the server's FIN reaches the
-//! client's flow entry.
+//! client's flow entry; a flow re-picked off a DOWN backend gets a new
+//! translation and the old one stops translating.
 
 use lb_common::{
-    backend::STATE_DRAINING,
+    backend::{STATE_ACTIVE, STATE_DOWN, STATE_DRAINING},
     flow::{FLOW_F_NAT, FLOW_F_PAYLOAD, FLOW_F_SERVER_FIN},
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use lb_tests::{
     counters::{Field, Scope},
-    dataplane::{Dataplane, XDP_REDIRECT, XDP_TX, backend_mac},
+    dataplane::{Dataplane, XDP_PASS, XDP_REDIRECT, XDP_TX, backend_mac},
     nat::{self, NAT4, NAT6, NatLab, NatRow, PORT_MAX, PORT_MIN},
     packet::{ACK, CLIENT_MAC, FIN, Frame, LB_MAC, PSH, SYN},
     standard::{CLIENT4, CLIENT6, VIP4, VIP6},
     table::{FlowCheck, key},
 };
 
-use super::{B1, B2, B3, B4, V_TCP4, V_TCP6, V_UDP4, V_UDP6, alloc_port};
+use super::{B1, B2, B3, B4, B7, V_TCP4, V_TCP6, V_UDP4, V_UDP6, alloc_port};
 
 /// The frame a backend's reply becomes: from the VIP, to the client's MAC,
 /// out of the client-side interface.
@@ -235,6 +236,43 @@ pub fn run(lab: &NatLab, dp: &mut Dataplane) -> anyhow::Result<usize> {
         ),
     ];
     count += nat::run_rows(dp, &drained);
-    nat::set_backend(dp, 1, B1, 8000, lb_common::backend::STATE_ACTIVE)?;
+
+    // Backend 1 taken DOWN (`lb disable`), backend 8 (at 203.0.113.17) the
+    // live table: the connection is re-picked and gets a new translation;
+    // the old one's replies are no longer translated.
+    nat::set_backend(dp, 1, B1, 8000, STATE_DOWN)?;
+    nat::set_backend(dp, 8, B7, 8000, STATE_ACTIVE)?;
+    dp.publish(V_TCP4, &[8])?;
+    let moved = alloc_port(&k, PORT_MIN, PORT_MAX, &[]).expect("a free port");
+    let repicked = [
+        NatRow::new(
+            format!(
+                "(after) backend 1 DOWN, live table [8]: the ACK is re-picked to backend 8 (203.0.113.17:8000) with a new translation, port {moved}"
+            ),
+            Frame::tcp(CLIENT4, VIP4, a, 80, ACK).bytes(),
+            ci,
+            XDP_REDIRECT,
+        )
+        .output(
+            Frame::tcp(NAT4, B7, moved, 8000, ACK)
+                .macs(backend_mac(7), lab.backend_if_mac)
+                .bytes(),
+        )
+        .request(V_TCP4, 8)
+        .both(V_TCP4, 8, Field::NewFlows, 1)
+        .delta(Scope::Vip(V_TCP4), Field::Repicked, 1),
+        NatRow::new(
+            format!("(after) a late reply of the old translation (port {n}): no longer translated, PASS"),
+            from_backend(1, Frame::tcp(B1, NAT4, 8000, n, ACK)),
+            bi,
+            XDP_PASS,
+        )
+        .passed()
+        .delta(Scope::Global, Field::NatUntranslated, 1),
+    ];
+    count += nat::run_rows(dp, &repicked);
+    nat::set_backend(dp, 1, B1, 8000, STATE_ACTIVE)?;
+    dp.clear_backend(8)?;
+    dp.publish(V_TCP4, &[1])?;
     Ok(count)
 }
