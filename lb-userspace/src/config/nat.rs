@@ -265,11 +265,57 @@ pub(super) fn resolve(
             ),
         ));
     };
+    // Replies are looked for only in packets no VIP claims: a VIP on a
+    // source address at a port of the range would take them.
+    for (i, vip) in config.vips.iter().enumerate() {
+        if sources.contains(&vip.address) && (port_min..=port_max).contains(&vip.port) {
+            return Err(Problem::new(
+                KeyPath::root().key("vip").index(i).key("port"),
+                format!(
+                    "VIP {:?} listens on NAT source {} at port {}, inside NAT's source ports \
+                     {port_min}-{port_max}: backends' replies to that port would reach the VIP; \
+                     use another address or port",
+                    vip.name, vip.address, vip.port
+                ),
+            ));
+        }
+    }
     Ok(NatHost {
         sources,
         port_min,
         port_max,
     })
+}
+
+/// NAT forwards through the kernel's FIB, which refuses (and the program
+/// then drops every translated packet) unless forwarding is on for the
+/// interface. `forwarding(v4)`: the interface's setting for that family,
+/// None if unknown (not checked).
+pub(super) fn check_forwarding(
+    config: &Config,
+    forwarding: impl Fn(bool) -> Option<bool>,
+) -> Checked<()> {
+    let iface = &config.daemon.interface;
+    for (i, vip) in config.vips.iter().enumerate() {
+        let v4 = vip.address.is_ipv4();
+        if vip.forward == Forward::Nat && forwarding(v4) == Some(false) {
+            let key = if v4 {
+                format!("net.ipv4.conf.{iface}.forwarding")
+            } else {
+                format!("net.ipv6.conf.{iface}.forwarding")
+            };
+            return Err(Problem::new(
+                KeyPath::root().key("vip").index(i).key("forward"),
+                format!(
+                    "NAT VIP {:?} needs forwarding on {iface} (the kernel's FIB refuses to \
+                     route translated packets otherwise): `sysctl -w {key}=1`, and in \
+                     /etc/sysctl.d to keep it",
+                    vip.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub trait Host {
     fn interface_addresses(&self, name: &str) -> Vec<IpAddr>;
     /// This network namespace's `net.ipv4.ip_local_port_range` (IPv6 uses it too).
     fn ephemeral_ports(&self) -> (u16, u16);
+    /// Whether forwarding is on for interface `name` (IPv4 or IPv6); None if unknown.
+    fn forwarding(&self, name: &str, v4: bool) -> Option<bool>;
     /// Whether `path`, or its nearest existing ancestor, is on a bpffs.
     fn on_bpffs(&self, path: &Path) -> bool;
 }
@@ -42,6 +44,13 @@ impl Host for System {
 
     fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
         addresses(Some(name))
+    }
+
+    fn forwarding(&self, name: &str, v4: bool) -> Option<bool> {
+        let family = if v4 { "ipv4" } else { "ipv6" };
+        let path = format!("/proc/sys/net/{family}/conf/{name}/forwarding");
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.trim() != "0")
     }
 
     fn ephemeral_ports(&self) -> (u16, u16) {
@@ -87,11 +96,14 @@ pub fn load_on_host(path: &Path, host: &dyn Host) -> Result<Config, ConfigError>
 }
 
 fn nat_host(config: &Config, host: &dyn Host) -> Result<NatHost, Problem> {
-    super::nat::resolve(
+    let iface = &config.daemon.interface;
+    let nat = super::nat::resolve(
         config,
-        &host.interface_addresses(&config.daemon.interface),
+        &host.interface_addresses(iface),
         host.ephemeral_ports(),
-    )
+    )?;
+    super::nat::check_forwarding(config, |v4| host.forwarding(iface, v4))?;
+    Ok(nat)
 }
 
 /// What `lb check` found, for its one-line summary.

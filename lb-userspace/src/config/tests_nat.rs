@@ -257,3 +257,40 @@ fn the_port_range_lies_outside_the_ephemeral_ports() {
         NatHost::default()
     );
 }
+
+#[test]
+fn a_vip_on_a_nat_source_inside_the_port_range_is_refused() {
+    // A second VIP on the NAT source itself, at port 8080 (inside 1024-32767).
+    let vip =
+        "\n[[vip]]\nname = \"own\"\naddress = \"203.0.113.2\"\nport = 8080\nprotocol = \"tcp\"\n";
+    let c = ok(&nat("nat_source = \"203.0.113.2\"", vip));
+    let p = resolve(&c, &ips(&["203.0.113.2"]), EPH).unwrap_err();
+    assert_eq!(p.path.to_string(), "vip[1].port");
+    assert!(
+        p.message.contains("inside NAT's source ports 1024-32767"),
+        "{}",
+        p.message
+    );
+    // Port 80 is outside the range: fine.
+    let c = ok(&nat(
+        "nat_source = \"203.0.113.2\"",
+        &vip.replace("8080", "80"),
+    ));
+    assert!(resolve(&c, &ips(&["203.0.113.2"]), EPH).is_ok());
+}
+
+#[test]
+fn nat_needs_forwarding_on_the_interface() {
+    let c = ok(&nat("", V6));
+    check_forwarding(&c, |_| Some(true)).unwrap();
+    check_forwarding(&c, |_| None).unwrap();
+    let p = check_forwarding(&c, |v4| Some(v4)).unwrap_err();
+    assert_eq!(p.path.to_string(), "vip[1].forward");
+    assert!(
+        p.message.contains("net.ipv6.conf.eth0.forwarding=1"),
+        "{}",
+        p.message
+    );
+    // DSR VIPs need none.
+    check_forwarding(&ok(&with_backend("")), |_| Some(false)).unwrap();
+}

@@ -11,6 +11,7 @@ struct FakeHost {
     interfaces: &'static [&'static str],
     addresses: Vec<IpAddr>,
     bpffs: bool,
+    forwarding: bool,
 }
 
 impl Default for FakeHost {
@@ -19,6 +20,7 @@ impl Default for FakeHost {
             interfaces: &["lo", "eth0"],
             addresses: vec!["127.0.0.1".parse().unwrap(), "192.0.2.7".parse().unwrap()],
             bpffs: true,
+            forwarding: true,
         }
     }
 }
@@ -29,6 +31,9 @@ impl Host for FakeHost {
     }
     fn local_addresses(&self) -> Vec<IpAddr> {
         self.addresses.clone()
+    }
+    fn forwarding(&self, _: &str, _: bool) -> Option<bool> {
+        Some(self.forwarding)
     }
     fn ephemeral_ports(&self) -> (u16, u16) {
         (32768, 60999)
@@ -232,4 +237,17 @@ fn a_nat_source_off_the_interface_is_refused_by_check_and_by_the_daemon_load() {
         config.nat.sources,
         vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
     );
+    // Forwarding off on the interface: the FIB would drop every translated packet.
+    let off = FakeHost {
+        forwarding: false,
+        ..FakeHost::default()
+    };
+    let (line, key, message) = invalid(check(&s.config(), &off).unwrap_err());
+    assert_eq!((line, key.as_str()), (10, "vip[0].forward"));
+    assert!(
+        message.contains("sysctl -w net.ipv4.conf.eth0.forwarding=1"),
+        "{message}"
+    );
+    let e = super::load_on_host(&s.config(), &off).unwrap_err();
+    assert_eq!(e.key(), Some("vip[0].forward"));
 }
