@@ -284,7 +284,7 @@ fn nat_needs_forwarding_on_the_interface() {
     let c = ok(&nat("", V6));
     check_forwarding(&c, |_| Some(true)).unwrap();
     check_forwarding(&c, |_| None).unwrap();
-    let p = check_forwarding(&c, |v4| Some(v4)).unwrap_err();
+    let p = check_forwarding(&c, Some).unwrap_err();
     assert_eq!(p.path.to_string(), "vip[1].forward");
     assert!(
         p.message.contains("net.ipv6.conf.eth0.forwarding=1"),
