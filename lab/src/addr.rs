@@ -16,6 +16,12 @@ pub const MAX_BACKENDS: usize = 8;
 pub const CLIENT_HOST: u8 = 1;
 pub const LB_HOST: u8 = 2;
 pub const VIP_HOST: u8 = 10;
+/// The NAT VIP of a lab with both kinds of backends (the demo); a lab whose
+/// backends are all NAT backends uses [`VIP_HOST`] for its NAT VIP.
+pub const NAT_VIP_HOST: u8 = 20;
+/// The port a NAT backend's Gunicorn binds (and nothing else): what people
+/// run behind Nginx today.
+pub const NAT_BACKEND_PORT: u16 = 8000;
 
 pub fn backend_host(i: usize) -> u8 {
     assert!(
@@ -46,6 +52,14 @@ pub fn vip() -> Ipv4Addr {
 
 pub fn vip6() -> Ipv6Addr {
     v6(VIP_HOST)
+}
+
+pub fn nat_vip() -> Ipv4Addr {
+    v4(NAT_VIP_HOST)
+}
+
+pub fn nat_vip6() -> Ipv6Addr {
+    v6(NAT_VIP_HOST)
 }
 
 #[cfg(test)]

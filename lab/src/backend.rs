@@ -41,6 +41,8 @@ pub struct Backend {
     registry: Registry,
     app: Mutex<App>,
     proc: Mutex<Option<Proc>>,
+    /// A NAT backend: Gunicorn on `:8000` only, no VIP, no ARP sysctls.
+    nat: bool,
 }
 
 /// The namespaces the lab itself sends a backend's requests from.
@@ -72,6 +74,27 @@ impl Backend {
             registry,
             app: Mutex::new(App::default()),
             proc: Mutex::new(None),
+            nat: false,
+        }
+    }
+
+    /// Makes it a NAT backend (before it starts).
+    pub(crate) fn nat(mut self, nat: bool) -> Backend {
+        self.nat = nat;
+        self
+    }
+
+    /// True for a NAT backend (see [`crate::Lab::up_nat`]).
+    pub fn is_nat(&self) -> bool {
+        self.nat
+    }
+
+    /// The port its Gunicorn binds: 80 (the VIP's) for DSR, 8000 for NAT.
+    pub fn port(&self) -> u16 {
+        if self.nat {
+            crate::addr::NAT_BACKEND_PORT
+        } else {
+            80
         }
     }
 
@@ -110,9 +133,12 @@ impl Backend {
         &self.host.iface
     }
 
-    /// `http://<its IPv4><path>`: straight to it, not through the VIP.
+    /// `http://<its IPv4>[:8000]<path>`: straight to it, not through the VIP.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.host.ipv4)
+        match self.port() {
+            80 => format!("http://{}{path}", self.host.ipv4),
+            port => format!("http://{}:{port}{path}", self.host.ipv4),
+        }
     }
 
     /// Gunicorn's pid file (the `pid_file` of lb's shutdown action).
@@ -174,6 +200,8 @@ impl Backend {
             app.to_string_lossy(),
         );
         let workers = gunicorn::WORKERS.to_string();
+        let port = self.port();
+        let (bind4, bind6) = (format!("0.0.0.0:{port}"), format!("[::]:{port}"));
         let mut args: Vec<&str> = vec![
             &gunicorn,
             "-c",
@@ -193,10 +221,10 @@ impl Backend {
             "--log-level",
             "info",
             "-b",
-            "0.0.0.0:80",
+            &bind4,
         ];
         if self.host.ipv6.is_some() {
-            args.extend(["-b", "[::]:80"]);
+            args.extend(["-b", bind6.as_str()]);
         }
         args.extend(app_kind.args());
         let mut cmd = self.ns.exec(&args);

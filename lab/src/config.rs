@@ -7,13 +7,17 @@
 //! distinct names `web6-i` (backend names are global in lb). Each backend
 //! has its MAC from the lab (no neighbour resolution needed), an HTTP health
 //! check and, as shutdown action, SIGTERM to its Gunicorn master's pid file.
+//!
+//! NAT backends ([`Lab::up_nat`]) sit on a `forward = "nat"` VIP with
+//! `port = 8000` and no MAC: `web`/`web6` itself when every backend is one,
+//! else `app` (198.51.100.20) and `app6` beside the DSR VIPs.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::topology::Lab;
+use crate::{backend::Backend, topology::Lab};
 
 /// The per-backend knobs tests turn.
 #[derive(Clone, Debug)]
@@ -121,6 +125,9 @@ pub struct DaemonSection {
     pub max_flows: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maglev_size: Option<u32>,
+    /// Default (None): the interface's own address of each family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_source: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -129,6 +136,9 @@ pub struct VipSection {
     pub address: String,
     pub port: u16,
     pub protocol: String,
+    /// "nat" for NAT backends; None: lb's default, DSR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward: Option<String>,
     pub backend: Vec<BackendSection>,
 }
 
@@ -136,6 +146,9 @@ pub struct VipSection {
 pub struct BackendSection {
     pub name: String,
     pub address: String,
+    /// NAT backends: the port their Gunicorn binds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,47 +219,64 @@ impl LbConfig {
             flow_idle_timeout: spec.flow_idle_timeout.map(dur),
             max_flows: spec.max_flows,
             maglev_size: spec.maglev_size,
+            nat_source: None,
         };
-        let mut vip = vec![VipSection {
-            name: "web".into(),
-            address: lab.vip().to_string(),
-            port: 80,
-            protocol: "tcp".into(),
-            backend: lab
-                .backends()
-                .iter()
-                .map(|b| {
-                    backend(
-                        spec,
-                        b.name(),
-                        &b.ipv4().to_string(),
-                        b.mac(),
-                        &b.pid_file(),
-                    )
-                })
-                .collect(),
-        }];
-        if let Some(vip6) = lab.vip6() {
+        let (nat, dsr): (Vec<&Backend>, Vec<&Backend>) =
+            lab.backends().iter().partition(|b| b.is_nat());
+        let mut vip = Vec::new();
+        let mut push = |name: &str, address: String, backends: Vec<BackendSection>, nat: bool| {
             vip.push(VipSection {
-                name: "web6".into(),
-                address: vip6.to_string(),
+                name: name.into(),
+                address,
                 port: 80,
                 protocol: "tcp".into(),
-                backend: lab
-                    .backends()
-                    .iter()
-                    .filter_map(|b| {
-                        let a = b.ipv6()?;
-                        Some(backend(
-                            spec,
-                            &format!("web6-{}", b.index()),
-                            &a.to_string(),
-                            b.mac(),
-                            &b.pid_file(),
-                        ))
-                    })
-                    .collect(),
-            });
+                forward: nat.then(|| "nat".into()),
+                backend: backends,
+            })
+        };
+        let v4 = |b: &&Backend| backend(spec, b, b.name(), &b.ipv4().to_string());
+        let v6 = |b: &&Backend| {
+            let a = b.ipv6()?;
+            Some(backend(
+                spec,
+                b,
+                &format!("web6-{}", b.index()),
+                &a.to_string(),
+            ))
+        };
+        if !dsr.is_empty() {
+            push(
+                "web",
+                lab.vip().to_string(),
+                dsr.iter().map(v4).collect(),
+                false,
+            );
+        }
+        if let Some(nat_vip) = lab.nat_vip() {
+            let name = if lab.is_mixed() { "app" } else { "web" };
+            push(
+                name,
+                nat_vip.to_string(),
+                nat.iter().map(v4).collect(),
+                true,
+            );
+        }
+        if let Some(vip6) = lab.vip6().filter(|_| !dsr.is_empty()) {
+            push(
+                "web6",
+                vip6.to_string(),
+                dsr.iter().filter_map(v6).collect(),
+                false,
+            );
+        }
+        if let Some(nat_vip6) = lab.nat_vip6() {
+            let name = if lab.is_mixed() { "app6" } else { "web6" };
+            push(
+                name,
+                nat_vip6.to_string(),
+                nat.iter().filter_map(v6).collect(),
+                true,
+            );
         }
         LbConfig {
             daemon,
@@ -272,10 +302,24 @@ impl LbConfig {
     }
 }
 
-fn backend(
+/// The section of lab backend `b` under `name` at `address` (either family).
+fn backend(spec: &ConfigSpec, b: &Backend, name: &str, address: &str) -> BackendSection {
+    section(
+        spec,
+        name,
+        address,
+        b.is_nat().then_some(b.port()),
+        b.mac(),
+        &b.pid_file(),
+    )
+}
+
+/// A backend section; `nat_port`: a NAT backend listening there (no MAC).
+fn section(
     spec: &ConfigSpec,
     name: &str,
     address: &str,
+    nat_port: Option<u16>,
     mac: &str,
     pid_file: &Path,
 ) -> BackendSection {
@@ -288,7 +332,8 @@ fn backend(
     BackendSection {
         name: name.to_owned(),
         address: address.to_owned(),
-        mac: Some(mac.to_owned()),
+        port: nat_port,
+        mac: nat_port.is_none().then(|| mac.to_owned()),
         weight: o.weight,
         drain_timeout: o.drain_timeout.map(dur),
         shutdown_when: o.shutdown_when.clone(),
@@ -307,7 +352,11 @@ fn backend(
             ..Action::default()
         }),
         on_drain: o.on_drain.then(|| Action {
-            http: Some(format!("http://{url_host}:80{}", crate::DRAIN_PATH)),
+            http: Some(format!(
+                "http://{url_host}:{}{}",
+                nat_port.unwrap_or(80),
+                crate::DRAIN_PATH
+            )),
             ..Action::default()
         }),
     }
@@ -344,16 +393,19 @@ mod tests {
                 flow_idle_timeout: None,
                 max_flows: Some(4096),
                 maglev_size: None,
+                nat_source: None,
             },
             vip: vec![VipSection {
                 name: "web".into(),
                 address: "198.51.100.10".into(),
                 port: 80,
                 protocol: "tcp".into(),
-                backend: vec![backend(
+                forward: None,
+                backend: vec![section(
                     &spec,
                     "web-1",
                     "198.51.100.11",
+                    None,
                     "02:00:00:00:00:11",
                     Path::new("/tmp/x/web-1.pid"),
                 )],
@@ -371,5 +423,31 @@ mod tests {
             Some("http://198.51.100.11:80/lb/drain")
         );
         assert_eq!(back["daemon"]["max_flows"].as_integer(), Some(4096));
+    }
+
+    #[test]
+    fn a_nat_backend_has_its_port_and_no_mac() {
+        let spec = ConfigSpec {
+            backend: BackendOpts {
+                on_drain: true,
+                ..BackendOpts::default()
+            },
+            ..ConfigSpec::default()
+        };
+        let b = section(
+            &spec,
+            "web-1",
+            "198.51.100.11",
+            Some(8000),
+            "02:00:00:00:00:11",
+            Path::new("/tmp/x/web-1.pid"),
+        );
+        let v: toml::Value = toml::from_str(&toml::to_string(&b).unwrap()).unwrap();
+        assert_eq!(v["port"].as_integer(), Some(8000));
+        assert!(v.get("mac").is_none());
+        assert_eq!(
+            v["on_drain"]["http"].as_str(),
+            Some("http://198.51.100.11:8000/lb/drain")
+        );
     }
 }

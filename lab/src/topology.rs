@@ -88,6 +88,8 @@ pub struct Lab {
     /// client behind it. None in the one-LB lab (client on the segment).
     pub(crate) router: Option<Arc<Netns>>,
     pub(crate) backends: Vec<Backend>,
+    /// How many of the backends, the last ones, are NAT backends.
+    pub(crate) nat_backends: usize,
 }
 
 /// How long a backend may take to answer /health after start (two Python
@@ -104,7 +106,26 @@ impl Lab {
         Lab::build(spec, Front::Client)
     }
 
+    /// [`Lab::up`] with the last `nat` of the backends (all of them when
+    /// `nat == spec.backends`) as NAT backends: Gunicorn bound to `:8000`
+    /// only, no VIP on `lo`, no ARP sysctls, as on any ordinary host. The
+    /// daemon's config then forwards to them by NAT ([`Lab::nat_vip`]), and
+    /// the LB namespace forwards what the program passes to the kernel (a
+    /// translated packet whose next hop is not resolved yet).
+    pub fn up_nat(spec: LabSpec, nat: usize) -> Result<Lab> {
+        ensure!(
+            (1..=spec.backends).contains(&nat),
+            "nat backends must be 1..={}, got {nat}",
+            spec.backends
+        );
+        Lab::build_with(spec, Front::Client, nat)
+    }
+
     pub(crate) fn build(spec: LabSpec, front: Front) -> Result<Lab> {
+        Lab::build_with(spec, front, 0)
+    }
+
+    fn build_with(spec: LabSpec, front: Front, nat_backends: usize) -> Result<Lab> {
         ensure!(
             crate::is_root(),
             "the lab needs root (namespaces, veths, bpffs)"
@@ -199,6 +220,7 @@ impl Lab {
             lb_host,
             router,
             backends: Vec::new(),
+            nat_backends,
         };
         // From here on `lab`'s Drop tears everything down on error.
         lab.build_switch()?;
@@ -219,8 +241,9 @@ impl Lab {
             let name = format!("web-{i}");
             let ns = make(&name)?;
             let h = host(&ns, &format!("lab-web{i}"), addr::backend_host(i));
+            let nat = i > spec.backends - nat_backends;
             lab.plug(&ns, &h, &format!("sw-web{i}"))?;
-            lab.setup_backend_net(&ns, &h)?;
+            lab.setup_backend_net(&ns, &h, nat)?;
             let b = Backend::new(
                 &name,
                 i,
@@ -232,7 +255,8 @@ impl Lab {
                     notice: Arc::clone(&lab.lb),
                 },
                 lab.registry().clone(),
-            );
+            )
+            .nat(nat);
             lab.backends.push(b);
         }
         // Start them all, then wait: the Python imports overlap.
@@ -311,6 +335,38 @@ impl Lab {
     /// VIP6, when the lab has IPv6.
     pub fn vip6(&self) -> Option<Ipv6Addr> {
         self.spec.ipv6.then(addr::vip6)
+    }
+
+    /// How many backends are NAT backends (the last ones).
+    pub fn nat_backends(&self) -> usize {
+        self.nat_backends
+    }
+
+    /// True when some backends are DSR and others NAT: the NAT ones then
+    /// get a VIP of their own ([`Lab::nat_vip`]).
+    pub fn is_mixed(&self) -> bool {
+        self.nat_backends > 0 && self.nat_backends < self.spec.backends
+    }
+
+    /// The NAT VIP's address, if the lab has NAT backends: VIP itself when
+    /// every backend is a NAT backend (so every test helper aimed at VIP
+    /// serves), else a second VIP (198.51.100.20).
+    pub fn nat_vip(&self) -> Option<Ipv4Addr> {
+        match self.nat_backends {
+            0 => None,
+            _ if self.is_mixed() => Some(addr::nat_vip()),
+            _ => Some(addr::vip()),
+        }
+    }
+
+    /// The NAT VIP's IPv6 address, when the lab has IPv6 and NAT backends.
+    pub fn nat_vip6(&self) -> Option<Ipv6Addr> {
+        match self.nat_backends {
+            0 => None,
+            _ if !self.spec.ipv6 => None,
+            _ if self.is_mixed() => Some(addr::nat_vip6()),
+            _ => Some(addr::vip6()),
+        }
     }
 
     /// `http://198.51.100.10<path>`.

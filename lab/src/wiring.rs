@@ -101,26 +101,57 @@ impl Lab {
         self.client
             .sysctl(&[("net.ipv4.ip_local_port_range", "1024 65535")])?;
         let lb = self.lb_host.ipv4.to_string();
-        self.client
-            .ip(&["route", "add", &format!("{}/32", addr::vip()), "via", &lb])?;
+        let mut vips = vec![addr::vip()];
+        let mut vips6 = vec![addr::vip6()];
+        if self.is_mixed() {
+            vips.push(addr::nat_vip());
+            vips6.push(addr::nat_vip6());
+        }
+        for vip in vips {
+            self.client
+                .ip(&["route", "add", &format!("{vip}/32"), "via", &lb])?;
+        }
         if let Some(lb6) = self.lb_host.ipv6 {
-            self.client.ip(&[
-                "-6",
-                "route",
-                "add",
-                &format!("{}/128", addr::vip6()),
-                "via",
-                &lb6.to_string(),
-            ])?;
+            for vip6 in vips6 {
+                self.client.ip(&[
+                    "-6",
+                    "route",
+                    "add",
+                    &format!("{vip6}/128"),
+                    "via",
+                    &lb6.to_string(),
+                ])?;
+            }
         }
         Ok(())
     }
 
-    /// The LB never routes: anything XDP does not forward stops there.
+    /// Without NAT backends the LB never routes: anything XDP does not
+    /// forward stops there. With them, the kernel forwards what the program
+    /// passes it: a translated packet (its source a local address, hence
+    /// accept_local, and rp_filter off) whose next hop has no neighbour entry
+    /// yet, going back out of the interface it came in on (no redirects).
     pub(crate) fn setup_lb(&self) -> Result<()> {
-        let mut s = vec![("net.ipv4.ip_forward", "0")];
+        let forward = if self.nat_backends > 0 { "1" } else { "0" };
+        let iface = &self.lb_host.iface;
+        let (local, rp, redirects) = (
+            format!("net.ipv4.conf.{iface}.accept_local"),
+            format!("net.ipv4.conf.{iface}.rp_filter"),
+            format!("net.ipv4.conf.{iface}.send_redirects"),
+        );
+        let mut s = vec![("net.ipv4.ip_forward", forward)];
+        if self.nat_backends > 0 {
+            s.extend([
+                ("net.ipv4.conf.all.accept_local", "1"),
+                (local.as_str(), "1"),
+                ("net.ipv4.conf.all.rp_filter", "0"),
+                (rp.as_str(), "0"),
+                ("net.ipv4.conf.all.send_redirects", "0"),
+                (redirects.as_str(), "0"),
+            ]);
+        }
         if self.spec.ipv6 {
-            s.push(("net.ipv6.conf.all.forwarding", "0"));
+            s.push(("net.ipv6.conf.all.forwarding", forward));
         }
         self.lb.sysctl(&s)
     }
@@ -129,20 +160,29 @@ impl Lab {
     /// (arp_ignore=1: only addresses of the asking interface; arp_announce=2:
     /// never the VIP as ARP source). IPv6 answers neighbour solicitations only
     /// for the receiving interface's own addresses already. bindv6only lets
-    /// Gunicorn bind 0.0.0.0:80 and [::]:80 side by side.
-    pub(crate) fn setup_backend_net(&self, ns: &Netns, host: &Host) -> Result<()> {
+    /// Gunicorn bind 0.0.0.0:80 and [::]:80 side by side. A NAT backend
+    /// (`nat`) gets only bindv6only: nothing of DSR's.
+    pub(crate) fn setup_backend_net(&self, ns: &Netns, host: &Host, nat: bool) -> Result<()> {
         let iface_ignore = format!("net.ipv4.conf.{}.arp_ignore", host.iface);
         let iface_announce = format!("net.ipv4.conf.{}.arp_announce", host.iface);
-        let mut s = vec![
-            ("net.ipv4.conf.all.arp_ignore", "1"),
-            ("net.ipv4.conf.all.arp_announce", "2"),
-            (iface_ignore.as_str(), "1"),
-            (iface_announce.as_str(), "2"),
-        ];
+        let mut s = Vec::new();
+        if !nat {
+            s.extend([
+                ("net.ipv4.conf.all.arp_ignore", "1"),
+                ("net.ipv4.conf.all.arp_announce", "2"),
+                (iface_ignore.as_str(), "1"),
+                (iface_announce.as_str(), "2"),
+            ]);
+        }
         if self.spec.ipv6 {
             s.push(("net.ipv6.bindv6only", "1"));
         }
-        ns.sysctl(&s)?;
+        if !s.is_empty() {
+            ns.sysctl(&s)?;
+        }
+        if nat {
+            return Ok(());
+        }
         if self.router.is_some() {
             // DSR replies to clients behind the fleet's router go through it.
             let via = addr::v4(addr::CLIENT_HOST).to_string();

@@ -37,15 +37,25 @@ pub const fn state_name(state: u8) -> &'static str {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backend {
     pub addr: Addr16,
-    /// Destination MAC written into forwarded frames (L2 direct server return).
+    /// DSR only: destination MAC written into forwarded frames (L2 direct
+    /// server return). NAT frames take the MAC the kernel's FIB gives.
     pub mac: [u8; 6],
     /// One of `STATE_*`.
     pub state: u8,
-    pub _pad: u8,
+    /// How this backend's VIP forwards: `lb_common::nat::FORWARD_DSR` or
+    /// `FORWARD_NAT` (the program reads it with the backend, so choosing the
+    /// forward path costs no extra lookup).
+    pub forward: u8,
     /// Maglev weight; the table is built in user space, the program does not read it.
     pub weight: u32,
+    /// NAT only: the backend's port (config `port`, default the VIP's),
+    /// network byte order. 0 for DSR.
+    pub port_be: u16,
+    pub _pad: [u8; 2],
 }
-const _: () = assert!(core::mem::size_of::<Backend>() == 28);
+const _: () = assert!(core::mem::size_of::<Backend>() == 32);
+// The program reads `mac` as a u32 and a u16 (lb-ebpf `flow.rs`, `Target::of`).
+const _: () = assert!(core::mem::offset_of!(Backend, mac) == 16);
 
 impl Backend {
     /// An unused slot.
@@ -53,9 +63,17 @@ impl Backend {
         addr: [0; 16],
         mac: [0; 6],
         state: STATE_EMPTY,
-        _pad: 0,
+        forward: crate::nat::FORWARD_DSR,
         weight: 0,
+        port_be: 0,
+        _pad: [0; 2],
     };
+
+    /// True when this backend's VIP forwards by NAT.
+    #[inline(always)]
+    pub const fn is_nat(&self) -> bool {
+        self.forward == crate::nat::FORWARD_NAT
+    }
 
     /// True when existing flows may keep going to this backend.
     #[inline(always)]

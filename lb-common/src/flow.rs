@@ -74,6 +74,15 @@ pub const FLOW_F_RST: u32 = 1 << 1;
 pub const FLOW_F_PAYLOAD: u32 = 1 << 2;
 /// Either closing bit.
 pub const FLOW_F_CLOSING: u32 = FLOW_F_FIN | FLOW_F_RST;
+/// NAT flows only (the balancer sees the replies): the backend sent a FIN.
+/// Set by the reply path on the client's flow entry.
+pub const FLOW_F_SERVER_FIN: u32 = 1 << 3;
+/// NAT flows only: the backend sent an RST.
+pub const FLOW_F_SERVER_RST: u32 = 1 << 4;
+/// NAT flows only: the flow has a translation (set with its first
+/// translated packet), so `FLOW_F_SERVER_*` are meaningful. A NAT TCP flow
+/// is over when both sides sent FIN, or either sent RST.
+pub const FLOW_F_NAT: u32 = 1 << 5;
 
 /// Value of `FLOWS`.
 #[repr(C)]

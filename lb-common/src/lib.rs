@@ -13,6 +13,7 @@ pub mod flow;
 pub mod iface;
 pub mod maglev;
 pub mod maps;
+pub mod nat;
 pub mod stats;
 pub mod vip;
 
@@ -44,5 +45,9 @@ user_pod!(
     flow::FlowInfo,
     flow::Handshake,
     iface::OwnMac,
+    nat::NatConfig,
+    nat::NatForward,
+    nat::NatReplyKey,
+    nat::NatReply,
     stats::Counters,
 );

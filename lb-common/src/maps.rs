@@ -36,6 +36,15 @@ pub const MAGLEV_LIVE_HALF: &str = "MAGLEV_LIVE_HALF";
 pub const VIP_STATS: &str = "VIP_STATS";
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
 pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
+/// NAT: one `lb_common::nat::NatConfig`, written by user space.
+pub const NAT_CONFIG: &str = "NAT_CONFIG";
+/// NAT: LRU hash, client→VIP `FlowKey` (IPv4 as IPv4-mapped) to
+/// `NatForward`. Written by the program only; `max_flows` entries.
+pub const NAT_FWD: &str = "NAT_FWD";
+/// NAT: LRU hash, `NatReplyKey` to `NatReply`. Written by the program only;
+/// `max_flows` entries. Its entries are also the allocator's record of which
+/// source ports are taken.
+pub const NAT_REV: &str = "NAT_REV";
 
 /// Version of the maps' layout: their set, names, types, and the layout of
 /// every key and value they hold. Bump it with any such change. It is kept
@@ -43,10 +52,12 @@ pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
 /// refuses to adopt them (its program would read the old maps wrongly).
 /// 2: IPv4 flows in FLOWS4 (16-byte key), HANDSHAKES, VIP_ADDRS, OWN_MAC, and
 /// the per-VIP `confirmed`/`unrecorded` counters.
-pub const MAPS_LAYOUT_VERSION: u32 = 2;
+/// 3: NAT: `Backend` grows `forward` and `port_be` (32 bytes), `Counters`
+/// the NAT counters (136 bytes), and the maps NAT_CONFIG, NAT_FWD, NAT_REV.
+pub const MAPS_LAYOUT_VERSION: u32 = 3;
 
 /// Every map, for pinning and adoption.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 17] = [
     VIPS,
     VIP_PORTS,
     VIP_ADDRS,
@@ -61,6 +72,9 @@ pub const ALL: [&str; 14] = [
     VIP_STATS,
     BACKEND_STATS,
     GLOBAL_STATS,
+    NAT_CONFIG,
+    NAT_FWD,
+    NAT_REV,
 ];
 
 /// Load-time global (`.rodata`): slots per Maglev half, `M`.

@@ -34,8 +34,26 @@ pub struct Counters {
     /// pick without an entry, because this CPU's budget of such entries for
     /// the second was spent (an ACK flood shows here).
     pub unrecorded: u64,
+    /// NAT. VIP, backend: backend replies translated and forwarded to the client.
+    pub reply_packets: u64,
+    /// NAT. VIP, backend: bytes of those replies (whole frames).
+    pub reply_bytes: u64,
+    /// NAT. VIP: new flows dropped because no source port was free for
+    /// their backend (see lb_common::nat::NatConfig for the capacity).
+    pub nat_no_port: u64,
+    /// NAT. VIP: translated packets (either direction) passed to the kernel
+    /// because the FIB had no neighbour entry for the next hop yet; the
+    /// kernel forwards them and resolves it.
+    pub nat_no_neigh: u64,
+    /// NAT. VIP: translated packets dropped, the FIB has no route (or the
+    /// route is not forwardable: blackhole, prohibit, unreachable).
+    pub nat_no_route: u64,
+    /// Global: packets to a NAT source address at a port of the NAT range
+    /// with no translation, passed to the kernel (the balancer host's own
+    /// traffic, or a reply to a translation that expired).
+    pub nat_untranslated: u64,
 }
-const _: () = assert!(core::mem::size_of::<Counters>() == 88);
+const _: () = assert!(core::mem::size_of::<Counters>() == 136);
 
 #[cfg(feature = "user")]
 impl core::ops::AddAssign for Counters {
@@ -51,5 +69,11 @@ impl core::ops::AddAssign for Counters {
         self.drop_no_backend += o.drop_no_backend;
         self.confirmed += o.confirmed;
         self.unrecorded += o.unrecorded;
+        self.reply_packets += o.reply_packets;
+        self.reply_bytes += o.reply_bytes;
+        self.nat_no_port += o.nat_no_port;
+        self.nat_no_neigh += o.nat_no_neigh;
+        self.nat_no_route += o.nat_no_route;
+        self.nat_untranslated += o.nat_untranslated;
     }
 }

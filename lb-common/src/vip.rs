@@ -59,6 +59,8 @@ const _: () = assert!(core::mem::size_of::<VipInfo>() == 8);
 
 /// Set on address markers (see [`VipKey`]).
 pub const VIP_F_ADDRESS_MARKER: u32 = 1;
+/// The VIP forwards by NAT (`forward = "nat"`); see lb_common::nat.
+pub const VIP_F_NAT: u32 = 2;
 
 /// Slots of `VIP_ADDRS` (a power of two).
 pub const VIP_ADDR_SLOTS: u32 = 4096;

@@ -118,6 +118,30 @@ pub fn render(status: &Status) -> String {
         "Packets without a flow entry forwarded unrecorded: this CPU's budget of entries without a handshake was spent (an ACK flood).",
         |v| v.unrecorded,
     );
+    per_vip(
+        &mut out,
+        "lb_vip_nat_reply_packets_total",
+        "NAT: backends' replies translated and sent to the client.",
+        |v| v.nat.reply_packets,
+    );
+    per_vip(
+        &mut out,
+        "lb_vip_nat_no_port_total",
+        "NAT: new flows dropped because no source port was free for their backend.",
+        |v| v.nat.no_port,
+    );
+    per_vip(
+        &mut out,
+        "lb_vip_nat_no_neighbour_total",
+        "NAT: translated packets passed to the kernel, the next hop's neighbour entry missing.",
+        |v| v.nat.no_neighbour,
+    );
+    per_vip(
+        &mut out,
+        "lb_vip_nat_no_route_total",
+        "NAT: translated packets dropped for want of a route.",
+        |v| v.nat.no_route,
+    );
     out.family(
         "lb_vip_drops_total",
         "counter",

@@ -29,10 +29,16 @@ pub enum Field {
     DropNoBackend,
     Confirmed,
     Unrecorded,
+    ReplyPackets,
+    ReplyBytes,
+    NatNoPort,
+    NatNoNeigh,
+    NatNoRoute,
+    NatUntranslated,
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 17] = [
         Field::Packets,
         Field::Bytes,
         Field::NewFlows,
@@ -44,6 +50,12 @@ impl Field {
         Field::DropNoBackend,
         Field::Confirmed,
         Field::Unrecorded,
+        Field::ReplyPackets,
+        Field::ReplyBytes,
+        Field::NatNoPort,
+        Field::NatNoNeigh,
+        Field::NatNoRoute,
+        Field::NatUntranslated,
     ];
 
     pub fn of(self, c: &Counters) -> u64 {
@@ -59,6 +71,12 @@ impl Field {
             Field::DropNoBackend => c.drop_no_backend,
             Field::Confirmed => c.confirmed,
             Field::Unrecorded => c.unrecorded,
+            Field::ReplyPackets => c.reply_packets,
+            Field::ReplyBytes => c.reply_bytes,
+            Field::NatNoPort => c.nat_no_port,
+            Field::NatNoNeigh => c.nat_no_neigh,
+            Field::NatNoRoute => c.nat_no_route,
+            Field::NatUntranslated => c.nat_untranslated,
         }
     }
 }

@@ -32,6 +32,7 @@ pub const XDP_ABORTED: u32 = 0;
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
+pub const XDP_REDIRECT: u32 = 4;
 
 /// Small maps: quick to load, and a 251-slot table keeps picks easy to reason about.
 pub const SMALL: Sizes = Sizes {
@@ -177,8 +178,10 @@ impl Dataplane {
             addr: backend_addr(id),
             mac: backend_mac(id),
             state,
-            _pad: 0,
+            forward: lb_common::nat::FORWARD_DSR,
             weight: 1,
+            port_be: 0,
+            _pad: [0; 2],
         };
         Ok(self.maps.backends.set(id, b, 0)?)
     }
@@ -274,6 +277,40 @@ impl Dataplane {
         })
     }
 
+    /// One test run of `input` as if it arrived on interface `ingress` (of
+    /// the calling thread's network namespace): what the NAT paths' FIB
+    /// lookups start from.
+    pub fn try_run_on(&self, input: &[u8], ingress: u32) -> Result<Run, ProgramError> {
+        // `struct xdp_md`: data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex (the kernel wants data 0 and
+        // data_end the frame's length).
+        let md: [u32; 6] = [0, input.len() as u32, 0, ingress, 0, 0];
+        let ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut out = vec![0u8; input.len() + 256];
+        let result = self
+            .program()
+            .map_err(|_| ProgramError::NotLoaded)?
+            .test_run(TestRunOptions {
+                data_in: Some(input),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                repeat: 1,
+                ..Default::default()
+            })?;
+        out.truncate(result.data_size_out as usize);
+        Ok(Run {
+            verdict: result.return_value,
+            output: out,
+        })
+    }
+
+    /// A map the typed handles in `maps` do not hold (the NAT maps).
+    pub fn other_map(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .with_context(|| format!("the program has no map {name}"))
+    }
+
     pub fn run(&self, input: &[u8]) -> Result<Run> {
         self.try_run(input)
             .with_context(|| format!("test run of a {}-byte frame", input.len()))
@@ -304,6 +341,7 @@ pub fn verdict_name(v: u32) -> String {
         XDP_DROP => "DROP".into(),
         XDP_PASS => "PASS".into(),
         XDP_TX => "TX".into(),
+        XDP_REDIRECT => "REDIRECT".into(),
         other => format!("verdict {other}"),
     }
 }

@@ -45,7 +45,14 @@ pub fn frame(rng: &mut Rng) -> (Kind, Vec<u8>) {
             rng.bytes(len)
         });
     }
-    let (mut bytes, layout) = valid(rng).build();
+    let frame = valid(rng);
+    damaged(rng, &frame, roll)
+}
+
+/// `frame` damaged as [`frame`] does for a `roll` of 10 to 99 (below 25:
+/// left valid).
+pub fn damaged(rng: &mut Rng, frame: &Frame, roll: usize) -> (Kind, Vec<u8>) {
+    let (mut bytes, layout) = frame.build();
     let kind = match roll {
         10..=24 => Kind::Valid,
         25..=49 => {

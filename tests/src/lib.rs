@@ -7,6 +7,7 @@ pub mod dataplane;
 pub mod flood;
 pub mod fuzz;
 pub mod lab_support;
+pub mod nat;
 pub mod netns;
 pub mod packet;
 pub mod rng;

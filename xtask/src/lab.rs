@@ -26,13 +26,20 @@ pub fn run_lab(lb: &Path) -> Result<()> {
     for ns in lb_lab::remove_stale("demo")? {
         println!("removed a stale namespace of an earlier demo: {ns}");
     }
-    println!("bringing the lab up: namespaces, 3 Gunicorn + Uvicorn + FastAPI backends...");
+    println!(
+        "bringing the lab up: namespaces, 5 Gunicorn + Uvicorn + FastAPI backends (3 DSR, 2 NAT)..."
+    );
     // Until the lab is up, Ctrl-C is lb-lab's: it tears down what exists.
-    let lab = Lab::up(LabSpec {
-        prefix: "demo".into(),
-        backends: 3,
-        ipv6: true,
-    })?;
+    // web-1..3 behind the DSR VIPs, web-4..5 (Gunicorn on :8000, nothing
+    // else on the host) behind the NAT VIPs.
+    let lab = Lab::up_nat(
+        LabSpec {
+            prefix: "demo".into(),
+            backends: 5,
+            ipv6: true,
+        },
+        2,
+    )?;
     let spec = ConfigSpec {
         metrics: Some(METRICS.parse::<SocketAddr>()?),
         ..ConfigSpec::default()
@@ -60,6 +67,14 @@ fn print_guide(lab: &Lab, daemon: &Daemon, lb: &Path) {
     let lbns = lab.lb_ns().name();
     let vip = lab.vip_url("/");
     let vip6 = lab.vip6_url("/").unwrap_or_default();
+    let nat = lab
+        .nat_vip()
+        .map(|v| format!("http://{v}/"))
+        .unwrap_or_default();
+    let nat6 = lab
+        .nat_vip6()
+        .map(|v| format!("http://[{v}]/"))
+        .unwrap_or_default();
     let c = lab.client_host();
     let first = &lab.backends()[0];
     let web_ns = first.ns().name().trim_end_matches(first.name());
@@ -68,9 +83,12 @@ fn print_guide(lab: &Lab, daemon: &Daemon, lb: &Path) {
 The demo lab is up:
   client    namespace {client} ({c4}, {c6})
   lb        namespace {lbns}: XDP ({mode}) on {iface}, control socket {sock}
-  VIPs      {vip}  {vip6}
-  backends  web-1..3 behind the IPv4 VIP, web6-1..3 behind the IPv6 VIP: the
-            same three Gunicorn + Uvicorn + FastAPI servers, in {web_ns}web-1..3
+  VIPs      DSR (forward = \"dsr\"): {vip}  {vip6}
+            NAT (forward = \"nat\"): {nat}  {nat6}
+  backends  web-1..3 behind the DSR VIPs (web6-1..3 on IPv6): Gunicorn +
+            Uvicorn + FastAPI on :80 with the VIP on lo, in {web_ns}web-1..3;
+            web-4..5 behind the NAT VIPs (web6-4..5): the same app on :8000
+            only, nothing set up on the host; they see the LB's address
   logs      {dir}/ (lb-daemon.log, web-N.log, web-N.access.jsonl)
 
 Try, as root in another terminal (copy-paste):
@@ -78,6 +96,8 @@ Try, as root in another terminal (copy-paste):
   {lbc} status
   ip netns exec {client} curl {vip}
   ip netns exec {client} curl -g '{vip6}'
+  ip netns exec {client} curl {nat}
+  ip netns exec {client} curl -g '{nat6}'
   ip netns exec {client} hey -z 10s -c 8 {vip}
   {lbc} drain web-2 --wait
   {lbc} enable web-2
@@ -86,7 +106,9 @@ Try, as root in another terminal (copy-paste):
 
 Run the hey load and, while it runs, drain web-2: new connections go to
 web-1 and web-3 at once, web-2's open ones finish, its Gunicorn gets SIGTERM
-and exits, and hey's summary shows the errors (none expected). The demo then
+and exits, and hey's summary shows the errors (none expected). The same works
+on the NAT VIP with web-4 (`lb flows` shows the NAT source each backend
+sees, docs/forwarding.md compares the modes). The demo then
 starts web-2's Gunicorn again, as a process supervisor would, and
 `enable web-2` puts it back in service. `export LB_SOCKET={sock}`
 saves typing --socket.

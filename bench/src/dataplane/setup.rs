@@ -97,8 +97,10 @@ impl Lb {
                 addr: from_ip(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10 + id as u8))),
                 mac: backend_mac(id),
                 state: STATE_ACTIVE,
-                _pad: 0,
+                forward: lb_common::nat::FORWARD_DSR,
                 weight: 1,
+                port_be: 0,
+                _pad: [0; 2],
             };
             maps.backends.set(id, b, 0)?;
         }

@@ -27,20 +27,28 @@ pub struct Target {
     pub id: u32,
     pub mac: [u8; 6],
     pub vip_id: u32,
+    /// The backend's VIP forwards by NAT (nat.rs), not DSR (forward.rs).
+    pub nat: bool,
 }
 
 impl Target {
     #[inline(always)]
     fn of(id: u32, backend: &Backend, vip_id: u32) -> Self {
         // SAFETY: `mac` sits at offset 16 of the 4-aligned `Backend` (a map
-        // value): read as a u32 and a u16, not as six bytes.
+        // value, size-asserted in lb-common): read as a u32 and a u16, not
+        // as six bytes.
         let mac = unsafe {
             let at = backend.mac.as_ptr();
             let lo = at.cast::<u32>().read().to_ne_bytes();
             let hi = at.add(4).cast::<u16>().read().to_ne_bytes();
             [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]]
         };
-        Self { id, mac, vip_id }
+        Self {
+            id,
+            mac,
+            vip_id,
+            nat: backend.is_nat(),
+        }
     }
 }
 

@@ -27,7 +27,12 @@ const ICMP_HEADER_LEN: usize = 8;
 /// The flow an ICMP error at `l4` is about, as the client-to-VIP packet of
 /// that flow would carry it (the embedded packet goes VIP to client).
 #[inline(always)]
-pub fn try_about_a_flow(ctx: &XdpContext, v4: bool, l4: usize) -> Result<Packet, ParseError> {
+pub fn try_about_a_flow(
+    ctx: &XdpContext,
+    v4: bool,
+    l3: usize,
+    l4: usize,
+) -> Result<Packet, ParseError> {
     let not_ours = ParseError::NOT_OURS;
     let icmp: *const [u8; 2] = ptr_at(ctx, l4).ok_or(not_ours)?;
     // SAFETY: `ptr_at` checked the bounds.
@@ -74,5 +79,7 @@ pub fn try_about_a_flow(ctx: &XdpContext, v4: bool, l4: usize) -> Result<Packet,
         has_payload: false,
         frame_len: (ctx.data_end() - ctx.data()) as u32,
         icmp_error: true,
+        l3: l3 as u16,
+        l4: l4 as u16,
     })
 }

@@ -11,6 +11,7 @@ use lb_common::{
     flow::{FlowInfo, FlowKey, FlowKey4, HANDSHAKE_SLOTS, Handshake},
     iface::OwnMac,
     maps::{VIP_PORT_TCP, VIP_PORT_UDP, VIP_PORTS_ENTRIES},
+    nat::{NatConfig, NatForward, NatReply, NatReplyKey},
     stats::Counters,
     vip::{AddrMatch, PROTO_TCP, VIP_ADDR_SLOTS, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
@@ -155,3 +156,16 @@ fn vip_marker(dst: &Addr16, proto: u8) -> Option<u32> {
     // SAFETY: as in `try_vip`.
     unsafe { VIPS.get(&key) }.map(|v| v.vip_id)
 }
+
+/// NAT: source addresses and port range (see lb_common::nat::NatConfig).
+#[map]
+pub static NAT_CONFIG: Array<NatConfig> = Array::with_max_entries(1, 0);
+
+/// NAT: client→VIP flow key to its translation (see lb_common::maps::NAT_FWD).
+#[map]
+pub static NAT_FWD: LruHashMap<FlowKey, NatForward> = LruHashMap::with_max_entries(1024, 0);
+
+/// NAT: backend reply 5-tuple to the client it goes back to; also the record
+/// of which source ports are taken (see lb_common::maps::NAT_REV).
+#[map]
+pub static NAT_REV: LruHashMap<NatReplyKey, NatReply> = LruHashMap::with_max_entries(1024, 0);

@@ -8,6 +8,13 @@ mod forward;
 mod icmp;
 mod maglev;
 mod maps;
+mod nat;
+mod nat_alloc;
+mod nat_csum;
+mod nat_fib;
+mod nat_reply;
+mod nat_rewrite;
+mod nat_scratch;
 mod parse;
 mod stats;
 
@@ -31,11 +38,51 @@ pub fn lb(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn try_lb(ctx: &XdpContext) -> Result<u32, Error> {
+    match try_vip(ctx)? {
+        Decision::Verdict(action) => Ok(action),
+        Decision::Nat { id, vip_id } => nat::try_request(ctx, id, vip_id),
+        Decision::NotVip => nat_reply::try_reply(ctx),
+    }
+}
+
+/// What the VIP path made of a packet.
+enum Decision {
+    /// Forwarded by DSR: the verdict.
+    Verdict(u32),
+    /// For backend `id` of VIP `vip_id`, which forwards by NAT.
+    Nat { id: u32, vip_id: u32 },
+    /// A well-formed TCP or UDP packet no VIP claims, to a port of the NAT
+    /// range: perhaps a backend's reply to a NAT translation.
+    NotVip,
+}
+
+/// Parse, VIP, flow table, DSR forward. A function of its own, not inlined,
+/// so that its stack frame (about 450 bytes) and the NAT paths' sit side by
+/// side under `lb` instead of nested: the verifier allows 512 bytes for a
+/// whole chain of calls.
+#[inline(never)]
+fn try_vip(ctx: &XdpContext) -> Result<Decision, Error> {
     let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
-    maps::try_vip_port(&packet)?;
-    maps::try_vip_address(&packet)?;
-    let target = flow::try_backend_for(&packet)?;
-    forward::try_forward(ctx, &packet, target)
+    match try_vip_packet(ctx, &packet) {
+        // Only a packet to a port of the NAT range may be a reply.
+        Err(Error::Pass) if nat_reply::may_be_reply(packet.dport_be) => Ok(Decision::NotVip),
+        decision => decision,
+    }
+}
+
+#[inline(always)]
+fn try_vip_packet(ctx: &XdpContext, packet: &parse::Packet) -> Result<Decision, Error> {
+    maps::try_vip_port(packet)?;
+    maps::try_vip_address(packet)?;
+    let target = flow::try_backend_for(packet)?;
+    if target.nat {
+        Ok(Decision::Nat {
+            id: target.id,
+            vip_id: target.vip_id,
+        })
+    } else {
+        forward::try_forward(ctx, packet, target).map(Decision::Verdict)
+    }
 }
 
 /// Built with `--features test-upgrade` only (the upgrade test's second

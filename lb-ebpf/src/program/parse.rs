@@ -67,6 +67,9 @@ pub struct Packet {
     /// VIP-to-client packet whose 5-tuple the other fields hold, turned
     /// around (see icmp.rs): it only follows an existing flow.
     pub icmp_error: bool,
+    /// Offsets of the network and transport headers (NAT rewrites them).
+    pub l3: u16,
+    pub l4: u16,
 }
 
 /// What went wrong, without data.
@@ -232,7 +235,7 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
         return Err(ParseError::NOT_OURS);
     };
     if ip.proto == PROTO_ICMP || ip.proto == PROTO_ICMPV6 {
-        return icmp::try_about_a_flow(ctx, ip.v4, ip.l4);
+        return icmp::try_about_a_flow(ctx, ip.v4, ip.l3, ip.l4);
     }
     try_l4(ctx, &ip)
 }
@@ -240,6 +243,8 @@ pub fn try_parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
 /// The network layer's findings.
 struct Ip {
     v4: bool,
+    /// Offset of the network header.
+    l3: usize,
     src: Addr16,
     dst: Addr16,
     proto: u8,
@@ -280,6 +285,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     // on like any packet; only later fragments, which have no ports, are dropped.
     Ok(Ip {
         v4: true,
+        l3: offset,
         src: v4_mapped(unsafe { load::<u32, 4>(&ip.src_addr) }.to_ne_bytes()),
         dst,
         proto,
@@ -342,6 +348,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     }
     Ok(Ip {
         v4: false,
+        l3: offset,
         src: unsafe { load_addr16(&ip.src_addr) },
         dst,
         proto: next,
@@ -385,6 +392,8 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             has_payload: ip.end > payload_start,
             frame_len,
             icmp_error: false,
+            l3: ip.l3 as u16,
+            l4: ip.l4 as u16,
         })
     } else {
         let udp: *const UdpHdr = ptr_at(ctx, ip.l4).ok_or(malformed)?;
@@ -406,6 +415,8 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             has_payload: ip.end > ip.l4 + UdpHdr::LEN,
             frame_len,
             icmp_error: false,
+            l3: ip.l3 as u16,
+            l4: ip.l4 as u16,
         })
     }
 }

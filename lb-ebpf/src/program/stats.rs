@@ -100,3 +100,39 @@ pub fn count_error(ctx: &XdpContext, error: &Error) {
         }
     }
 }
+
+/// NAT: a backend's reply translated and forwarded.
+#[inline(always)]
+pub fn reply_forwarded(vip_id: u32, backend_id: u32, bytes: u32) {
+    let count = |c: &mut Counters| {
+        c.reply_packets += 1;
+        c.reply_bytes += bytes as u64;
+    };
+    add(&VIP_STATS, vip_id, count);
+    add(&BACKEND_STATS, backend_id, count);
+}
+
+/// NAT: a new flow found no free source port.
+#[inline(always)]
+pub fn nat_no_port(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.nat_no_port += 1);
+}
+
+/// NAT: a translated packet passed to the kernel (no neighbour entry yet).
+#[inline(always)]
+pub fn nat_no_neigh(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.nat_no_neigh += 1);
+}
+
+/// NAT: a translated packet dropped, no route.
+#[inline(always)]
+pub fn nat_no_route(vip_id: u32) {
+    add(&VIP_STATS, vip_id, |c| c.nat_no_route += 1);
+}
+
+/// NAT: a packet to a NAT source's port range with no translation (it is
+/// passed, and counted as passed too).
+#[inline(always)]
+pub fn nat_untranslated() {
+    add(&GLOBAL_STATS, 0, |c| c.nat_untranslated += 1);
+}

@@ -7,6 +7,7 @@ pub fn backend(name: &str, address: &str, live: u64) -> BackendStatus {
         name: name.to_owned(),
         vip: "web".to_owned(),
         address: address.to_owned(),
+        port: 80,
         mac: Some("02:00:00:00:00:11".to_owned()),
         weight: 1,
         state: "active".to_owned(),
@@ -43,6 +44,7 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
             address: "198.51.100.10".to_owned(),
             port: 80,
             protocol: "tcp".to_owned(),
+            forward: "dsr".to_owned(),
             counters: Traffic::default(),
             drops: Drops {
                 malformed: 1,
@@ -52,9 +54,12 @@ pub fn sample_status(backends: Vec<BackendStatus>) -> Status {
             repicked: 4,
             confirmed: 6,
             unrecorded: 7,
+            nat: NatCounters::default(),
             backends,
         }],
         passed_packets: 99,
         passed_malformed: 5,
+        nat_sources: Vec::new(),
+        nat_untranslated: 0,
     }
 }

@@ -35,6 +35,14 @@ pub struct Status {
     pub passed_packets: u64,
     /// Of those, malformed ones.
     pub passed_malformed: u64,
+    /// The addresses NAT VIPs' connections come from (`daemon.nat_source`,
+    /// or the interface's); empty without a NAT VIP.
+    #[serde(default)]
+    pub nat_sources: Vec<String>,
+    /// Packets to a NAT source at a port of NAT's range without a
+    /// translation, passed to the kernel (the host's own, or late replies).
+    #[serde(default)]
+    pub nat_untranslated: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -44,6 +52,9 @@ pub struct VipStatus {
     pub port: u16,
     /// "tcp" or "udp".
     pub protocol: String,
+    /// "dsr" or "nat" (config `forward`).
+    #[serde(default = "dsr")]
+    pub forward: String,
     pub counters: Traffic,
     pub drops: Drops,
     /// Flows moved off a DOWN backend.
@@ -56,7 +67,25 @@ pub struct VipStatus {
     /// of entries without a handshake was spent (an ACK flood).
     #[serde(default)]
     pub unrecorded: u64,
+    /// NAT VIPs: replies translated, and what went wrong (all 0 for DSR).
+    #[serde(default)]
+    pub nat: NatCounters,
     pub backends: Vec<BackendStatus>,
+}
+
+/// A NAT VIP's counters, summed over CPUs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct NatCounters {
+    /// Backends' replies translated back and sent to the client.
+    pub reply_packets: u64,
+    pub reply_bytes: u64,
+    /// New flows dropped: no source port free for their backend.
+    pub no_port: u64,
+    /// Translated packets passed to the kernel: the next hop's neighbour
+    /// entry was missing (the kernel forwards them and resolves it).
+    pub no_neighbour: u64,
+    /// Translated packets dropped: no route.
+    pub no_route: u64,
 }
 
 /// Counters of a VIP or a backend, summed over CPUs.
@@ -85,7 +114,10 @@ pub struct BackendStatus {
     pub name: String,
     pub vip: String,
     pub address: String,
-    /// The MAC frames are sent to, once known.
+    /// The port the backend serves on: the VIP's with DSR, its own with NAT.
+    #[serde(default)]
+    pub port: u16,
+    /// The MAC frames are sent to, once known (DSR only: NAT routes by the FIB).
     pub mac: Option<String>,
     pub weight: u32,
     /// "active", "draining", "drained" or "down".
@@ -339,8 +371,13 @@ pub struct FlowView {
     pub protocol: String,
     pub age_s: f64,
     pub idle_s: f64,
-    /// "live", "closing" (client sent FIN/RST) or "idle" (past the idle timeout).
+    /// "live", "closing" (closed: the client's FIN/RST with DSR; the
+    /// server's FIN or either RST with NAT) or "idle" (past the idle timeout).
     pub state: String,
+    /// NAT flows: the address and port the backend sees the connection come
+    /// from (`nat_source:port`), while the translation exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<String>,
 }
 
 /// `POST /v1/teardown`.
@@ -357,4 +394,9 @@ pub struct ErrorBody {
     pub error: String,
     /// Stable machine-readable code, e.g. "unknown_backend".
     pub code: String,
+}
+
+/// `forward` of a status from a daemon older than NAT.
+fn dsr() -> String {
+    "dsr".to_owned()
 }

@@ -15,9 +15,30 @@ pub fn run(config: &Path, term: &mut Term<'_>) -> Exit {
                 .metrics
                 .map(|m| format!(", metrics on {m}"))
                 .unwrap_or_default();
+            let nat_vips = config_read
+                .vips
+                .iter()
+                .filter(|v| v.forward == crate::config::Forward::Nat)
+                .count();
+            let nat = if nat_vips == 0 {
+                String::new()
+            } else {
+                let sources: Vec<String> = config_read
+                    .nat
+                    .sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                format!(
+                    " ({nat_vips} by NAT from {}, ports {}-{})",
+                    sources.join(", "),
+                    config_read.nat.port_min,
+                    config_read.nat.port_max
+                )
+            };
             let _ = writeln!(
                 term.out,
-                "ok: {}: interface {}, {} VIP{}, {} backend{}{metrics}",
+                "ok: {}: interface {}, {} VIP{}{nat}, {} backend{}{metrics}",
                 config.display(),
                 summary.interface,
                 summary.vips,

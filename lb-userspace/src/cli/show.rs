@@ -31,6 +31,9 @@ pub fn status(s: &Status) -> String {
         "{program}; passed {} packets to the kernel ({} malformed)",
         s.passed_packets, s.passed_malformed
     );
+    if !s.nat_sources.is_empty() {
+        let _ = writeln!(out, "NAT from {}", s.nat_sources.join(", "));
+    }
     if s.vips.is_empty() {
         out.push_str("no VIPs configured\n");
     }
@@ -40,7 +43,7 @@ pub fn status(s: &Status) -> String {
             out.push_str(&cut(line));
             out.push('\n');
         }
-        out.push_str(&backends(&vip.backends));
+        out.push_str(&backends(&vip.backends, vip.forward == "nat"));
     }
     out
 }
@@ -48,10 +51,11 @@ pub fn status(s: &Status) -> String {
 /// The VIP's line, and a second one for drops and repicks when there were any.
 fn vip_header(vip: &VipStatus) -> String {
     let mut text = format!(
-        "{}  {}/{}  {} pkt/s  {} new/s\n",
+        "{}  {}/{}  {}  {} pkt/s  {} new/s\n",
         vip.name,
         endpoint(&vip.address, vip.port),
         vip.protocol,
+        vip.forward,
         rate(vip.counters.packets_per_s),
         rate(vip.counters.new_flows_per_s)
     );
@@ -63,10 +67,18 @@ fn vip_header(vip: &VipStatus) -> String {
             d.malformed, d.fragment, d.no_backend, vip.repicked
         );
     }
+    let n = &vip.nat;
+    if n.no_port + n.no_route > 0 {
+        let _ = writeln!(
+            text,
+            "  NAT: {} new flows dropped with no source port free, {} packets with no route",
+            n.no_port, n.no_route
+        );
+    }
     text
 }
 
-fn backends(backends: &[BackendStatus]) -> String {
+fn backends(backends: &[BackendStatus], nat: bool) -> String {
     if backends.is_empty() {
         return "  no backends\n".to_owned();
     }
@@ -95,11 +107,20 @@ fn backends(backends: &[BackendStatus]) -> String {
             b.live_flows.to_string(),
             rate(b.counters.packets_per_s),
             rate(b.counters.new_flows_per_s),
-            b.address.clone(),
+            backend_address(b, nat),
         ];
         table.row(cells, notes);
     }
     table.render("  ")
+}
+
+/// The address, with the port when it is the backend's own (NAT).
+fn backend_address(b: &BackendStatus, nat: bool) -> String {
+    if !nat || b.port == 0 {
+        b.address.clone()
+    } else {
+        endpoint(&b.address, b.port)
+    }
 }
 
 /// The state, saying "disabled" for an admin DOWN so it reads apart from a
@@ -185,7 +206,12 @@ pub fn flows(flows: &[FlowView]) -> String {
             secs(f.age_s),
             secs(f.idle_s),
         ];
-        table.row(cells, Vec::new());
+        let notes = f
+            .nat
+            .iter()
+            .map(|n| format!("nat: the backend sees {n}"))
+            .collect();
+        table.row(cells, notes);
     }
     let plural = if flows.len() == 1 { "" } else { "s" };
     format!("{}{} flow{plural}\n", table.render(""), flows.len())

@@ -93,7 +93,7 @@ fn status_prints_a_table_or_json() {
         ran.out
     );
     assert_eq!(
-        lines[3], "web  198.51.100.10:80/tcp  0 pkt/s  0 new/s",
+        lines[3], "web  198.51.100.10:80/tcp  dsr  0 pkt/s  0 new/s",
         "{}",
         ran.out
     );
@@ -110,6 +110,53 @@ fn status_prints_a_table_or_json() {
     let ran = run_on(&lb.socket, &["status", "--json"]);
     let status: Status = ran.json();
     assert_eq!(status.vips[0].backends[1].name, "web-2");
+    assert_eq!(
+        (
+            status.vips[0].forward.as_str(),
+            status.vips[0].backends[1].port
+        ),
+        ("dsr", 80)
+    );
+}
+
+#[test]
+fn status_shows_a_nat_vip_and_its_backends_ports() {
+    // No MAC: a NAT backend is routed by the FIB, so it is active without one.
+    let config = crate::api::test_daemon::CONFIG
+        .replace(
+            "protocol = \"tcp\"\n",
+            "protocol = \"tcp\"\nforward = \"nat\"\n",
+        )
+        .replace("mac = \"02:00:00:00:00:11\"\n", "port = 8000\n")
+        .replace("mac = \"02:00:00:00:00:12\"\n", "");
+    let lb = TestDaemon::start_with("cli-status-nat", &config);
+    let ran = run_on(&lb.socket, &["status"]);
+    assert_eq!(ran.exit, Exit::Ok, "{}", ran.err);
+    let lines: Vec<&str> = ran.out.lines().collect();
+    assert_eq!(
+        lines[3], "web  198.51.100.10:80/tcp  nat  0 pkt/s  0 new/s",
+        "{}",
+        ran.out
+    );
+    assert_eq!(
+        lines[5], "  web-1  active  unchecked     0      0      0  203.0.113.11:8000",
+        "{}",
+        ran.out
+    );
+    assert!(lines[6].ends_with("  203.0.113.12:80"), "{}", ran.out);
+    let status: Status = run_on(&lb.socket, &["status", "--json"]).json();
+    let vip = &status.vips[0];
+    assert_eq!(vip.forward, "nat");
+    let b = &vip.backends[0];
+    assert_eq!(
+        (
+            b.port,
+            b.state.as_str(),
+            b.mac.as_deref(),
+            b.problem.as_deref()
+        ),
+        (8000, "active", None, None)
+    );
 }
 
 #[test]

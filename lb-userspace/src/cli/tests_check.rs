@@ -70,6 +70,24 @@ fn check_refuses_an_interface_this_namespace_lacks() {
 }
 
 #[test]
+fn check_refuses_a_nat_source_the_interface_lacks() {
+    let d = ConfigDir::new(
+        "nat",
+        "[daemon]\ninterface = \"lo\"\nnat_source = \"192.0.2.99\"\n\n\
+         [[vip]]\nname = \"web\"\naddress = \"198.51.100.10\"\nport = 80\nprotocol = \"tcp\"\n\
+         forward = \"nat\"\n",
+        0o644,
+    );
+    let ran = d.check();
+    assert_eq!(ran.exit, Exit::Usage, "{}", ran.err);
+    let expected = format!(
+        "lb: config error: {}:3: key `daemon.nat_source`: 192.0.2.99 is not an address of interface lo",
+        d.file().display()
+    );
+    assert!(ran.err.starts_with(&expected), "{}", ran.err);
+}
+
+#[test]
 fn check_and_daemon_refuse_a_world_writable_config() {
     let d = ConfigDir::new("mode", "[daemon]\ninterface = \"lo\"\n", 0o666);
     let ran = d.check();

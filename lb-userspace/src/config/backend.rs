@@ -51,9 +51,12 @@ pub(super) fn backend(raw: RawBackend, vip: &VipConfig, at: &KeyPath) -> Checked
         .on_drain
         .map(|a| action(a, &at.key("on_drain")))
         .transpose()?;
+    let port = super::nat::backend_port(raw.port, vip.forward, vip.port, &at.key("port"))?;
+    super::nat::check_mac(raw.mac.is_some(), vip.forward, &at.key("mac"))?;
     Ok(BackendConfig {
         name: raw.name,
         address: raw.address,
+        port,
         mac: raw.mac.map(|m| m.0),
         weight,
         drain_timeout,

@@ -35,6 +35,7 @@ mod error;
 mod locate;
 pub mod mac;
 mod model;
+pub mod nat;
 mod raw;
 pub mod refs;
 pub mod trust;

@@ -47,6 +47,9 @@ pub struct Config {
     pub vips: Vec<VipConfig>,
     /// `[cluster]`: None for a single node (docs/fleet.md).
     pub cluster: Option<super::cluster::ClusterConfig>,
+    /// The NAT sources and ports resolved on the host (`refs::load_on_host`);
+    /// empty when the file was only parsed.
+    pub nat: super::nat::NatHost,
 }
 
 impl Config {
@@ -101,6 +104,10 @@ pub struct DaemonConfig {
     pub read_only_socket: Option<PathBuf>,
     /// The group that owns the read-only socket (a name), if not the daemon's.
     pub read_only_socket_group: Option<String>,
+    /// `nat_source` as written: the addresses NAT'd connections come from,
+    /// in file order. Empty: the interface's first address of each family,
+    /// resolved where the interface is known ([`super::nat::resolve`]).
+    pub nat_source: Vec<IpAddr>,
 }
 
 /// How the XDP program is attached.
@@ -122,8 +129,36 @@ pub struct VipConfig {
     /// Never 0.
     pub port: u16,
     pub protocol: Protocol,
+    pub forward: Forward,
     /// `[[vip.backend]]`, in file order; may be empty (packets are dropped).
     pub backends: Vec<BackendConfig>,
+}
+
+/// How a VIP's packets reach its backends (docs/forwarding.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// L2 direct server return: the backend holds the VIP and replies to the
+    /// client itself.
+    #[default]
+    Dsr,
+    /// Both directions translated in XDP: the backend sees `nat_source`.
+    Nat,
+}
+
+impl Forward {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Dsr => "dsr",
+            Self::Nat => "nat",
+        }
+    }
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -159,6 +194,8 @@ pub struct BackendConfig {
     pub name: String,
     /// Same family as the VIP's address.
     pub address: IpAddr,
+    /// The port the backend listens on: `port` on a NAT VIP, else the VIP's.
+    pub port: u16,
     /// None: resolved from the neighbour table.
     pub mac: Option<[u8; 6]>,
     /// `1..=MAX_WEIGHT`.
@@ -191,7 +228,7 @@ pub struct HealthConfig {
     pub kind: HealthKind,
     /// HTTP only; starts with `/`.
     pub path: String,
-    /// None: the VIP's port (see [`HealthConfig::port_for`]).
+    /// None: the backend's port (see [`HealthConfig::port_for`]).
     pub port: Option<u16>,
     pub interval: Duration,
     /// Never zero; may exceed `interval`.
@@ -219,9 +256,10 @@ pub enum OnUnhealthy {
 }
 
 impl HealthConfig {
-    /// The port to check on the backend: `port`, else the VIP's port.
-    pub fn port_for(&self, vip: &VipConfig) -> u16 {
-        self.port.unwrap_or(vip.port)
+    /// The port to check on the backend: `port`, else the one it serves on
+    /// (the VIP's for DSR, `backend.port` for NAT).
+    pub fn port_for(&self, backend: &BackendConfig) -> u16 {
+        self.port.unwrap_or(backend.port)
     }
 }
 

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use super::duration::Dur;
 use super::mac::Mac;
-use super::model::{HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode};
+use super::model::{Forward, HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode};
+use super::nat::AddrList;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +45,7 @@ pub(super) struct RawDaemon {
     pub health_concurrency: Option<usize>,
     pub read_only_socket: Option<PathBuf>,
     pub read_only_socket_group: Option<String>,
+    pub nat_source: Option<AddrList>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,8 @@ pub(super) struct RawVip {
     pub port: u16,
     pub protocol: Protocol,
     #[serde(default)]
+    pub forward: Forward,
+    #[serde(default)]
     pub backend: Vec<RawBackend>,
 }
 
@@ -62,6 +66,8 @@ pub(super) struct RawVip {
 pub(super) struct RawBackend {
     pub name: String,
     pub address: IpAddr,
+    /// NAT VIPs only.
+    pub port: Option<u16>,
     pub mac: Option<Mac>,
     pub weight: Option<u32>,
     pub drain_timeout: Option<Dur>,

@@ -12,6 +12,7 @@ use std::path::Path;
 use super::error::{ConfigError, Problem};
 use super::locate::KeyPath;
 use super::model::{Action, Config, PidSource};
+use super::nat::NatHost;
 
 /// What the checks ask of the host, so tests can answer for it.
 pub trait Host {
@@ -19,6 +20,12 @@ pub trait Host {
     fn interface_exists(&self, name: &str) -> bool;
     /// The addresses assigned to this namespace's interfaces.
     fn local_addresses(&self) -> Vec<IpAddr>;
+    /// The addresses of interface `name`, in the kernel's order.
+    fn interface_addresses(&self, name: &str) -> Vec<IpAddr>;
+    /// This network namespace's `net.ipv4.ip_local_port_range` (IPv6 uses it too).
+    fn ephemeral_ports(&self) -> (u16, u16);
+    /// Whether forwarding is on for interface `name` (IPv4 or IPv6); None if unknown.
+    fn forwarding(&self, name: &str, v4: bool) -> Option<bool>;
     /// Whether `path`, or its nearest existing ancestor, is on a bpffs.
     fn on_bpffs(&self, path: &Path) -> bool;
 }
@@ -32,17 +39,27 @@ impl Host for System {
     }
 
     fn local_addresses(&self) -> Vec<IpAddr> {
-        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-            return Vec::new();
-        };
-        addrs
-            .filter_map(|a| {
-                let a = a.address?;
-                a.as_sockaddr_in()
-                    .map(|v4| IpAddr::V4(v4.ip()))
-                    .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-            })
-            .collect()
+        addresses(None)
+    }
+
+    fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
+        addresses(Some(name))
+    }
+
+    fn forwarding(&self, name: &str, v4: bool) -> Option<bool> {
+        let family = if v4 { "ipv4" } else { "ipv6" };
+        let path = format!("/proc/sys/net/{family}/conf/{name}/forwarding");
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.trim() != "0")
+    }
+
+    fn ephemeral_ports(&self) -> (u16, u16) {
+        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+        let parsed = text.ok().and_then(|t| {
+            let mut it = t.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        });
+        parsed.unwrap_or(super::nat::DEFAULT_EPHEMERAL)
     }
 
     fn on_bpffs(&self, path: &Path) -> bool {
@@ -51,6 +68,42 @@ impl Host for System {
             .and_then(|p| nix::sys::statfs::statfs(p).ok())
             .is_some_and(|fs| fs.filesystem_type().0 == libc::BPF_FS_MAGIC)
     }
+}
+
+/// The IP addresses of every interface, or of the one named.
+fn addresses(interface: Option<&str>) -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter(|a| interface.is_none_or(|name| a.interface_name == name))
+        .filter_map(|a| {
+            let a = a.address?;
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .collect()
+}
+
+/// Loads `path` as the daemon does (at start and on reload): the file, then
+/// what depends on the host, the NAT sources on the interface.
+pub fn load_on_host(path: &Path, host: &dyn Host) -> Result<Config, ConfigError> {
+    let text = super::load_text(path)?;
+    let mut config = super::parse(&text, path)?;
+    config.nat = nat_host(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+    Ok(config)
+}
+
+fn nat_host(config: &Config, host: &dyn Host) -> Result<NatHost, Problem> {
+    let iface = &config.daemon.interface;
+    let nat = super::nat::resolve(
+        config,
+        &host.interface_addresses(iface),
+        host.ephemeral_ports(),
+    )?;
+    super::nat::check_forwarding(config, |v4| host.forwarding(iface, v4))?;
+    Ok(nat)
 }
 
 /// What `lb check` found, for its one-line summary.
@@ -64,8 +117,9 @@ pub struct Summary {
 /// Loads `path` as the daemon would and checks what it refers to.
 pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigError> {
     let text = super::load_text(path)?;
-    let config = super::parse(&text, path)?;
-    references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
+    let mut config = super::parse(&text, path)?;
+    config.nat =
+        references(&config, host).map_err(|p| ConfigError::from_problem(p, &text, path))?;
     let summary = Summary {
         interface: config.daemon.interface.clone(),
         vips: config.vips.len(),
@@ -74,7 +128,8 @@ pub fn check(path: &Path, host: &dyn Host) -> Result<(Config, Summary), ConfigEr
     Ok((config, summary))
 }
 
-fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
+/// Checks what `config` refers to; returns the NAT sources resolved on the interface.
+fn references(config: &Config, host: &dyn Host) -> Result<NatHost, Problem> {
     let daemon = &config.daemon;
     let at = KeyPath::root().key("daemon");
     if !host.interface_exists(&daemon.interface) {
@@ -86,6 +141,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
             ),
         ));
     }
+    let nat = nat_host(config, host)?;
     if !host.on_bpffs(&daemon.pin_root) {
         return Err(Problem::new(
             at.key("pin_root"),
@@ -130,7 +186,7 @@ fn references(config: &Config, host: &dyn Host) -> Result<(), Problem> {
             }
         }
     }
-    Ok(())
+    Ok(nat)
 }
 
 /// A pid file may be missing (its process is not running yet) but its

@@ -61,6 +61,7 @@ fn design_example() {
     let expected = BackendConfig {
         name: "web-1".into(),
         address: "203.0.113.11".parse().unwrap(),
+        port: 80,
         mac: Some([0x02, 0, 0, 0, 0, 0x11]),
         weight: 1,
         drain_timeout: Duration::from_secs(30),
@@ -85,7 +86,7 @@ fn design_example() {
     assert_eq!(v.backends, vec![expected]);
     let (vip, b) = c.backend("web-1").unwrap();
     assert_eq!(
-        (vip.name.as_str(), b.health.as_ref().unwrap().port_for(vip)),
+        (vip.name.as_str(), b.health.as_ref().unwrap().port_for(b)),
         ("web", 80)
     );
     assert!(c.backend("web-2").is_none());
@@ -125,7 +126,7 @@ fn defaults() {
     assert_eq!(h.kind, HealthKind::Tcp);
     assert_eq!(h.path, "/health");
     assert_eq!(
-        (h.port_for(&c.vips[0]), h.interval, h.timeout),
+        (h.port_for(b), h.interval, h.timeout),
         (53, Duration::from_secs(1), Duration::from_millis(500))
     );
     assert_eq!((h.rise, h.fall), (2, 3));
@@ -190,7 +191,7 @@ on_drain = { http = "http://203.0.113.11:9000/drain" }
     assert_eq!(b1.drain_timeout, Duration::from_secs(7200));
     let h = b1.health.as_ref().unwrap();
     assert_eq!(
-        (h.path.as_str(), h.port_for(v), h.timeout),
+        (h.path.as_str(), h.port_for(b1), h.timeout),
         ("/ready?x=1", 8080, Duration::from_secs(3))
     );
     assert_eq!(h.on_unhealthy, OnUnhealthy::Move);

@@ -11,6 +11,7 @@ struct FakeHost {
     interfaces: &'static [&'static str],
     addresses: Vec<IpAddr>,
     bpffs: bool,
+    forwarding: bool,
 }
 
 impl Default for FakeHost {
@@ -19,6 +20,7 @@ impl Default for FakeHost {
             interfaces: &["lo", "eth0"],
             addresses: vec!["127.0.0.1".parse().unwrap(), "192.0.2.7".parse().unwrap()],
             bpffs: true,
+            forwarding: true,
         }
     }
 }
@@ -29,6 +31,19 @@ impl Host for FakeHost {
     }
     fn local_addresses(&self) -> Vec<IpAddr> {
         self.addresses.clone()
+    }
+    fn forwarding(&self, _: &str, _: bool) -> Option<bool> {
+        Some(self.forwarding)
+    }
+    fn ephemeral_ports(&self) -> (u16, u16) {
+        (32768, 60999)
+    }
+    fn interface_addresses(&self, name: &str) -> Vec<IpAddr> {
+        if name == "eth0" {
+            self.addresses[1..].to_vec()
+        } else {
+            Vec::new()
+        }
     }
     fn on_bpffs(&self, _: &Path) -> bool {
         self.bpffs
@@ -184,4 +199,55 @@ fn an_untrusted_config_is_refused_before_it_is_read() {
     // The daemon's loader refuses it the same way.
     let e = crate::config::load(&s.config()).unwrap_err();
     assert!(matches!(e, ConfigError::Untrusted { .. }), "{e}");
+}
+
+#[test]
+fn a_nat_source_off_the_interface_is_refused_by_check_and_by_the_daemon_load() {
+    // 192.0.2.7 is eth0's (see FakeHost); 127.0.0.1 is this host's, not eth0's.
+    let nat = |source: &str| {
+        GOOD.replace(
+            "metrics = \"127.0.0.1:9464\"\n",
+            &format!("nat_source = \"{source}\"\n"),
+        )
+        .replace(
+            "protocol = \"tcp\"\n",
+            "protocol = \"tcp\"\nforward = \"nat\"\n",
+        )
+    };
+    let s = Scratch::new("nat-off", &nat("127.0.0.1"));
+    let (line, key, message) = invalid(check(&s.config(), &FakeHost::default()).unwrap_err());
+    assert_eq!((line, key.as_str()), (3, "daemon.nat_source"));
+    assert!(
+        message.contains("127.0.0.1 is not an address of interface eth0"),
+        "{message}"
+    );
+    let e = super::load_on_host(&s.config(), &FakeHost::default()).unwrap_err();
+    assert_eq!(
+        (e.line(), e.key(), e.exit_code()),
+        (Some(3), Some("daemon.nat_source"), 2)
+    );
+    let s = Scratch::new("nat-on", &nat("192.0.2.7"));
+    let (config, _) = check(&s.config(), &FakeHost::default()).unwrap();
+    assert_eq!(
+        config.nat.sources,
+        vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
+    );
+    let config = super::load_on_host(&s.config(), &FakeHost::default()).unwrap();
+    assert_eq!(
+        config.nat.sources,
+        vec!["192.0.2.7".parse::<IpAddr>().unwrap()]
+    );
+    // Forwarding off on the interface: the FIB would drop every translated packet.
+    let off = FakeHost {
+        forwarding: false,
+        ..FakeHost::default()
+    };
+    let (line, key, message) = invalid(check(&s.config(), &off).unwrap_err());
+    assert_eq!((line, key.as_str()), (10, "vip[0].forward"));
+    assert!(
+        message.contains("sysctl -w net.ipv4.conf.eth0.forwarding=1"),
+        "{message}"
+    );
+    let e = super::load_on_host(&s.config(), &off).unwrap_err();
+    assert_eq!(e.key(), Some("vip[0].forward"));
 }

@@ -72,6 +72,7 @@ pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
             address: v.address,
             port: v.port,
             protocol: v.protocol,
+            forward: v.forward,
             backends: Vec::with_capacity(v.backend.len()),
         };
         for (j, b) in v.backend.into_iter().enumerate() {
@@ -117,11 +118,14 @@ pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
         .cluster
         .map(|c| super::cluster::cluster(c, &root.key("cluster")))
         .transpose()?;
-    Ok(Config {
+    let config = Config {
         daemon,
         vips,
         cluster,
-    })
+        nat: Default::default(),
+    };
+    super::nat::check_families(&config)?;
+    Ok(config)
 }
 
 fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
@@ -212,6 +216,7 @@ fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
             None => None,
             given => Some(path(given, "read_only_socket", "")?),
         },
+        nat_source: super::nat::sources(raw.nat_source, &at.key("nat_source"))?,
         read_only_socket_group: match raw.read_only_socket_group {
             Some(_) if !has_read_only_socket => {
                 return Err(Problem::new(

@@ -51,6 +51,13 @@ impl FlowPins {
     fn open_drain_flows(&self) -> anyhow::Result<DrainFlowMap> {
         open(&self.drain_flows)
     }
+
+    /// `NAT_FWD` (read only: the program alone writes it).
+    pub fn open_nat_fwd(
+        &self,
+    ) -> anyhow::Result<aya::maps::HashMap<MapData, FlowKey, lb_common::nat::NatForward>> {
+        open(&self.dir.join(names::NAT_FWD))
+    }
 }
 
 fn open<V: aya::Pod>(pin: &Path) -> anyhow::Result<aya::maps::HashMap<MapData, FlowKey, V>> {

@@ -11,7 +11,8 @@ use std::{
 
 use lb_common::{
     addr::to_ip,
-    flow::{FlowInfo, FlowKey},
+    flow::{FLOW_F_NAT, FlowInfo, FlowKey},
+    nat::NatForward,
     vip::PROTO_UDP,
 };
 
@@ -138,13 +139,27 @@ impl FlowLister {
             .filter(|_| after_cursor > page.len())
             .map(|e| cursor(&e.0));
         let now = live::monotonic_ns();
-        let flows = page.iter().map(|e| self.view(&e.1, &e.2, now)).collect();
+        // Only the page's NAT flows are looked up, so a page costs `limit` lookups at most.
+        let nat_fwd = page
+            .iter()
+            .any(|e| e.2.flags & FLOW_F_NAT != 0)
+            .then(|| pins.open_nat_fwd())
+            .transpose()
+            .map_err(|e| ControlError::Internal(format!("{e:#}")))?;
+        let flows = page
+            .iter()
+            .map(|e| {
+                let mut view = self.view(&e.1, &e.2, now);
+                view.nat = nat_fwd.as_ref().and_then(|m| nat_source(m, &e.1, &e.2));
+                view
+            })
+            .collect();
         Ok(FlowPage { total, flows, next })
     }
 
     fn view(&self, key: &FlowKey, info: &FlowInfo, now: u64) -> FlowView {
         let dst = to_ip(key.dst);
-        let state = if info.is_closing() {
+        let state = if live::is_closed(info) {
             "closing"
         } else if live::is_live(key, info, now, self.idle) {
             "live"
@@ -167,8 +182,23 @@ impl FlowLister {
             age_s: now.saturating_sub(info.created_ns) as f64 / 1e9,
             idle_s: now.saturating_sub(info.last_seen_ns) as f64 / 1e9,
             state: state.to_string(),
+            nat: None,
         }
     }
+}
+
+/// `nat_source:port` of a NAT flow whose translation is for its backend.
+fn nat_source(
+    nat_fwd: &aya::maps::HashMap<aya::maps::MapData, FlowKey, NatForward>,
+    key: &FlowKey,
+    info: &FlowInfo,
+) -> Option<String> {
+    if info.flags & FLOW_F_NAT == 0 {
+        return None;
+    }
+    let fwd = nat_fwd.get(key, 0).ok()?;
+    (fwd.backend_id == info.backend_id)
+        .then(|| SocketAddr::new(to_ip(fwd.nat_addr), u16::from_be(fwd.nat_port_be)).to_string())
 }
 
 #[cfg(test)]

@@ -111,10 +111,12 @@ impl CoreHandle {
 
     async fn load_and_apply(&self) -> ControlResult<ReloadReport> {
         let path = self.config_path.clone();
-        let config = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|e| ControlError::Internal(e.to_string()))?
-            .map_err(|e| ControlError::BadConfig(e.to_string()))?;
+        let config = tokio::task::spawn_blocking(move || {
+            config::refs::load_on_host(&path, &config::refs::System)
+        })
+        .await
+        .map_err(|e| ControlError::Internal(e.to_string()))?
+        .map_err(|e| ControlError::BadConfig(e.to_string()))?;
         self.ask(|reply| Msg::Reload {
             config: Box::new(config),
             reply,

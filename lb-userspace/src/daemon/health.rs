@@ -61,10 +61,7 @@ pub fn spawn_all(model: &Model, core: &mpsc::Sender<Msg>) -> JoinSet<()> {
         let Some(cfg) = b.cfg.health.clone() else {
             continue;
         };
-        let Some(vip) = model.config.vip(&b.vip) else {
-            continue;
-        };
-        let addr = SocketAddr::new(b.cfg.address, cfg.port_for(vip));
+        let addr = SocketAddr::new(b.cfg.address, cfg.port_for(&b.cfg));
         let name = b.cfg.name.clone();
         let core = core.clone();
         let limit = Arc::clone(&limit);

@@ -1,7 +1,10 @@
 //! Live-connection accounting.
 //!
-//! A flow is live until the client sends FIN or RST, or until it has been idle
-//! longer than its protocol's idle timeout. Two ways of counting:
+//! A flow is live until it closes or until it has been idle longer than its
+//! protocol's idle timeout. What "closes" means depends on what the balancer
+//! sees ([`is_closed`]): with DSR only the client's side, so its FIN or RST;
+//! with NAT both, so the server's FIN or either side's RST. Two ways of
+//! counting:
 //!
 //! - `count_by_backend`: one pass over the whole flow table, for every
 //!   backend's figure in `lb status` and the metrics. Its cost grows with the
@@ -19,7 +22,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use crate::dataplane::{flow_scan::for_each_flow, flows::FlowTables};
 use lb_common::{
-    flow::{FlowInfo, FlowKey},
+    flow::{FLOW_F_NAT, FLOW_F_RST, FLOW_F_SERVER_FIN, FLOW_F_SERVER_RST, FlowInfo, FlowKey},
     vip::PROTO_UDP,
 };
 
@@ -41,9 +44,25 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
+/// Whether the flow's connection is over as far as the balancer can tell.
+///
+/// DSR: the client sent FIN or RST (the server's packets never cross the
+/// balancer). NAT: the server sent FIN (it has answered everything it will
+/// answer: what the client may still send is met with a reset), or either
+/// side sent RST. A client's FIN alone does not end a NAT flow: a client that
+/// half-closes after its request still has the answer in flight. A server
+/// that closes idle keep-alive connections on shutdown ends them at once,
+/// where DSR waits for each client's FIN or the idle timeout.
+pub fn is_closed(info: &FlowInfo) -> bool {
+    if info.flags & FLOW_F_NAT == 0 {
+        return info.is_closing();
+    }
+    info.flags & (FLOW_F_SERVER_FIN | FLOW_F_SERVER_RST | FLOW_F_RST) != 0
+}
+
 /// Whether a flow still counts as a connection in flight at `now`.
 pub fn is_live(key: &FlowKey, info: &FlowInfo, now: u64, idle: IdleTimeouts) -> bool {
-    if info.is_closing() {
+    if is_closed(info) {
         return false;
     }
     let timeout = if key.proto == PROTO_UDP {
@@ -207,5 +226,60 @@ impl Tracked {
     /// The followed flows' keys (to force them off at the deadline).
     pub fn keys(&self) -> impl Iterator<Item = &FlowKey> {
         self.flows.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lb_common::flow::{FLOW_F_FIN, FLOW_F_PAYLOAD};
+
+    use super::*;
+
+    const IDLE: IdleTimeouts = IdleTimeouts {
+        tcp_ns: 1_000,
+        udp_ns: 100,
+    };
+
+    fn tcp() -> FlowKey {
+        FlowKey {
+            proto: lb_common::vip::PROTO_TCP,
+            ..FlowKey::default()
+        }
+    }
+
+    fn live_with(flags: u32) -> bool {
+        let info = FlowInfo {
+            flags,
+            ..FlowInfo::default()
+        };
+        is_live(&tcp(), &info, 500, IDLE)
+    }
+
+    #[test]
+    fn a_nat_flow_ends_with_the_servers_fin_or_either_rst() {
+        let nat = FLOW_F_NAT | FLOW_F_PAYLOAD;
+        assert!(live_with(nat));
+        // The client half-closed: the answer may still be on its way.
+        assert!(live_with(nat | FLOW_F_FIN));
+        // The server closed (e.g. an idle keep-alive connection at shutdown).
+        assert!(!live_with(nat | FLOW_F_SERVER_FIN));
+        assert!(!live_with(nat | FLOW_F_SERVER_RST));
+        assert!(!live_with(nat | FLOW_F_RST));
+        assert!(!live_with(nat | FLOW_F_FIN | FLOW_F_SERVER_FIN));
+        // Idle past the timeout, whatever the flags.
+        let info = FlowInfo {
+            flags: nat,
+            ..FlowInfo::default()
+        };
+        assert!(!is_live(&tcp(), &info, 1_001, IDLE));
+    }
+
+    #[test]
+    fn a_dsr_flow_ends_with_the_clients_fin_or_rst_only() {
+        assert!(live_with(FLOW_F_PAYLOAD));
+        assert!(!live_with(FLOW_F_FIN));
+        assert!(!live_with(FLOW_F_RST));
+        // Server bits never appear without FLOW_F_NAT; if they did, DSR ignores them.
+        assert!(live_with(FLOW_F_SERVER_FIN));
     }
 }

@@ -79,7 +79,7 @@ pub fn run(config_path: PathBuf) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let config = config::load(&config_path)?;
+    let config = config::refs::load_on_host(&config_path, &config::refs::System)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -243,6 +243,14 @@ fn open_state(
     };
     let unresolved = state.unresolved();
     state.set_macs(&neighbor::resolve(&d.interface, &unresolved));
+    // NAT backends need no MAC, but the program's FIB lookup needs a
+    // neighbour entry for the next hop (without one the packet goes to the
+    // kernel, which may not forward it): ask the kernel to resolve them now.
+    for b in state.model.backends.values() {
+        if b.forward == config::Forward::Nat {
+            neighbor::trigger(b.cfg.address);
+        }
+    }
     state
         .apply()
         .map_err(|e| anyhow::anyhow!("programming the data plane: {e}"))?;

@@ -13,7 +13,7 @@ use super::persist::{DrainRecord, Persisted};
 
 use crate::{
     api::types::{ActionOutcome, DrainOutcome},
-    config::{BackendConfig, Config, OnUnhealthy, VipConfig},
+    config::{BackendConfig, Config, Forward, OnUnhealthy, VipConfig},
 };
 
 /// Health as the checker sees it.
@@ -49,6 +49,8 @@ pub struct BackendEntry {
     pub vip: String,
     pub vip_id: u32,
     pub id: u32,
+    /// Its VIP's: a NAT backend is reached through the FIB and needs no MAC.
+    pub forward: Forward,
     /// From the config, else from the neighbour table; None until resolved.
     pub mac: Option<[u8; 6]>,
     pub disabled: bool,
@@ -72,8 +74,8 @@ impl BackendEntry {
                 Some(DrainOutcome::Drained | DrainOutcome::Forced) => STATE_DRAINED,
             };
         }
-        // Nothing can be forwarded without a MAC (and no flow can exist yet).
-        if self.mac.is_none() {
+        // Nothing can be forwarded by DSR without a MAC (and no flow can exist yet).
+        if self.needs_mac() {
             return STATE_DOWN;
         }
         // A failing health check stops new flows only: existing ones are
@@ -90,9 +92,14 @@ impl BackendEntry {
         STATE_ACTIVE
     }
 
+    /// DSR writes the backend's MAC into each frame; NAT routes by the FIB.
+    pub fn needs_mac(&self) -> bool {
+        self.forward == Forward::Dsr && self.mac.is_none()
+    }
+
     /// Why the backend takes no new flows though nobody asked for that.
     pub fn problem(&self) -> Option<String> {
-        if self.mac.is_none() {
+        if self.needs_mac() {
             return Some(format!(
                 "MAC of {} unresolved: no neighbour entry on the interface; set `mac` in the config",
                 self.cfg.address
@@ -197,6 +204,7 @@ impl Model {
                         vip: vip.cfg.name.clone(),
                         vip_id: vip.id,
                         id,
+                        forward: vip.cfg.forward,
                         mac,
                         disabled: persisted.disabled.contains(&cfg.name),
                         health,

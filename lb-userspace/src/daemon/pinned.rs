@@ -125,8 +125,10 @@ mac = "02:00:00:00:00:33"
             addr: from_ip(b.cfg.address),
             mac: [2, 0, 0, 0, 0, mac],
             state,
-            _pad: 0,
+            forward: lb_common::nat::FORWARD_DSR,
             weight: 1,
+            port_be: 0,
+            _pad: [0; 2],
         };
         (b.id, entry)
     }

@@ -116,7 +116,7 @@ impl State {
         self.model
             .backends
             .values()
-            .filter(|b| b.mac.is_none())
+            .filter(|b| b.needs_mac())
             .map(|b| (b.cfg.name.clone(), b.cfg.address))
             .collect()
     }

@@ -9,12 +9,14 @@ use lb_common::{
     addr::{Addr16, from_ip},
     backend::{Backend, STATE_ACTIVE},
     maps::{VIP_PORT_TCP, VIP_PORT_UDP},
-    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
+    nat::{FORWARD_DSR, FORWARD_NAT, NatConfig},
+    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_NAT, VipInfo, VipKey},
 };
 
 use super::model::{LIVE_STATES, Model};
 use crate::{
-    dataplane::maps::Maps,
+    config::Forward,
+    dataplane::{maps::Maps, nat::nat_config},
     maglev::{MaglevBackend, build_table},
 };
 
@@ -29,6 +31,8 @@ pub struct Synced {
     vips: BTreeMap<VipKey, VipInfo>,
     ports: BTreeMap<u16, u32>,
     addrs: BTreeSet<Addr16>,
+    /// `NAT_CONFIG` as last written (None: not yet, by this process).
+    nat: Option<NatConfig>,
 }
 
 impl Synced {
@@ -97,12 +101,33 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
                     addr: from_ip(b.cfg.address),
                     mac: b.mac.unwrap_or([0; 6]),
                     state: b.kernel_state(),
-                    _pad: 0,
+                    forward: match b.forward {
+                        Forward::Dsr => FORWARD_DSR,
+                        Forward::Nat => FORWARD_NAT,
+                    },
                     weight: b.cfg.weight,
+                    port_be: match b.forward {
+                        Forward::Dsr => 0,
+                        Forward::Nat => b.cfg.port.to_be(),
+                    },
+                    _pad: [0; 2],
                 },
             )
         })
         .collect();
+
+    // 0. NAT's sources and ports, before a NAT backend can be picked.
+    if let Some(nat) = maps.nat.as_mut() {
+        let d = &model.config.daemon;
+        let wanted = nat_config(
+            &model.config.nat,
+            d.flow_idle_timeout.max(d.udp_idle_timeout),
+        );
+        if synced.nat != Some(wanted) {
+            nat.write_config(&wanted)?;
+            synced.nat = Some(wanted);
+        }
+    }
 
     // 1. Backends that are (or become) ACTIVE, so a flipped table never names
     //    a slot that is not ready.
@@ -126,7 +151,10 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
             key,
             VipInfo {
                 vip_id: vip.id,
-                flags: 0,
+                flags: match vip.cfg.forward {
+                    Forward::Dsr => 0,
+                    Forward::Nat => VIP_F_NAT,
+                },
             },
         );
         wanted_vips.entry(key.address_marker()).or_insert(VipInfo {

@@ -7,7 +7,10 @@ use lb_common::{backend::state_name, stats::Counters};
 
 use super::{clock::unix_now, model::BackendEntry, state::State};
 use crate::{
-    api::types::{BackendStatus, DrainStatus, Drops, FleetDrainStatus, Status, Traffic, VipStatus},
+    api::types::{
+        BackendStatus, DrainStatus, Drops, FleetDrainStatus, NatCounters, Status, Traffic,
+        VipStatus,
+    },
     dataplane::maps::Maps,
 };
 
@@ -92,6 +95,7 @@ impl State {
             name: b.cfg.name.clone(),
             vip: b.vip.clone(),
             address: b.cfg.address.to_string(),
+            port: b.cfg.port,
             mac: b.mac.map(mac_string),
             weight: b.cfg.weight,
             state: state_name(b.kernel_state()).to_string(),
@@ -150,6 +154,7 @@ impl State {
                 address: v.cfg.address.to_string(),
                 port: v.cfg.port,
                 protocol: v.cfg.protocol.to_string(),
+                forward: v.cfg.forward.to_string(),
                 counters: traffic(&c, self.rates.per_s(&format!("vip:{}", v.id))),
                 drops: Drops {
                     malformed: c.drop_malformed,
@@ -159,6 +164,13 @@ impl State {
                 repicked: c.repicked,
                 confirmed: c.confirmed,
                 unrecorded: c.unrecorded,
+                nat: NatCounters {
+                    reply_packets: c.reply_packets,
+                    reply_bytes: c.reply_bytes,
+                    no_port: c.nat_no_port,
+                    no_neighbour: c.nat_no_neigh,
+                    no_route: c.nat_no_route,
+                },
                 backends: v
                     .cfg
                     .backends
@@ -196,6 +208,15 @@ impl State {
             vips,
             passed_packets: global.packets,
             passed_malformed: global.drop_malformed,
+            nat_untranslated: global.nat_untranslated,
+            nat_sources: self
+                .model
+                .config
+                .nat
+                .sources
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }

@@ -84,6 +84,9 @@ fn load_with<'a>(
         .map_max_entries(names::FLOWS, sizes.max_flows)
         .map_max_entries(names::FLOWS4, sizes.max_flows)
         .map_max_entries(names::DRAIN_FLOWS, sizes.max_drain_flows)
+        // One translation per flow, each way.
+        .map_max_entries(names::NAT_FWD, sizes.max_flows)
+        .map_max_entries(names::NAT_REV, sizes.max_flows)
         .map_max_entries(names::MAGLEV, maglev_entries)
         .map_max_entries(names::MAGLEV_LIVE_HALF, sizes.max_vips)
         .map_max_entries(names::VIP_STATS, sizes.max_vips)

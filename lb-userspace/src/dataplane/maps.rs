@@ -72,6 +72,9 @@ pub struct Maps {
     pub global_stats: PerCpuArray<MapData, Counters>,
     /// Slots per Maglev half.
     pub maglev_size: u32,
+    /// `NAT_CONFIG` and `NAT_FWD`; opened by `Dataplane` from the pins
+    /// (None for a bare `Maps::take`, as the kernel tests use).
+    pub nat: Option<super::nat::NatMaps>,
     /// What this process last wrote into each (VIP, half) of `MAGLEV`, so a new
     /// table costs one write per slot that changed rather than one per slot:
     /// a drain moves about 1/N of them, and is that much faster to take effect.
@@ -140,6 +143,7 @@ impl Maps {
             global_stats: PerCpuArray::try_from(src.map(names::GLOBAL_STATS)?)
                 .map_err(ctx(names::GLOBAL_STATS))?,
             maglev_size,
+            nat: None,
             written: StdHashMap::new(),
         })
     }

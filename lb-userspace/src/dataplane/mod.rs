@@ -11,6 +11,7 @@ pub mod flows;
 pub mod link_info;
 pub mod load;
 pub mod maps;
+pub mod nat;
 pub mod object;
 pub mod pins;
 
@@ -104,7 +105,8 @@ impl Dataplane {
                 pins.link().display()
             )
         })?;
-        let maps = Maps::from_pins(&pins.0, sizes.maglev_size)?;
+        let mut maps = Maps::from_pins(&pins.0, sizes.maglev_size)?;
+        maps.nat = Some(nat::NatMaps::from_pins(&pins.0)?);
         tracing::info!(
             dir = %pins.0.display(),
             tag = program.tag,
@@ -137,7 +139,9 @@ impl Dataplane {
             map.pin(pins.map(name))
                 .with_context(|| format!("pinning map {name} in {}", pins.0.display()))?;
         }
-        let maps = Maps::take(&mut ebpf, opts.sizes.maglev_size)?;
+        let mut maps = Maps::take(&mut ebpf, opts.sizes.maglev_size)?;
+        // From the pins made above: the loaded object keeps its NAT maps.
+        maps.nat = Some(nat::NatMaps::from_pins(&pins.0)?);
         let prog = load::verified_program(&mut ebpf)?;
         let program = ProgramState {
             tag: adopt::hex_tag(prog.info().context("reading the program's info")?.tag()),

@@ -177,7 +177,6 @@ pub fn assert_clean(label: &str, r: &LoadResult) {
 /// Waits until `backend` has served `n` requests from the client since
 /// `since` (the load reaches it).
 pub fn wait_served(lab: &Lab, backend: &Backend, since: f64, n: usize) {
-    let client = client_ip(lab);
     poll(
         &format!("{n} requests served by {}", backend.name()),
         Duration::from_secs(10),
@@ -186,7 +185,7 @@ pub fn wait_served(lab: &Lab, backend: &Backend, since: f64, n: usize) {
                 .access_log()
                 .ok()?
                 .iter()
-                .filter(|e| e.t >= since && e.client.starts_with(&client))
+                .filter(|e| e.t >= since && from_client(lab, &e.client))
                 .count();
             (served >= n).then_some(())
         },
@@ -196,7 +195,6 @@ pub fn wait_served(lab: &Lab, backend: &Backend, since: f64, n: usize) {
 /// Waits until the backends together have served `n` requests from the
 /// client since `since` (a load is running).
 pub fn wait_load(lab: &Lab, since: f64, n: usize) {
-    let client = client_ip(lab);
     poll(
         &format!("{n} requests served"),
         Duration::from_secs(10),
@@ -207,7 +205,7 @@ pub fn wait_load(lab: &Lab, since: f64, n: usize) {
                     .access_log()
                     .ok()?
                     .iter()
-                    .filter(|e| e.t >= since && e.client.starts_with(&client))
+                    .filter(|e| e.t >= since && from_client(lab, &e.client))
                     .count();
             }
             (served >= n).then_some(())
@@ -221,15 +219,43 @@ pub fn client_ip(lab: &Lab) -> String {
     format!("{}:", lab.client_host().ipv4)
 }
 
+/// Whether a backend saw `seen_as` (its access log's `client`) as one of the
+/// client's connections through the VIP. DSR: the client's own address. NAT:
+/// the LB's address (the NAT source) at a port of NAT's range, below the
+/// kernel's ephemeral ports (32768 up) that the LB's health checks and
+/// on_drain notices come from.
+pub fn from_client(lab: &Lab, seen_as: &str) -> bool {
+    if lab.nat_backends() == 0 {
+        return seen_as.starts_with(&client_ip(lab));
+    }
+    let Ok(addr) = seen_as.parse::<SocketAddr>() else {
+        return false;
+    };
+    let lb = lab.lb_host();
+    let nat_source = addr.ip() == std::net::IpAddr::from(lb.ipv4)
+        || lb
+            .ipv6
+            .is_some_and(|v6| addr.ip() == std::net::IpAddr::from(v6));
+    nat_source && addr.port() < 32768
+}
+
+/// The address and port a flow of `lb flows` has in its backend's access
+/// log: its NAT source when translated, else the client's own.
+pub fn seen_as(flow: &Value) -> Option<String> {
+    flow["nat"]
+        .as_str()
+        .or(flow["client"].as_str())
+        .map(str::to_owned)
+}
+
 /// Connections from the client whose first request reached `backend` at or
 /// after `since`.
 pub fn first_requests_since(lab: &Lab, backend: &Backend, since: f64) -> Vec<AccessEntry> {
-    let client = client_ip(lab);
     backend
         .connections_since(since)
         .expect("access log")
         .into_iter()
-        .filter(|e| e.client.starts_with(&client))
+        .filter(|e| from_client(lab, &e.client))
         .collect()
 }
 
@@ -311,7 +337,7 @@ pub fn drain(lab: &Lab, daemon: &Daemon, extra: &[&str], limit: Duration) -> Dra
     let picked_at_return = picked_flows(daemon);
     let pinned_clients = flows(daemon, Some(TARGET))
         .iter()
-        .filter_map(|f| f["client"].as_str().map(str::to_owned))
+        .filter_map(seen_as)
         .collect();
     args.push("--wait");
     let wait = thread::scope(|s| {
@@ -477,16 +503,15 @@ pub fn connect_in(ns: &Netns, addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 /// port made there (to explain a drain that does not end).
 pub fn explain_live(lab: &Lab, daemon: &Daemon, backend: &Backend) {
     let log = backend.access_log().unwrap_or_default();
-    let client = client_ip(lab);
     for f in flows(daemon, Some(backend.name())) {
         if f["state"] != "live" {
             continue;
         }
         println!("live flow on {}: {f}", backend.name());
-        let c = f["client"].as_str().unwrap_or_default();
+        let c = seen_as(&f).unwrap_or_default();
         let mine: Vec<&AccessEntry> = log
             .iter()
-            .filter(|e| e.client == c && e.client.starts_with(&client))
+            .filter(|e| e.client == c && from_client(lab, &e.client))
             .collect();
         for e in mine.iter().rev().take(3) {
             println!("  its request: {e:?}");
