@@ -61,6 +61,12 @@ const _: () = assert!(core::mem::size_of::<VipInfo>() == 8);
 pub const VIP_F_ADDRESS_MARKER: u32 = 1;
 /// The VIP forwards by NAT (`forward = "nat"`); see lb_common::nat.
 pub const VIP_F_NAT: u32 = 2;
+/// A backend of this VIP is DRAINING, so `DRAIN_FLOWS` may hold connections
+/// to it: only then does a SYN that starts a connection pay the lookup that
+/// drops a record left on its 5-tuple by an older connection (lb-ebpf
+/// `flow.rs`). User space sets it before the backend turns DRAINING and
+/// clears it only after the backend left DRAINING.
+pub const VIP_F_DRAINING: u32 = 4;
 
 /// Slots of `VIP_ADDRS` (a power of two).
 pub const VIP_ADDR_SLOTS: u32 = 4096;

@@ -18,7 +18,10 @@ use lb_common::{
     flow::{FlowInfo, FlowKey, handshake_slot},
     maglev::{NO_BACKEND, slot_index},
     maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
-    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
+    vip::{
+        PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_DRAINING, VipAddrSlot, VipInfo, VipKey,
+        vip_addr_slot,
+    },
 };
 use lb_userspace::dataplane::{
     load::{Sizes, load},
@@ -201,7 +204,14 @@ impl Dataplane {
     }
 
     /// Records `key` in `DRAIN_FLOWS` as a connection of draining backend `id`.
+    /// Records `key` for draining backend `id`, and marks its VIP as the
+    /// daemon does while one of its backends drains (`VIP_F_DRAINING`).
     pub fn drain_flow(&mut self, key: &FlowKey, id: u32) -> Result<()> {
+        let vip = VipKey::new(key.dst, key.dport(), key.proto);
+        if let Ok(mut info) = self.maps.vips.get(&vip, 0) {
+            info.flags |= VIP_F_DRAINING;
+            self.maps.vips.insert(vip, info, 0)?;
+        }
         Ok(self.maps.drain_flows.insert(key, id, 0)?)
     }
 

@@ -46,8 +46,8 @@ pub fn render_flood_defence(r: &Report, md: &mut Md) {
          CPU and second, the least recently used part, never the flows in use;",
     );
     md.line(
-        "- a SYN that starts a connection (no entry, or a closed one) drops any \
-         `DRAIN_FLOWS` record of its 5-tuple, and a handshake in progress is checked \
+        "- a SYN that starts a connection (no entry, or a closed one) to a VIP with a \
+         draining backend drops any `DRAIN_FLOWS` record of its 5-tuple, and a handshake in progress is checked \
          before the second chance: a client reuses a 5-tuple only once its old connection \
          is gone, so a record of the old one must not send the new one to the draining \
          backend, which would reset it;",
@@ -58,13 +58,14 @@ pub fn render_flood_defence(r: &Report, md: &mut Md) {
     );
     md.blank();
     md.line(format!(
-        "Cost. A SYN is now a flow-table miss, the Maglev pick, a `DRAIN_FLOWS` probe and \
-         a slot write: {} ns (`new_flow_net`; {} ns into a full table, \
-         `new_flow_full_net`). The first ACK is a miss, the slot read and compare, and the \
-         insert the SYN used to make: {} ns (`confirm_net`; {} ns full, \
-         `confirm_full_net`). The `DRAIN_FLOWS` probe (a hash of 262,144 buckets, about \
-         200 ns when its bucket is cold) used to be the first ACK's (second chance before \
-         handshake) and is now the SYN's: a connection pays it once either way. A whole new connection into a \
+        "Cost. A SYN is now a flow-table miss, the Maglev pick and a slot write: {} ns \
+         (`new_flow_net`; {} ns into a full table, `new_flow_full_net`). The first ACK is \
+         a miss, the slot read and compare, and the insert the SYN used to make: {} ns \
+         (`confirm_net`; {} ns full, `confirm_full_net`). Only while a backend of the VIP \
+         drains (`VIP_F_DRAINING`, set by user space) does a SYN also probe `DRAIN_FLOWS` \
+         to drop a record of its 5-tuple (a hash of 262,144 buckets: about 200 ns when its \
+         bucket is cold, as the first ACK's second-chance probe costs a connection that \
+         misses the handshake); the bench's VIPs have none draining. A whole new connection into a \
          full table costs {} ns (`connection_full_net`), {}× the least a miss plus an \
          insert costs (`floor_flow_insert_full`, {} ns); before the defence the SYN alone \
          did the insert and measured 1.17× it (965.1 ns on 2026-11-26): the defence's \

@@ -9,7 +9,7 @@
 use lb_common::{
     backend::{Backend, STATE_ACTIVE, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
     flow::{FLOW_F_CLOSING, FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo},
-    vip::{PROTO_TCP, VipInfo},
+    vip::{PROTO_TCP, VIP_F_DRAINING, VipInfo},
 };
 
 use crate::program::{
@@ -124,7 +124,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         // The flow moves: a new connection, or its backend is admin DOWN or gone.
         let vip = maps::try_vip(packet)?;
         if reused {
-            forget_drain_record(&key);
+            forget_drain_record(&key, &vip);
             if !flow.is_closing() {
                 stats::flow_closed(vip.vip_id, flow.backend_id);
             }
@@ -165,7 +165,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         }
         // A new connection: its pick waits in HANDSHAKES for the first ACK
         // (see admit.rs), so a SYN flood cannot empty the flow table.
-        forget_drain_record(&key);
+        forget_drain_record(&key, &vip);
         return try_new_flow(&key, hash, &vip, now, flags, syn_seq, RecordIn::Handshake);
     }
     // The handshake's first ACK: the flow gets its entry, on its SYN's
@@ -249,8 +249,16 @@ fn second_chance(key: &Key, vip: &VipInfo, now: u64, flags: u32) -> Option<Targe
 /// lab's flood test hit it: a port reused 8 s after a connection on the
 /// draining backend whose record user space still held. One lookup, a
 /// delete only on a hit.
+///
+/// Only while the VIP has a draining backend (`VIP_F_DRAINING`): the lookup
+/// in a large hash costs a new connection about as much as the rest of its
+/// path, and at any other time a record sends nothing anywhere
+/// (`second_chance` honours one only while its backend is DRAINING).
 #[inline(always)]
-fn forget_drain_record(key: &Key) {
+fn forget_drain_record(key: &Key, vip: &VipInfo) {
+    if vip.flags & VIP_F_DRAINING == 0 {
+        return;
+    }
     let wide = key.wide();
     // SAFETY: only tests for presence; the value is not read.
     if unsafe { DRAIN_FLOWS.get(&wide) }.is_some() {

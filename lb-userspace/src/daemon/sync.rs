@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lb_common::{
     addr::{Addr16, from_ip},
-    backend::{Backend, STATE_ACTIVE},
+    backend::{Backend, STATE_ACTIVE, STATE_DRAINING},
     maps::{VIP_PORT_TCP, VIP_PORT_UDP},
     nat::{FORWARD_DSR, FORWARD_NAT, NatConfig},
-    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_NAT, VipInfo, VipKey},
+    vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_DRAINING, VIP_F_NAT, VipInfo, VipKey},
 };
 
 use super::model::{LIVE_STATES, Model};
@@ -147,6 +147,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
             vip.cfg.port,
             vip.cfg.protocol.number(),
         );
+        let draining = !members(model, vip.id, &[STATE_DRAINING]).is_empty();
         wanted_vips.insert(
             key,
             VipInfo {
@@ -154,7 +155,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
                 flags: match vip.cfg.forward {
                     Forward::Dsr => 0,
                     Forward::Nat => VIP_F_NAT,
-                },
+                } | if draining { VIP_F_DRAINING } else { 0 },
             },
         );
         wanted_vips.entry(key.address_marker()).or_insert(VipInfo {
@@ -178,10 +179,20 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
             synced.live.insert(vip.id, live);
         }
     }
+    // `VIP_F_DRAINING` goes on here, before a backend turns DRAINING (step
+    // 4), and off only after every backend left DRAINING (step 5).
     for (key, info) in &wanted_vips {
-        if synced.vips.get(key) != Some(info) {
-            maps.vips.insert(key, info, 0)?;
-            synced.vips.insert(*key, *info);
+        let kept = synced
+            .vips
+            .get(key)
+            .map_or(0, |old| old.flags & VIP_F_DRAINING);
+        let now = VipInfo {
+            flags: info.flags | kept,
+            ..*info
+        };
+        if synced.vips.get(key) != Some(&now) {
+            maps.vips.insert(key, now, 0)?;
+            synced.vips.insert(*key, now);
         }
     }
     let wanted_addrs: BTreeSet<Addr16> = wanted_vips.keys().map(|k| k.addr).collect();
@@ -212,6 +223,14 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
     for id in stale {
         maps.backends.set(id, Backend::EMPTY, 0)?;
         synced.backends.remove(&id);
+    }
+
+    // 5. A VIP none of whose backends is DRAINING any more loses `VIP_F_DRAINING`.
+    for (key, info) in &wanted_vips {
+        if synced.vips.get(key) != Some(info) {
+            maps.vips.insert(key, info, 0)?;
+            synced.vips.insert(*key, *info);
+        }
     }
     let stale_vips: Vec<VipKey> = synced
         .vips
