@@ -22,6 +22,16 @@ pub struct FlowsQuery {
     pub after: Option<String>,
 }
 
+/// What an operator asks of this node of a fleet (`lb node ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeAction {
+    Show,
+    /// Withdraw every VIP: the router sends no new flow here.
+    Drain,
+    /// Announce again.
+    Enable,
+}
+
 /// An error the API reports to its client.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -72,10 +82,7 @@ pub trait Control: Send + Sync + 'static {
     fn flows(&self, query: FlowsQuery) -> impl Future<Output = ControlResult<FlowPage>> + Send;
     fn teardown(&self) -> impl Future<Output = ControlResult<TeardownReport>> + Send;
     /// `[cluster]` only: this node behind the router (show, drain, enable).
-    fn node(
-        &self,
-        action: crate::daemon::fleet_node::NodeAction,
-    ) -> impl Future<Output = ControlResult<NodeStatus>> + Send;
+    fn node(&self, action: NodeAction) -> impl Future<Output = ControlResult<NodeStatus>> + Send;
     /// `[cluster]` only: the fleet as etcd shows it.
     fn fleet(&self) -> impl Future<Output = ControlResult<FleetStatus>> + Send;
 }

@@ -15,14 +15,13 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-use super::control::{Control, FlowsQuery};
+use super::control::{Control, FlowsQuery, NodeAction};
 use super::error::ApiError;
 use super::guard::{self, Access};
 use super::types::{
     BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
     TeardownReport,
 };
-use crate::daemon::fleet_node::NodeAction;
 
 /// Largest request body accepted; a drain request is a few dozen bytes.
 pub const MAX_BODY: usize = 64 * 1024;

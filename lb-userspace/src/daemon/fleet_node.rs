@@ -28,15 +28,7 @@ const ROUTER_CONVERGES: Duration = Duration::from_secs(1);
 /// Time between attempts while BIRD refuses or is unreachable.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// What an operator asks of this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeAction {
-    Show,
-    /// Withdraw every VIP: the router sends no new flow here.
-    Drain,
-    /// Announce again.
-    Enable,
-}
+use crate::api::control::NodeAction;
 
 impl Core {
     /// The VIPs this node may announce now, handed to the BGP task if they

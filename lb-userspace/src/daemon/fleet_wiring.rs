@@ -12,8 +12,9 @@ use super::{
     event_loop::{Core, Msg, Reply},
     fleet_agent::{self, FleetLink, LinkSetter},
     fleet_core::{Command, FleetDrainView, FleetSide, Published},
-    fleet_node::{self, NodeAction},
+    fleet_node,
 };
+use crate::api::control::NodeAction;
 use crate::{
     api::types::NodeStatus,
     cluster::model::{AdminRecord, AdminState, Revision},

@@ -11,10 +11,10 @@ use super::{
     event_loop::{Msg, Reply},
     fleet_agent::FleetLink,
     fleet_core::Command,
-    fleet_node::NodeAction,
     fleet_wiring::FleetMsg,
     flow_list::{self, DEFAULT_PAGE},
 };
+use crate::api::control::NodeAction;
 use crate::{
     api::{
         control::{Control, ControlError, ControlResult, FlowsQuery},
