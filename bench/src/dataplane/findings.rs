@@ -2,7 +2,7 @@
 //! target what the profile shows and what would change it.
 
 use super::{
-    render::{med, over, p50, ratio, slow, stat},
+    lookup::{med, over, p50, ratio, slow, stat},
     report::{Report, Target},
 };
 use crate::report::{Md, f};

@@ -1,7 +1,7 @@
 //! The flood defence: its design, and what it costs a new connection.
 
 use super::{
-    render::{med, ratio, stat},
+    lookup::{med, ratio, stat},
     report::Report,
 };
 use crate::report::Md;

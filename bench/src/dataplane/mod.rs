@@ -18,6 +18,7 @@ mod figures;
 mod fill;
 mod findings;
 mod flood;
+mod lookup;
 mod render;
 pub mod report;
 pub mod setup;

@@ -3,6 +3,7 @@
 use super::{
     described::{CASES, RATIOS},
     findings::{render_lru, render_misses},
+    lookup::{med, over, ratio, stat},
     report::Report,
 };
 use crate::report::{Md, f};
@@ -353,36 +354,4 @@ fn render_attribution(r: &Report, md: &mut Md) {
         med(r, "floor_flow_spread_net"),
     ));
     md.blank();
-}
-
-/// What `ratio`'s numerator adds to its denominator `base`, in ns: (median
-/// per-round ratio − 1) × the median of `base`.
-pub fn over(r: &Report, ratio: &str, base: &str) -> f64 {
-    let q = r.ratios.get(ratio).map_or(f64::NAN, |s| s.median);
-    let b = r.ns.get(base).map_or(f64::NAN, |s| s.median);
-    (q - 1.0) * b
-}
-
-pub fn ratio(r: &Report, name: &str) -> String {
-    r.ratios.get(name).map_or("n/a".into(), |s| f(s.median, 2))
-}
-
-pub fn med(r: &Report, case: &str) -> String {
-    r.ns.get(case).map_or("n/a".into(), |s| f(s.median, 1))
-}
-
-pub fn stat(r: &Report, case: &str) -> String {
-    r.stats_ns
-        .get(case)
-        .map_or("n/a".into(), |s| f(s.median, 1))
-}
-
-pub fn slow(r: &Report, case: &str) -> String {
-    r.slow_calls.get(case).map_or("n/a".into(), |s| {
-        format!("{:.2}% × {} µs", 100.0 * s.share, f(s.mean_us, 1))
-    })
-}
-
-pub fn p50(r: &Report, case: &str) -> String {
-    r.p50_ns.get(case).map_or("n/a".into(), |s| f(s.median, 1))
 }

@@ -18,17 +18,12 @@ use crate::program::{
     clock,
     error::{DropReason, Error},
     maps::{BACKENDS, NAT_FWD, NAT_REV},
-    nat_alloc, nat_fib,
+    nat_alloc::{self, Target},
+    nat_fib,
     nat_rewrite::{Rewrite, rewrite},
     nat_scratch::{Scratch, scratch_with_packet},
     stats,
 };
-
-/// The backend a NAT packet goes to and the VIP it counts on.
-pub struct Target {
-    pub id: u32,
-    pub vip_id: u32,
-}
 
 /// Translates and forwards the request packet in `ctx` to backend `backend_id` of VIP `vip_id`.
 ///

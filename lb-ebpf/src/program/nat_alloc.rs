@@ -24,9 +24,14 @@ use lb_common::{
 
 use crate::program::{
     maps::{NAT_CONFIG, NAT_FWD, NAT_REV},
-    nat::Target,
     nat_scratch::Scratch,
 };
+
+/// The backend a NAT packet goes to and the VIP it counts on.
+pub struct Target {
+    pub id: u32,
+    pub vip_id: u32,
+}
 
 /// A new translation for the flow `s.key` (client→VIP) to `backend`
 /// (`target`'s), recorded both ways and left in `s.fwd`; false when no

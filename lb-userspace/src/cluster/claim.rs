@@ -23,7 +23,7 @@
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 
-use super::lease::LeaseHolder;
+use super::holder::LeaseHolder;
 use super::model::{ActionClaim, ActionOutcome, ActionResult, Revision, now_ms};
 use super::store::{FleetStore, StoreError, StoreResult, decode, encode};
 

@@ -10,6 +10,7 @@ use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::holder::{LeaseHolder, LeaseRef};
 use super::model::{NodeInfo, NodeName, now_ms};
 use super::store::{FleetStore, StoreError, StoreResult, encode};
 
@@ -17,29 +18,6 @@ use super::store::{FleetStore, StoreError, StoreResult, encode};
 /// the election timeout, 1.5 s by default, rounded up).
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
-
-/// What keys written under a node's lease need: its name and lease id.
-pub trait LeaseHolder {
-    fn node(&self) -> &NodeName;
-    fn id(&self) -> i64;
-}
-
-/// A copy of a live registration's name and lease id, for tasks other than
-/// the lease's owner (the claim of a shutdown action).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseRef {
-    pub node: NodeName,
-    pub id: i64,
-}
-
-impl LeaseHolder for LeaseRef {
-    fn node(&self) -> &NodeName {
-        &self.node
-    }
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
 
 impl LeaseHolder for NodeLease {
     fn node(&self) -> &NodeName {

@@ -6,6 +6,7 @@
 //! - [`store`]: [`FleetStore`], admin states (put, read, watch), node
 //!   reports and the fleet-wide view;
 //! - [`lease`]: node registration under an etcd lease, kept alive;
+//! - [`holder`]: the name and lease id that keys under a lease carry;
 //! - [`claim`]: "the shutdown action runs once": an etcd transaction, with
 //!   takeover when the winner's lease expires;
 //! - [`decide`]: fleet-wide decisions as pure functions (drain completion);
@@ -17,11 +18,13 @@
 pub mod bgp;
 pub mod claim;
 pub mod decide;
+pub mod holder;
 pub mod keys;
 pub mod lease;
 pub mod model;
 pub mod store;
 
 pub use claim::ClaimOutcome;
-pub use lease::{LeaseHolder, LeaseRef, LeaseState, NodeLease};
+pub use holder::{LeaseHolder, LeaseRef};
+pub use lease::{LeaseState, NodeLease};
 pub use store::{AdminEvent, AdminWatch, FleetStore, StoreError};

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::decide::{self, FleetCount};
+use super::holder::LeaseHolder;
 use super::keys::Keys;
-use super::lease::LeaseHolder;
 use super::model::{AdminRecord, AdminState, KeyPrefix, NodeInfo, NodeName, NodeReport, Revision};
 
 /// How long one etcd request may take before it counts as a failure (the
