@@ -150,7 +150,9 @@ pub struct DrainStatus {
     pub live_flows: u64,
     /// "pending", "sent", "skipped" (--no-signal or no action) or "failed".
     pub signal: SignalState,
-    /// None while running; "drained", "forced" or "cancelled" once over.
+    /// None while running; "drained" or "forced" once over. A drain that
+    /// `lb enable` or `lb disable` cancels leaves no record (counted as
+    /// `cancelled` in `lb_drains_total`).
     pub outcome: Option<DrainOutcome>,
     /// Flows still live at the deadline and forced off.
     pub forced_flows: u64,
@@ -273,8 +275,6 @@ pub enum DrainOutcome {
     Drained,
     /// The deadline passed; the remaining connections were forced off.
     Forced,
-    /// Ended by `lb enable` before it finished.
-    Cancelled,
 }
 
 impl DrainOutcome {
@@ -282,7 +282,6 @@ impl DrainOutcome {
         match self {
             Self::Drained => "drained",
             Self::Forced => "forced",
-            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -17,7 +17,7 @@ use super::{
     model::BackendEntry, state::Work,
 };
 use crate::{
-    api::{control::ControlError, types::DrainOutcome},
+    api::control::ControlError,
     cluster::{
         decide::{self, FleetCount},
         model::{AdminRecord, AdminState, DrainParams, NodeName, NodeReport, Revision, now_ms},
@@ -197,10 +197,7 @@ impl Core {
             .backends
             .get(name)
             .ok_or_else(|| ControlError::UnknownBackend(name.to_string()))?;
-        let drain = b
-            .drain
-            .as_ref()
-            .filter(|d| d.outcome != Some(DrainOutcome::Cancelled));
+        let drain = b.drain.as_ref();
         Ok(match command {
             Command::Drain { timeout, no_signal } => {
                 if b.disabled {

@@ -70,7 +70,6 @@ impl BackendEntry {
         if let Some(drain) = &self.drain {
             return match drain.outcome {
                 None => STATE_DRAINING,
-                Some(DrainOutcome::Cancelled) => STATE_ACTIVE,
                 Some(DrainOutcome::Drained | DrainOutcome::Forced) => STATE_DRAINED,
             };
         }

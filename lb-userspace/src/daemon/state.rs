@@ -156,10 +156,7 @@ impl State {
         }
         // Already draining, or drained and not enabled since: the same request
         // again changes nothing, and above all runs no shutdown action twice.
-        if b.drain
-            .as_ref()
-            .is_some_and(|d| d.outcome != Some(DrainOutcome::Cancelled))
-        {
+        if b.drain.as_ref().is_some() {
             return Ok(Vec::new());
         }
         let timeout = timeout.unwrap_or(b.cfg.drain_timeout);
@@ -217,7 +214,7 @@ impl State {
         b.drain = None;
         if was_draining {
             tracing::info!(backend = name, "drain cancelled: back to ACTIVE");
-            counters::global().drain_ended(name, DrainOutcome::Cancelled.as_str(), 0);
+            counters::global().drain_ended(name, counters::CANCELLED, 0);
         }
         let mut work = self.untrack(name);
         work.extend(undo.map(Work::Action));
@@ -229,7 +226,7 @@ impl State {
         self.refuse_after_teardown()?;
         let b = self.backend_mut(name)?;
         if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
-            counters::global().drain_ended(name, DrainOutcome::Cancelled.as_str(), 0);
+            counters::global().drain_ended(name, counters::CANCELLED, 0);
         }
         b.disabled = true;
         b.drain = None;

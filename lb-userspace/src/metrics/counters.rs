@@ -18,7 +18,10 @@ pub const HEALTH_BUCKETS: [f64; 11] = [
 ];
 
 /// How a drain ended, as `lb status` names it.
-pub const DRAIN_OUTCOMES: [&str; 3] = ["drained", "forced", "cancelled"];
+pub const DRAIN_OUTCOMES: [&str; 3] = ["drained", "forced", CANCELLED];
+/// The outcome label of a drain that `lb enable` or `lb disable` ended: the
+/// drain's record goes with it, so no `DrainOutcome` names it.
+pub const CANCELLED: &str = "cancelled";
 
 /// One backend's health checks.
 #[derive(Clone, Debug, Default, PartialEq)]
