@@ -335,24 +335,10 @@ impl NatRow {
 
 /// Runs `rows` in order; panics listing every failed row.
 pub fn run_rows(dp: &Dataplane, rows: &[NatRow]) -> usize {
-    let mut failed = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        match row.run(dp) {
-            Ok(summary) => println!("[{:>2}] ok   {}\n      {summary}", i + 1, row.desc),
-            Err(why) => {
-                println!("[{:>2}] FAIL {}\n      {why}", i + 1, row.desc);
-                failed.push(format!("[{}] {}: {why}", i + 1, row.desc));
-            }
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} NAT rows failed:\n{}",
-        failed.len(),
-        rows.len(),
-        failed.join("\n")
-    );
-    rows.len()
+    crate::table::run_each(
+        "NAT",
+        rows.iter().map(|row| (row.desc.as_str(), row.run(dp))),
+    )
 }
 
 /// Checks an untagged Ethernet frame's IPv4 header checksum and its TCP or

@@ -299,22 +299,34 @@ fn diff_at(want: &[u8], got: &[u8]) -> String {
 /// Runs `rows` in order against one `dp` (rows may rely on state earlier rows
 /// left), prints each, and panics listing every failed row.
 pub fn run_table(dp: &mut Dataplane, rows: &[Row]) -> usize {
-    let mut failed = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        match row.run(dp) {
-            Ok(summary) => println!("[{:>2}] ok   {}\n      {summary}", i + 1, row.desc),
+    run_each(
+        "fixture",
+        rows.iter().map(|row| (row.desc.as_str(), row.run(dp))),
+    )
+}
+
+/// Prints each row's result as it comes (`kind` names the table in the
+/// panic), and panics listing every failed row; returns how many rows ran.
+pub fn run_each<'a>(
+    kind: &str,
+    results: impl Iterator<Item = (&'a str, Result<String, String>)>,
+) -> usize {
+    let (mut ran, mut failed) = (0, Vec::new());
+    for (i, (desc, result)) in results.enumerate() {
+        ran += 1;
+        match result {
+            Ok(summary) => println!("[{:>2}] ok   {desc}\n      {summary}", i + 1),
             Err(why) => {
-                println!("[{:>2}] FAIL {}\n      {why}", i + 1, row.desc);
-                failed.push(format!("[{}] {}: {why}", i + 1, row.desc));
+                println!("[{:>2}] FAIL {desc}\n      {why}", i + 1);
+                failed.push(format!("[{}] {desc}: {why}", i + 1));
             }
         }
     }
     assert!(
         failed.is_empty(),
-        "{} of {} fixture rows failed:\n{}",
+        "{} of {ran} {kind} rows failed:\n{}",
         failed.len(),
-        rows.len(),
         failed.join("\n")
     );
-    rows.len()
+    ran
 }
