@@ -18,6 +18,8 @@ mod health;
 mod limits;
 #[path = "drain/load.rs"]
 mod load;
+#[path = "drain/mixed_load.rs"]
+mod mixed_load;
 #[path = "drain/on_drain.rs"]
 mod on_drain;
 #[path = "drain/signal.rs"]

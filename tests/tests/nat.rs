@@ -11,6 +11,8 @@
 //! Run: cargo xtask test -- nat
 
 // The drain tests use the rest of it.
+#[path = "drain/mixed_load.rs"]
+mod mixed_load;
 #[allow(dead_code)]
 #[path = "drain/support.rs"]
 mod support;
@@ -18,12 +20,11 @@ mod support;
 use std::{collections::BTreeMap, io::Write as _, net::SocketAddr, time::Duration};
 
 use lb_lab::{BackendOpts, ConfigSpec, Daemon, Lab, LabSpec, LoadRun, LoadSpec, Request, Tool};
+use mixed_load::{MixedLoadDrain, drain_under_mixed_load};
 use serde_json::Value;
-
 use support::{
-    TARGET, assert_clean, assert_no_connection_after_drain, drain, exit_code, finish_long,
-    first_requests_since, from_client, now, place_connections, poll, read_response, start_daemon,
-    start_long, wait_served,
+    TARGET, assert_clean, assert_no_connection_after_drain, drain, exit_code, first_requests_since,
+    from_client, now, place_connections, poll, read_response, start_daemon,
 };
 
 /// Three NAT backends, web-1..web-3, on VIP (and VIP6 with `ipv6`).
@@ -198,54 +199,12 @@ fn nat_drain_under_load_loses_no_request() {
     let daemon = start_daemon(&lab, &quick_drains());
     let web2 = lab.backend(TARGET).unwrap();
 
-    let slow = start_long(&lab, &daemon, "/slow?seconds=5", 8, Duration::from_secs(30));
-    let stream = start_long(
-        &lab,
-        &daemon,
-        "/stream?seconds=5",
-        8,
-        Duration::from_secs(30),
-    );
-    let since = now();
-    let loads = [
-        (
-            "hey keep-alive GET (c=4)",
-            hey(lab.vip_url("/"), true, false, 8),
-        ),
-        (
-            "hey fresh-connection GET (c=4)",
-            hey(lab.vip_url("/"), false, false, 8),
-        ),
-        (
-            "hey fresh-connection POST 1000 B (c=4)",
-            hey(lab.vip_url("/"), false, true, 8),
-        ),
-    ]
-    .map(|(label, spec)| (label, LoadRun::spawn(&lab, spec).unwrap()));
-    wait_served(&lab, web2, since, 30);
-
-    let run = drain(&lab, &daemon, &[], Duration::from_secs(40));
-    let b = daemon.backend_status(TARGET).unwrap();
-    let started = b["drain"]["started_at"].as_f64().unwrap();
-    println!(
-        "NAT drain: `lb drain` returned at +{:.3} s, drained at +{:.3} s, initial flows {}, SIGTERM at +{:.3} s",
-        run.returned_at - started,
-        run.done_at - started,
-        b["drain"]["initial_flows"],
-        web2.sigterm_events()
-            .unwrap()
-            .first()
-            .map_or(f64::NAN, |t| t - started)
-    );
-    for (label, l) in loads {
-        assert_clean(label, &l.join().unwrap());
-    }
-    assert!(finish_long(slow) >= 1, "no /slow request ran on {TARGET}");
-    assert!(
-        finish_long(stream) >= 1,
-        "no /stream request ran on {TARGET}"
-    );
-    assert_eq!(web2.sigterm_events().unwrap().len(), 1);
+    let MixedLoadDrain {
+        run,
+        status: b,
+        since,
+        ..
+    } = drain_under_mixed_load(&lab, &daemon, &lab.vip_url("/"), "NAT drain");
     assert!(
         !first_requests_since(&lab, web2, since).is_empty(),
         "the load never reached {TARGET} through NAT"
