@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use lb_common::maglev::slot_index;
 use lb_lab::{
-    ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, LoadRun, LoadSpec, Request, Tool,
-    fleet::BGP_PROTOCOL,
+    ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, Lab, LoadRun, LoadSpec, Request, Tool,
+    client::InFlight, fleet::BGP_PROTOCOL,
 };
 use lb_tests::lab_support::{flows_json, lb_binary, poll};
 use lb_userspace::cluster::bgp::{BgpError, BirdControl};
@@ -212,26 +212,8 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
     // Long streams, then one node withdraws: its streams go on through the
     // others, on the same backend (a different one would reset them).
-    let streams: Vec<_> = (0..12)
-        .map(|_| {
-            lab.spawn_request(
-                Request::get(lab.vip_url("/stream?seconds=8")).timeout(Duration::from_secs(30)),
-            )
-        })
-        .collect();
-    let placed: Vec<BTreeMap<String, String>> = poll(
-        "12 streams in the flow tables",
-        Duration::from_secs(10),
-        || {
-            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
-            (p.iter().map(BTreeMap::len).sum::<usize>() >= 12).then_some(p)
-        },
-    );
-    let (moved_idx, moved) = placed
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, p)| p.len())
-        .expect("three nodes");
+    let (streams, placed, moved_idx) = place_streams(lab, &daemons, Duration::from_secs(30));
+    let moved = &placed[moved_idx];
     let leaving = &fleet.nodes()[moved_idx];
     println!(
         "streams per node {:?}; withdrawing {} ({} streams)",
@@ -291,6 +273,32 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     }
     drop(daemons);
     drop(fleet);
+}
+
+/// 12 eight-second streams through the router (each request times out after
+/// `timeout`); once all are in the nodes' flow tables: the requests, each
+/// node's streams (see [`stream_flows`]) and the index of the node that
+/// carries the most.
+pub(crate) fn place_streams(
+    lab: &Lab,
+    daemons: &[Daemon],
+    timeout: Duration,
+) -> (Vec<InFlight>, Vec<BTreeMap<String, String>>, usize) {
+    let streams: Vec<InFlight> = (0..12)
+        .map(|_| lab.spawn_request(Request::get(lab.vip_url("/stream?seconds=8")).timeout(timeout)))
+        .collect();
+    let placed: Vec<BTreeMap<String, String>> = poll(
+        "12 streams in the flow tables",
+        Duration::from_secs(10),
+        || {
+            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
+            (p.iter().map(BTreeMap::len).sum::<usize>() >= 12).then_some(p)
+        },
+    );
+    let busiest = (0..placed.len())
+        .max_by_key(|&i| placed[i].len())
+        .expect("three nodes");
+    (streams, placed, busiest)
 }
 
 /// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->

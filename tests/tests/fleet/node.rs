@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
-use lb_tests::lab_support::{lb_binary, poll};
+use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_tests::lab_support::lb_binary;
 
-use crate::ecmp::{stream_flows, wait_next_hops};
+use crate::ecmp::{place_streams, wait_next_hops};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -54,26 +54,7 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
     load.connections = 3;
     load.duration = Duration::from_secs(12);
     let load = LoadRun::spawn(lab, load).expect("hey");
-    let streams: Vec<_> = (0..12)
-        .map(|_| {
-            lab.spawn_request(
-                Request::get(lab.vip_url("/stream?seconds=8")).timeout(Duration::from_secs(40)),
-            )
-        })
-        .collect();
-    let placed: Vec<BTreeMap<String, String>> = poll(
-        "12 streams in the flow tables",
-        Duration::from_secs(10),
-        || {
-            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
-            (p.iter().map(BTreeMap::len).sum::<usize>() >= 12).then_some(p)
-        },
-    );
-    let (idx, _) = placed
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, p)| p.len())
-        .expect("three nodes");
+    let (streams, placed, idx) = place_streams(lab, &daemons, Duration::from_secs(40));
     println!(
         "streams per node {:?}; node-draining {}",
         placed.iter().map(BTreeMap::len).collect::<Vec<_>>(),
