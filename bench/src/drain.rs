@@ -331,9 +331,7 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
 fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: RunInfo) -> Report {
     let get = |p: Procedure| {
         figures
-            .get(&p)
-            .map(|v| procedure_report(p, v))
-            .unwrap_or_else(|| procedure_report(p, &[]))
+            .get(&p).map_or_else(|| procedure_report(p, &[]), |v| procedure_report(p, v))
     };
     Report {
         run,

@@ -95,11 +95,11 @@ fn weight(i: u32, weighted: bool) -> u32 {
     if weighted { 1 + i % WEIGHT_CYCLE } else { 1 }
 }
 
-fn members<'a>(
-    names: &'a [String],
+fn members(
+    names: &[String],
     weighted: bool,
     without: Option<u32>,
-) -> Vec<MaglevBackend<'a>> {
+) -> Vec<MaglevBackend<'_>> {
     (0u32..)
         .zip(names)
         .filter(|(i, _)| Some(*i) != without)

@@ -130,7 +130,7 @@ impl Md {
             run.date,
             run.command,
             // A part under ten seconds (Maglev) would otherwise read "0 s".
-            f(run.seconds, if run.seconds < 10.0 { 1 } else { 0 }),
+            f(run.seconds, usize::from(run.seconds < 10.0)),
             run.machine.line()
         );
     }

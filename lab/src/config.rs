@@ -232,7 +232,7 @@ impl LbConfig {
                 protocol: "tcp".into(),
                 forward: nat.then(|| "nat".into()),
                 backend: backends,
-            })
+            });
         };
         let v4 = |b: &&Backend| backend(spec, b, b.name(), &b.ipv4().to_string());
         let v6 = |b: &&Backend| {

@@ -161,7 +161,7 @@ impl Daemon {
             proc: None,
             wrapper: wrapper
                 .iter()
-                .map(|w| w.to_string())
+                .map(std::string::ToString::to_string)
                 .chain(user.map(RunAs::setpriv).unwrap_or_default())
                 .collect(),
         };
@@ -370,15 +370,12 @@ impl Daemon {
             return Ok(p.exit_status());
         }
         p.signal(libc::SIGTERM)?;
-        match p.wait_timeout(Duration::from_secs(10))? {
-            Some(s) => Ok(Some(s)),
-            None => {
-                p.kill();
-                bail!(
-                    "lb daemon ignored SIGTERM for 10 s; killed. Log:\n{}",
-                    self.log_tail(20)
-                )
-            }
+        if let Some(s) = p.wait_timeout(Duration::from_secs(10))? { Ok(Some(s)) } else {
+            p.kill();
+            bail!(
+                "lb daemon ignored SIGTERM for 10 s; killed. Log:\n{}",
+                self.log_tail(20)
+            )
         }
     }
 

@@ -36,7 +36,7 @@ impl Cleanup {
         let namespaces: Vec<String> = self
             .namespaces
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain(..)
             .collect();
         for ns in namespaces.iter().rev() {
@@ -47,7 +47,7 @@ impl Cleanup {
         let paths: Vec<PathBuf> = self
             .paths
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain(..)
             .collect();
         for p in paths.iter().rev() {
@@ -61,14 +61,14 @@ impl Cleanup {
     pub(crate) fn add_namespace(&self, name: &str) {
         self.namespaces
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(name.to_owned());
     }
 
     pub(crate) fn add_path(&self, path: PathBuf) {
         self.paths
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(path);
     }
 }
@@ -95,13 +95,13 @@ static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 pub(crate) fn register(c: &Arc<Cleanup>) {
     INSTALL.call_once(install_handlers);
     LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(Arc::clone(c));
 }
 
 pub(crate) fn unregister(c: &Arc<Cleanup>) {
     LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .retain(|x| !Arc::ptr_eq(x, c));
 }
 
@@ -110,7 +110,7 @@ pub(crate) fn unregister(c: &Arc<Cleanup>) {
 pub fn cleanup_all() -> Vec<String> {
     let live: Vec<_> = LIVE
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .drain(..)
         .collect();
     live.iter().flat_map(|c| c.run()).collect()
@@ -146,7 +146,7 @@ fn install_handlers() {
         // SAFETY: querying and setting dispositions with valid structs.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+            if libc::sigaction(sig, std::ptr::null(), &raw mut old) != 0
                 || old.sa_sigaction != libc::SIG_DFL
             {
                 continue;
@@ -154,8 +154,8 @@ fn install_handlers() {
             let mut new: libc::sigaction = std::mem::zeroed();
             new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
             new.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut new.sa_mask);
-            libc::sigaction(sig, &new, std::ptr::null_mut());
+            libc::sigemptyset(&raw mut new.sa_mask);
+            libc::sigaction(sig, &raw const new, std::ptr::null_mut());
         }
     }
 }

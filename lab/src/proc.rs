@@ -34,7 +34,7 @@ pub struct Proc {
 fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
     // A panic while holding the lock leaves the Child usable; keep going so
     // teardown still works after a failed assertion.
-    child.lock().unwrap_or_else(|e| e.into_inner())
+    child.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Proc {
@@ -68,7 +68,7 @@ impl Proc {
         let child = Arc::new(Mutex::new(child));
         registry
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Arc::downgrade(&child));
         Ok(Proc {
             name: name.to_owned(),
@@ -152,7 +152,7 @@ fn kill_group(child: &Mutex<Child>, pid: u32) {
 pub fn kill_all(registry: &Registry) {
     let procs: Vec<_> = registry
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .drain(..)
         .filter_map(|w| w.upgrade())
         .collect();

@@ -198,8 +198,8 @@ impl FlowKey {
             h = murmur_round(h, word(&self.dst, i));
             i += 4;
         }
-        h = murmur_round(h, (self.sport_be as u32) << 16 | self.dport_be as u32);
-        h = murmur_round(h, self.proto as u32);
+        h = murmur_round(h, u32::from(self.sport_be) << 16 | u32::from(self.dport_be));
+        h = murmur_round(h, u32::from(self.proto));
         murmur_finish(h, 40)
     }
 }

@@ -164,8 +164,8 @@ impl Snapshot {
 pub fn normalise(mut deltas: Vec<Delta>) -> Vec<Delta> {
     let rank = |d: &Delta| {
         let s = match d.scope {
-            Scope::Vip(v) => v as u64,
-            Scope::Backend(b) => 1_000 + b as u64,
+            Scope::Vip(v) => u64::from(v),
+            Scope::Backend(b) => 1_000 + u64::from(b),
             Scope::Global => 1_000_000,
         };
         let f = Field::ALL.iter().position(|f| *f == d.field).unwrap_or(0) as u64;

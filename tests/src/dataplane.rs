@@ -154,8 +154,8 @@ impl Dataplane {
         } else {
             VIP_PORT_UDP
         };
-        let bits = self.maps.vip_ports.get(&(port as u32), 0)?;
-        self.maps.vip_ports.set(port as u32, bits | bit, 0)?;
+        let bits = self.maps.vip_ports.get(&u32::from(port), 0)?;
+        self.maps.vip_ports.set(u32::from(port), bits | bit, 0)?;
         self.maps.live_half.set(vip_id, 0, 0)?;
         Ok(key)
     }

@@ -68,7 +68,7 @@ impl Flood<'_> {
                 Ok(()) => sent += 1,
                 // The interface's queue is full: let it drain.
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    thread::sleep(Duration::from_micros(200))
+                    thread::sleep(Duration::from_micros(200));
                 }
                 Err(e) => return Err(e).context("sending a spoofed frame"),
             }
@@ -116,7 +116,7 @@ impl RawSocket {
                 frame.as_ptr().cast(),
                 frame.len(),
                 0,
-                (&self.addr as *const libc::sockaddr_ll).cast(),
+                (&raw const self.addr).cast(),
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };

@@ -143,7 +143,7 @@ pub fn valid(rng: &mut Rng) -> Frame {
         ),
         1 => Frame::echo(src(rng, v6), dst(rng, v6)),
         2 => Frame::neighbour_solicitation(
-            Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, rng.byte() as u16),
+            Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, u16::from(rng.byte())),
             CLIENT_MAC,
             Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10),
         ),
@@ -189,7 +189,7 @@ fn src(rng: &mut Rng, v6: bool) -> IpAddr {
         rng.byte()
     };
     if v6 {
-        Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, host as u16).into()
+        Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, u16::from(host)).into()
     } else {
         Ipv4Addr::new(192, 0, 2, host).into()
     }

@@ -52,8 +52,7 @@ pub struct NatLab {
 /// True while a namespace of this name exists.
 pub fn namespace_exists(name: &str) -> bool {
     crate::netns::run("ip", &["netns", "list"])
-        .map(|l| l.lines().any(|n| n.split_whitespace().next() == Some(name)))
-        .unwrap_or(true)
+        .map_or(true, |l| l.lines().any(|n| n.split_whitespace().next() == Some(name)))
 }
 
 /// A backend with a neighbour entry: (id, address).
@@ -195,7 +194,7 @@ pub fn add_vip(dp: &mut Dataplane, vip_id: u32, addr: IpAddr, port: u16, proto: 
 /// The source port the allocator gives the first flow of `key` to a
 /// backend none of whose ports is taken yet: the range's `hash % len`-th.
 pub fn first_port(key: &FlowKey, min: u16, max: u16) -> u16 {
-    min + (key.hash() % (max - min + 1) as u32) as u16
+    min + (key.hash() % u32::from(max - min + 1)) as u16
 }
 
 /// A NAT row: `input` arrives on interface `ingress`.

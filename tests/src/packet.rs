@@ -291,7 +291,7 @@ impl Frame {
             0,
             0,
             1,
-            0xff00 | t[13] as u16,
+            0xff00 | u16::from(t[13]),
             u16::from_be_bytes([t[14], t[15]]),
         );
         let mut f = Self::ip(

@@ -66,7 +66,7 @@ pub const VIPS: [NatVip; 7] = [
 /// `taken` are held for its backend: the first free one of the consecutive
 /// candidates from `hash % len` (one source address).
 pub fn alloc_port(key: &FlowKey, min: u16, max: u16, taken: &[u16]) -> Option<u16> {
-    let len = (max - min + 1) as u32;
+    let len = u32::from(max - min + 1);
     (0..lb_common::nat::NAT_PORT_TRIES.min(len))
         .map(|i| min + ((key.hash().wrapping_add(i)) % len) as u16)
         .find(|p| !taken.contains(p))

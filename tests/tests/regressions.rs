@@ -41,7 +41,7 @@ fn ipv6_truncated_behind_an_extension_header_to_a_vip_is_dropped() {
     let (other, lo) = hbh(OTHER6, &mut ports);
     // The same hop-by-hop SYN, cut after 1 byte of its extension header, with the
     // payload length saying so (1): a packet that is short, not truncated.
-    let mut short = vip[..lv.ext[0] + 1].to_vec();
+    let mut short = vip[..=lv.ext[0]].to_vec();
     short[lv.l3 + 4..lv.l3 + 6].copy_from_slice(&1u16.to_be_bytes());
     let drop = |desc: &str, input: Vec<u8>, vip| {
         Row::new(desc, input, Expect::Drop).delta(Scope::Vip(vip), Field::DropMalformed, 1)

@@ -219,7 +219,7 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     c.ok(&["systemctl", "stop", UNIT]);
     assert_eq!(c.property(UNIT, "ActiveState"), "inactive");
     assert_eq!(c.property(UNIT, "Result"), "success");
-    let pinned = fs::read_dir(&pins).map(|d| d.count()).unwrap_or(0);
+    let pinned = fs::read_dir(&pins).map_or(0, std::iter::Iterator::count);
     assert!(pinned > 0, "no pins left at {} after stop", pins.display());
     assert!(xdp_attached(&lab), "stop detached the XDP program");
     let stopped = served(&lab, 10);
@@ -252,9 +252,7 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     let sec = c.ok(&["systemd-analyze", "security", "--no-pager", UNIT]);
     let overall = sec
         .lines()
-        .find_map(|l| l.split_once("Overall exposure level for lb.service:"))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_else(|| panic!("no overall exposure in:\n{sec}"));
+        .find_map(|l| l.split_once("Overall exposure level for lb.service:")).map_or_else(|| panic!("no overall exposure in:\n{sec}"), |(_, v)| v.trim().to_owned());
     let exposure: f64 = overall.split_whitespace().next().unwrap().parse().unwrap();
     println!("systemd-analyze security lb.service (live, systemd 252): {overall}");
     assert!(exposure <= MAX_EXPOSURE, "{sec}");

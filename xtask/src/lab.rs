@@ -127,9 +127,7 @@ Ctrl-C here tears everything down: processes, namespaces, the XDP program.",
 /// `target/release/lb` from the workspace root), else as given.
 fn shown_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
-    p.strip_prefix(&cwd)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| p.to_path_buf())
+    p.strip_prefix(&cwd).map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
 }
 
 /// Waits for Ctrl-C (or SIGTERM, SIGHUP), restarting any backend whose
@@ -221,8 +219,8 @@ fn install_signal_pipe() -> Result<libc::c_int> {
             let mut new: libc::sigaction = std::mem::zeroed();
             new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
             new.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut new.sa_mask);
-            if libc::sigaction(sig, &new, std::ptr::null_mut()) != 0 {
+            libc::sigemptyset(&raw mut new.sa_mask);
+            if libc::sigaction(sig, &raw const new, std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error()).context("sigaction");
             }
         }
@@ -238,7 +236,7 @@ fn wait_signal(fd: libc::c_int, timeout: Duration) -> Option<u8> {
         revents: 0,
     };
     // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
+    let n = unsafe { libc::poll(&raw mut pfd, 1, timeout.as_millis() as libc::c_int) };
     if n <= 0 {
         return None;
     }

@@ -189,7 +189,7 @@ impl Bench {
                     c.name,
                     self.repeat
                 );
-                Ok((stats_after.0 - stats_before.0).as_nanos() as f64 / runs as f64)
+                Ok(stats_after.0.checked_sub(stats_before.0).unwrap().as_nanos() as f64 / runs as f64)
             }
         }
     }
@@ -256,7 +256,7 @@ impl Bench {
                     let run = xdp::test_run(self.lb.prog()?, &syn, 1, &mut out)
                         .with_context(|| format!("case {name}: SYN"))?;
                     let after = xdp::prog_stats(self.lb.prog()?)?;
-                    untimed.0 += after.0 - before.0;
+                    untimed.0 += after.0.checked_sub(before.0).unwrap();
                     untimed.1 += after.1 - before.1;
                     ensure!(
                         run.verdict == XDP_TX,
@@ -352,7 +352,7 @@ impl Bench {
                     self.calls
                 );
                 Ok(PerCallTime {
-                    mean: (stats_after.0 - stats_before.0 - untimed.0).as_nanos() as f64
+                    mean: stats_after.0.checked_sub(stats_before.0).unwrap().checked_sub(untimed.0).unwrap().as_nanos() as f64
                         / runs as f64,
                     detail: None,
                 })

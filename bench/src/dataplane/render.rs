@@ -323,7 +323,7 @@ fn render_attribution(r: &Report, md: &mut Md) {
                 (*what).to_owned(),
                 f(*ns, 1),
                 if d.is_finite() {
-                    format!("{:+.1}", d)
+                    format!("{d:+.1}")
                 } else {
                     String::new()
                 },

@@ -201,7 +201,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     let mut rows: Vec<[String; 6]> = Vec::new();
     for load in Load::ALL {
         let get = |m: &std::collections::BTreeMap<String, Summary>| {
-            m.get(load.key()).cloned().unwrap_or_default()
+            m.get(load.key()).copied().unwrap_or_default()
         };
         let x = get(&r.xdp_cpu_per_request_ns);
         let xn = get(&r.xdp_native_cpu_per_request_ns);

@@ -133,7 +133,7 @@ pub struct LoadRun {
 /// Time a tool gets beyond its own duration before it is killed: wrk waits
 /// for its last requests up to the request timeout.
 const GRACE: Duration = Duration::from_secs(15);
-const MAX_DURATION: Duration = Duration::from_secs(600);
+const MAX_DURATION: Duration = Duration::from_mins(10);
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 

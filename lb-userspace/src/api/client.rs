@@ -20,7 +20,7 @@ use super::types::{
 };
 
 /// Longer than any single operation of the daemon (a reload, a teardown).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -146,10 +146,7 @@ impl Client {
         if let Some(after) = after {
             query.push(format!("after={}", encode(after)));
         }
-        let path = match query.is_empty() {
-            true => "/v1/flows".to_owned(),
-            false => format!("/v1/flows?{}", query.join("&")),
-        };
+        let path = if query.is_empty() { "/v1/flows".to_owned() } else { format!("/v1/flows?{}", query.join("&")) };
         self.json(Method::GET, &path, None).await
     }
 

@@ -329,7 +329,7 @@ async fn the_read_only_socket_serves_reads_and_refuses_changes() {
     ] {
         match e {
             ClientError::Api { status, body } => {
-                assert_eq!((status, body.code.as_str()), (403, "read_only"))
+                assert_eq!((status, body.code.as_str()), (403, "read_only"));
             }
             other => panic!("expected 403, got {other:?}"),
         }

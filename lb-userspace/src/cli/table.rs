@@ -36,7 +36,7 @@ impl Table {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        let headers: Vec<String> = self.headers.iter().map(std::string::ToString::to_string).collect();
         let mut out = String::new();
         self.line(&mut out, indent, &widths, &headers);
         let note_indent = format!("{indent}{}", " ".repeat(widths[0] + 2));

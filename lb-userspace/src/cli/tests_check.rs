@@ -133,7 +133,7 @@ fn config_defaults_to_etc_lb_unless_lb_config_is_set() {
         .command
     {
         Command::Daemon { log_format, .. } => {
-            assert_eq!(log_format, crate::logging::LogFormat::Json)
+            assert_eq!(log_format, crate::logging::LogFormat::Json);
         }
         other => panic!("{other:?}"),
     }

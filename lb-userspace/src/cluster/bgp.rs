@@ -112,13 +112,10 @@ async fn exchange(socket: &Path, command: &str) -> Result<String, BgpError> {
         .await
         .map_err(io)?;
     let (code, text) = read_reply(&mut lines).await.map_err(io)?;
-    match reply_ok(code) {
-        true => Ok(text),
-        false => Err(BgpError::Refused {
-            command: command.to_owned(),
-            reply: text,
-        }),
-    }
+    if reply_ok(code) { Ok(text) } else { Err(BgpError::Refused {
+        command: command.to_owned(),
+        reply: text,
+    }) }
 }
 
 /// Reads one reply: lines `DDDD-text` (more follow), ` text` (continuation)

@@ -84,7 +84,7 @@ pub(super) fn action(raw: RawAction, at: &KeyPath) -> Checked<Action> {
         });
     }
     if let Some(argv) = raw.command {
-        if argv.first().is_none_or(|program| program.is_empty()) {
+        if argv.first().is_none_or(std::string::String::is_empty) {
             return Err(Problem::new(
                 at.key("command"),
                 format!(

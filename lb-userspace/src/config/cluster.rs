@@ -31,7 +31,7 @@ pub const DEFAULT_BIRD_SOCKET: &str = "/run/bird/bird.ctl";
 pub const DEFAULT_BGP_PROTOCOL: &str = "lb_vips";
 /// Longest lease: a dead node holds its claim (and the fleet's drain count)
 /// for up to this long.
-pub const MAX_LEASE_TTL: Duration = Duration::from_secs(60);
+pub const MAX_LEASE_TTL: Duration = Duration::from_mins(1);
 
 /// The validated `[cluster]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ pub const EXPECTED: &str = r#"a duration like "30s", "500ms", "2m", "1h" or "1.5
 /// The longest duration accepted anywhere (config, CLI, API, state file):
 /// 30 days. Longer is a typo, and bounding it here means no inner code ever
 /// meets a duration that overflows a clock or a float conversion.
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const MAX_DURATION: Duration = Duration::from_hours(720);
 
 /// Units, longest suffix first so `ms` is not read as `m`.
 const UNITS: [(&str, u128); 4] = [
@@ -92,10 +92,10 @@ mod tests {
     fn units() {
         assert_eq!(ok("30s"), Duration::from_secs(30));
         assert_eq!(ok("500ms"), Duration::from_millis(500));
-        assert_eq!(ok("2m"), Duration::from_secs(120));
-        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        assert_eq!(ok("2m"), Duration::from_mins(2));
+        assert_eq!(ok("1h"), Duration::from_hours(1));
         assert_eq!(ok("0s"), Duration::ZERO);
-        assert_eq!(ok("120s"), Duration::from_secs(120));
+        assert_eq!(ok("120s"), Duration::from_mins(2));
     }
 
     #[test]
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(ok("1.5ms"), Duration::from_micros(1500));
         assert_eq!(ok("0.000000001s"), Duration::from_nanos(1));
         assert_eq!(ok("0.0000000019s"), Duration::from_nanos(1));
-        assert_eq!(ok("2.5h"), Duration::from_secs(9000));
+        assert_eq!(ok("2.5h"), Duration::from_mins(150));
     }
 
     #[test]

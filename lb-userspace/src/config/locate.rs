@@ -132,7 +132,7 @@ impl<'t> Locator<'t> {
 }
 
 fn walk_table(table: &DeTable<'_>, path: &KeyPath, out: &mut Vec<Entry>) {
-    for (key, value) in table.iter() {
+    for (key, value) in table {
         let p = path.key(key.get_ref());
         out.push(Entry {
             path: p.clone(),

@@ -18,7 +18,7 @@ pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/lb";
 /// `<DEFAULT_STATE_DIR>/<interface>/state.json` (drains in progress, admin
 /// states, kept across restarts), so daemons on two interfaces never share one.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lb";
-pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_mins(2);
 pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_FLOWS: u32 = lb_common::maps::DEFAULT_MAX_FLOWS;
 pub const DEFAULT_MAX_DRAIN_FLOWS: u32 = lb_common::maps::DEFAULT_MAX_DRAIN_FLOWS;

@@ -52,7 +52,7 @@ fn design_example() {
     assert_eq!(d.socket, PathBuf::from("/run/lb/lb.sock"));
     assert_eq!(d.pin_root, PathBuf::from("/sys/fs/bpf/lb"));
     assert_eq!(d.metrics, Some("127.0.0.1:9464".parse().unwrap()));
-    assert_eq!(d.flow_idle_timeout, Duration::from_secs(120));
+    assert_eq!(d.flow_idle_timeout, Duration::from_mins(2));
     assert_eq!(c.vips.len(), 1);
     let v = &c.vips[0];
     assert_eq!(v.name, "web");
@@ -100,7 +100,7 @@ fn defaults() {
     assert_eq!(d.socket, PathBuf::from("/run/lb/lb.sock"));
     assert_eq!(d.pin_root, PathBuf::from("/sys/fs/bpf/lb"));
     assert_eq!(d.metrics, None);
-    assert_eq!(d.flow_idle_timeout, Duration::from_secs(120));
+    assert_eq!(d.flow_idle_timeout, Duration::from_mins(2));
     assert_eq!(d.udp_idle_timeout, Duration::from_secs(30));
     assert_eq!(d.max_flows, 1 << 20);
     assert_eq!(d.max_vips, 64);
@@ -188,7 +188,7 @@ on_drain = { http = "http://203.0.113.11:9000/drain" }
     assert_eq!(v.protocol.number(), 17);
     let [b1, b2] = &v.backends[..] else { panic!() };
     assert_eq!(b1.weight, 1000);
-    assert_eq!(b1.drain_timeout, Duration::from_secs(7200));
+    assert_eq!(b1.drain_timeout, Duration::from_hours(2));
     let h = b1.health.as_ref().unwrap();
     assert_eq!(
         (h.path.as_str(), h.port_for(b1), h.timeout),

@@ -76,35 +76,32 @@ pub fn step_in_fleet(
 
     let at_deadline = elapsed >= drain.timeout;
     if !drain.shutdown_done {
-        match (&backend.cfg.shutdown, drain.no_signal) {
-            (Some(action), false) => {
-                let due = at_deadline
-                    || live == 0
-                    || match backend.cfg.shutdown_when {
-                        ShutdownWhen::Idle => false,
-                        ShutdownWhen::Start => {
-                            elapsed >= backend.cfg.signal_delay
-                                || (elapsed >= SETTLE_FLOOR
-                                    && others_settled
-                                    && tracked.all_settled(now_ns, SETTLE_FLOOR.as_nanos() as u64))
-                        }
-                    };
-                if due {
-                    drain.shutdown_done = true;
-                    drain.signal = SignalState::Sent;
-                    result.changed = true;
-                    result.actions.push(Due {
-                        backend: name.clone(),
-                        kind: Kind::Shutdown,
-                        action: action.clone(),
-                    });
-                }
-            }
-            _ => {
+        if let (Some(action), false) = (&backend.cfg.shutdown, drain.no_signal) {
+            let due = at_deadline
+                || live == 0
+                || match backend.cfg.shutdown_when {
+                    ShutdownWhen::Idle => false,
+                    ShutdownWhen::Start => {
+                        elapsed >= backend.cfg.signal_delay
+                            || (elapsed >= SETTLE_FLOOR
+                                && others_settled
+                                && tracked.all_settled(now_ns, SETTLE_FLOOR.as_nanos() as u64))
+                    }
+                };
+            if due {
                 drain.shutdown_done = true;
-                drain.signal = SignalState::Skipped;
+                drain.signal = SignalState::Sent;
                 result.changed = true;
+                result.actions.push(Due {
+                    backend: name.clone(),
+                    kind: Kind::Shutdown,
+                    action: action.clone(),
+                });
             }
+        } else {
+            drain.shutdown_done = true;
+            drain.signal = SignalState::Skipped;
+            result.changed = true;
         }
     }
 

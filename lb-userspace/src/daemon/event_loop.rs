@@ -157,7 +157,7 @@ impl Core {
         let mut slow = tokio::time::interval(SLOW_TICK);
         slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let watchdog = notify::watchdog_every();
-        let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_hours(1)));
         self.health = health::spawn_all(&self.state.model, &self.tx);
         while !self.stopping {
             tokio::select! {
@@ -378,7 +378,7 @@ impl Core {
         match &error {
             None => tracing::info!(backend = name, %addr, "health check passing: healthy"),
             Some(e) => {
-                tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy")
+                tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy");
             }
         }
         b.health = next;

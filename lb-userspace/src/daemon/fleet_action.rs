@@ -114,7 +114,7 @@ async fn record(link: &FleetLink, backend: &str, drain: Revision, outcome: Recor
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(backend, error = %e, "recording the shutdown action's result; retrying")
+                    tracing::warn!(backend, error = %e, "recording the shutdown action's result; retrying");
                 }
             }
         }

@@ -97,7 +97,7 @@ impl Core {
 
     fn node_status(&self) -> NodeStatus {
         let fleet = self.fleet.as_ref();
-        let mode = fleet.map_or(NodeMode::Serving, |f| f.mode());
+        let mode = fleet.map_or(NodeMode::Serving, super::fleet_core::FleetSide::mode);
         let announced = fleet
             .and_then(|f| f.announce.as_ref())
             .map(|a| a.borrow().iter().map(ToString::to_string).collect())

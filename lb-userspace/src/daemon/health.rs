@@ -92,15 +92,12 @@ async fn check_loop(
             crate::metrics::counters::global().health_check(&name, took, result.is_ok());
             result
         };
-        match &result {
-            Ok(()) => {
-                successes = successes.saturating_add(1);
-                failures = 0;
-            }
-            Err(_) => {
-                failures = failures.saturating_add(1);
-                successes = 0;
-            }
+        if let Ok(()) = &result {
+            successes = successes.saturating_add(1);
+            failures = 0;
+        } else {
+            failures = failures.saturating_add(1);
+            successes = 0;
         }
         let probe = Msg::Probe {
             name: name.clone(),

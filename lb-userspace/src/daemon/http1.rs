@@ -36,7 +36,7 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
                 .ok_or(())
                 .and_then(|a| format!("[{a}]:80").parse().map_err(|_| ()))
         })
-        .map_err(|_| format!("{url:?}: the host must be an IP address (with an optional port)"))?;
+        .map_err(|()| format!("{url:?}: the host must be an IP address (with an optional port)"))?;
     Ok(Url {
         addr,
         host: authority.to_string(),

@@ -388,7 +388,7 @@ async fn supervise(
     tasks.abort_all();
     match &result {
         Ok(Ended::Stopped) => {
-            tracing::info!("daemon stopped; the data plane keeps running (lb teardown removes it)")
+            tracing::info!("daemon stopped; the data plane keeps running (lb teardown removes it)");
         }
         Ok(Ended::TornDown) => tracing::info!("daemon stopped after lb teardown"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "daemon failed"),

@@ -110,7 +110,7 @@ impl DrainRecord {
 
 /// A `Duration` as float seconds, bounded by `MAX_DURATION` when read.
 mod secs {
-    use super::*;
+    use super::{Duration, Deserialize, MAX_DURATION};
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())

@@ -45,13 +45,13 @@ impl Synced {
     /// are rewritten once, with the same content, since Maglev is deterministic).
     pub fn from_maps(maps: &Maps) -> anyhow::Result<Self> {
         let mut synced = Self::default();
-        for item in maps.vips.iter() {
+        for item in &maps.vips {
             let (k, v) = item?;
             synced.vips.insert(k, v);
             synced.addrs.insert(k.addr);
         }
         for port in 0..=u16::MAX {
-            let bits = maps.vip_ports.get(&(port as u32), 0)?;
+            let bits = maps.vip_ports.get(&u32::from(port), 0)?;
             if bits != 0 {
                 synced.ports.insert(port, bits);
             }
@@ -202,7 +202,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
     }
     for (port, bits) in &wanted_ports {
         if synced.ports.get(port) != Some(bits) {
-            maps.vip_ports.set(*port as u32, bits, 0)?;
+            maps.vip_ports.set(u32::from(*port), bits, 0)?;
             synced.ports.insert(*port, *bits);
         }
     }
@@ -249,7 +249,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
         .copied()
         .collect();
     for port in stale_ports {
-        maps.vip_ports.set(port as u32, 0, 0)?;
+        maps.vip_ports.set(u32::from(port), 0, 0)?;
         synced.ports.remove(&port);
     }
     let live_ids: BTreeSet<u32> = model.vips.iter().map(|v| v.id).collect();

@@ -187,7 +187,7 @@ fn signal_goes_after_signal_delay_even_if_the_table_never_settles() {
             .actions
             .is_empty()
     );
-    let step = drain::step(b, &tracked, 1, Duration::from_millis(1000), now, false);
+    let step = drain::step(b, &tracked, 1, Duration::from_secs(1), now, false);
     assert_eq!(step.actions.len(), 1);
 }
 
@@ -342,7 +342,7 @@ fn a_second_drain_request_changes_nothing() {
         .unwrap();
     let first = state.model.backends["web-2"].drain.clone().unwrap();
     let again = state
-        .start_drain("web-2", Some(Duration::from_secs(60)), true)
+        .start_drain("web-2", Some(Duration::from_mins(1)), true)
         .unwrap();
     assert!(again.is_empty(), "no work, no second action");
     assert_eq!(state.model.backends["web-2"].drain.as_ref(), Some(&first));

@@ -32,7 +32,7 @@ fn call(cmd: libc::c_long, attr: &mut BatchAttr) -> (u32, Option<io::Error>) {
         libc::syscall(
             libc::SYS_bpf,
             cmd,
-            attr as *mut BatchAttr,
+            std::ptr::from_mut::<BatchAttr>(attr),
             std::mem::size_of::<BatchAttr>(),
         )
     };
@@ -77,10 +77,10 @@ pub unsafe fn lookup_step<K, V>(
     let mut cursor_out = 0u32;
     let mut attr = BatchAttr {
         in_batch: match cursor {
-            Some(_) => &cursor_in as *const u32 as u64,
+            Some(_) => &raw const cursor_in as u64,
             None => 0,
         },
-        out_batch: &mut cursor_out as *mut u32 as u64,
+        out_batch: &raw mut cursor_out as u64,
         keys: keys.as_mut_ptr() as u64,
         values: values.as_mut_ptr() as u64,
         count: keys.len().min(values.len()) as u32,

@@ -56,7 +56,7 @@ pub fn driver_of(interface: &str) -> Option<String> {
     info.cmd = ETHTOOL_GDRVINFO;
     let mut request = IfReq {
         name: [0; libc::IFNAMSIZ],
-        data: &mut info,
+        data: &raw mut info,
         _pad: [0; 16],
     };
     request.name[..name.len()].copy_from_slice(name);

@@ -52,7 +52,7 @@ pub fn xdp_link_info(fd: BorrowedFd<'_>) -> io::Result<XdpLinkInfo> {
     let mut attr = InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
         info_len: std::mem::size_of::<LinkInfoPrefix>() as u32,
-        info: &mut info as *mut LinkInfoPrefix as u64,
+        info: &raw mut info as u64,
     };
     // SAFETY: `attr` is a valid `bpf_attr` prefix for this command; `info`
     // points at a live buffer of `info_len` bytes that the kernel fills.
@@ -60,7 +60,7 @@ pub fn xdp_link_info(fd: BorrowedFd<'_>) -> io::Result<XdpLinkInfo> {
         libc::syscall(
             libc::SYS_bpf,
             BPF_OBJ_GET_INFO_BY_FD,
-            &mut attr as *mut InfoAttr,
+            &raw mut attr,
             std::mem::size_of::<InfoAttr>(),
         )
     };
@@ -139,7 +139,7 @@ pub fn open_pinned(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
         libc::syscall(
             libc::SYS_bpf,
             BPF_OBJ_GET,
-            &mut attr as *mut ObjAttr,
+            &raw mut attr,
             std::mem::size_of::<ObjAttr>(),
         )
     };

@@ -38,7 +38,7 @@ pub enum LoadError {
 impl Sizes {
     /// Entries of the `MAGLEV` array: two halves of `M` slots per VIP.
     pub fn maglev_entries(&self) -> Result<u32, LoadError> {
-        let n = self.max_vips as u64 * 2 * self.maglev_size as u64;
+        let n = u64::from(self.max_vips) * 2 * u64::from(self.maglev_size);
         u32::try_from(n).map_err(|_| LoadError::TableTooLarge(n))
     }
 }

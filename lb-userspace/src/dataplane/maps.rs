@@ -179,18 +179,15 @@ impl Maps {
                     .flatten()
             })
         });
-        match mac {
-            Some(mac) => self
-                .own_mac
-                .set(0, OwnMac::new(mac), 0)
-                .map_err(ctx(names::OWN_MAC)),
-            None => {
-                tracing::warn!(
-                    interface,
-                    "no MAC address found; forwarded frames keep the MAC they were sent to as source"
-                );
-                Ok(())
-            }
+        if let Some(mac) = mac { self
+        .own_mac
+        .set(0, OwnMac::new(mac), 0)
+        .map_err(ctx(names::OWN_MAC)) } else {
+            tracing::warn!(
+                interface,
+                "no MAC address found; forwarded frames keep the MAC they were sent to as source"
+            );
+            Ok(())
         }
     }
 

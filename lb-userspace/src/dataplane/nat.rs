@@ -22,7 +22,7 @@ use crate::config::nat::NatHost;
 /// The shortest reuse delay of a source port: a backend that closed first
 /// keeps the 4-tuple in TIME_WAIT for 60 s (Linux), and a SYN on it before
 /// then could be taken for an old segment.
-pub const MIN_REUSE_AFTER: Duration = Duration::from_secs(60);
+pub const MIN_REUSE_AFTER: Duration = Duration::from_mins(1);
 
 pub struct NatMaps {
     pub config: Array<MapData, NatConfig>,
@@ -94,7 +94,7 @@ mod tests {
             port_min: 1024,
             port_max: 32767,
         };
-        let c = nat_config(&host, Duration::from_secs(120));
+        let c = nat_config(&host, Duration::from_mins(2));
         assert_eq!(
             (c.port_min, c.port_max, c.range_len()),
             (1024, 32767, 31744)

@@ -33,7 +33,7 @@ impl Process {
             rlim_max: 0,
         };
         // SAFETY: getrlimit only writes the struct it is given.
-        let max_fds = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        let max_fds = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } {
             0 => limit.rlim_cur,
             _ => 0,
         };

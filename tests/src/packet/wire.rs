@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::*;
+use super::{Frame, Layout, Net, ETH_P_IPV4, ETH_P_IPV6, ETH_P_ARP, Ipv4, Ipv6, Ext, EXT_HOP_BY_HOP, EXT_DEST_OPTS, EXT_ROUTING, EXT_FRAGMENT, L4, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_ICMP};
 
 /// The frame's bytes and where each header is.
 pub(super) fn build(frame: &Frame) -> (Vec<u8>, Layout) {
@@ -58,7 +58,7 @@ pub(super) fn build(frame: &Frame) -> (Vec<u8>, Layout) {
 fn sum16(bytes: &[u8]) -> u32 {
     bytes
         .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
         .sum()
 }
 
@@ -81,8 +81,8 @@ fn ipv4(out: &mut Vec<u8>, layout: &mut Layout, ip: &Ipv4) {
     let (proto, l4, offsets) = transport(&ip.l4, Pseudo::V4(ip.src, ip.dst));
     let header_len = 20 + options.len();
     let start = out.len();
-    let frags = (ip.dont_fragment as u16) << 14
-        | (ip.more_fragments as u16) << 13
+    let frags = u16::from(ip.dont_fragment) << 14
+        | u16::from(ip.more_fragments) << 13
         | (ip.fragment_offset & 0x1fff);
     out.push(0x40 | (header_len / 4) as u8);
     out.push(0);
@@ -172,7 +172,7 @@ fn ext_bytes(ext: &Ext, next: u8) -> Vec<u8> {
             v
         }
         Ext::Fragment { offset, more, id } => {
-            let field = (offset << 3) | *more as u16;
+            let field = (offset << 3) | u16::from(*more);
             let mut v = vec![next, 0];
             v.extend_from_slice(&field.to_be_bytes());
             v.extend_from_slice(&id.to_be_bytes());
@@ -193,7 +193,7 @@ impl Pseudo {
             Pseudo::V4(s, d) => sum16(&s.octets()) + sum16(&d.octets()),
             Pseudo::V6(s, d) => sum16(&s.octets()) + sum16(&d.octets()),
         };
-        addrs + proto as u32 + len as u32
+        addrs + u32::from(proto) + len as u32
     }
 }
 
@@ -277,7 +277,12 @@ pub(super) fn checksum_ok(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::IpAddr;
+
+    use super::{
+        super::{ETH_P_8021Q, SYN},
+        *,
+    };
 
     const C: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     const V: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));

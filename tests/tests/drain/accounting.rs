@@ -23,7 +23,7 @@ fn drain_live_count_falls_by_fin_rst_and_idle_timeout() {
     let spec = ConfigSpec {
         flow_idle_timeout: Some(Duration::from_secs_f64(IDLE_S)),
         backend: BackendOpts {
-            drain_timeout: Some(Duration::from_secs(60)),
+            drain_timeout: Some(Duration::from_mins(1)),
             ..BackendOpts::default()
         },
         ..ConfigSpec::default()
@@ -105,7 +105,7 @@ fn drain_live_count_falls_by_fin_rst_and_idle_timeout() {
             let t1 = now();
             let idle_s =
                 f.iter().find(|x| x["client"] == idle_client.as_str())?["idle_s"].as_f64()?;
-            (idle_s >= 1.5).then_some((t0 + t1) / 2.0 - idle_s)
+            (idle_s >= 1.5).then_some(f64::midpoint(t0, t1) - idle_s)
         });
         let expiry = last_seen + IDLE_S;
         let mut last_live = 0.0;

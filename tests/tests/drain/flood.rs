@@ -96,7 +96,7 @@ fn drain_survives_spoofed_syn_and_ack_floods() {
     let (syns, acks, (out, drained_at)) = thread::scope(|s| {
         let waiter = s.spawn(|| {
             let o = daemon
-                .lb_timeout(&["drain", TARGET, "--wait"], Duration::from_secs(60))
+                .lb_timeout(&["drain", TARGET, "--wait"], Duration::from_mins(1))
                 .unwrap();
             (o, now())
         });

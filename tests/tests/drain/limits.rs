@@ -160,7 +160,7 @@ fn drain_second_chance_leaves_active_backends_connections_alone() {
     let spec = ConfigSpec {
         max_flows: Some(1024),
         backend: BackendOpts {
-            drain_timeout: Some(Duration::from_secs(60)),
+            drain_timeout: Some(Duration::from_mins(1)),
             ..BackendOpts::default()
         },
         ..ConfigSpec::default()

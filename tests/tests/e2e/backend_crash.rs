@@ -47,12 +47,12 @@ fn e2e_4_backend_crash() {
     let failures = ka.errors.total() + ka.non_2xx + fr.errors.total() + fr.non_2xx;
     let during = nf_down - nf_kill;
     let bound = open + during;
-    let limit = fall as f64 * interval + 0.5;
+    let limit = f64::from(fall) * interval + 0.5;
     println!(
         "  web-3 down {} after the kill (health {}; fall {fall} x interval {interval} s = {:.1} s, bound {limit:.1} s)",
         secs(detect),
         down_status["health"],
-        fall as f64 * interval
+        f64::from(fall) * interval
     );
     println!(
         "  failed requests {failures} <= bound {bound} = {open} connections open on web-3 at the kill + {during} new connections lb sent it before it was down"

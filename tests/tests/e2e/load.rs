@@ -119,7 +119,7 @@ pub(super) fn drain_under_load(daemon: &Daemon, lab: &Lab, c: &DrainCase) {
 
     let keepalive = hey(lab, &(c.url)("/"), true, c.connections, c.load_secs);
     let fresh = hey(lab, &(c.url)("/"), false, c.connections, c.load_secs);
-    thread::sleep(Duration::from_millis(1000));
+    thread::sleep(Duration::from_secs(1));
     let still = slow
         .iter()
         .chain(&stream)
@@ -246,7 +246,7 @@ pub(super) fn drain_under_load(daemon: &Daemon, lab: &Lab, c: &DrainCase) {
         slow,
         true,
         std::slice::from_ref(&body_name),
-        |n| n.to_owned(),
+        std::borrow::ToOwned::to_owned,
     );
     let stream_by = join_all(
         "stream on the drained backend",

@@ -153,7 +153,7 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
         .map(|_| {
             lab.spawn_request(
                 Request::get(lab.vip_url(&format!("/stream?seconds={STREAM_SECONDS}")))
-                    .timeout(Duration::from_secs(60)),
+                    .timeout(Duration::from_mins(1)),
             )
         })
         .collect();

@@ -63,7 +63,7 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
 
     let t0 = Instant::now();
     let out = daemons[idx]
-        .lb_timeout(&["node", "drain"], Duration::from_secs(60))
+        .lb_timeout(&["node", "drain"], Duration::from_mins(1))
         .expect("lb node drain");
     let took = t0.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);

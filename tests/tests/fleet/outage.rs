@@ -52,7 +52,7 @@ fn fleet_store_rides_out_an_etcd_outage() {
                 let watched = tokio::time::timeout(Duration::from_secs(10), watch.next()).await;
                 println!("watch with etcd down: {watched:?}");
                 assert!(
-                    matches!(watched, Ok(Err(_)) | Ok(Ok(None))),
+                    matches!(watched, Ok(Err(_) | Ok(None))),
                     "the watch neither failed nor ended: {watched:?}"
                 );
 
@@ -81,7 +81,7 @@ fn fleet_store_rides_out_an_etcd_outage() {
                 assert!(live.contains_key(&node), "lb-1 lost its lease: {live:?}");
                 assert_eq!(lease.state(), LeaseState::Alive);
                 lease.revoke(&store).await.unwrap();
-            })
+            });
         });
         assert_eq!(from_test.recv().unwrap(), "kill");
         lab.etcd().kill();

@@ -214,7 +214,7 @@ fn check_maps(dp: &mut lb_tests::dataplane::Dataplane) -> anyhow::Result<()> {
     let in_range = |p_be: u16| (PORT_MIN..=PORT_MAX).contains(&u16::from_be(p_be));
     let rev: HashMap<_, NatReplyKey, NatReply> = HashMap::try_from(dp.other_map(NAT_REV)?)?;
     let mut n = 0;
-    for entry in rev.iter() {
+    for entry in &rev {
         let (k, _) = entry?;
         anyhow::ensure!(
             in_range(k.nat_port_be) && sources.contains(&k.nat_addr),
@@ -224,7 +224,7 @@ fn check_maps(dp: &mut lb_tests::dataplane::Dataplane) -> anyhow::Result<()> {
     }
     let fwd: HashMap<_, lb_common::flow::FlowKey, NatForward> =
         HashMap::try_from(dp.other_map(NAT_FWD)?)?;
-    for entry in fwd.iter() {
+    for entry in &fwd {
         let (_, v) = entry?;
         anyhow::ensure!(
             in_range(v.nat_port_be) && sources.contains(&v.nat_addr),

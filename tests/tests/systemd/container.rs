@@ -23,7 +23,7 @@ use std::{
 };
 
 /// How long systemd gets to boot, and to halt before it is killed.
-const BOOT: Duration = Duration::from_secs(60);
+const BOOT: Duration = Duration::from_mins(1);
 const HALT: Duration = Duration::from_secs(30);
 
 pub struct Container {
