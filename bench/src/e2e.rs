@@ -133,6 +133,8 @@ pub struct Figures {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+// `target` is the report's JSON key; renaming it would change the format.
+#[allow(clippy::struct_field_names)]
 pub struct Target {
     pub key: String,
     /// "min" or "max".
@@ -510,6 +512,8 @@ mod tests {
         report::{Md, Results, assert_documented, sample_run},
     };
 
+    // The fake rates are positive.
+    #[allow(clippy::cast_sign_loss)]
     fn fake(rps: f64, progs: usize, nginx: bool) -> Measured {
         Measured {
             requests: (rps * 4.0) as u64,

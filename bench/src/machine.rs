@@ -36,7 +36,10 @@ impl Machine {
             _ => model,
         };
         let cores = crate::xdp::online_cpus();
-        let kernel = nix::sys::utsname::uname().map_or_else(|_| "unknown".into(), |u| u.release().to_string_lossy().into_owned());
+        let kernel = nix::sys::utsname::uname().map_or_else(
+            |_| "unknown".into(),
+            |u| u.release().to_string_lossy().into_owned(),
+        );
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let memory_mib = meminfo
             .lines()
@@ -76,7 +79,7 @@ pub fn today() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = civil_from_days((secs / 86_400).cast_signed());
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -89,8 +92,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).expect("day of month is 1..=31");
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).expect("month is 1..=12");
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }

@@ -95,11 +95,7 @@ fn weight(i: u32, weighted: bool) -> u32 {
     if weighted { 1 + i % WEIGHT_CYCLE } else { 1 }
 }
 
-fn members(
-    names: &[String],
-    weighted: bool,
-    without: Option<u32>,
-) -> Vec<MaglevBackend<'_>> {
+fn members(names: &[String], weighted: bool, without: Option<u32>) -> Vec<MaglevBackend<'_>> {
     (0u32..)
         .zip(names)
         .filter(|(i, _)| Some(*i) != without)
@@ -133,7 +129,7 @@ fn over_expected(table: &[u32], n: u32, weighted: bool) -> Vec<f64> {
         .collect()
 }
 
-fn measure(n: u32, weighted: bool, build_ms: Vec<f64>, m: u32) -> Case {
+fn measure(n: u32, weighted: bool, build_ms: &[f64], m: u32) -> Case {
     let names = names(n);
     let full = build_table(&members(&names, weighted, None), m);
     let ratios = over_expected(&full, n, weighted);
@@ -162,7 +158,7 @@ fn measure(n: u32, weighted: bool, build_ms: Vec<f64>, m: u32) -> Case {
         count += 1;
     }
     let c = f64::from(count);
-    let s = Summary::of(&build_ms);
+    let s = Summary::of(build_ms);
     Case {
         backends: n,
         build_ms: Summary {
@@ -180,6 +176,8 @@ fn measure(n: u32, weighted: bool, build_ms: Vec<f64>, m: u32) -> Case {
     }
 }
 
+// Every part's `run` returns a Result, so main dispatches them alike.
+#[allow(clippy::unnecessary_wraps)]
 pub fn run(ctx: &Ctx) -> Result<Report> {
     let started = Instant::now();
     let m = DEFAULT_MAGLEV_SIZE;
@@ -201,7 +199,7 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     let mut unweighted = BTreeMap::new();
     let mut weighted = BTreeMap::new();
     for (&(n, w), ms) in &times {
-        let case = measure(n, w, ms.clone(), m);
+        let case = measure(n, w, ms, m);
         let into = if w { &mut weighted } else { &mut unweighted };
         into.insert(format!("n{n}"), case);
     }
@@ -344,11 +342,11 @@ mod tests {
 
     #[test]
     fn small_tables_measure_sensibly_and_every_key_is_documented() {
-        let c = measure(10, false, vec![1.0, 2.0, 3.0], 251);
+        let c = measure(10, false, &[1.0, 2.0, 3.0], 251);
         assert_eq!(c.removals, 10);
         assert!((c.moved_ideal - 0.1).abs() < 1e-9);
         assert!(c.moved >= c.moved_ideal * 0.5 && c.moved < 0.5, "{c:?}");
-        let w = measure(8, true, vec![1.0], 251);
+        let w = measure(8, true, &[1.0], 251);
         assert!(w.max_over_expected >= 1.0 && w.min_over_expected <= 1.0);
         let r = Report {
             run: crate::report::sample_run(),

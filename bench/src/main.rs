@@ -167,7 +167,7 @@ impl Ctx {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -176,7 +176,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: &Args) -> Result<()> {
     let json = args.docs.join("benchmarks.json");
     let md = args.docs.join("benchmarks.md");
     let mut results = Results::load(&json);

@@ -161,11 +161,17 @@ impl Backend {
 
     /// What it serves from its next start on (see [`Backend::restart`]).
     pub fn set_app(&self, app: App) {
-        *self.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = app;
+        *self
+            .app
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = app;
     }
 
     pub fn app(&self) -> App {
-        *self.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .app
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn file(&self, ext: &str) -> PathBuf {
@@ -173,7 +179,9 @@ impl Backend {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Proc>> {
-        self.proc.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.proc
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts Gunicorn (not waiting for it: see [`Backend::wait_ready`]).

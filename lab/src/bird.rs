@@ -3,6 +3,7 @@
 //! its config, control socket and log in the lab dir.
 
 use std::{
+    fmt::Write as _,
     path::{Path, PathBuf},
     sync::Arc,
     thread,
@@ -131,12 +132,13 @@ pub fn router_config(router_id: &str, nodes: &[String]) -> String {
          protocol kernel {{\n    ipv4 {{ import none; export all; }};\n    merge paths on;\n}}\n"
     );
     for (i, node) in nodes.iter().enumerate() {
-        c.push_str(&format!(
+        let _ = write!(
+            c,
             "protocol bgp lb{n} {{\n    local {router_id} as {ROUTER_AS};\n    \
              neighbor {node} as {NODES_AS};\n    {TIMERS}\n    \
              ipv4 {{ import all; export none; }};\n}}\n",
             n = i + 1
-        ));
+        );
     }
     c
 }

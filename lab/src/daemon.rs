@@ -370,7 +370,9 @@ impl Daemon {
             return Ok(p.exit_status());
         }
         p.signal(libc::SIGTERM)?;
-        if let Some(s) = p.wait_timeout(Duration::from_secs(10))? { Ok(Some(s)) } else {
+        if let Some(s) = p.wait_timeout(Duration::from_secs(10))? {
+            Ok(Some(s))
+        } else {
             p.kill();
             bail!(
                 "lb daemon ignored SIGTERM for 10 s; killed. Log:\n{}",

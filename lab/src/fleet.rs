@@ -102,7 +102,7 @@ impl FleetNode {
     /// node's interface, socket, state file and pin root.
     pub fn daemon_config(&self, lab: &Lab, spec: &ConfigSpec) -> LbConfig {
         let mut c = LbConfig::render(lab, spec);
-        c.daemon.interface = self.host.iface.clone();
+        c.daemon.interface.clone_from(&self.host.iface);
         c.daemon.socket = self.file("sock");
         c.daemon.state_file = self.file("state.json");
         c.daemon.pin_root = self.pin_root.display().to_string();
@@ -185,7 +185,7 @@ impl Fleet {
         );
         let lab = Lab::build(
             LabSpec {
-                prefix: spec.prefix.clone(),
+                prefix: spec.prefix,
                 backends: spec.backends,
                 ipv6: false,
             },

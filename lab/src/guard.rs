@@ -117,7 +117,8 @@ pub fn cleanup_all() -> Vec<String> {
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    let byte = sig as u8;
+    // Signal numbers (1..=64) fit a byte.
+    let byte = u8::try_from(sig).unwrap_or(u8::MAX);
     // SAFETY: write(2) is async-signal-safe; the fd is set before the
     // handler is installed and never closed.
     unsafe {

@@ -44,6 +44,7 @@ pub fn app_dir() -> PathBuf {
 
 /// The `lb` binary of a cargo profile ("debug" or "release") in this workspace.
 pub fn lb_binary(profile: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     target.join(profile).join("lb")
 }

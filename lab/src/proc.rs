@@ -34,7 +34,9 @@ pub struct Proc {
 fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
     // A panic while holding the lock leaves the Child usable; keep going so
     // teardown still works after a failed assertion.
-    child.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    child
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Proc {
@@ -102,7 +104,7 @@ impl Proc {
             bail!("{} (pid {}) has already exited", self.name, self.pid);
         }
         // SAFETY: plain syscall; the pid is our unreaped child.
-        if unsafe { libc::kill(self.pid as libc::pid_t, sig) } != 0 {
+        if unsafe { libc::kill(self.pid.cast_signed(), sig) } != 0 {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("signal {sig} to {} (pid {})", self.name, self.pid));
         }
@@ -144,7 +146,7 @@ fn kill_group(child: &Mutex<Child>, pid: u32) {
         return;
     }
     // SAFETY: plain syscall on the group our unreaped child leads.
-    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    unsafe { libc::kill(-pid.cast_signed(), libc::SIGKILL) };
     let _ = child.wait();
 }
 

@@ -22,7 +22,7 @@ pub fn remove_stale(prefix: &str) -> Result<Vec<String>> {
         let Ok(pid) = id.split(['.', '_']).next().unwrap_or("").parse::<i32>() else {
             continue;
         };
-        if pid == std::process::id() as i32 || pid_alive(pid) {
+        if pid == std::process::id().cast_signed() || pid_alive(pid) {
             continue;
         }
         // Kill what still runs inside, or the namespace outlives its name.

@@ -125,6 +125,8 @@ impl Lab {
         Lab::build_with(spec, front, 0)
     }
 
+    // The public constructors take the spec by value (tests build it inline).
+    #[allow(clippy::needless_pass_by_value)]
     fn build_with(spec: LabSpec, front: Front, nat_backends: usize) -> Result<Lab> {
         ensure!(
             crate::is_root(),

@@ -26,17 +26,13 @@ impl OwnMac {
     /// MAC (broadcast and multicast frames are everyone's).
     #[inline(always)]
     pub fn not_for_us(&self, dst: &[u8; 6]) -> bool {
+        let Self {
+            mac,
+            set,
+            _pad: pad,
+        } = *self;
         Self::not_for_us_word(
-            u64::from_le_bytes([
-                self.mac[0],
-                self.mac[1],
-                self.mac[2],
-                self.mac[3],
-                self.mac[4],
-                self.mac[5],
-                self.set,
-                self._pad,
-            ]),
+            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], set, pad]),
             u64::from_le_bytes([dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], 0, 0]),
         )
     }

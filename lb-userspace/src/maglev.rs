@@ -98,6 +98,17 @@ pub fn is_prime(n: u32) -> bool {
     true
 }
 
+/// Per backend in [`build_table`]: the next slot of its permutation to try,
+/// its step, its credit. Stepping by addition keeps hashing and `%` out of
+/// the loop.
+struct Walker {
+    id: u32,
+    next: u32,
+    skip: u32,
+    weight: u64,
+    credit: u64,
+}
+
 /// Builds one VIP's table of `m` slots, each holding a backend id.
 ///
 /// The result does not depend on the order of `backends` nor on their ids
@@ -119,15 +130,6 @@ pub fn build_table(backends: &[MaglevBackend<'_>], m: u32) -> Vec<u32> {
         return table;
     };
 
-    // Per backend: the next slot of its permutation to try, its step, its
-    // credit. Stepping by addition keeps hashing and `%` out of the loop.
-    struct Walker {
-        id: u32,
-        next: u32,
-        skip: u32,
-        weight: u64,
-        credit: u64,
-    }
     let mut walkers: Vec<Walker> = order
         .iter()
         .map(|b| {
@@ -245,7 +247,9 @@ mod tests {
         assert_eq!(permutation("c", 7), (3, 1));
         let n = ["a".to_string(), "b".to_string(), "c".to_string()];
         let mut bs = backends(&n, &[]);
-        bs.iter_mut().for_each(|b| b.id += 10);
+        for b in &mut bs {
+            b.id += 10;
+        }
         assert_eq!(build_table(&bs, 7), vec![11, 11, 10, 12, 10, 12, 10]);
         // Weighted, from the same Python implementation.
         let n = ["x".to_string(), "y".to_string(), "z".to_string()];
@@ -392,7 +396,7 @@ mod tests {
     #[test]
     fn thousand_backends_build_fast() {
         let nm = names(1000, "backend");
-        let weights: Vec<u32> = (0..1000).map(|i| 1 + (i % 10) as u32).collect();
+        let weights: Vec<u32> = (0..1000u32).map(|i| 1 + i % 10).collect();
         for w in [&[][..], &weights[..]] {
             let bs = backends(&nm, w);
             let start = std::time::Instant::now();

@@ -101,7 +101,7 @@ impl RawSocket {
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid start.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = ifindex as i32;
+        addr.sll_ifindex = libc::c_int::try_from(ifindex)?;
         addr.sll_halen = 6;
         addr.sll_addr[..6].copy_from_slice(&dst);
         Ok(Self { fd, addr })

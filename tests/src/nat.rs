@@ -51,8 +51,9 @@ pub struct NatLab {
 
 /// True while a namespace of this name exists.
 pub fn namespace_exists(name: &str) -> bool {
-    crate::netns::run("ip", &["netns", "list"])
-        .map_or(true, |l| l.lines().any(|n| n.split_whitespace().next() == Some(name)))
+    crate::netns::run("ip", &["netns", "list"]).map_or(true, |l| {
+        l.lines().any(|n| n.split_whitespace().next() == Some(name))
+    })
 }
 
 /// A backend with a neighbour entry: (id, address).
@@ -81,7 +82,7 @@ impl NatLab {
         }
         ns.sysctl("net.ipv4.ip_forward", "1")?;
         ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
-        let client_mac = fmt_mac(&crate::packet::CLIENT_MAC);
+        let client_mac = fmt_mac(crate::packet::CLIENT_MAC);
         for client in [client4, client6] {
             let addr = client.to_string();
             ns.ip(&[
@@ -97,7 +98,7 @@ impl NatLab {
             ])?;
         }
         for (id, addr) in backends {
-            let (addr, mac) = (addr.to_string(), fmt_mac(&backend_mac(*id)));
+            let (addr, mac) = (addr.to_string(), fmt_mac(backend_mac(*id)));
             ns.ip(&[
                 "neigh",
                 "replace",
@@ -128,7 +129,7 @@ fn ifindex(ns: &Netns, dev: &str) -> Result<u32> {
         .with_context(|| format!("no ifindex in {out:?}"))
 }
 
-fn fmt_mac(m: &Mac) -> String {
+fn fmt_mac(m: Mac) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

@@ -34,7 +34,7 @@ impl LineServer {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        if answer(conn, reply, timeout).is_ok() {
+                        if answer(&conn, reply, timeout).is_ok() {
                             n.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -70,17 +70,17 @@ impl Drop for LineServer {
     }
 }
 
-fn answer(conn: TcpStream, reply: &str, timeout: Duration) -> Result<()> {
+fn answer(mut conn: &TcpStream, reply: &str, timeout: Duration) -> Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(timeout))?;
     let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line)?;
-    (&conn).write_all(reply.as_bytes())?;
+    BufReader::new(conn).read_line(&mut line)?;
+    conn.write_all(reply.as_bytes())?;
     conn.shutdown(Shutdown::Write)?;
     // Wait for the client's FIN, so the server never closes with unread data (an RST).
     let mut rest = Vec::new();
-    let _ = (&conn).read_to_end(&mut rest);
+    let _ = conn.read_to_end(&mut rest);
     Ok(())
 }
 

@@ -58,6 +58,8 @@ fn backend_names(status: &Value) -> Vec<String> {
 }
 
 #[test]
+// The metrics are whole counts in f64: sums and states compare exactly.
+#[allow(clippy::float_cmp)]
 fn daemon_programs_the_vip_and_status_shows_it() {
     let lab = lab("lbd-start", 2);
     // `auto` on the lab's veth must pick generic: native would attach and

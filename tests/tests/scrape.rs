@@ -65,6 +65,8 @@ fn value(
 }
 
 #[test]
+// The metrics are whole counts and flags in f64: they compare exactly.
+#[allow(clippy::float_cmp)]
 fn service_metrics_scrape_parses_with_prometheus_client() {
     let lab = lab("svc-metrics");
     let spec = ConfigSpec {
@@ -183,7 +185,7 @@ fn service_metrics_scrape_parses_with_prometheus_client() {
             "lb_flow_table_max_entries",
             &[]
         ),
-        1048576.0
+        1_048_576.0
     );
     assert!(
         value(

@@ -252,7 +252,11 @@ fn systemd_runs_the_packaged_unit_in_a_lab() {
     let sec = c.ok(&["systemd-analyze", "security", "--no-pager", UNIT]);
     let overall = sec
         .lines()
-        .find_map(|l| l.split_once("Overall exposure level for lb.service:")).map_or_else(|| panic!("no overall exposure in:\n{sec}"), |(_, v)| v.trim().to_owned());
+        .find_map(|l| l.split_once("Overall exposure level for lb.service:"))
+        .map_or_else(
+            || panic!("no overall exposure in:\n{sec}"),
+            |(_, v)| v.trim().to_owned(),
+        );
     let exposure: f64 = overall.split_whitespace().next().unwrap().parse().unwrap();
     println!("systemd-analyze security lb.service (live, systemd 252): {overall}");
     assert!(exposure <= MAX_EXPOSURE, "{sec}");

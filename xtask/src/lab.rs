@@ -127,7 +127,8 @@ Ctrl-C here tears everything down: processes, namespaces, the XDP program.",
 /// `target/release/lb` from the workspace root), else as given.
 fn shown_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
-    p.strip_prefix(&cwd).map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
+    p.strip_prefix(&cwd)
+        .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
 }
 
 /// Waits for Ctrl-C (or SIGTERM, SIGHUP), restarting any backend whose
@@ -192,7 +193,8 @@ fn teardown(lab: Lab, mut daemon: Daemon) -> Result<()> {
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    let byte = sig as u8;
+    // Signal numbers (1..=64) fit a byte.
+    let byte = u8::try_from(sig).unwrap_or(u8::MAX);
     // SAFETY: write(2) is async-signal-safe; the fd is set before the handler
     // is installed and never closed.
     unsafe {

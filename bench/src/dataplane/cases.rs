@@ -189,7 +189,12 @@ impl Bench {
                     c.name,
                     self.repeat
                 );
-                Ok(stats_after.0.checked_sub(stats_before.0).unwrap().as_nanos() as f64 / runs as f64)
+                Ok(stats_after
+                    .0
+                    .checked_sub(stats_before.0)
+                    .unwrap()
+                    .as_nanos() as f64
+                    / runs as f64)
             }
         }
     }
@@ -352,7 +357,13 @@ impl Bench {
                     self.calls
                 );
                 Ok(PerCallTime {
-                    mean: stats_after.0.checked_sub(stats_before.0).unwrap().checked_sub(untimed.0).unwrap().as_nanos() as f64
+                    mean: stats_after
+                        .0
+                        .checked_sub(stats_before.0)
+                        .unwrap()
+                        .checked_sub(untimed.0)
+                        .unwrap()
+                        .as_nanos() as f64
                         / runs as f64,
                     detail: None,
                 })
@@ -371,7 +382,7 @@ impl Bench {
 
     /// Removes the flows the new-client cases made, so the tables stay at
     /// the size the cases are defined for.
-    pub fn forget_new(&mut self) -> Result<()> {
+    pub fn forget_new(&mut self) {
         for (table, key) in self.made.drain(..) {
             // Already evicted is fine.
             let _ = match table {
@@ -380,6 +391,5 @@ impl Bench {
                 Table::Pcpu => self.refs.pcpu.remove(&key),
             };
         }
-        Ok(())
     }
 }

@@ -15,9 +15,9 @@ pub enum Effect {
 
 impl Effect {
     /// The frame after `runs` runs on the same buffer (what repeat = N leaves).
-    pub fn after(&self, frame: &[u8], runs: u32) -> Vec<u8> {
+    pub fn after(self, frame: &[u8], runs: u32) -> Vec<u8> {
         let mut out = frame.to_vec();
-        match *self {
+        match self {
             Effect::Unchanged => {}
             Effect::SwapMacs => {
                 if runs % 2 == 1 {

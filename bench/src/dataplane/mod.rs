@@ -106,7 +106,7 @@ fn rounds(
             }
         }
         if forget {
-            b.forget_new()?;
+            b.forget_new();
         }
         eprint!(".");
     }

@@ -207,7 +207,9 @@ impl Snapshot {
     pub fn times(&self, n: u64) -> Snapshot {
         let mut d = self.clone();
         let v: &mut [u64] = bytemuck::cast_slice_mut(&mut d.0);
-        v.iter_mut().for_each(|x| *x *= n);
+        for x in v {
+            *x *= n;
+        }
         d
     }
 

@@ -309,7 +309,7 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
                 .context("marking web-2 down")?;
             let pid = web2.master_pid()?;
             // SAFETY: plain syscall; the pid is web-2's Gunicorn master (our child).
-            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+            if unsafe { libc::kill(pid.cast_signed(), libc::SIGTERM) } != 0 {
                 bail!(
                     "SIGTERM to web-2's master: {}",
                     std::io::Error::last_os_error()
@@ -335,7 +335,10 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
             let done = unix_time();
             let b = setup.daemon.backend_status(TARGET)?;
             let d = &b["drain"];
-            fig.outcome = d["outcome"].as_str().unwrap_or("none").to_owned();
+            d["outcome"]
+                .as_str()
+                .unwrap_or("none")
+                .clone_into(&mut fig.outcome);
             let finished = d["finished_at"].as_f64().unwrap_or(done);
             fig.until_empty_ms = (finished - t0) * 1000.0;
             if !wait.status.success() {

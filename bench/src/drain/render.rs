@@ -13,6 +13,8 @@ use crate::{
     stats::Summary,
 };
 
+// Exact on purpose: a range is shown only when the runs differed at all.
+#[allow(clippy::float_cmp)]
 fn mr(s: &Summary, digits: usize) -> String {
     if s.min == s.max {
         f(s.median, digits)

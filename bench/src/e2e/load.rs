@@ -43,8 +43,7 @@ impl Load {
     /// Connections per process.
     pub fn connections(self) -> u32 {
         match self {
-            Load::KeepAlive => 8,
-            Load::Fresh => 8,
+            Load::KeepAlive | Load::Fresh => 8,
         }
     }
 

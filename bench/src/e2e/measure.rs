@@ -1,7 +1,7 @@
 //! The rounds of part 3: every scenario, backend kind and load once per
 //! round, the scenarios' order rotating from round to round.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use anyhow::{Context as _, Result};
 use lb_lab::{ConfigSpec, Lab};
@@ -134,19 +134,21 @@ fn proxy_conf(lab: &Lab) -> String {
     let mut stream = String::new();
     for kind in Kind::ALL {
         let (k, port) = (kind.key(), kind.port());
-        http.push_str(&format!(
+        let _ = write!(
+            http,
             "upstream {k} {{\n{}  keepalive 32;\n}}\n\
              server {{\n listen {lb}:{port} backlog=4096;\n\
              location / {{\n  proxy_pass http://{k};\n  proxy_http_version 1.1;\n  \
              proxy_set_header Connection \"\";\n }}\n}}\n",
             nginx::servers(&addrs, port)
-        ));
-        stream.push_str(&format!(
+        );
+        let _ = write!(
+            stream,
             "upstream {k}_l4 {{\n{}}}\n\
              server {{\n listen {lb}:{} backlog=4096;\n proxy_pass {k}_l4;\n}}\n",
             nginx::servers(&addrs, port),
             port + STREAM_OFFSET
-        ));
+        );
     }
     format!(
         "load_module {};\nworker_processes auto;\n\

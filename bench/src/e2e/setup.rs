@@ -148,12 +148,13 @@ pub fn wait_no_xdp(_lab: &Lab, ns: &str, iface: &str) -> Result<()> {
 
 /// `nginx -v`.
 pub fn nginx_version() -> String {
-    Command::new("nginx")
-        .arg("-v")
-        .output().map_or_else(|_| "unknown".into(), |o| {
+    Command::new("nginx").arg("-v").output().map_or_else(
+        |_| "unknown".into(),
+        |o| {
             String::from_utf8_lossy(&o.stderr)
                 .trim()
                 .trim_start_matches("nginx version: ")
                 .to_owned()
-        })
+        },
+    )
 }

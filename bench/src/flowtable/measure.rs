@@ -141,6 +141,8 @@ pub fn eviction(lb: &mut Lb) -> Result<Eviction> {
         before.new_flows
     );
     // New clients into the full table: SYNs through lb.
+    // A positive share of a u32 count.
+    #[allow(clippy::cast_sign_loss)]
     let inserted = (f64::from(capacity) * INSERT_SHARE) as u32;
     let first_new = capacity + 100_000;
     for i in first_new..first_new + inserted {

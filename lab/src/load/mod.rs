@@ -233,5 +233,7 @@ pub(crate) fn parse_ms(s: &str) -> Option<f64> {
 
 /// Seconds as "1.000s" for tools taking Go-ish durations.
 pub(crate) fn secs(d: Duration) -> String {
-    format!("{}s", d.as_secs_f64().ceil().max(1.0) as u64)
+    // Whole seconds, rounded up, at least one.
+    let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    format!("{}s", whole.max(1))
 }

@@ -3,6 +3,7 @@
 //! One connection per request: calls are rare and short, and a fresh
 //! connection never finds itself on a daemon that restarted meanwhile.
 
+use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,7 +147,11 @@ impl Client {
         if let Some(after) = after {
             query.push(format!("after={}", encode(after)));
         }
-        let path = if query.is_empty() { "/v1/flows".to_owned() } else { format!("/v1/flows?{}", query.join("&")) };
+        let path = if query.is_empty() {
+            "/v1/flows".to_owned()
+        } else {
+            format!("/v1/flows?{}", query.join("&"))
+        };
         self.json(Method::GET, &path, None).await
     }
 
@@ -278,7 +283,7 @@ fn encode(text: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

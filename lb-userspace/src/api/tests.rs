@@ -124,6 +124,8 @@ async fn every_route_answers_through_the_client() {
 }
 
 #[tokio::test]
+// A drain's `started_at` is its identity, copied not computed: exact on purpose.
+#[allow(clippy::float_cmp)]
 async fn control_errors_map_to_status_and_code() {
     let lb = start("errors").await;
     let check = |e: ClientError, status: u16, code: &str| match e {

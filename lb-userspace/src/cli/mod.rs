@@ -246,6 +246,8 @@ async fn client_command(
 }
 
 /// Prints `body` as pretty JSON with `--json`, else as `human` renders it.
+// A Result, as every command's arm returns one.
+#[allow(clippy::unnecessary_wraps)]
 fn print<T: Serialize>(
     term: &mut Term<'_>,
     output: Output,

@@ -264,32 +264,34 @@ pub fn fleet(f: &crate::api::types::FleetStatus) -> String {
     let mut out = format!("fleet, as seen from {}\n", f.node);
     let backends: std::collections::BTreeSet<&String> =
         f.nodes.iter().flat_map(|n| n.live_flows.keys()).collect();
-    out.push_str(&format!("{:<16} {:>10} ", "NODE", "APPLIED"));
+    let _ = write!(out, "{:<16} {:>10} ", "NODE", "APPLIED");
     for b in &backends {
-        out.push_str(&format!("{b:>10} "));
+        let _ = write!(out, "{b:>10} ");
     }
     out.push('\n');
     for n in &f.nodes {
-        out.push_str(&format!("{:<16} {:>10} ", n.node, n.applied));
+        let _ = write!(out, "{:<16} {:>10} ", n.node, n.applied);
         for b in &backends {
             let c = n.live_flows.get(*b).map_or("-".to_string(), u64::to_string);
-            out.push_str(&format!("{c:>10} "));
+            let _ = write!(out, "{c:>10} ");
         }
         if n.counted_at_ms.is_none() {
             out.push_str("(no report yet)");
         }
         out.push('\n');
     }
-    out.push_str(&format!(
-        "\n{:<16} {:<10} {:>10} {}\n",
-        "BACKEND", "ADMIN", "REVISION", "BY"
-    ));
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:<10} {:>10} BY",
+        "BACKEND", "ADMIN", "REVISION"
+    );
     for a in &f.admin {
         let by = a.requested_by.as_deref().unwrap_or("-");
-        out.push_str(&format!(
-            "{:<16} {:<10} {:>10} {by}\n",
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>10} {by}",
             a.backend, a.state, a.revision
-        ));
+        );
     }
     out
 }

@@ -36,7 +36,11 @@ impl Table {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let headers: Vec<String> = self.headers.iter().map(std::string::ToString::to_string).collect();
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         let mut out = String::new();
         self.line(&mut out, indent, &widths, &headers);
         let note_indent = format!("{indent}{}", " ".repeat(widths[0] + 2));
@@ -103,6 +107,8 @@ pub fn secs(s: f64) -> String {
     if s < 10.0 && s.fract() != 0.0 {
         return format!("{s:.1}s");
     }
+    // Finite and not negative (checked above): the cast keeps the value.
+    #[allow(clippy::cast_sign_loss)]
     let whole = s.round() as u64;
     match whole {
         w if w < 60 => format!("{w}s"),

@@ -14,6 +14,7 @@
 //! (the daemon's loop) calls them, never two tasks at once.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,10 +113,14 @@ async fn exchange(socket: &Path, command: &str) -> Result<String, BgpError> {
         .await
         .map_err(io)?;
     let (code, text) = read_reply(&mut lines).await.map_err(io)?;
-    if reply_ok(code) { Ok(text) } else { Err(BgpError::Refused {
-        command: command.to_owned(),
-        reply: text,
-    }) }
+    if reply_ok(code) {
+        Ok(text)
+    } else {
+        Err(BgpError::Refused {
+            command: command.to_owned(),
+            reply: text,
+        })
+    }
 }
 
 /// Reads one reply: lines `DDDD-text` (more follow), ` text` (continuation)
@@ -167,12 +172,10 @@ pub fn render(protocol: &str, vips: &BTreeSet<IpAddr>) -> String {
          # lb rewrites it on every change.\n",
     );
     for (suffix, channel, v4) in [("4", "ipv4", true), ("6", "ipv6", false)] {
-        out.push_str(&format!(
-            "protocol static {protocol}{suffix} {{\n    {channel};\n"
-        ));
+        let _ = writeln!(out, "protocol static {protocol}{suffix} {{\n    {channel};");
         for vip in vips.iter().filter(|v| v.is_ipv4() == v4) {
             let len = if v4 { 32 } else { 128 };
-            out.push_str(&format!("    route {vip}/{len} blackhole;\n"));
+            let _ = writeln!(out, "    route {vip}/{len} blackhole;");
         }
         out.push_str("}\n");
     }

@@ -87,7 +87,10 @@ impl FleetStore {
             .kv_client()
             .put(self.keys.admin(backend), encode(state), None)
             .await?;
-        Ok(Revision(resp.header().map_or(0, etcd_client::ResponseHeader::revision)))
+        Ok(Revision(
+            resp.header()
+                .map_or(0, etcd_client::ResponseHeader::revision),
+        ))
     }
 
     /// Every backend's admin state, and the store's revision at the read
@@ -99,7 +102,10 @@ impl FleetStore {
             .kv_client()
             .get(dir.as_str(), Some(GetOptions::new().with_prefix()))
             .await?;
-        let at = Revision(resp.header().map_or(0, etcd_client::ResponseHeader::revision));
+        let at = Revision(
+            resp.header()
+                .map_or(0, etcd_client::ResponseHeader::revision),
+        );
         let records = resp
             .kvs()
             .iter()

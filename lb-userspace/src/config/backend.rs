@@ -4,7 +4,11 @@
 use super::action::action;
 use super::error::Problem;
 use super::locate::KeyPath;
-use super::model::{VipConfig, BackendConfig, DEFAULT_WEIGHT, MAX_WEIGHT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_SIGNAL_DELAY, HealthConfig, HealthKind, DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_HEALTH_RISE, DEFAULT_HEALTH_FALL};
+use super::model::{
+    BackendConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_FALL, DEFAULT_HEALTH_INTERVAL,
+    DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_RISE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_SIGNAL_DELAY,
+    DEFAULT_WEIGHT, HealthConfig, HealthKind, MAX_WEIGHT, VipConfig,
+};
 use super::raw::{RawBackend, RawHealth};
 use super::validate::{Checked, at_least_one, check_address, check_name, nonzero};
 

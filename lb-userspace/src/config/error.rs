@@ -91,7 +91,7 @@ impl ConfigError {
             .and_then(|rest| rest.strip_suffix('`'))
         {
             key = key.key(field);
-            message = "required key is missing".to_owned();
+            "required key is missing".clone_into(&mut message);
         } else if let Some(expected) = syntax_hint(&message) {
             // std's address parsers say only "invalid ... syntax": show the value.
             let span = err.span().unwrap_or(0..0);

@@ -88,10 +88,8 @@ impl<'t> Locator<'t> {
     /// 1-based line of byte `offset`.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        1 + self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
+        // n newlines cut the text into n + 1 lines.
+        self.text.as_bytes()[..end].split(|&b| b == b'\n').count()
     }
 
     /// 1-based line where `path` is written: its key, or an array element's

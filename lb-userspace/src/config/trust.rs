@@ -15,10 +15,9 @@ const STICKY: u32 = 0o1000;
 /// Why `path` (the config file) must not be used, or `None` if it may.
 /// `uid` is the effective user reading it.
 pub fn untrusted(path: &Path, uid: u32) -> Option<String> {
-    let file = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        // Reading it reports a missing or unreadable file better.
-        Err(_) => return None,
+    // Reading it reports a missing or unreadable file better.
+    let Ok(file) = std::fs::metadata(path) else {
+        return None;
     };
     if let Some(why) = unsafe_owner_or_mode(&file, uid, false) {
         return Some(format!("{why}; {}", fix(path, false)));

@@ -13,7 +13,12 @@ use std::time::Duration;
 use super::backend::backend;
 use super::error::Problem;
 use super::locate::KeyPath;
-use super::model::{Config, Protocol, VipConfig, DaemonConfig, DEFAULT_MAX_VIPS, DEFAULT_MAX_BACKENDS, DEFAULT_MAGLEV_SIZE, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_SOCKET, DEFAULT_PIN_ROOT, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_UDP_IDLE_TIMEOUT, DEFAULT_MAX_FLOWS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_STATE_DIR};
+use super::model::{
+    Config, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_MAGLEV_SIZE,
+    DEFAULT_MAX_BACKENDS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_VIPS,
+    DEFAULT_PIN_ROOT, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_UDP_IDLE_TIMEOUT, DaemonConfig,
+    Protocol, VipConfig,
+};
 use super::raw::{RawConfig, RawDaemon};
 use crate::maglev::is_prime;
 

@@ -228,7 +228,7 @@ impl Core {
                 successes,
                 failures,
                 error,
-            } => self.probed(&name, addr, successes, failures, error),
+            } => self.probed(&name, addr, successes, failures, error.as_deref()),
             Msg::Counts(counts) => self.store_counts(&counts),
             Msg::Collected {
                 name,
@@ -363,7 +363,7 @@ impl Core {
         addr: std::net::SocketAddr,
         successes: u32,
         failures: u32,
-        error: Option<String>,
+        error: Option<&str>,
     ) {
         let Some(b) = self.state.model.backends.get_mut(name) else {
             return;
@@ -375,7 +375,7 @@ impl Core {
         if next == b.health {
             return;
         }
-        match &error {
+        match error {
             None => tracing::info!(backend = name, %addr, "health check passing: healthy"),
             Some(e) => {
                 tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy");

@@ -163,6 +163,7 @@ impl FleetSide {
 }
 
 /// A fleet-wide admin command, as the API took it.
+#[derive(Clone, Copy)]
 pub enum Command {
     Drain {
         timeout: Option<Duration>,

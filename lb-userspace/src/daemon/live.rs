@@ -41,7 +41,7 @@ pub struct IdleTimeouts {
 pub fn monotonic_ns() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .expect("CLOCK_MONOTONIC is always available");
-    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+    std::time::Duration::from(ts).as_nanos() as u64
 }
 
 /// Whether the flow's connection is over as far as the balancer can tell.

@@ -8,6 +8,7 @@
 
 use std::{
     fs::File,
+    io::{Seek as _, Write as _},
     os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
 };
@@ -76,7 +77,6 @@ impl PinLock {
             Ok(lock) => {
                 let mut lock = lock;
                 // Who holds it, for the next one's error message.
-                use std::io::{Seek as _, Write as _};
                 let _ = lock.set_len(0);
                 let _ = lock.seek(std::io::SeekFrom::Start(0));
                 let _ = writeln!(lock, "{}", std::process::id());

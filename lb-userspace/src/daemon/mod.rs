@@ -165,7 +165,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     // 3-5. Open or adopt the data plane, build the model, apply it.
     let state_file = StateFile(d.state_file.clone());
     let (saver, saving) = saver::Saver::start(state_file.clone());
-    let state = match open_state(&config, state_file, saver) {
+    let state = match open_state(&config, &state_file, saver) {
         Ok(state) => state,
         Err(e) => {
             sockets.remove();
@@ -190,7 +190,7 @@ async fn run_async(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 /// and writes it into the maps.
 fn open_state(
     config: &Config,
-    state_file: StateFile,
+    state_file: &StateFile,
     saver: saver::Saver,
 ) -> anyhow::Result<State> {
     let d = &config.daemon;

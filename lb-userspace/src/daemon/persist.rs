@@ -110,7 +110,7 @@ impl DrainRecord {
 
 /// A `Duration` as float seconds, bounded by `MAX_DURATION` when read.
 mod secs {
-    use super::{Duration, Deserialize, MAX_DURATION};
+    use super::{Deserialize, Duration, MAX_DURATION};
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
@@ -183,7 +183,10 @@ impl StateFile {
 
     fn move_aside(&self) -> String {
         let mut aside = self.0.clone().into_os_string();
-        aside.push(format!(".corrupt-{}", super::clock::unix_now() as u64));
+        // Unix time is not negative; whole seconds name the file.
+        #[allow(clippy::cast_sign_loss)]
+        let secs = super::clock::unix_now() as u64;
+        aside.push(format!(".corrupt-{secs}"));
         let aside = PathBuf::from(aside);
         match std::fs::rename(&self.0, &aside) {
             Ok(()) => aside.display().to_string(),

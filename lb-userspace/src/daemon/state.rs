@@ -174,6 +174,8 @@ impl State {
     }
 
     /// Flows of a draining backend, collected off the loop.
+    // `started_at` names the drain (a copy of its own value): exact on purpose.
+    #[allow(clippy::float_cmp)]
     pub fn collected(&mut self, name: &str, started_at: f64, tracked: Tracked) -> Vec<Work> {
         let current = self
             .model

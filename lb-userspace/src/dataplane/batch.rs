@@ -49,7 +49,7 @@ pub unsafe fn update<K, V>(fd: RawFd, keys: &[K], values: &[V]) -> io::Result<()
         keys: keys.as_ptr() as u64,
         values: values.as_ptr() as u64,
         count: keys.len() as u32,
-        map_fd: fd as u32,
+        map_fd: fd.cast_unsigned(),
         ..Default::default()
     };
     match call(BPF_MAP_UPDATE_BATCH, &mut attr) {
@@ -84,7 +84,7 @@ pub unsafe fn lookup_step<K, V>(
         keys: keys.as_mut_ptr() as u64,
         values: values.as_mut_ptr() as u64,
         count: keys.len().min(values.len()) as u32,
-        map_fd: fd as u32,
+        map_fd: fd.cast_unsigned(),
         ..Default::default()
     };
     let (n, err) = call(BPF_MAP_LOOKUP_BATCH, &mut attr);

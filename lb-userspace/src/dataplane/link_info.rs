@@ -50,7 +50,7 @@ pub struct XdpLinkInfo {
 pub fn xdp_link_info(fd: BorrowedFd<'_>) -> io::Result<XdpLinkInfo> {
     let mut info = LinkInfoPrefix::default();
     let mut attr = InfoAttr {
-        bpf_fd: fd.as_raw_fd() as u32,
+        bpf_fd: fd.as_raw_fd().cast_unsigned(),
         info_len: std::mem::size_of::<LinkInfoPrefix>() as u32,
         info: &raw mut info as u64,
     };

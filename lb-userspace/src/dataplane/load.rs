@@ -69,6 +69,8 @@ pub fn load_on_pins(sizes: &Sizes, pins: &super::pins::PinDir) -> Result<Ebpf, L
 
 /// `orphan_rate`: the per-CPU budget of flow entries made by packets that
 /// are not a handshake's (a load-time global; see `lb_common::maps`).
+// aya's set_global borrows the value for the loader's lifetime.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn load_with<'a>(
     sizes: &'a Sizes,
     orphan_rate: &'a u64,

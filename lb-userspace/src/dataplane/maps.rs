@@ -179,10 +179,11 @@ impl Maps {
                     .flatten()
             })
         });
-        if let Some(mac) = mac { self
-        .own_mac
-        .set(0, OwnMac::new(mac), 0)
-        .map_err(ctx(names::OWN_MAC)) } else {
+        if let Some(mac) = mac {
+            self.own_mac
+                .set(0, OwnMac::new(mac), 0)
+                .map_err(ctx(names::OWN_MAC))
+        } else {
             tracing::warn!(
                 interface,
                 "no MAC address found; forwarded frames keep the MAC they were sent to as source"

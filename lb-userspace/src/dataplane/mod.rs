@@ -177,11 +177,14 @@ impl Dataplane {
     /// Detaches the program and removes every pin. Flows are lost.
     pub fn teardown(self) -> anyhow::Result<Vec<String>> {
         let Self {
-            pins, _link, maps, ..
+            pins,
+            _link: link,
+            maps,
+            ..
         } = self;
         drop(maps);
         // Unpinning and dropping the last fd detaches the program.
-        let link = _link.unpin().context("unpinning the XDP link")?;
+        let link = link.unpin().context("unpinning the XDP link")?;
         drop(link);
         let mut removed = vec![pins::LINK.to_string()];
         removed.extend(pins.remove_all().context("removing map pins")?);

@@ -69,7 +69,7 @@ impl Exposition {
     }
 }
 
-pub trait Value {
+pub trait Value: Copy {
     fn text(&self) -> String;
 }
 impl Value for u64 {

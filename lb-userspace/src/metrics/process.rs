@@ -26,7 +26,7 @@ impl Process {
         // SAFETY: sysconf has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         // SAFETY: as above.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+        let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
         let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
         let mut limit = libc::rlimit {
             rlim_cur: 0,
@@ -68,6 +68,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // Tick counts over 100 ticks/s: the seconds are exact.
+    #[allow(clippy::float_cmp)]
     fn stat_fields_are_counted_after_the_command_name() {
         let stat = "4242 (lb (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 \
                     150 50 0 0 20 0 3 0 12000 104857600 2560 18446744073709551615";

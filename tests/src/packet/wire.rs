@@ -3,7 +3,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{Frame, Layout, Net, ETH_P_IPV4, ETH_P_IPV6, ETH_P_ARP, Ipv4, Ipv6, Ext, EXT_HOP_BY_HOP, EXT_DEST_OPTS, EXT_ROUTING, EXT_FRAGMENT, L4, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_ICMP};
+use super::{
+    ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, EXT_DEST_OPTS, EXT_FRAGMENT, EXT_HOP_BY_HOP, EXT_ROUTING,
+    Ext, Frame, Ipv4, Ipv6, L4, Layout, Net, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
 
 /// The frame's bytes and where each header is.
 pub(super) fn build(frame: &Frame) -> (Vec<u8>, Layout) {
@@ -181,6 +184,7 @@ fn ext_bytes(ext: &Ext, next: u8) -> Vec<u8> {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Pseudo {
     V4(Ipv4Addr, Ipv4Addr),
     V6(Ipv6Addr, Ipv6Addr),

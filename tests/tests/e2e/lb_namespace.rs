@@ -4,6 +4,8 @@ use super::*;
 
 #[test]
 fn e2e_8_lb_namespace_traffic() {
+    // Plain requests sent from the client namespace while the VIP is loaded.
+    const N: u64 = 40;
     println!("== e2e 8: the LB namespace's own TCP service while lb runs and the VIP is loaded");
     let (lab, daemon) = up("e2elbns", 2, false, &ConfigSpec::default());
     let lb_ip = lab.lb_host().ipv4.to_string();
@@ -43,7 +45,6 @@ fn e2e_8_lb_namespace_traffic() {
         thread::sleep(Duration::from_millis(100));
     }
 
-    const N: u64 = 40;
     let passed_before = daemon.status().unwrap()["passed_packets"].as_u64().unwrap();
     let load = hey(&lab, &lab.vip_url("/"), false, 6, 4.0);
     let mut ok = 0;

@@ -5,9 +5,9 @@ use super::*;
 
 #[test]
 fn e2e_3_rolling_restart() {
+    const LOAD_SECS: f64 = 25.0;
     println!("== e2e 3: rolling restart of every backend under load");
     let (lab, daemon) = up("e2eroll", 3, false, &ConfigSpec::default());
-    const LOAD_SECS: f64 = 25.0;
     let keepalive = hey(&lab, &lab.vip_url("/"), true, 6, LOAD_SECS);
     let fresh = hey(&lab, &lab.vip_url("/"), false, 6, LOAD_SECS);
     let client = client_v4(&lab);

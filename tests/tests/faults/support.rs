@@ -200,7 +200,7 @@ impl Streams {
 
 /// The pids of a backend's Gunicorn: the master and its workers.
 pub fn gunicorn_pids(master: u32) -> Vec<i32> {
-    let mut pids = vec![master as i32];
+    let mut pids = vec![master.cast_signed()];
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(pid) = entry
             .file_name()

@@ -366,7 +366,7 @@ async fn claim_all(nodes: Vec<Node>, drain: Revision) -> (Vec<Node>, Vec<usize>)
             ClaimOutcome::HeldBy(c) => {
                 holders.insert(c.node);
             }
-            o => panic!("unexpected {o:?}"),
+            o @ ClaimOutcome::Finished(_) => panic!("unexpected {o:?}"),
         }
         back.push((store, lease));
     }

@@ -225,7 +225,7 @@ impl Container {
             return;
         };
         let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::unistd::Pid::from_raw(child.id().cast_signed()),
             nix::sys::signal::Signal::SIGTERM,
         );
         let deadline = Instant::now() + HALT;

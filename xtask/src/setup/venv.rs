@@ -5,7 +5,7 @@
 //! installed; when the file changes the venv is rebuilt from scratch, so no
 //! package from an older pin set lingers. The package is reinstalled whenever
 //! its sources change, so the lab always runs the code in the tree.
-use std::{fs, path::Path, process::Command};
+use std::{fmt::Write as _, fs, path::Path, process::Command};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -107,7 +107,7 @@ fn package_sources(package: &Path) -> Result<String> {
     let mut all = String::new();
     for f in files {
         let text = fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-        all.push_str(&format!("== {}\n{text}\n", f.display()));
+        let _ = writeln!(all, "== {}\n{text}", f.display());
     }
     Ok(all)
 }
