@@ -5,6 +5,8 @@
 //! native-mode XDP_TX frames. Built for the benchmarks only, never shipped.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// aya's #[xdp] entry points take their XdpContext by value.
+#![allow(clippy::needless_pass_by_value)]
 
 #[cfg(target_arch = "bpf")]
 mod programs;

@@ -121,29 +121,26 @@ fn try_forward_by<K>(
         VIPS_REF.get_ptr(&vip)?;
     }
     let key = key_of(&t)?;
-    let mac = match flows.get_ptr_mut(&key) {
-        Some(info) => {
-            // SAFETY: the pointer comes from a successful lookup; plain reads
-            // and one plain write of this flow's entry.
-            unsafe {
-                match extra.clock {
-                    Clock::None => {}
-                    Clock::Ktime => (*info).last_seen_ns = bpf_ktime_get_ns(),
-                    Clock::Coarse => (*info).last_seen_ns = bpf_ktime_get_coarse_ns(),
-                    Clock::Jiffies => (*info).last_seen_ns = bpf_jiffies64(),
-                }
-                mac_of((*info).backend_id)
+    let mac = if let Some(info) = flows.get_ptr_mut(&key) {
+        // SAFETY: the pointer comes from a successful lookup; plain reads
+        // and one plain write of this flow's entry.
+        unsafe {
+            match extra.clock {
+                Clock::None => {}
+                Clock::Ktime => (*info).last_seen_ns = bpf_ktime_get_ns(),
+                Clock::Coarse => (*info).last_seen_ns = bpf_ktime_get_coarse_ns(),
+                Clock::Jiffies => (*info).last_seen_ns = bpf_jiffies64(),
             }
+            mac_of((*info).backend_id)
         }
-        None => {
-            let info = FlowInfo {
-                backend_id: MISS_ID,
-                ..FlowInfo::default()
-            };
-            // A failed insert changes nothing for this packet.
-            let _ = flows.insert(&key, &info, 0);
-            mac_of(MISS_ID)
-        }
+    } else {
+        let info = FlowInfo {
+            backend_id: MISS_ID,
+            ..FlowInfo::default()
+        };
+        // A failed insert changes nothing for this packet.
+        let _ = flows.insert(&key, &info, 0);
+        mac_of(MISS_ID)
     };
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: `ptr_at` checked the bounds.

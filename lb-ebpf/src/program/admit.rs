@@ -72,7 +72,7 @@ pub fn handshake(key: &Key, hash: u32) -> Option<FlowInfo> {
     let info = slot.info;
     BACKENDS
         .get(info.backend_id)
-        .is_some_and(|b| b.keeps_flows())
+        .is_some_and(lb_common::backend::Backend::keeps_flows)
         .then_some(info)
 }
 

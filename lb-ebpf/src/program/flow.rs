@@ -23,6 +23,7 @@ use crate::program::{
 };
 
 /// The backend a packet is forwarded to, and the VIP it counts on.
+#[derive(Clone, Copy)]
 pub struct Target {
     pub id: u32,
     pub mac: [u8; 6],

@@ -48,7 +48,7 @@ pub fn try_forward(ctx: &XdpContext, packet: &Packet, target: Target) -> Result<
         frame
             .add(8)
             .cast::<u32>()
-            .write((src_lo >> 16) | (src_hi as u32) << 16);
+            .write((src_lo >> 16) | u32::from(src_hi) << 16);
     }
     stats::forwarded(target.vip_id, target.id, packet.frame_len);
     Ok(xdp_action::XDP_TX)

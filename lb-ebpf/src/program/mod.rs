@@ -24,6 +24,8 @@ use error::Error;
 
 /// Thin entry: all decisions live in `try_lb`, all error verdicts in `Error::action`.
 #[xdp]
+// aya's #[xdp] entry point takes its XdpContext by value.
+#[allow(clippy::needless_pass_by_value)]
 pub fn lb(ctx: XdpContext) -> u32 {
     #[cfg(feature = "test-upgrade")]
     upgrade_marker();
@@ -62,7 +64,7 @@ enum Decision {
 /// whole chain of calls.
 #[inline(never)]
 fn try_vip(ctx: &XdpContext) -> Result<Decision, Error> {
-    let packet = parse::try_parse(ctx).map_err(|e| e.into_error())?;
+    let packet = parse::try_parse(ctx).map_err(parse::ParseError::into_error)?;
     match try_vip_packet(ctx, &packet) {
         // Only a packet to a port of the NAT range may be a reply.
         Err(Error::Pass) if nat_reply::may_be_reply(packet.dport_be) => Ok(Decision::NotVip),

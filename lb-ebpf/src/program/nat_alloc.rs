@@ -43,11 +43,11 @@ pub fn allocate(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -
     };
     let v4 = s.packet.v4;
     let range = cfg.range_len();
-    let sources = if v4 {
+    let sources = u32::from(if v4 {
         cfg.n_sources_v4
     } else {
         cfg.n_sources_v6
-    } as u32;
+    });
     if range == 0 || sources == 0 {
         return false;
     }
@@ -78,10 +78,12 @@ pub fn allocate(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -
             _pad: [0; 3],
         };
         let taken = NAT_REV
-            .insert(&s.rkey, &s.reply, BPF_NOEXIST as u64)
+            .insert(&s.rkey, &s.reply, u64::from(BPF_NOEXIST))
             .is_ok()
             || (take_over_stale(&s.rkey, cfg.reuse_after_ns, now)
-                && NAT_REV.insert(&s.rkey, &s.reply, BPF_ANY as u64).is_ok());
+                && NAT_REV
+                    .insert(&s.rkey, &s.reply, u64::from(BPF_ANY))
+                    .is_ok());
         if taken {
             s.fwd = NatForward {
                 nat_addr: s.rkey.nat_addr,
@@ -90,7 +92,7 @@ pub fn allocate(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -
                 backend_id: target.id,
                 last_seen_ns: now,
             };
-            if NAT_FWD.insert(&s.key, &s.fwd, BPF_ANY as u64).is_err() {
+            if NAT_FWD.insert(&s.key, &s.fwd, u64::from(BPF_ANY)).is_err() {
                 // Without its forward entry the port would stay taken for nothing.
                 let _ = NAT_REV.remove(&s.rkey);
                 return false;

@@ -19,7 +19,7 @@ impl CsumDelta {
     /// One 16-bit word `old` replaced by `new`.
     #[inline(always)]
     pub fn word(&mut self, old: u16, new: u16) {
-        self.0 += (!old) as u64 + new as u64;
+        self.0 += u64::from(!old) + u64::from(new);
     }
 
     /// A 32-bit field (two words) replaced.
@@ -31,8 +31,8 @@ impl CsumDelta {
 
     /// `csum` (as stored) updated by this delta.
     #[inline(always)]
-    pub fn apply(&self, csum: u16) -> u16 {
-        !fold((!csum) as u64 + self.0)
+    pub fn apply(self, csum: u16) -> u16 {
+        !fold(u64::from(!csum) + self.0)
     }
 }
 

@@ -32,6 +32,9 @@ const FIB_NO_NEIGH: i64 = 7;
 /// The verdict for the packet in `s`, already rewritten to `s.to`, counted
 /// on `vip_id` when it is not forwarded. Not inlined: its own frame.
 #[inline(never)]
+// The struct's size (64 bytes) fits an i32, and bpf_redirect returns an XDP
+// action, small and not negative.
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 pub fn forward(ctx: &XdpContext, s: &mut Scratch, vip_id: u32) -> u32 {
     // SAFETY: the context pointer is the program's own `xdp_md`.
     let ingress = unsafe { (*ctx.ctx).ingress_ifindex };

@@ -196,8 +196,8 @@ fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
     // unaligned packet loads where the CPU does them, as x86 and arm64 do),
     // not as six bytes to shift together.
     let (ether_type, dst) = unsafe {
-        let lo = (eth as *const u32).read() as u64;
-        let hi = (eth as *const u8).add(4).cast::<u16>().read() as u64;
+        let lo = u64::from((eth as *const u32).read());
+        let hi = u64::from((eth as *const u8).add(4).cast::<u16>().read());
         ((*eth).ether_type, lo | hi << 32)
     };
     // A unicast frame to another MAC (the interface is promiscuous, or a

@@ -22,7 +22,7 @@ fn add(map: &PerCpuArray<Counters>, index: u32, f: impl FnOnce(&mut Counters)) {
 pub fn forwarded(vip_id: u32, backend_id: u32, bytes: u32) {
     let count = |c: &mut Counters| {
         c.packets += 1;
-        c.bytes += bytes as u64;
+        c.bytes += u64::from(bytes);
     };
     add(&VIP_STATS, vip_id, count);
     add(&BACKEND_STATS, backend_id, count);
@@ -96,7 +96,7 @@ pub fn count_error(ctx: &XdpContext, error: &Error) {
                 c.drop_malformed += malformed;
                 c.drop_fragment += fragment;
                 c.drop_no_backend += no_backend;
-            })
+            });
         }
     }
 }
@@ -106,7 +106,7 @@ pub fn count_error(ctx: &XdpContext, error: &Error) {
 pub fn reply_forwarded(vip_id: u32, backend_id: u32, bytes: u32) {
     let count = |c: &mut Counters| {
         c.reply_packets += 1;
-        c.reply_bytes += bytes as u64;
+        c.reply_bytes += u64::from(bytes);
     };
     add(&VIP_STATS, vip_id, count);
     add(&BACKEND_STATS, backend_id, count);
