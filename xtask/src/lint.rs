@@ -1,6 +1,6 @@
 //! `cargo xtask lint`: rustfmt and clippy with warnings as errors, including
 //! the eBPF crates on their real target (see docs/toolchain.md).
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
@@ -9,6 +9,20 @@ use crate::{cmd::CmdExt as _, paths, setup, steps::Steps};
 /// The eBPF crates (package, directory): the XDP program and the
 /// benchmark's reference programs. They build only for bpfel-unknown-none.
 const EBPF_CRATES: [(&str, &str); 2] = [("lb-ebpf", "lb-ebpf"), ("lb-bench-ebpf", "bench-ebpf")];
+
+/// The toolchain whose rustfmt knows rustfmt.toml's import grouping options
+/// (unstable, as in aya-template).
+const NIGHTLY: &str = "nightly";
+
+/// Whether the nightly toolchain and its rustfmt are installed.
+fn nightly_rustfmt() -> bool {
+    Command::new("rustup")
+        .args(["run", NIGHTLY, "rustfmt", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 pub fn run() -> Result<()> {
     // Clippy on lb-userspace runs its build.rs, which builds the eBPF crate.
@@ -20,9 +34,23 @@ pub fn run() -> Result<()> {
         c
     };
     let mut steps = Steps::new("lint");
-    steps.run("rustfmt", || {
-        cargo().args(["fmt", "--all", "--", "--check"]).run()
-    });
+    if nightly_rustfmt() {
+        steps.run("rustfmt (nightly, with import grouping)", || {
+            Command::new("rustup")
+                .current_dir(root)
+                .args(["run", NIGHTLY, "cargo", "fmt", "--all", "--", "--check"])
+                .run()
+        });
+    } else {
+        println!(
+            "note: no {NIGHTLY} rustfmt, so import grouping (rustfmt.toml's \
+             group_imports, imports_granularity) is NOT checked; \
+             `rustup toolchain install {NIGHTLY} --component rustfmt` adds it"
+        );
+        steps.run("rustfmt (stable, import grouping not checked)", || {
+            cargo().args(["fmt", "--all", "--", "--check"]).run()
+        });
+    }
     steps.run("clippy (workspace)", || {
         // --workspace alone would take the eBPF crates, which only build for bpfel.
         let mut c = cargo();
