@@ -180,9 +180,12 @@ fn faults_control_a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
     let (rig, streams, load) = under_load("fc-second");
     let (runs, second) = thread::scope(|s| {
         let second = s.spawn(|| {
-            std::process::Command::new(lb_binary())
-                .args(["daemon", "--config"])
-                .arg(rig.daemon.config_path())
+            // In the LB's namespace, where its interface is: the same host.
+            let lb = lb_binary().display().to_string();
+            let config = rig.daemon.config_path().display().to_string();
+            rig.lab
+                .lb_ns()
+                .nsenter(&[lb.as_str(), "daemon", "--config", config.as_str()])
                 .output()
                 .expect("a second lb daemon runs")
         });
