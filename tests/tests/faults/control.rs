@@ -170,7 +170,10 @@ fn faults_control_hostile_api_input_during_load_and_a_drain_breaks_nothing() {
     finish("hostile API input", load, streams);
     assert_drained(&rig, &runs);
     // web-3 was never drained by the hostile calls.
-    assert_eq!(rig.daemon.backend_status("web-3").unwrap()["state"], "active");
+    assert_eq!(
+        rig.daemon.backend_status("web-3").unwrap()["state"],
+        "active"
+    );
     rig.down();
 }
 
@@ -206,7 +209,10 @@ fn faults_control_a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
     let status = rig.status();
     let vips = status["vips"].as_array().unwrap();
     assert_eq!(vips.len(), 2, "{status:#}");
-    let backends: usize = vips.iter().map(|v| v["backends"].as_array().unwrap().len()).sum();
+    let backends: usize = vips
+        .iter()
+        .map(|v| v["backends"].as_array().unwrap().len())
+        .sum();
     assert_eq!(backends, 5, "{status:#}");
     rig.down();
 }

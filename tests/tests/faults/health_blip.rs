@@ -2,7 +2,7 @@
 //! 5 s (SIGSTOP, as a long GC pause or CPU starvation would), long enough for
 //! the health checks to call it unhealthy, then goes on (SIGCONT).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{
     load::{Load, assert_no_failure},
@@ -30,19 +30,23 @@ fn faults_health_blip_breaks_no_connection() {
             Frozen::stop(gunicorn_pids(master))
         })
         .collect();
-    let detect = rig
-        .modes
-        .map(|m| wait_state(&rig, m.target, "unhealthy", Duration::from_secs(5)));
+    let stopped = Instant::now();
+    let detect = rig.modes.map(|m| {
+        wait_state(&rig, m.target, "unhealthy", Duration::from_secs(5));
+        stopped.elapsed()
+    });
     let flows_at_detect = rig.target_new_flows();
     println!("  web-2 and web-5 unhealthy {detect:.2?} after SIGSTOP");
-    sleep_s(5.0 - detect[0].max(detect[1]).as_secs_f64());
+    sleep_s(5.0 - stopped.elapsed().as_secs_f64());
     // Counted before SIGCONT: the checks may pass again soon after it.
     let now = rig.target_new_flows();
     let while_unhealthy = [now[0] - flows_at_detect[0], now[1] - flows_at_detect[1]];
     drop(frozen);
-    let back = rig
-        .modes
-        .map(|m| wait_state(&rig, m.target, "active", Duration::from_secs(10)));
+    let resumed = Instant::now();
+    let back = rig.modes.map(|m| {
+        wait_state(&rig, m.target, "active", Duration::from_secs(10));
+        resumed.elapsed()
+    });
     println!(
         "  SIGCONT; active again {back:.2?} later; new flows sent to them while unhealthy: \
          {while_unhealthy:?}"

@@ -68,7 +68,9 @@ fn faults_interface_recreated_while_the_daemon_is_down() {
 
     let results = Load::start(&rig, 3.0).finish();
     let s = streams.finish();
-    println!("  interface recreated: requests are new connections after the restart; streams were open across the outage");
+    println!(
+        "  interface recreated: requests are new connections after the restart; streams were open across the outage"
+    );
     report("interface recreated", &results, &s, |_| String::new());
     assert_no_failure(&results);
     rig.down();

@@ -73,7 +73,13 @@ impl Rig {
         ];
         for m in &modes {
             let nat = lab.backend(m.target).expect("target").is_nat();
-            assert_eq!(nat, m.label == "NAT", "{} is a {} backend", m.target, m.label);
+            assert_eq!(
+                nat,
+                m.label == "NAT",
+                "{} is a {} backend",
+                m.target,
+                m.label
+            );
         }
         let mut config = LbConfig::render(&lab, &ConfigSpec::default());
         edit(&mut config);
