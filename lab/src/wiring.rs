@@ -91,7 +91,10 @@ impl Lab {
     /// An XDP program attached to the old interface is attached to nothing.
     pub fn replug_lb(&self) -> Result<()> {
         self.switch.ip(&["link", "del", "sw-lb"])?;
-        self.plug(&Arc::clone(&self.lb), &self.lb_host.clone(), "sw-lb")
+        self.plug(&Arc::clone(&self.lb), &self.lb_host.clone(), "sw-lb")?;
+        // The new interface's own settings (NAT's accept_local, rp_filter,
+        // redirects) start from the defaults again.
+        self.setup_lb()
     }
 
     /// VIP traffic goes to the LB's MAC (a host route via the LB); replies

@@ -92,6 +92,55 @@ impl Ord for Entry {
     }
 }
 
+/// One page picked in one pass over the table, in any order: the `limit`
+/// smallest keys after the cursor, and how many flows were offered.
+struct PagePicker {
+    limit: usize,
+    after: Option<Order>,
+    total: u64,
+    after_cursor: usize,
+    /// A max-heap of the smallest keys so far.
+    smallest: BinaryHeap<Entry>,
+}
+
+impl PagePicker {
+    fn new(limit: usize, after: Option<Order>) -> PagePicker {
+        PagePicker {
+            limit: limit.clamp(1, MAX_PAGE),
+            after,
+            total: 0,
+            after_cursor: 0,
+            smallest: BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, key: &FlowKey, info: &FlowInfo) {
+        self.total += 1;
+        let o = order(key);
+        if self.after.is_some_and(|a| o <= a) {
+            return;
+        }
+        self.after_cursor += 1;
+        if self.smallest.len() < self.limit {
+            self.smallest.push(Entry(o, *key, *info));
+        } else if self.smallest.peek().is_some_and(|top| o < top.0) {
+            self.smallest.pop();
+            self.smallest.push(Entry(o, *key, *info));
+        }
+    }
+
+    /// The page in key order, the total, and the cursor of the next page
+    /// when flows are left after this one.
+    fn finish(self) -> (Vec<Entry>, u64, Option<String>) {
+        let page = self.smallest.into_sorted_vec();
+        let next = page
+            .last()
+            .filter(|_| self.after_cursor > page.len())
+            .map(|e| cursor(&e.0));
+        (page, self.total, next)
+    }
+}
+
 /// What a listing needs from the core: a snapshot of names and settings.
 pub struct FlowLister {
     /// None without a data plane: the table is empty.
@@ -111,33 +160,13 @@ impl FlowLister {
         let flows = pins
             .open_flows()
             .map_err(|e| ControlError::Internal(format!("{e:#}")))?;
-        let limit = limit.clamp(1, MAX_PAGE);
-        let (mut total, mut after_cursor) = (0u64, 0usize);
-        // The `limit` smallest keys after the cursor (a max-heap of them).
-        let mut smallest: BinaryHeap<Entry> = BinaryHeap::new();
+        let mut picker = PagePicker::new(limit, after);
         live::scan(&flows, |key, info| {
-            if self.backend.is_some_and(|id| info.backend_id != id) {
-                return;
-            }
-            total += 1;
-            let o = order(key);
-            if after.is_some_and(|a| o <= a) {
-                return;
-            }
-            after_cursor += 1;
-            if smallest.len() < limit {
-                smallest.push(Entry(o, *key, *info));
-            } else if smallest.peek().is_some_and(|top| o < top.0) {
-                smallest.pop();
-                smallest.push(Entry(o, *key, *info));
+            if self.backend.is_none_or(|id| info.backend_id == id) {
+                picker.offer(key, info);
             }
         });
-        let page = smallest.into_sorted_vec();
-        // More flows after this page: the cursor of its last one.
-        let next = page
-            .last()
-            .filter(|_| after_cursor > page.len())
-            .map(|e| cursor(&e.0));
+        let (page, total, next) = picker.finish();
         let now = live::monotonic_ns();
         // Only the page's NAT flows are looked up, so a page costs `limit` lookups at most.
         let nat_fwd = page
@@ -214,5 +243,47 @@ mod tests {
         for bad in ["", "zz", &"g".repeat(74), &"0".repeat(73)] {
             assert_eq!(parse_cursor(bad), None, "{bad}");
         }
+    }
+
+    /// Issue 13: `lb flows` once stopped silently at 10,000. Pages followed
+    /// by their cursors list every flow exactly once, in order, whatever
+    /// order each pass over the table sees them in.
+    #[test]
+    fn pages_followed_by_cursors_list_every_flow_once() {
+        use rand::{SeedableRng as _, seq::SliceRandom as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut keys: Vec<FlowKey> = (0..25_000u32)
+            .map(|i| FlowKey {
+                src: {
+                    let mut a = [0u8; 16];
+                    a[..4].copy_from_slice(&[10, 0, (i >> 16) as u8, (i >> 8) as u8]);
+                    a
+                },
+                dst: [198, 51, 100, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                sport_be: (i as u16).to_be(),
+                dport_be: 80u16.to_be(),
+                proto: 6,
+                _pad: [0; 3],
+            })
+            .collect();
+        let info = FlowInfo::default();
+        let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            keys.shuffle(&mut rng);
+            let mut picker = PagePicker::new(DEFAULT_PAGE, after);
+            keys.iter().for_each(|k| picker.offer(k, &info));
+            let (page, total, next) = picker.finish();
+            assert_eq!(total, 25_000);
+            pages += 1;
+            seen.extend(page.iter().map(|e| e.0));
+            match next {
+                Some(c) => after = Some(parse_cursor(&c).expect("a cursor")),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 25);
+        let mut want: Vec<Order> = keys.iter().map(order).collect();
+        want.sort();
+        assert_eq!(seen, want, "every flow once, in key order");
     }
 }

@@ -1,8 +1,8 @@
 //! Control-plane faults under load (root only; issue 13): hostile API input,
 //! a second daemon started by mistake, a truncated state file. Each runs
-//! keep-alive GET, fresh-connection GET and POST load through the VIP with
-//! long /slow and /stream requests on web-2, and prints requests, failures
-//! and streams completed. Nothing may fail.
+//! keep-alive GET, fresh-connection GET and POST load through the DSR and
+//! the NAT VIP with long streams on each one's target, and prints requests,
+//! failures and streams completed per mode. Nothing may fail.
 //!
 //! Run: cargo xtask test -- faults_control
 
@@ -10,76 +10,85 @@ use std::{
     io::{Read as _, Write as _},
     os::unix::net::UnixStream,
     path::Path,
+    process::Output,
     thread,
     time::Duration,
 };
 
-use lb_lab::{BackendOpts, ConfigSpec, Lab, LoadRun, LoadSpec, Tool};
+use lb_lab::LbConfig;
 use lb_tests::lab_support::lb_binary;
 
-use crate::drain_support::{
-    Long, TARGET, assert_clean, drain, exit_code, finish_long, lab, now, start_daemon, start_long,
-    wait_served,
+use crate::{
+    load::{Load, Ran, assert_no_failure},
+    streams::{StreamOutcome, Streams, assert_unbroken, open_streams, report},
+    support::Rig,
 };
 
-/// A 15 s deadline, so a drain that does not end fails the test quickly.
-fn spec() -> ConfigSpec {
-    ConfigSpec {
-        backend: BackendOpts {
-            drain_timeout: Some(Duration::from_secs(15)),
-            ..BackendOpts::default()
-        },
-        ..ConfigSpec::default()
+/// A 15 s drain deadline, so a drain that does not end fails the test
+/// quickly.
+fn quick_drains(c: &mut LbConfig) {
+    for b in c.vip.iter_mut().flat_map(|v| &mut v.backend) {
+        b.drain_timeout = Some("15s".into());
     }
 }
 
-fn load_spec(lab: &Lab, keepalive: bool, post: bool, secs: u64) -> LoadSpec {
-    let mut s = LoadSpec::new(Tool::Hey, lab.vip_url("/"));
-    s.connections = 4;
-    s.threads = 2;
-    s.duration = Duration::from_secs(secs);
-    s.keepalive = keepalive;
-    s.post_body = post.then_some(1000);
-    s
+/// The rig with long streams on both targets, then the loads running and
+/// reaching both targets.
+fn under_load(prefix: &str) -> (Rig, Streams, Load) {
+    let rig = Rig::up(prefix, quick_drains);
+    let streams = open_streams(&rig, 6, 1);
+    let load = Load::start(&rig, 7.0);
+    rig.wait_load_on_targets();
+    (rig, streams, load)
 }
 
-/// The three loads of every fault, running for `secs`.
-fn start_loads(lab: &Lab, secs: u64) -> Vec<(&'static str, LoadRun)> {
-    [
-        (
-            "hey keep-alive GET (c=4)",
-            load_spec(lab, true, false, secs),
-        ),
-        (
-            "hey fresh-connection GET (c=4)",
-            load_spec(lab, false, false, secs),
-        ),
-        (
-            "hey fresh-connection POST 1000 B (c=4)",
-            load_spec(lab, false, true, secs),
-        ),
-    ]
-    .into_iter()
-    .map(|(label, s)| (label, LoadRun::spawn(lab, s).expect("load starts")))
-    .collect()
+/// `lb drain TARGET --wait --no-signal` for both modes' targets at once.
+/// Without the shutdown signal: the drain then ends when the loads' last
+/// keep-alive connections on the targets close, at the end of the run. (A
+/// backend stopping under wrk, which retries nothing, breaks requests on
+/// idle keep-alive connections: the drain suite's subject, not this one's.)
+fn drain_targets(rig: &Rig) -> Vec<Output> {
+    thread::scope(|s| {
+        let runs: Vec<_> = rig
+            .modes
+            .iter()
+            .map(|m| {
+                s.spawn(move || {
+                    rig.daemon
+                        .lb_timeout(
+                            &["drain", m.target, "--wait", "--no-signal"],
+                            Duration::from_secs(40),
+                        )
+                        .expect("lb drain --wait runs")
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    })
 }
 
-/// Long requests on web-2: /slow and /stream, started before the fault.
-fn start_streams(lab: &Lab, daemon: &lb_lab::Daemon) -> [Long; 2] {
-    [
-        start_long(lab, daemon, "/slow?seconds=4", 4, Duration::from_secs(30)),
-        start_long(lab, daemon, "/stream?seconds=4", 4, Duration::from_secs(30)),
-    ]
-}
-
-/// Every load clean, every long request complete with its full body.
-fn finish(loads: Vec<(&'static str, LoadRun)>, streams: [Long; 2]) {
-    for (label, run) in loads {
-        assert_clean(label, &run.join().expect("load ran"));
+/// Each drain exited 0 and its backend ended `drained`.
+fn assert_drained(rig: &Rig, runs: &[Output]) {
+    for (m, run) in rig.modes.iter().zip(runs) {
+        let b = rig.daemon.backend_status(m.target).unwrap();
+        assert_eq!(
+            (run.status.code(), b["drain"]["outcome"].as_str()),
+            (Some(0), Some("drained")),
+            "{}: {}\n{b:#}",
+            m.target,
+            String::from_utf8_lossy(&run.stderr)
+        );
     }
-    for long in streams {
-        finish_long(long);
-    }
+}
+
+/// Loads and streams joined, printed per mode, and all clean.
+fn finish(fault: &str, load: Load, streams: Streams) -> (Vec<Ran>, Vec<StreamOutcome>) {
+    let results = load.finish();
+    let s = streams.finish();
+    report(fault, &results, &s, |_| String::new());
+    assert_no_failure(&results);
+    assert_unbroken(&s, 1);
+    (results, s)
 }
 
 /// One raw request to the control socket; the status code.
@@ -148,95 +157,80 @@ fn hostile(socket: &Path) -> usize {
 
 #[test]
 fn faults_control_hostile_api_input_during_load_and_a_drain_breaks_nothing() {
-    let lab = lab("fc-hostile");
-    let daemon = start_daemon(&lab, &spec());
-    let web2 = lab.backend(TARGET).unwrap();
-    let streams = start_streams(&lab, &daemon);
-    let since = now();
-    let loads = start_loads(&lab, 6);
-    wait_served(&lab, web2, since, 20);
-    let before = hostile(&daemon.socket());
-    let (run, during) = thread::scope(|s| {
-        let socket = daemon.socket();
-        let attacker = s.spawn(move || (0..3).map(|_| hostile(&socket)).sum::<usize>());
-        let run = drain(&lab, &daemon, &[], Duration::from_secs(40));
-        (run, attacker.join().unwrap())
+    println!("== faults: hostile API input before and during a drain, under load");
+    let (rig, streams, load) = under_load("fc-hostile");
+    let socket = rig.daemon.socket();
+    let before = hostile(&socket);
+    let (runs, during) = thread::scope(|s| {
+        let attacker = s.spawn(|| (0..3).map(|_| hostile(&socket)).sum::<usize>());
+        let runs = drain_targets(&rig);
+        (runs, attacker.join().unwrap())
     });
-    println!("hostile calls refused: {before} before the drain, {during} during it");
-    finish(loads, streams);
-    let b = daemon.backend_status(TARGET).unwrap();
-    assert_eq!(
-        (exit_code(&run.wait), b["drain"]["outcome"].as_str()),
-        (0, Some("drained")),
-        "{b:#}"
-    );
+    println!("  hostile calls refused: {before} before the drains, {during} during them");
+    finish("hostile API input", load, streams);
+    assert_drained(&rig, &runs);
     // web-3 was never drained by the hostile calls.
-    assert_eq!(daemon.backend_status("web-3").unwrap()["state"], "active");
+    assert_eq!(
+        rig.daemon.backend_status("web-3").unwrap()["state"],
+        "active"
+    );
+    rig.down();
 }
 
 #[test]
 fn faults_control_a_second_daemon_on_the_same_pins_is_refused_during_a_drain() {
-    let lab = lab("fc-second");
-    let daemon = start_daemon(&lab, &spec());
-    let web2 = lab.backend(TARGET).unwrap();
-    let streams = start_streams(&lab, &daemon);
-    let since = now();
-    let loads = start_loads(&lab, 6);
-    wait_served(&lab, web2, since, 20);
-    let (run, second) = thread::scope(|s| {
+    println!("== faults: a second daemon on the same pins during a drain, under load");
+    let (rig, streams, load) = under_load("fc-second");
+    let (runs, second) = thread::scope(|s| {
         let second = s.spawn(|| {
-            std::process::Command::new(lb_binary())
-                .args(["daemon", "--config"])
-                .arg(daemon.config_path())
+            // In the LB's namespace, where its interface is: the same host.
+            let lb = lb_binary().display().to_string();
+            let config = rig.daemon.config_path().display().to_string();
+            rig.lab
+                .lb_ns()
+                .nsenter(&[lb.as_str(), "daemon", "--config", config.as_str()])
                 .output()
                 .expect("a second lb daemon runs")
         });
-        let run = drain(&lab, &daemon, &[], Duration::from_secs(40));
-        (run, second.join().unwrap())
+        let runs = drain_targets(&rig);
+        (runs, second.join().unwrap())
     });
     let stderr = String::from_utf8_lossy(&second.stderr);
     println!(
-        "second daemon: exit {}, {}",
-        exit_code(&second),
+        "  second daemon: exit {:?}, {}",
+        second.status.code(),
         stderr.trim()
     );
-    assert_eq!(exit_code(&second), 1, "{stderr}");
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("another lb daemon"), "{stderr}");
-    assert!(daemon.is_running(), "the first daemon keeps running");
-    finish(loads, streams);
-    let b = daemon.backend_status(TARGET).unwrap();
-    assert_eq!(
-        (exit_code(&run.wait), b["drain"]["outcome"].as_str()),
-        (0, Some("drained")),
-        "{b:#}"
-    );
-    assert_eq!(
-        daemon.status().unwrap()["vips"][0]["backends"]
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert!(rig.daemon.is_running(), "the first daemon keeps running");
+    finish("second daemon", load, streams);
+    assert_drained(&rig, &runs);
+    let status = rig.status();
+    let vips = status["vips"].as_array().unwrap();
+    assert_eq!(vips.len(), 2, "{status:#}");
+    let backends: usize = vips
+        .iter()
+        .map(|v| v["backends"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(backends, 5, "{status:#}");
+    rig.down();
 }
 
 #[test]
 fn faults_control_a_truncated_state_file_does_not_keep_the_daemon_down() {
-    let lab = lab("fc-state");
-    let mut daemon = start_daemon(&lab, &spec());
-    let web2 = lab.backend(TARGET).unwrap();
-    let streams = start_streams(&lab, &daemon);
-    let since = now();
-    let loads = start_loads(&lab, 6);
-    wait_served(&lab, web2, since, 20);
-    daemon.stop().expect("daemon stops");
-    let state_file = daemon.config().daemon.state_file.clone();
+    println!("== faults: the state file truncated while the daemon is down, under load");
+    let (mut rig, streams, load) = under_load("fc-state");
+    rig.daemon.stop().expect("daemon stops");
+    let state_file = rig.daemon.config().daemon.state_file.clone();
     std::fs::write(&state_file, b"").expect("truncating the state file");
-    daemon.restart().expect("daemon restarts");
-    let status = daemon
+    rig.daemon.restart().expect("daemon restarts");
+    let status = rig
+        .daemon
         .wait_ready(Duration::from_secs(20))
         .expect("daemon answers");
     assert_eq!(status["adopted"], true, "{status:#}");
-    daemon
+    rig.daemon
         .wait_all_active(Duration::from_secs(20))
         .expect("backends active");
     let dir = Path::new(&state_file).parent().unwrap();
@@ -245,7 +239,8 @@ fn faults_control_a_truncated_state_file_does_not_keep_the_daemon_down() {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.contains(".corrupt-"))
         .collect();
-    println!("restarted over a zero-length state file; moved aside: {aside:?}");
+    println!("  restarted over a zero-length state file; moved aside: {aside:?}");
     assert_eq!(aside.len(), 1, "{aside:?}");
-    finish(loads, streams);
+    finish("truncated state file", load, streams);
+    rig.down();
 }

@@ -1,58 +1,76 @@
-//! A health blip: the target's Gunicorn (master and workers) stops for 5 s
-//! (SIGSTOP, as a long GC pause or CPU starvation would), long enough for the
-//! health checks to call it unhealthy, then goes on (SIGCONT).
+//! A health blip: each mode's target Gunicorn (master and workers) stops for
+//! 5 s (SIGSTOP, as a long GC pause or CPU starvation would), long enough for
+//! the health checks to call it unhealthy, then goes on (SIGCONT).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use lb_tests::lab_support::new_flows;
-
-use crate::support::{
-    Frozen, Load, Rig, TARGET, assert_no_failure, gunicorn_pids, open_streams, sleep_s, totals,
-    wait_state,
+use crate::{
+    load::{Load, assert_no_failure},
+    streams::{assert_unbroken, open_streams, report},
+    support::{Frozen, Rig, gunicorn_pids, sleep_s, wait_state},
 };
 
-/// Zero failed requests and zero broken streams: an unhealthy backend gets
-/// no new connections and keeps the ones it has, which finish once it goes
-/// on.
+/// Zero failed requests and zero broken streams, on the DSR and the NAT VIP:
+/// an unhealthy backend gets no new connections and keeps the ones it has,
+/// which finish once it goes on.
 #[test]
 fn faults_health_blip_breaks_no_connection() {
-    println!("== faults: health blip (web-2's Gunicorn stopped 5 s) under load");
+    println!("== faults: health blip (web-2's and web-5's Gunicorn stopped 5 s) under load");
     let rig = Rig::up("flt-blip", |_| {});
     let streams = open_streams(&rig, 10, 2);
-    let repicked_before = crate::support::repicked(&rig);
-    let load = Load::start(&rig.lab, 10.0);
-    sleep_s(1.5);
+    let repicked_before = rig.modes.map(|m| rig.repicked(&m));
+    let load = Load::start(&rig, 10.0);
+    rig.wait_load_on_targets();
 
-    let master = rig.lab.backend(TARGET).unwrap().master_pid().unwrap();
-    let frozen = Frozen::stop(gunicorn_pids(master));
-    let detect = wait_state(&rig, TARGET, "unhealthy", Duration::from_secs(5));
-    let flows_at_detect = new_flows(&rig.daemon)[TARGET];
-    println!("  {TARGET} unhealthy {detect:.2?} after SIGSTOP");
-    sleep_s(5.0 - detect.as_secs_f64());
+    let frozen: Vec<Frozen> = rig
+        .modes
+        .iter()
+        .map(|m| {
+            let master = rig.lab.backend(m.target).unwrap().master_pid().unwrap();
+            Frozen::stop(gunicorn_pids(master))
+        })
+        .collect();
+    let stopped = Instant::now();
+    let detect = rig.modes.map(|m| {
+        wait_state(&rig, m.target, "unhealthy", Duration::from_secs(5));
+        stopped.elapsed()
+    });
+    let flows_at_detect = rig.target_new_flows();
+    println!("  web-2 and web-5 unhealthy {detect:.2?} after SIGSTOP");
+    sleep_s(5.0 - stopped.elapsed().as_secs_f64());
     // Counted before SIGCONT: the checks may pass again soon after it.
-    let flows_while_unhealthy = new_flows(&rig.daemon)[TARGET] - flows_at_detect;
+    let now = rig.target_new_flows();
+    let while_unhealthy = [now[0] - flows_at_detect[0], now[1] - flows_at_detect[1]];
     drop(frozen);
-    let back = wait_state(&rig, TARGET, "active", Duration::from_secs(10));
+    let resumed = Instant::now();
+    let back = rig.modes.map(|m| {
+        wait_state(&rig, m.target, "active", Duration::from_secs(10));
+        resumed.elapsed()
+    });
     println!(
-        "  SIGCONT; {TARGET} active again {back:.2?} later; new flows sent to it while \
-         unhealthy: {flows_while_unhealthy}"
+        "  SIGCONT; active again {back:.2?} later; new flows sent to them while unhealthy: \
+         {while_unhealthy:?}"
     );
 
     let results = load.finish();
     let s = streams.finish();
-    let (requests, failures) = totals(&results);
-    let repicked = crate::support::repicked(&rig) - repicked_before;
-    println!(
-        "  health blip: {requests} requests, {failures} failed; streams {} of {} complete \
-         ({} on {TARGET}); flows re-picked {repicked}",
-        s.complete, s.total, s.complete_on_target
-    );
+    let repicked: Vec<u64> = (0..2)
+        .map(|i| rig.repicked(&rig.modes[i]) - repicked_before[i])
+        .collect();
+    let index = |label: &str| usize::from(label == "NAT");
+    report("health blip", &results, &s, |m| {
+        let i = index(m.label);
+        format!(
+            "; new flows to {} while unhealthy {}; flows re-picked {}",
+            m.target, while_unhealthy[i], repicked[i]
+        )
+    });
     assert_no_failure(&results);
-    assert!(s.broken.is_empty(), "broken streams: {:?}", s.broken);
-    assert!(s.complete_on_target >= 2, "streams on {TARGET} completed");
-    assert_eq!(repicked, 0, "no flow moved off the unhealthy backend");
+    assert_unbroken(&s, 2);
+    assert_eq!(repicked, [0, 0], "no flow moved off the unhealthy backends");
     assert_eq!(
-        flows_while_unhealthy, 0,
+        while_unhealthy,
+        [0, 0],
         "no new flow for a backend while it is unhealthy"
     );
     rig.down();

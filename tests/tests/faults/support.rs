@@ -1,200 +1,139 @@
-//! The fault suite's rig: a lab with the daemon, the three loads, long
-//! streams placed on the affected backend, and the backend's processes.
+//! The fault suite's rig: one lab with a DSR VIP and a NAT VIP side by side,
+//! the daemon, and the backends' processes. Every fault is applied once and
+//! checked on both forwarding modes: loads ([`crate::load`]) and long streams
+//! ([`crate::streams`]) run on both VIPs, aimed at one backend of each.
 
 use std::{
+    net::Ipv4Addr,
     thread,
     time::{Duration, Instant},
 };
 
-use lb_lab::{
-    ConfigSpec, Daemon, Lab, LabSpec, LbConfig, LoadResult, LoadRun, LoadSpec, Request, Tool,
-    client::InFlight,
-};
-use lb_tests::lab_support::{self, flows_json, lb_binary, poll, print_load};
+use lb_lab::{ConfigSpec, Daemon, Lab, LabSpec, LbConfig};
+use lb_tests::lab_support::{self, lb_binary, new_flows, poll};
 
-/// The backend each fault is aimed at.
-pub const TARGET: &str = "web-2";
 const READY: Duration = Duration::from_secs(30);
 
-/// A lab of three backends with the daemon running, every backend active.
+/// One forwarding mode of the rig: its VIP and the backend faults aim at.
+#[derive(Clone, Copy, Debug)]
+pub struct Mode {
+    /// "DSR" or "NAT", in the printed figures.
+    pub label: &'static str,
+    /// The VIP's name in the config and in `lb status`.
+    pub vip_name: &'static str,
+    pub vip: Ipv4Addr,
+    /// The backend each fault is aimed at.
+    pub target: &'static str,
+}
+
+impl Mode {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.vip)
+    }
+}
+
+/// web-1..web-3 are DSR backends (the VIP on `lo`, port 80) on VIP "web";
+/// web-4 and web-5 NAT backends (Gunicorn on :8000 only) on VIP "app".
+const BACKENDS: usize = 5;
+const NAT_BACKENDS: usize = 2;
+const DSR_TARGET: &str = "web-2";
+const NAT_TARGET: &str = "web-5";
+
+/// A lab of five backends, three behind a DSR VIP and two behind a NAT VIP,
+/// with the daemon running and every backend active.
 pub struct Rig {
     pub lab: Lab,
     pub daemon: Daemon,
+    pub modes: [Mode; 2],
 }
 
 impl Rig {
     /// `edit` may change the rendered config before the daemon starts.
     pub fn up(prefix: &str, edit: impl FnOnce(&mut LbConfig)) -> Rig {
         assert!(lb_lab::is_root(), "the fault tests need root");
-        let lab = Lab::up(LabSpec {
+        let spec = LabSpec {
             prefix: prefix.into(),
-            backends: 3,
+            backends: BACKENDS,
             ipv6: false,
-        })
-        .expect("lab up");
+        };
+        let lab = Lab::up_nat(spec, NAT_BACKENDS).expect("lab up");
+        let modes = [
+            Mode {
+                label: "DSR",
+                vip_name: "web",
+                vip: lab.vip(),
+                target: DSR_TARGET,
+            },
+            Mode {
+                label: "NAT",
+                vip_name: "app",
+                vip: lab.nat_vip().expect("the lab has a NAT VIP"),
+                target: NAT_TARGET,
+            },
+        ];
+        for m in &modes {
+            let nat = lab.backend(m.target).expect("target").is_nat();
+            assert_eq!(
+                nat,
+                m.label == "NAT",
+                "{} is a {} backend",
+                m.target,
+                m.label
+            );
+        }
         let mut config = LbConfig::render(&lab, &ConfigSpec::default());
         edit(&mut config);
         let daemon = Daemon::start_with(&lab, &lb_binary(), config).expect("daemon starts");
         daemon.wait_ready(READY).expect("daemon answers");
         daemon.wait_all_active(READY).expect("backends active");
-        Rig { lab, daemon }
+        let rig = Rig { lab, daemon, modes };
+        let status = rig.status();
+        for m in &rig.modes {
+            let forward = if m.label == "NAT" { "nat" } else { "dsr" };
+            assert_eq!(rig.vip(m)["forward"], forward, "{status:#}");
+        }
+        rig
     }
 
     /// Stops the daemon, tears the lab down, checks nothing is left behind.
     pub fn down(self) {
-        let Rig { lab, daemon } = self;
+        let Rig { lab, daemon, .. } = self;
         lab_support::down(lab, daemon);
     }
 
     pub fn status(&self) -> serde_json::Value {
         self.daemon.status().expect("lb status")
     }
-}
 
-/// The three loads a fault happens under, running together.
-pub struct Load {
-    runs: Vec<(&'static str, LoadRun)>,
-}
-
-impl Load {
-    /// Keep-alive GET (wrk, which retries nothing), fresh-connection GET and
-    /// keep-alive POST (hey, 1 KB bodies), for `secs` seconds; few
-    /// connections each (a 2-core machine runs the client, the LB and three
-    /// Gunicorns).
-    pub fn start(lab: &Lab, secs: f64) -> Load {
-        let spec = |tool, keepalive, connections, post_body| {
-            let mut s = LoadSpec::new(tool, lab.vip_url("/"));
-            s.keepalive = keepalive;
-            s.connections = connections;
-            s.threads = 1;
-            s.post_body = post_body;
-            s.duration = Duration::from_secs_f64(secs);
-            s
-        };
-        let runs = [
-            ("keep-alive GET (wrk)", spec(Tool::Wrk, true, 2, None)),
-            (
-                "fresh-connection GET (hey)",
-                spec(Tool::Hey, false, 3, None),
-            ),
-            (
-                "keep-alive POST (hey)",
-                spec(Tool::Hey, true, 2, Some(1024)),
-            ),
-        ]
-        .into_iter()
-        .map(|(label, s)| (label, LoadRun::spawn(lab, s).expect("load tool starts")))
-        .collect();
-        Load { runs }
+    /// The mode's VIP in `lb status --json`.
+    pub fn vip(&self, mode: &Mode) -> serde_json::Value {
+        let status = self.status();
+        status["vips"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == mode.vip_name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no VIP {} in {status:#}", mode.vip_name))
     }
 
-    /// Waits for every run; prints each.
-    pub fn finish(self) -> Vec<(&'static str, LoadResult)> {
-        self.runs
-            .into_iter()
-            .map(|(label, run)| {
-                let r = run.join().expect("load run");
-                print_load(&format!("  {label}"), &r);
-                (label, r)
-            })
-            .collect()
+    /// The mode's VIP's `repicked` counter.
+    pub fn repicked(&self, mode: &Mode) -> u64 {
+        self.vip(mode)["repicked"].as_u64().unwrap_or(0)
     }
-}
 
-/// Requests and failed (or non-2xx) requests over every run.
-pub fn totals(results: &[(&str, LoadResult)]) -> (u64, u64) {
-    results.iter().fold((0, 0), |(n, f), (_, r)| {
-        (n + r.requests, f + r.errors.total() + r.non_2xx)
-    })
-}
-
-/// Every run made requests, and none failed.
-pub fn assert_no_failure(results: &[(&str, LoadResult)]) {
-    for (label, r) in results {
-        lab_support::assert_clean(label, r);
+    /// Each target's `new_flows` counter, in the order of [`Rig::modes`].
+    pub fn target_new_flows(&self) -> [u64; 2] {
+        let all = new_flows(&self.daemon);
+        self.modes.map(|m| all[m.target])
     }
-}
 
-/// Long streams through the VIP, some of them on [`TARGET`].
-pub struct Streams {
-    path: String,
-    requests: Vec<InFlight>,
-}
-
-/// What became of the streams.
-#[derive(Debug, Default)]
-pub struct StreamOutcome {
-    pub total: usize,
-    pub complete: usize,
-    /// Complete streams [`TARGET`] served.
-    pub complete_on_target: usize,
-    /// Why the others broke.
-    pub broken: Vec<String>,
-}
-
-/// Opens `/stream?seconds=N` requests one by one until `lb flows` shows
-/// `want` of them on [`TARGET`] (a third land there; 30 tries leave a
-/// chance of about 1e-5 of too few). Nothing else may open connections
-/// through the VIP meanwhile.
-pub fn open_streams(rig: &Rig, seconds: u32, want: usize) -> Streams {
-    let path = format!("/stream?seconds={seconds}");
-    let live = |backend| {
-        flows_json(&rig.daemon, backend)
-            .iter()
-            .filter(|f| f["state"] == "live")
-            .count()
-    };
-    let (all_before, target_before) = (live(None), live(Some(TARGET)));
-    let mut requests = Vec::new();
-    for _ in 0..30 {
-        let url = rig.lab.vip_url(&path);
-        let timeout = Duration::from_secs(u64::from(seconds) * 4 + 20);
-        requests.push(rig.lab.spawn_request(Request::get(url).timeout(timeout)));
-        let n = requests.len();
-        poll("the stream's flow", Duration::from_secs(10), || {
-            (live(None) >= all_before + n).then_some(())
+    /// Polls until the loads opened connections to both targets: the fault
+    /// then meets traffic on both VIPs.
+    pub fn wait_load_on_targets(&self) {
+        let before = self.target_new_flows();
+        poll("load on both targets", Duration::from_secs(15), || {
+            let now = self.target_new_flows();
+            (0..2).all(|i| now[i] >= before[i] + 5).then_some(())
         });
-        let on = live(Some(TARGET)).saturating_sub(target_before);
-        if on >= want {
-            println!("  {path}: {n} open, {on} on {TARGET}");
-            return Streams { path, requests };
-        }
-    }
-    panic!("fewer than {want} of 30 streams landed on {TARGET}");
-}
-
-impl Streams {
-    /// Joins every stream: complete means a 2xx with all 10 chunks.
-    pub fn finish(self) -> StreamOutcome {
-        let mut out = StreamOutcome {
-            total: self.requests.len(),
-            ..Default::default()
-        };
-        for r in self.requests {
-            let r = r.join().expect("curl ran");
-            let name = r.body.split(' ').next().unwrap_or_default().to_owned();
-            let want: String = (0..10).map(|i| format!("{name} chunk {i}\n")).collect();
-            if r.ok() && r.body == want {
-                out.complete += 1;
-                if name == TARGET {
-                    out.complete_on_target += 1;
-                }
-            } else {
-                out.broken.push(format!("{r:?}"));
-            }
-        }
-        println!(
-            "  {}: {} of {} complete ({} of them on {TARGET}), {} broken",
-            self.path,
-            out.complete,
-            out.total,
-            out.complete_on_target,
-            out.broken.len()
-        );
-        for b in &out.broken {
-            println!("    broken: {b}");
-        }
-        out
     }
 }
 
@@ -253,11 +192,6 @@ pub fn wait_state(rig: &Rig, backend: &str, want: &str, timeout: Duration) -> Du
     let t = Instant::now();
     lab_support::wait_backend(&rig.daemon, backend, timeout, want, |b| b["state"] == want);
     t.elapsed()
-}
-
-/// The VIP's `repicked` counter.
-pub fn repicked(rig: &Rig) -> u64 {
-    rig.status()["vips"][0]["repicked"].as_u64().unwrap_or(0)
 }
 
 pub fn sleep_s(s: f64) {

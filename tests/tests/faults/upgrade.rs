@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use lb_lab::paths;
 
-use crate::support::{
-    Load, Rig, TARGET, assert_no_failure, open_streams, repicked, sleep_s, totals,
+use crate::{
+    load::{Load, assert_no_failure},
+    streams::{assert_unbroken, open_streams, report},
+    support::Rig,
 };
 
 /// The new program replaces the old one on the pinned link (its tag
 /// changes), the maps and flows are kept: zero failed requests, zero broken
-/// streams.
+/// streams, on the DSR and the NAT VIP.
 #[test]
 fn faults_daemon_upgrade_keeps_every_flow() {
     println!("== faults: daemon upgrade to a different XDP program, under load");
@@ -32,9 +34,9 @@ fn faults_daemon_upgrade_keeps_every_flow() {
         .to_owned();
     assert_eq!(old_tag.len(), 16, "a tag: {before:#}");
     let streams = open_streams(&rig, 8, 1);
-    let repicked_before = repicked(&rig);
-    let load = Load::start(&rig.lab, 8.0);
-    sleep_s(1.5);
+    let repicked_before = rig.modes.map(|m| rig.repicked(&m));
+    let load = Load::start(&rig, 8.0);
+    rig.wait_load_on_targets();
 
     rig.daemon.stop().expect("daemon stops on SIGTERM");
     rig.daemon.set_binary(&upgrade).expect("lb-upgrade");
@@ -55,16 +57,15 @@ fn faults_daemon_upgrade_keeps_every_flow() {
 
     let results = load.finish();
     let s = streams.finish();
-    let (requests, failures) = totals(&results);
-    let moved = repicked(&rig) - repicked_before;
-    println!(
-        "  upgrade: {requests} requests, {failures} failed; streams {} of {} complete \
-         ({} on {TARGET}); flows re-picked {moved}",
-        s.complete, s.total, s.complete_on_target
-    );
+    let moved: Vec<u64> = (0..2)
+        .map(|i| rig.repicked(&rig.modes[i]) - repicked_before[i])
+        .collect();
+    report("upgrade", &results, &s, |m| {
+        format!("; flows re-picked {}", moved[usize::from(m.label == "NAT")])
+    });
     assert_no_failure(&results);
-    assert!(s.broken.is_empty(), "broken streams: {:?}", s.broken);
-    assert_eq!(moved, 0, "no flow moved");
+    assert_unbroken(&s, 1);
+    assert_eq!(moved, [0, 0], "no flow moved");
 
     // Pins whose maps have another layout are refused, with what to do.
     rig.daemon.stop().expect("daemon stops");
