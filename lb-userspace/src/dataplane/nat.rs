@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(c.reuse_after_ns, 60_000_000_000);
         // No source: NAT off, the reuse delay kept for DNAT.
         let off = nat_config(&NatHost::default(), Duration::from_secs(5));
-        assert_eq!((off.range_len(), off.n_sources_v4, off.n_sources_v6), (0, 0, 0));
+        assert_eq!(
+            (off.range_len(), off.n_sources_v4, off.n_sources_v6),
+            (0, 0, 0)
+        );
         assert_eq!(off.reuse_after_ns, 60_000_000_000);
     }
 }

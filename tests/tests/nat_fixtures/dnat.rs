@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use lb_common::{
     backend::STATE_ACTIVE,
-    nat::NatConfig,
     flow::{FLOW_F_NAT, FLOW_F_PAYLOAD, FLOW_F_SERVER_FIN},
+    nat::NatConfig,
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use lb_tests::{
@@ -72,7 +72,8 @@ pub fn run(lab: &NatLab) -> anyhow::Result<usize> {
     let dp = &dataplane()?;
     let (ci, bi) = (lab.client_if, lab.backend_if);
     // What a request becomes: to the backend's MAC, out of the backends' side.
-    let to_backend = |mac_of: u32, f: Frame| f.macs(backend_mac(mac_of), lab.backend_if_mac).bytes();
+    let to_backend =
+        |mac_of: u32, f: Frame| f.macs(backend_mac(mac_of), lab.backend_if_mac).bytes();
     let to_client = |f: Frame| f.macs(CLIENT_MAC, lab.client_if_mac).bytes();
     let from_backend = |mac_of: u32, f: Frame| f.macs(LB_MAC, backend_mac(mac_of)).bytes();
     let req = b"GET / HTTP/1.1\r\n\r\n";
