@@ -46,6 +46,19 @@ pub fn mac(host: u8) -> String {
     format!("02:00:00:00:00:{host:02}")
 }
 
+/// The DNAT lab's backend subnet (203.0.113.0/24 and 2001:db8:203::/64),
+/// behind the LB: role `host` there, e.g. backend 1 is 203.0.113.11 and the
+/// LB, the backends' gateway, 203.0.113.2.
+pub fn routed_v4(host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, host)
+}
+
+/// `2001:db8:203::<host as decimal digits>`.
+pub fn routed_v6(host: u8) -> Ipv6Addr {
+    let group = u16::from_str_radix(&host.to_string(), 16).expect("decimal digits are hex digits");
+    Ipv6Addr::new(0x2001, 0xdb8, 0x203, 0, 0, 0, 0, group)
+}
+
 pub fn vip() -> Ipv4Addr {
     v4(VIP_HOST)
 }
@@ -74,5 +87,7 @@ mod tests {
         assert_eq!(vip6().to_string(), "2001:db8:100::10");
         assert_eq!(mac(backend_host(3)), "02:00:00:00:00:13");
         assert_eq!(mac(LB_HOST), "02:00:00:00:00:02");
+        assert_eq!(routed_v4(backend_host(1)).to_string(), "203.0.113.11");
+        assert_eq!(routed_v6(LB_HOST).to_string(), "2001:db8:203::2");
     }
 }

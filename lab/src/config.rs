@@ -10,7 +10,8 @@
 //!
 //! NAT backends ([`Lab::up_nat`]) sit on a `forward = "nat"` VIP with
 //! `port = 8000` and no MAC: `web`/`web6` itself when every backend is one,
-//! else `app` (198.51.100.20) and `app6` beside the DSR VIPs.
+//! else `app` (198.51.100.20) and `app6` beside the DSR VIPs. The DNAT lab's
+//! ([`Lab::up_dnat`]) on `web`/`web6` with `forward = "dnat"`.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
@@ -230,7 +231,7 @@ impl LbConfig {
                 address,
                 port: 80,
                 protocol: "tcp".into(),
-                forward: nat.then(|| "nat".into()),
+                forward: nat.then(|| if lab.is_dnat() { "dnat" } else { "nat" }.into()),
                 backend: backends,
             });
         };

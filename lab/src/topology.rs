@@ -90,6 +90,8 @@ pub struct Lab {
     pub(crate) backends: Vec<Backend>,
     /// How many of the backends, the last ones, are NAT backends.
     pub(crate) nat_backends: usize,
+    /// [`Lab::up_dnat`]: the backends on a subnet of their own, routed by the LB.
+    pub(crate) dnat: bool,
 }
 
 /// How long a backend may take to answer /health after start (two Python
@@ -118,16 +120,29 @@ impl Lab {
             "nat backends must be 1..={}, got {nat}",
             spec.backends
         );
-        Lab::build_with(spec, Front::Client, nat)
+        Lab::build_with(spec, Front::Client, nat, false)
+    }
+
+    /// The DNAT lab: every backend a NAT-style one (Gunicorn on `:8000`
+    /// only), on a subnet of its own (203.0.113.0/24, 2001:db8:203::/64 with
+    /// IPv6) whose gateway is the LB (203.0.113.2 on the LB's interface), so
+    /// the backends' replies to the client come back through the LB. The
+    /// daemon's config forwards to them by DNAT (`forward = "dnat"`), and
+    /// they see the client's own address. The client has no route to that
+    /// subnet: it reaches the backends only through the VIP (the lab's own
+    /// health polls come from the LB namespace).
+    pub fn up_dnat(spec: LabSpec) -> Result<Lab> {
+        let n = spec.backends;
+        Lab::build_with(spec, Front::Client, n, true)
     }
 
     pub(crate) fn build(spec: LabSpec, front: Front) -> Result<Lab> {
-        Lab::build_with(spec, front, 0)
+        Lab::build_with(spec, front, 0, false)
     }
 
     // The public constructors take the spec by value (tests build it inline).
     #[allow(clippy::needless_pass_by_value)]
-    fn build_with(spec: LabSpec, front: Front, nat_backends: usize) -> Result<Lab> {
+    fn build_with(spec: LabSpec, front: Front, nat_backends: usize, dnat: bool) -> Result<Lab> {
         ensure!(
             crate::is_root(),
             "the lab needs root (namespaces, veths, bpffs)"
@@ -223,6 +238,7 @@ impl Lab {
             router,
             backends: Vec::new(),
             nat_backends,
+            dnat,
         };
         // From here on `lab`'s Drop tears everything down on error.
         lab.build_switch()?;
@@ -242,7 +258,11 @@ impl Lab {
         for i in 1..=spec.backends {
             let name = format!("web-{i}");
             let ns = make(&name)?;
-            let h = host(&ns, &format!("lab-web{i}"), addr::backend_host(i));
+            let mut h = host(&ns, &format!("lab-web{i}"), addr::backend_host(i));
+            if dnat {
+                h.ipv4 = addr::routed_v4(addr::backend_host(i));
+                h.ipv6 = spec.ipv6.then(|| addr::routed_v6(addr::backend_host(i)));
+            }
             let nat = i > spec.backends - nat_backends;
             lab.plug(&ns, &h, &format!("sw-web{i}"))?;
             lab.setup_backend_net(&ns, &h, nat)?;
@@ -253,7 +273,8 @@ impl Lab {
                 h,
                 &lab.dir,
                 Callers {
-                    probe: Arc::clone(&lab.client),
+                    // DNAT: the client has no route to the backends.
+                    probe: Arc::clone(if dnat { &lab.lb } else { &lab.client }),
                     notice: Arc::clone(&lab.lb),
                 },
                 lab.registry().clone(),
@@ -342,6 +363,11 @@ impl Lab {
     /// How many backends are NAT backends (the last ones).
     pub fn nat_backends(&self) -> usize {
         self.nat_backends
+    }
+
+    /// True for [`Lab::up_dnat`]'s lab: its VIPs forward by DNAT.
+    pub fn is_dnat(&self) -> bool {
+        self.dnat
     }
 
     /// True when some backends are DSR and others NAT: the NAT ones then

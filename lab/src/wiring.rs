@@ -156,7 +156,18 @@ impl Lab {
         if self.spec.ipv6 {
             s.push(("net.ipv6.conf.all.forwarding", forward));
         }
-        self.lb.sysctl(&s)
+        self.lb.sysctl(&s)?;
+        if self.dnat {
+            // The DNAT backends' gateway, on the same interface.
+            let v4 = format!("{}/{}", addr::routed_v4(addr::LB_HOST), addr::PREFIX_LEN_V4);
+            self.lb.ip(&["addr", "add", &v4, "dev", iface])?;
+            if self.spec.ipv6 {
+                let v6 = format!("{}/{}", addr::routed_v6(addr::LB_HOST), addr::PREFIX_LEN_V6);
+                self.lb
+                    .ip(&["-6", "addr", "add", &v6, "dev", iface, "nodad"])?;
+            }
+        }
+        Ok(())
     }
 
     /// L2 DSR backend: the VIP on `lo`, never answered for in ARP
@@ -182,6 +193,15 @@ impl Lab {
         }
         if !s.is_empty() {
             ns.sysctl(&s)?;
+        }
+        if self.dnat {
+            // Replies to the client go through the LB, which translates them.
+            let via = addr::routed_v4(addr::LB_HOST).to_string();
+            ns.ip(&["route", "add", "default", "via", &via])?;
+            if self.spec.ipv6 {
+                let via6 = addr::routed_v6(addr::LB_HOST).to_string();
+                ns.ip(&["-6", "route", "add", "default", "via", &via6])?;
+            }
         }
         if nat {
             return Ok(());

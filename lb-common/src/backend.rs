@@ -43,12 +43,12 @@ pub struct Backend {
     /// One of `STATE_*`.
     pub state: u8,
     /// How this backend's VIP forwards: `lb_common::nat::FORWARD_DSR` or
-    /// `FORWARD_NAT` (the program reads it with the backend, so choosing the
+    /// `FORWARD_NAT` or `FORWARD_DNAT` (the program reads it with the backend, so choosing the
     /// forward path costs no extra lookup).
     pub forward: u8,
     /// Maglev weight; the table is built in user space, the program does not read it.
     pub weight: u32,
-    /// NAT only: the backend's port (config `port`, default the VIP's),
+    /// NAT and DNAT only: the backend's port (config `port`, default the VIP's),
     /// network byte order. 0 for DSR.
     pub port_be: u16,
     pub _pad: [u8; 2],
@@ -69,10 +69,17 @@ impl Backend {
         _pad: [0; 2],
     };
 
-    /// True when this backend's VIP forwards by NAT.
+    /// True when this backend's VIP forwards by NAT or DNAT: both take the
+    /// translating path (lb-ebpf nat.rs), which tells them apart.
     #[inline(always)]
     pub const fn is_nat(&self) -> bool {
-        self.forward == crate::nat::FORWARD_NAT
+        self.forward != crate::nat::FORWARD_DSR
+    }
+
+    /// True when this backend's VIP forwards by DNAT (the client's address kept).
+    #[inline(always)]
+    pub const fn is_dnat(&self) -> bool {
+        self.forward == crate::nat::FORWARD_DNAT
     }
 
     /// True when existing flows may keep going to this backend.

@@ -105,5 +105,11 @@ pub const DEFAULT_MAX_DRAIN_FLOWS: u32 = 1 << 18;
 pub const VIP_PORT_TCP: u32 = 1;
 /// `VIP_PORTS` bit: some UDP VIP listens on this port.
 pub const VIP_PORT_UDP: u32 = 2;
+/// `VIP_PORTS` bit: some backend of a TCP DNAT VIP listens on this port, so
+/// a packet from this source port no VIP claims may be its reply (the
+/// program then looks it up in `NAT_REV`).
+pub const VIP_PORT_DNAT_TCP: u32 = 4;
+/// `VIP_PORTS` bit: the same for UDP.
+pub const VIP_PORT_DNAT_UDP: u32 = 8;
 /// Entries of `VIP_PORTS`: one per port.
 pub const VIP_PORTS_ENTRIES: u32 = 65536;

@@ -22,6 +22,14 @@ use crate::addr::Addr16;
 pub const FORWARD_DSR: u8 = 0;
 /// `Backend::forward`: full NAT, both directions through the balancer.
 pub const FORWARD_NAT: u8 = 1;
+/// `Backend::forward`: destination NAT only (`forward = "dnat"`): the
+/// request keeps the client's address and port as its source, so the backend
+/// sees the client; its replies come back through the balancer because it is
+/// the backends' gateway. Uses the NAT maps (see [`NatForward`] and
+/// [`NatReplyKey`] for what their fields hold then) and paths; only the
+/// making of a translation differs: no source port is allocated, the reply
+/// entry is keyed by the client's own address and port.
+pub const FORWARD_DNAT: u8 = 2;
 
 /// NAT source addresses per family in [`NatConfig`].
 pub const NAT_SOURCES_PER_FAMILY: usize = 8;
@@ -88,7 +96,9 @@ impl NatConfig {
 }
 
 /// Value of `NAT_FWD` (LRU hash keyed by the client→VIP [`FlowKey`](crate::flow::FlowKey),
-/// IPv4 as IPv4-mapped): the translation a request packet gets.
+/// IPv4 as IPv4-mapped): the translation a request packet gets. For a DNAT
+/// flow `nat_addr` and `nat_port_be` are the client's own (the source is
+/// kept), which is how user space tells the two apart.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct NatForward {
@@ -107,7 +117,12 @@ pub struct NatForward {
 const _: () = assert!(core::mem::size_of::<NatForward>() == 32);
 
 /// Key of `NAT_REV` (LRU hash): a backend's reply as it arrives,
-/// backend:port → nat_source:nport.
+/// backend:port → nat_source:nport; for DNAT backend:port → client:port.
+///
+/// A DNAT key is exact (both ends of the reply), so two flows can only share
+/// one when one client reaches the same backend:port through two VIPs from
+/// the same address and port: the second is refused (`BPF_NOEXIST`, counted
+/// `nat_no_port`), never translated as the first.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct NatReplyKey {

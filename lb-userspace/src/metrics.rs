@@ -127,7 +127,7 @@ pub fn render(status: &Status) -> String {
     per_vip(
         &mut out,
         "lb_vip_nat_no_port_total",
-        "NAT: new flows dropped because no source port was free for their backend.",
+        "NAT: new flows dropped because no source port was free for their backend (DNAT: because another VIP's flow holds their reply 5-tuple).",
         |v| v.nat.no_port,
     );
     per_vip(

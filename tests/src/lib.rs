@@ -4,6 +4,7 @@
 
 pub mod counters;
 pub mod dataplane;
+pub mod dnat;
 pub mod flood;
 pub mod fuzz;
 pub mod lab_support;

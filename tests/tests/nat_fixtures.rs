@@ -1,4 +1,4 @@
-//! NAT fixture rows (`forward = "nat"`): both directions through
+//! NAT fixture rows (`forward = "nat"`, and `"dnat"` in dnat.rs): both directions through
 //! BPF_PROG_TEST_RUN, with frames arriving on interfaces of a test namespace
 //! whose FIB knows the client and the backends, so the program's
 //! `bpf_fib_lookup` gives fixed answers. Every forwarded frame is compared
@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo test -p lb-tests --test nat_fixtures -- --nocapture` (as root).
 
+#[path = "nat_fixtures/dnat.rs"]
+mod dnat;
 #[path = "nat_fixtures/failures.rs"]
 mod failures;
 #[path = "nat_fixtures/fuzz.rs"]
@@ -99,6 +101,7 @@ fn nat_fixture_table() {
             let mut n = translation::run(&lab, &mut dp)?;
             n += nat::run_rows(&dp, &failures::rows(&lab));
             n += failures::exhaustion(&lab, &mut dp)?;
+            n += dnat::run(&lab)?;
             Ok(n)
         })
         .expect("running the NAT rows");

@@ -1,6 +1,7 @@
 //! The program proper; compiled only for the BPF target.
 mod admit;
 mod clock;
+mod dnat;
 mod error;
 mod flow;
 mod flow_key;
@@ -66,8 +67,9 @@ enum Decision {
 fn try_vip(ctx: &XdpContext) -> Result<Decision, Error> {
     let packet = parse::try_parse(ctx).map_err(parse::ParseError::into_error)?;
     match try_vip_packet(ctx, &packet) {
-        // Only a packet to a port of the NAT range may be a reply.
-        Err(Error::Pass) if nat_reply::may_be_reply(packet.dport_be) => Ok(Decision::NotVip),
+        // Only a packet to a port of the NAT range (or from a DNAT
+        // backend's port) may be a reply.
+        Err(Error::Pass) if nat_reply::may_be_reply(&packet) => Ok(Decision::NotVip),
         decision => decision,
     }
 }

@@ -1,7 +1,8 @@
 //! NAT forwarding, request direction: a client→VIP:port packet whose
 //! backend (picked exactly as for DSR: flow table, handshakes, Maglev,
 //! drain states, second chance) forwards by NAT leaves as
-//! nat_source:nport→backend:port, routed by the kernel's FIB.
+//! nat_source:nport→backend:port, routed by the kernel's FIB; by DNAT, as
+//! client:cport→backend:port (dnat.rs: the same path, another translation).
 //!
 //! The translation lives in `NAT_FWD` (by the client's 5-tuple) and
 //! `NAT_REV` (by the reply's 5-tuple, see nat_reply.rs). A flow keeps its
@@ -15,7 +16,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{backend::Backend, flow::FlowKey, nat::NatReplyKey};
 
 use crate::program::{
-    clock,
+    clock, dnat,
     error::{DropReason, Error},
     maps::{BACKENDS, NAT_FWD, NAT_REV},
     nat_alloc::{self, Target},
@@ -49,6 +50,9 @@ pub fn try_request(ctx: &XdpContext, backend_id: u32, vip_id: u32) -> Result<u32
     s.key = FlowKey::new(p.src, p.dst, p.sport_be, p.dport_be, p.proto);
     let now = clock::coarse_now_ns();
     if !translation(s, backend, &target, now) {
+        // NAT: no free source port; DNAT: the reply 5-tuple is another
+        // flow's (see dnat.rs). Either way the new flow cannot be told
+        // apart from another on the way back.
         stats::nat_no_port(vip_id);
         return Ok(xdp_action::XDP_DROP);
     }
@@ -89,7 +93,11 @@ fn translation(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) ->
         s.fwd = *fwd;
         forget_reply(s);
     }
-    nat_alloc::allocate(s, backend, target, now)
+    if backend.is_dnat() {
+        dnat::bind(s, backend, target, now)
+    } else {
+        nat_alloc::allocate(s, backend, target, now)
+    }
 }
 
 /// Removes the reply entry of the flow's old translation `s.fwd`.

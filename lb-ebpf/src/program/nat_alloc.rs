@@ -117,9 +117,10 @@ fn source_addr(cfg: &NatConfig, v4: bool, i: u32) -> Addr16 {
 
 /// True when the translation holding `rkey` saw no reply, and its flow no
 /// request, for `reuse_after` ns (0: never); its forward entry is removed.
-/// Not inlined: its frame only exists on the rare collision.
+/// Not inlined: its frame only exists on the rare collision. DNAT's reply
+/// entries are taken over the same way (dnat.rs).
 #[inline(never)]
-fn take_over_stale(rkey: &NatReplyKey, reuse_after: u64, now: u64) -> bool {
+pub fn take_over_stale(rkey: &NatReplyKey, reuse_after: u64, now: u64) -> bool {
     if reuse_after == 0 {
         return false;
     }

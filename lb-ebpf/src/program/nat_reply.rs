@@ -1,10 +1,12 @@
 //! NAT forwarding, reply direction: a backend:port→nat_source:nport packet
+//! (DNAT: backend:port→client:port, dnat.rs)
 //! with a translation in `NAT_REV` leaves as VIP:port→client:port, routed by
 //! the kernel's FIB, and tells the client's flow entry that the server sent
 //! FIN or RST (so the live count knows a connection the server closed).
 //!
 //! Looked for only among packets no VIP claimed, and only when the
-//! destination port is in the NAT range. A packet to a NAT source address
+//! destination port is in the NAT range or the source port is one a DNAT
+//! backend listens on. A packet to a NAT source address
 //! in that range with no translation is passed to the kernel untouched and
 //! counted `nat_untranslated`: it may be the balancer host's own traffic,
 //! or a late reply of a translation that is gone (the kernel answers it as
@@ -20,24 +22,26 @@ use lb_common::{
 };
 
 use crate::program::{
-    clock,
+    clock, dnat,
     error::{DropReason, Error},
     flow_key::Key,
     maps::{NAT_CONFIG, NAT_REV},
     nat_fib,
     nat_rewrite::{Rewrite, rewrite},
     nat_scratch::{Scratch, scratch_with_packet},
-    parse::{TCP_FIN, TCP_RST},
+    parse::{Packet, TCP_FIN, TCP_RST},
     stats,
 };
 
-/// True when a packet no VIP claims, to `dport_be`, may be a reply: its
-/// port is in the NAT range (one array read).
+/// True when a packet no VIP claims may be a reply: to a port in the NAT
+/// range (one array read), or from a port a DNAT backend listens on
+/// (another, see dnat.rs).
 #[inline(always)]
-pub fn may_be_reply(dport_be: u16) -> bool {
+pub fn may_be_reply(packet: &Packet) -> bool {
     NAT_CONFIG
         .get(0)
-        .is_some_and(|cfg| cfg.in_range(u16::from_be(dport_be)))
+        .is_some_and(|cfg| cfg.in_range(u16::from_be(packet.dport_be)))
+        || dnat::may_be_reply(packet.sport_be, packet.proto)
 }
 
 /// Translates and forwards a backend's reply in `ctx`; `Pass` for

@@ -79,7 +79,8 @@ pub struct NatCounters {
     /// Backends' replies translated back and sent to the client.
     pub reply_packets: u64,
     pub reply_bytes: u64,
-    /// New flows dropped: no source port free for their backend.
+    /// New flows dropped: no source port free for their backend (DNAT: their
+    /// reply 5-tuple held by another VIP's flow).
     pub no_port: u64,
     /// Translated packets passed to the kernel: the next hop's neighbour
     /// entry was missing (the kernel forwards them and resolves it).

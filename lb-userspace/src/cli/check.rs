@@ -36,9 +36,19 @@ pub fn run(config: &Path, term: &mut Term<'_>) -> Exit {
                     config_read.nat.port_max
                 )
             };
+            let dnat_vips = config_read
+                .vips
+                .iter()
+                .filter(|v| v.forward == crate::config::Forward::Dnat)
+                .count();
+            let dnat = if dnat_vips == 0 {
+                String::new()
+            } else {
+                format!(" ({dnat_vips} by DNAT)")
+            };
             let _ = writeln!(
                 term.out,
-                "ok: {}: interface {}, {} VIP{}{nat}, {} backend{}{metrics}",
+                "ok: {}: interface {}, {} VIP{}{nat}{dnat}, {} backend{}{metrics}",
                 config.display(),
                 summary.interface,
                 summary.vips,

@@ -43,7 +43,10 @@ pub fn status(s: &Status) -> String {
             out.push_str(&cut(line));
             out.push('\n');
         }
-        out.push_str(&backends(&vip.backends, vip.forward == "nat"));
+        out.push_str(&backends(
+            &vip.backends,
+            vip.forward == "nat" || vip.forward == "dnat",
+        ));
     }
     out
 }
@@ -69,10 +72,19 @@ fn vip_header(vip: &VipStatus) -> String {
     }
     let n = &vip.nat;
     if n.no_port + n.no_route > 0 {
+        // DNAT allocates no port: its refusals are reply 5-tuples another
+        // VIP's flow holds (docs/forwarding.md).
+        let refused = if vip.forward == "dnat" {
+            "whose replies another VIP's flow already claims"
+        } else {
+            "with no source port free"
+        };
         let _ = writeln!(
             text,
-            "  NAT: {} new flows dropped with no source port free, {} packets with no route",
-            n.no_port, n.no_route
+            "  {}: {} new flows dropped {refused}, {} packets with no route",
+            vip.forward.to_uppercase(),
+            n.no_port,
+            n.no_route
         );
     }
     text

@@ -144,6 +144,9 @@ pub enum Forward {
     Dsr,
     /// Both directions translated in XDP: the backend sees `nat_source`.
     Nat,
+    /// Only the destination translated: the backend sees the client, and
+    /// its replies must come back through the balancer (its gateway).
+    Dnat,
 }
 
 impl Forward {
@@ -151,7 +154,14 @@ impl Forward {
         match self {
             Self::Dsr => "dsr",
             Self::Nat => "nat",
+            Self::Dnat => "dnat",
         }
+    }
+
+    /// NAT or DNAT: the backend is reached through the kernel's FIB at its
+    /// own port, and its replies come back through the balancer.
+    pub const fn translates(self) -> bool {
+        matches!(self, Self::Nat | Self::Dnat)
     }
 }
 

@@ -73,8 +73,9 @@ pub(super) fn sources(raw: Option<AddrList>, at: &KeyPath) -> Checked<Vec<IpAddr
     Ok(addrs)
 }
 
-/// `[[vip.backend]] port`: only NAT rewrites the port, so on a DSR VIP the
-/// backend listens on the VIP's port and a different one would be ignored.
+/// `[[vip.backend]] port`: only NAT and DNAT rewrite the port, so on a DSR
+/// VIP the backend listens on the VIP's port and a different one would be
+/// ignored.
 pub(super) fn backend_port(
     port: Option<u16>,
     forward: Forward,
@@ -85,25 +86,25 @@ pub(super) fn backend_port(
         (None, _) => Ok(vip_port),
         (Some(_), Forward::Dsr) => Err(Problem::new(
             at.clone(),
-            "`port` applies only to a VIP with forward = \"nat\" (with DSR the backend \
-             serves the VIP's own port); remove it or set forward = \"nat\" on the VIP",
+            "`port` applies only to a VIP with forward = \"nat\" or \"dnat\" (with DSR the \
+             backend serves the VIP's own port); remove it or set forward = \"nat\" on the VIP",
         )),
-        (Some(0), Forward::Nat) => Err(Problem::new(
+        (Some(0), Forward::Nat | Forward::Dnat) => Err(Problem::new(
             at.clone(),
             "expected a port in 1..=65535, got 0",
         )),
-        (Some(p), Forward::Nat) => Ok(p),
+        (Some(p), Forward::Nat | Forward::Dnat) => Ok(p),
     }
 }
 
-/// `[[vip.backend]] mac`: NAT routes by the kernel's FIB, so a MAC would be
-/// a promise the data plane does not keep.
+/// `[[vip.backend]] mac`: NAT and DNAT route by the kernel's FIB, so a MAC
+/// would be a promise the data plane does not keep.
 pub(super) fn check_mac(given: bool, forward: Forward, at: &KeyPath) -> Checked<()> {
-    if given && forward == Forward::Nat {
+    if given && forward.translates() {
         return Err(Problem::new(
             at.clone(),
-            "`mac` applies only to forward = \"dsr\" (a NAT backend is reached through the \
-             kernel's routes and neighbours); remove it",
+            "`mac` applies only to forward = \"dsr\" (a NAT or DNAT backend is reached \
+             through the kernel's routes and neighbours); remove it",
         ));
     }
     Ok(())
@@ -287,9 +288,9 @@ pub(super) fn resolve(
     })
 }
 
-/// NAT forwards through the kernel's FIB, which refuses (and the program
-/// then drops every translated packet) unless forwarding is on for the
-/// interface. `forwarding(v4)`: the interface's setting for that family,
+/// NAT and DNAT forward through the kernel's FIB, which refuses (and the
+/// program then drops every translated packet) unless forwarding is on for
+/// the interface. `forwarding(v4)`: the interface's setting for that family,
 /// None if unknown (not checked).
 pub(super) fn check_forwarding(
     config: &Config,
@@ -298,7 +299,7 @@ pub(super) fn check_forwarding(
     let iface = &config.daemon.interface;
     for (i, vip) in config.vips.iter().enumerate() {
         let v4 = vip.address.is_ipv4();
-        if vip.forward == Forward::Nat && forwarding(v4) == Some(false) {
+        if vip.forward.translates() && forwarding(v4) == Some(false) {
             let key = if v4 {
                 format!("net.ipv4.conf.{iface}.forwarding")
             } else {
@@ -307,9 +308,10 @@ pub(super) fn check_forwarding(
             return Err(Problem::new(
                 KeyPath::root().key("vip").index(i).key("forward"),
                 format!(
-                    "NAT VIP {:?} needs forwarding on {iface} (the kernel's FIB refuses to \
+                    "{} VIP {:?} needs forwarding on {iface} (the kernel's FIB refuses to \
                      route translated packets otherwise): `sysctl -w {key}=1`, and in \
                      /etc/sysctl.d to keep it",
+                    vip.forward.as_str().to_uppercase(),
                     vip.name
                 ),
             ));
@@ -321,3 +323,6 @@ pub(super) fn check_forwarding(
 #[cfg(test)]
 #[path = "tests_nat.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "tests_dnat.rs"]
+mod tests_dnat;

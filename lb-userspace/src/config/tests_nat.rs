@@ -120,7 +120,7 @@ fn an_unknown_forward_mode_is_refused() {
         &nat("", "").replace("forward = \"nat\"", "forward = \"tunnel\""),
         8,
         "vip[0].forward",
-        "unknown variant `tunnel`, expected `dsr` or `nat`",
+        "unknown variant `tunnel`, expected one of `dsr`, `nat`, `dnat`",
     );
 }
 

@@ -216,7 +216,9 @@ impl FlowLister {
     }
 }
 
-/// `nat_source:port` of a NAT flow whose translation is for its backend.
+/// `nat_source:port` of a NAT flow whose translation is for its backend;
+/// None for a DNAT flow (its translation keeps the client's own address and
+/// port, which is what its backend sees).
 fn nat_source(
     nat_fwd: &aya::maps::HashMap<aya::maps::MapData, FlowKey, NatForward>,
     key: &FlowKey,
@@ -226,7 +228,8 @@ fn nat_source(
         return None;
     }
     let fwd = nat_fwd.get(key, 0).ok()?;
-    (fwd.backend_id == info.backend_id)
+    let dnat = fwd.nat_addr == key.src && fwd.nat_port_be == key.sport_be;
+    (fwd.backend_id == info.backend_id && !dnat)
         .then(|| SocketAddr::new(to_ip(fwd.nat_addr), u16::from_be(fwd.nat_port_be)).to_string())
 }
 

@@ -243,11 +243,11 @@ fn open_state(
     };
     let unresolved = state.unresolved();
     state.set_macs(&neighbor::resolve(&d.interface, &unresolved));
-    // NAT backends need no MAC, but the program's FIB lookup needs a
+    // NAT and DNAT backends need no MAC, but the program's FIB lookup needs a
     // neighbour entry for the next hop (without one the packet goes to the
     // kernel, which may not forward it): ask the kernel to resolve them now.
     for b in state.model.backends.values() {
-        if b.forward == config::Forward::Nat {
+        if b.forward.translates() {
             neighbor::trigger(b.cfg.address);
         }
     }

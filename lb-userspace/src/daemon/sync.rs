@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use lb_common::{
     addr::{Addr16, from_ip},
     backend::{Backend, STATE_ACTIVE, STATE_DRAINING},
-    maps::{VIP_PORT_TCP, VIP_PORT_UDP},
-    nat::{FORWARD_DSR, FORWARD_NAT, NatConfig},
+    maps::{VIP_PORT_DNAT_TCP, VIP_PORT_DNAT_UDP, VIP_PORT_TCP, VIP_PORT_UDP},
+    nat::{FORWARD_DNAT, FORWARD_DSR, FORWARD_NAT, NatConfig},
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_DRAINING, VIP_F_NAT, VipInfo, VipKey},
 };
 
@@ -104,11 +104,12 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
                     forward: match b.forward {
                         Forward::Dsr => FORWARD_DSR,
                         Forward::Nat => FORWARD_NAT,
+                        Forward::Dnat => FORWARD_DNAT,
                     },
                     weight: b.cfg.weight,
                     port_be: match b.forward {
                         Forward::Dsr => 0,
-                        Forward::Nat => b.cfg.port.to_be(),
+                        Forward::Nat | Forward::Dnat => b.cfg.port.to_be(),
                     },
                     _pad: [0; 2],
                 },
@@ -154,7 +155,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
                 vip_id: vip.id,
                 flags: match vip.cfg.forward {
                     Forward::Dsr => 0,
-                    Forward::Nat => VIP_F_NAT,
+                    Forward::Nat | Forward::Dnat => VIP_F_NAT,
                 } | if draining { VIP_F_DRAINING } else { 0 },
             },
         );
@@ -168,6 +169,17 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
             VIP_PORT_UDP
         };
         *wanted_ports.entry(vip.cfg.port).or_default() |= bit;
+        if vip.cfg.forward == Forward::Dnat {
+            // Replies no VIP claims are looked up only from these ports.
+            let bit = if key.proto == PROTO_TCP {
+                VIP_PORT_DNAT_TCP
+            } else {
+                VIP_PORT_DNAT_UDP
+            };
+            for b in model.backends.values().filter(|b| b.vip_id == vip.id) {
+                *wanted_ports.entry(b.cfg.port).or_default() |= bit;
+            }
+        }
     }
 
     // 3. Tables: written into the idle half, then flipped live.

@@ -50,15 +50,19 @@ impl NatMaps {
 /// What `NAT_CONFIG` holds for `host`: its sources (the first
 /// `NAT_SOURCES_PER_FAMILY` of each family; the config allows no more) and
 /// port range; a translation idle `reuse_after` may be taken over (at least
-/// [`MIN_REUSE_AFTER`]). NAT off (`port_min == 0`) when `host` has no source.
+/// [`MIN_REUSE_AFTER`]). NAT off (`port_min == 0`) when `host` has no
+/// source; the reuse delay is written all the same: a DNAT reply entry is
+/// taken over after it too.
 pub fn nat_config(host: &NatHost, reuse_after: Duration) -> NatConfig {
-    let mut config = NatConfig::default();
+    let mut config = NatConfig {
+        reuse_after_ns: reuse_after.max(MIN_REUSE_AFTER).as_nanos() as u64,
+        ..NatConfig::default()
+    };
     if host.sources.is_empty() {
         return config;
     }
     config.port_min = host.port_min;
     config.port_max = host.port_max;
-    config.reuse_after_ns = reuse_after.max(MIN_REUSE_AFTER).as_nanos() as u64;
     for addr in &host.sources {
         match addr {
             IpAddr::V4(a) => {
@@ -106,10 +110,12 @@ mod tests {
         // Never shorter than TIME_WAIT.
         let c = nat_config(&host, Duration::from_secs(5));
         assert_eq!(c.reuse_after_ns, 60_000_000_000);
-        // No source: NAT off.
+        // No source: NAT off, the reuse delay kept for DNAT.
+        let off = nat_config(&NatHost::default(), Duration::from_secs(5));
         assert_eq!(
-            nat_config(&NatHost::default(), Duration::from_secs(5)),
-            NatConfig::default()
+            (off.range_len(), off.n_sources_v4, off.n_sources_v6),
+            (0, 0, 0)
         );
+        assert_eq!(off.reuse_after_ns, 60_000_000_000);
     }
 }

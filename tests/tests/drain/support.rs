@@ -225,7 +225,8 @@ pub fn client_ip(lab: &Lab) -> String {
 /// kernel's ephemeral ports (32768 up) that the LB's health checks and
 /// on_drain notices come from.
 pub fn from_client(lab: &Lab, seen_as: &str) -> bool {
-    if lab.nat_backends() == 0 {
+    // DSR and DNAT backends see the client itself.
+    if lab.nat_backends() == 0 || lab.is_dnat() {
         return seen_as.starts_with(&client_ip(lab));
     }
     let Ok(addr) = seen_as.parse::<SocketAddr>() else {
