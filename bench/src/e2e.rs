@@ -12,6 +12,7 @@
 pub mod cpu;
 pub mod load;
 mod measure;
+mod nat;
 pub mod nginx;
 mod peer;
 mod render;
@@ -60,6 +61,9 @@ pub struct Report {
     /// The larger of the loads' medians (target at most 0.05).
     pub xdp_vs_nginx_worker_cpu_worst: f64,
     pub targets: Vec<Target>,
+    /// lb NAT against direct, DSR and Nginx (None before it was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<nat::NatE2e>,
     #[serde(default)]
     pub plots: Vec<String>,
 }
@@ -167,7 +171,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "e2e.{static,stack}.vs_direct.<scenario>.<load>.{rps,cpu}.{median,min,max}",
-        "a scenario over direct in the same round: requests/s and whole-machine CPU per request; `<scenario>` is `lb`, `lb_native` (trivial backends only), `route` (trivial backends only), `nginx_http`, `nginx_stream`; `<load>` is `keepalive` (wrk) or `fresh` (hey, a new connection per request)",
+        "a scenario over direct in the same round: requests/s and whole-machine CPU per request; `<scenario>` is `lb`, `lb_native` (trivial backends only), `lb_nat` (VIP `static` on NAT; trivial backends only), `route` (trivial backends only), `nginx_http`, `nginx_stream`; `<load>` is `keepalive` (wrk) or `fresh` (hey, a new connection per request)",
     ),
     (
         "e2e.{static,stack}.scenarios.<scenario>.<load>.{rps,p50_ms,p99_ms,cpu_us_per_request}.{median,min,max}",
@@ -407,6 +411,7 @@ fn summarize(
     run: RunInfo,
 ) -> Report {
     let static_ = kind_report(runs, Kind::Static);
+    let nat = nat::summarize(runs);
     let stack = kind_report(runs, Kind::Stack);
     let xdp_vs_nginx: BTreeMap<String, Summary> = Load::ALL
         .iter()
@@ -468,6 +473,21 @@ fn summarize(
             xdp_vs_nginx_worst,
         ),
     ];
+    let mut targets = targets;
+    if let Some(n) = &nat {
+        targets.push(target(
+            "e2e.nat.rps_vs_direct_worst",
+            "min",
+            0.95,
+            n.rps_vs_direct_worst,
+        ));
+        targets.push(target(
+            "e2e.nat.xdp_vs_nginx_worst",
+            "max",
+            0.1,
+            n.xdp_vs_nginx_worst,
+        ));
+    }
     Report {
         run,
         method: Method {
@@ -498,6 +518,7 @@ fn summarize(
         xdp_vs_nginx_worker_cpu: xdp_vs_nginx,
         xdp_vs_nginx_worker_cpu_worst: round(xdp_vs_nginx_worst, 4),
         targets,
+        nat,
         plots: Vec::new(),
     }
 }
@@ -548,7 +569,7 @@ mod tests {
                 }
                 for load in Load::ALL {
                     let (progs, nginx) = match s {
-                        Scenario::Lb => (1, false),
+                        Scenario::Lb | Scenario::LbNat => (1, false),
                         Scenario::LbNative => (2, false),
                         Scenario::Direct => (0, false),
                         _ => (0, true),
@@ -579,7 +600,8 @@ mod tests {
                 .any(|t| t.key == "e2e.static.lb_vs_direct_cpu" && t.met)
         );
         let v = serde_json::to_value(&r).unwrap();
-        assert_documented("e2e", &v, KEYS);
+        let keys: Vec<(&str, &str)> = KEYS.iter().chain(nat::KEYS).copied().collect();
+        assert_documented("e2e", &v, &keys);
         let mut results = Results::load(std::path::Path::new("/nonexistent/benchmarks.json"));
         results.set(crate::Part::E2e, v);
         let mut md = Md(String::new());

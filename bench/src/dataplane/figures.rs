@@ -323,6 +323,7 @@ pub fn assemble(
         targets,
         profile,
         table,
+        nat: None,
         plots: Vec::new(),
     }
 }

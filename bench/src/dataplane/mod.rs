@@ -19,6 +19,10 @@ mod fill;
 mod findings;
 mod flood;
 mod lookup;
+mod nat_cases;
+mod nat_frames;
+pub mod nat_report;
+mod nat_setup;
 mod render;
 pub mod report;
 pub mod setup;
@@ -196,6 +200,17 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
         .time
     };
 
+    // NAT forwarding, in its own namespace, with the tables not full.
+    let nat = {
+        let by_name = |n: &str| stable_a.iter().find(|c| c.name == n).cloned();
+        let refs = [by_name("floor"), by_name("floor_flow")];
+        let [Some(floor), Some(floor_flow)] = refs else {
+            anyhow::bail!("the catalog lost its floor or floor_flow case");
+        };
+        nat_cases::run(&mut b, f, [floor, floor_flow], cpu, ROUNDS, STATS_ROUNDS)?
+    };
+    xdp::pin_to_cpu(cpu)?;
+
     // Full: every table at capacity, so every new flow evicts one.
     eprintln!("dataplane: filling the tables to capacity");
     let margin = 1024 * xdp::online_cpus() as u32;
@@ -275,6 +290,7 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
         started.elapsed().as_secs_f64(),
     );
     let mut report = report;
+    report.nat = Some(nat);
     report.plots = report::plot(&report, &ctx.plots).into_iter().collect();
     Ok(report)
 }

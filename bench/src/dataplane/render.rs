@@ -240,6 +240,8 @@ pub fn render(r: &Report, md: &mut Md) {
         &rows,
     );
 
+    super::nat_report::render(r, md);
+
     md.line("### The flow table: one LRU list or one per CPU");
     md.blank();
     render_lru(r, md);

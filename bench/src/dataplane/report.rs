@@ -34,6 +34,9 @@ pub struct Report {
     pub targets: BTreeMap<String, Target>,
     pub profile: BTreeMap<String, ProgSize>,
     pub table: TableState,
+    /// NAT forwarding's cases (nat_cases.rs); None in reports made before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<super::nat_report::NatReport>,
     /// PNG files under docs/bench.
     #[serde(default)]
     pub plots: Vec<String>,
@@ -236,6 +239,7 @@ mod tests {
                 pcpu_share: 2,
                 cpu: 1,
             },
+            nat: None,
             plots: vec!["dataplane.png".into()],
         }
     }

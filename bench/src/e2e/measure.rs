@@ -49,6 +49,8 @@ pub enum Scenario {
     Lb,
     /// Through `lb`, native XDP (xdp_pass on the veth peer).
     LbNative,
+    /// Through `lb`, generic XDP, VIP `static` on `forward = "nat"` (nat.rs).
+    LbNat,
     /// Straight to the backends' own addresses.
     Direct,
     /// Nginx HTTP reverse proxy in the LB namespace.
@@ -62,9 +64,10 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Lb,
         Scenario::LbNative,
+        Scenario::LbNat,
         Scenario::Route,
         Scenario::Direct,
         Scenario::NginxHttp,
@@ -75,6 +78,7 @@ impl Scenario {
         match self {
             Scenario::Lb => "lb",
             Scenario::LbNative => "lb_native",
+            Scenario::LbNat => "lb_nat",
             Scenario::Direct => "direct",
             Scenario::NginxHttp => "nginx_http",
             Scenario::NginxStream => "nginx_stream",
@@ -86,6 +90,7 @@ impl Scenario {
         match self {
             Scenario::Lb => "lb (generic XDP)",
             Scenario::LbNative => "lb (native XDP)",
+            Scenario::LbNat => "lb NAT (generic XDP)",
             Scenario::Direct => "direct to the backends",
             Scenario::NginxHttp => "Nginx HTTP proxy",
             Scenario::NginxStream => "Nginx stream (L4) proxy",
@@ -98,7 +103,7 @@ impl Scenario {
         // Native mode and the routing floor matter where the balancer's own
         // cost shows; the stack's Python dominates the rest (and the budget).
         match self {
-            Scenario::Route | Scenario::LbNative => &[Kind::Static],
+            Scenario::Route | Scenario::LbNative | Scenario::LbNat => &[Kind::Static],
             _ => &Kind::ALL,
         }
     }
@@ -183,7 +188,7 @@ fn urls(lab: &Lab, scenario: Scenario, kind: Kind) -> Vec<String> {
     let port = kind.port();
     let lb = lab.lb_host().ipv4;
     match scenario {
-        Scenario::Lb | Scenario::LbNative | Scenario::Route => {
+        Scenario::Lb | Scenario::LbNative | Scenario::LbNat | Scenario::Route => {
             vec![format!("http://{}:{port}/", lab.vip())]
         }
         Scenario::Direct => lab
@@ -255,7 +260,7 @@ pub fn rounds(lab: &Lab, lb: &std::path::Path, proxy: &Nginx, plan: Plan) -> Res
     Ok(Outcome { runs, modes })
 }
 
-type Block = Vec<((Kind, &'static str), Measured)>;
+pub(super) type Block = Vec<((Kind, &'static str), Measured)>;
 
 /// One scenario: every backend kind and load, with what the scenario needs
 /// set up around it (the daemon, the peer program, statistics) and torn down
@@ -301,6 +306,7 @@ fn scenario_block(
             setup::wait_no_xdp(lab, lab.switch_ns().name(), super::peer::PORT)?;
             result
         }
+        Scenario::LbNat => super::nat::block(lab, lb, plan, modes),
         Scenario::Direct => all_loads(lab, scenario, plan, &Watch::default()),
         Scenario::Route => {
             route(lab, true)?;
@@ -358,7 +364,7 @@ fn route(lab: &Lab, on: bool) -> Result<()> {
 
 /// One request through the VIP on each port before loading it; on failure
 /// the error carries what the interfaces counted.
-fn probe(lab: &Lab, native: bool) -> Result<()> {
+pub(super) fn probe(lab: &Lab, native: bool) -> Result<()> {
     for kind in Kind::ALL {
         let url = format!("http://{}:{}/", lab.vip(), kind.port());
         let r = lab.request(&lb_lab::Request::get(&url).timeout(Duration::from_secs(3)))?;
@@ -383,7 +389,7 @@ fn probe(lab: &Lab, native: bool) -> Result<()> {
     Ok(())
 }
 
-fn all_loads(lab: &Lab, scenario: Scenario, plan: Plan, watch: &Watch) -> Result<Block> {
+pub(super) fn all_loads(lab: &Lab, scenario: Scenario, plan: Plan, watch: &Watch) -> Result<Block> {
     let mut out = Vec::new();
     for &kind in scenario.kinds() {
         for load in Load::ALL {

@@ -287,6 +287,9 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         md.blank();
         table(k, md);
     }
+    if let Some(n) = &r.nat {
+        super::nat::render(n, md);
+    }
     for p in &r.plots {
         md.image(p.trim_end_matches(".png"), p);
     }

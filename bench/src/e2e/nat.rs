@@ -1,0 +1,333 @@
+//! The lb NAT scenario of part 3: the same daemon with VIP `static` as
+//! `forward = "nat"` (backend port 8080, the trivial Nginx's), so the
+//! backends answer the LB's address and every reply comes back through the
+//! XDP program; and its figures against direct, DSR and Nginx.
+//!
+//! The lab's backends are DSR ones (VIP on `lo`); a NAT VIP needs nothing
+//! of that, and ignores it. The LB namespace gets what NAT needs of the
+//! kernel (forwarding on, so `bpf_fib_lookup` answers; accept_local and
+//! rp_filter off, so the kernel can forward a translated packet the program
+//! passed it for want of a neighbour entry) for the scenario only, and its
+//! earlier settings back after.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use lb_lab::{ConfigSpec, Lab, LbConfig};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    cpu,
+    load::{Load, Measured, Watch},
+    measure::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
+    setup::{self, STATIC_PORT},
+};
+use crate::{
+    report::{Md, f},
+    stats::{Summary, round},
+    xdp::RunTimeStats,
+};
+
+/// The daemon's config: as the DSR scenario's, with VIP `static` on NAT.
+fn config(lab: &Lab) -> LbConfig {
+    let spec = ConfigSpec {
+        xdp_mode: "generic".into(),
+        ..ConfigSpec::default()
+    };
+    let mut cfg = setup::lb_config(lab, &spec, true);
+    for vip in cfg.vip.iter_mut().filter(|v| v.name == "static") {
+        vip.forward = Some("nat".into());
+        for b in &mut vip.backend {
+            b.port = Some(STATIC_PORT);
+            b.mac = None;
+        }
+    }
+    cfg
+}
+
+/// NAT's sysctls in the LB namespace while it lives; the old values after.
+struct KernelForNat<'a> {
+    lab: &'a Lab,
+    old: Vec<(String, String)>,
+}
+
+impl<'a> KernelForNat<'a> {
+    fn on(lab: &'a Lab) -> Result<Self> {
+        let iface = lab.lb_iface();
+        let keys = [
+            "net.ipv4.ip_forward".to_owned(),
+            "net.ipv4.conf.all.accept_local".to_owned(),
+            format!("net.ipv4.conf.{iface}.accept_local"),
+            "net.ipv4.conf.all.rp_filter".to_owned(),
+            format!("net.ipv4.conf.{iface}.rp_filter"),
+            "net.ipv4.conf.all.send_redirects".to_owned(),
+            format!("net.ipv4.conf.{iface}.send_redirects"),
+        ];
+        let mut old = Vec::new();
+        for k in &keys {
+            let v = lab.lb_ns().run(&["sysctl", "-n", k])?;
+            old.push((k.clone(), v.trim().to_owned()));
+        }
+        let this = Self { lab, old };
+        let new: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|k| {
+                let v = if k.ends_with("ip_forward") || k.ends_with("accept_local") {
+                    "1"
+                } else {
+                    "0"
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        this.lab.lb_ns().sysctl(&new)?;
+        Ok(this)
+    }
+}
+
+impl Drop for KernelForNat<'_> {
+    fn drop(&mut self) {
+        let old: Vec<(&str, &str)> = self
+            .old
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Err(e) = self.lab.lb_ns().sysctl(&old) {
+            eprintln!("e2e: restoring the LB namespace's sysctls: {e:#}");
+        }
+    }
+}
+
+/// The lb NAT scenario: every load on the trivial backends.
+pub fn block(
+    lab: &Lab,
+    lb: &std::path::Path,
+    plan: Plan,
+    modes: &mut BTreeMap<&'static str, String>,
+) -> Result<Block> {
+    let _kernel = KernelForNat::on(lab)?;
+    let (daemon, mode) = setup::start_daemon(lab, lb, config(lab))?;
+    modes.insert(Scenario::LbNat.key(), mode);
+    let result = (|| {
+        let link = daemon.pin_root().join(lab.lb_iface()).join("link");
+        let progs = vec![cpu::prog_of_pinned_link(&link)?];
+        probe(lab, false)?;
+        let _stats = RunTimeStats::enable()?;
+        let watch = Watch {
+            nginx_workers: Vec::new(),
+            progs,
+        };
+        all_loads(lab, Scenario::LbNat, plan, &watch)
+    })();
+    setup::stop_daemon(lab, daemon)?;
+    result
+}
+
+/// A figure for each load.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ByLoad {
+    pub keepalive: Summary,
+    pub fresh: Summary,
+}
+
+/// lb NAT against the others, trivial backends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NatE2e {
+    /// Requests/s over direct's, per-round ratios.
+    pub rps_vs_direct: ByLoad,
+    /// Whole-machine CPU per request over direct's.
+    pub cpu_vs_direct: ByLoad,
+    /// Requests/s over lb DSR's (generic XDP, same rounds).
+    pub rps_vs_dsr: ByLoad,
+    /// The XDP program's run time per request, both directions, ns.
+    pub xdp_ns_per_request: ByLoad,
+    /// Program runs (packets, both directions) per request.
+    pub xdp_runs_per_request: ByLoad,
+    /// That over the Nginx HTTP and stream proxies' workers' CPU per request.
+    pub xdp_vs_nginx_http: ByLoad,
+    pub xdp_vs_nginx_stream: ByLoad,
+    /// The smaller of the loads' `rps_vs_direct` medians (target at least 0.95).
+    pub rps_vs_direct_worst: f64,
+    /// The largest `xdp_vs_nginx_*` median over both proxies and loads
+    /// (target at most 0.1).
+    pub xdp_vs_nginx_worst: f64,
+}
+
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "e2e.nat.{rps_vs_direct,cpu_vs_direct,rps_vs_dsr,xdp_ns_per_request,xdp_runs_per_request,xdp_vs_nginx_http,xdp_vs_nginx_stream}.{keepalive,fresh}.{median,min,max}",
+        "lb NAT (`lb_nat`, generic XDP, VIP `static` on `forward = \"nat\"`), trivial backends, per load: requests/s and whole-machine CPU per request over direct, requests/s over lb DSR, the XDP program's run time and runs per request in both directions, and that run time over the Nginx HTTP and stream proxies' workers' CPU per request (per-round ratios)",
+    ),
+    (
+        "e2e.nat.rps_vs_direct_worst",
+        "the smaller of the two loads' median requests/s ratios over direct (target at least 0.95)",
+    ),
+    (
+        "e2e.nat.xdp_vs_nginx_worst",
+        "the largest median of lb NAT's XDP CPU per request over a Nginx proxy's workers', both proxies and loads (target at most 0.1)",
+    ),
+];
+
+fn ratios(
+    runs: &Runs,
+    a: Scenario,
+    b: Scenario,
+    f: impl Fn(&Measured) -> f64,
+    digits: i32,
+) -> ByLoad {
+    let one = |load: Load| {
+        let get = |s: Scenario| -> Vec<f64> {
+            runs.get(&(Kind::Static, s, load.key()))
+                .map(|v| v.iter().map(&f).collect())
+                .unwrap_or_default()
+        };
+        let (x, y) = (get(a), get(b));
+        let r: Vec<f64> = x.iter().zip(&y).map(|(x, y)| x / y).collect();
+        Summary::rounded(&r, digits)
+    };
+    ByLoad {
+        keepalive: one(Load::KeepAlive),
+        fresh: one(Load::Fresh),
+    }
+}
+
+fn values(runs: &Runs, f: impl Fn(&Measured) -> f64, digits: i32) -> ByLoad {
+    let one = |load: Load| {
+        let v: Vec<f64> = runs
+            .get(&(Kind::Static, Scenario::LbNat, load.key()))
+            .map(|v| v.iter().map(&f).collect())
+            .unwrap_or_default();
+        Summary::rounded(&v, digits)
+    };
+    ByLoad {
+        keepalive: one(Load::KeepAlive),
+        fresh: one(Load::Fresh),
+    }
+}
+
+/// None when the NAT scenario did not run.
+pub fn summarize(runs: &Runs) -> Option<NatE2e> {
+    if !Load::ALL
+        .iter()
+        .any(|l| runs.contains_key(&(Kind::Static, Scenario::LbNat, l.key())))
+    {
+        return None;
+    }
+    let worker_ns = |m: &Measured| {
+        if m.nginx_cpu.is_zero() {
+            m.prog_ns(0)
+        } else {
+            m.nginx_us() * 1000.0
+        }
+    };
+    let rps_vs_direct = ratios(runs, Scenario::LbNat, Scenario::Direct, |m| m.rps, 3);
+    let xdp_vs_nginx_http = ratios(runs, Scenario::LbNat, Scenario::NginxHttp, worker_ns, 4);
+    let xdp_vs_nginx_stream = ratios(runs, Scenario::LbNat, Scenario::NginxStream, worker_ns, 4);
+    let worst = [&xdp_vs_nginx_http, &xdp_vs_nginx_stream]
+        .iter()
+        .flat_map(|b| [b.keepalive.median, b.fresh.median])
+        .fold(f64::NEG_INFINITY, f64::max);
+    Some(NatE2e {
+        rps_vs_direct_worst: round(
+            rps_vs_direct
+                .keepalive
+                .median
+                .min(rps_vs_direct.fresh.median),
+            3,
+        ),
+        rps_vs_direct,
+        cpu_vs_direct: ratios(runs, Scenario::LbNat, Scenario::Direct, Measured::cpu_us, 3),
+        rps_vs_dsr: ratios(runs, Scenario::LbNat, Scenario::Lb, |m| m.rps, 3),
+        xdp_ns_per_request: values(runs, |m| m.prog_ns(0), 1),
+        xdp_runs_per_request: values(runs, |m| m.prog_runs(0), 2),
+        xdp_vs_nginx_http,
+        xdp_vs_nginx_stream,
+        xdp_vs_nginx_worst: round(worst, 4),
+    })
+}
+
+fn pair(b: &ByLoad, digits: usize) -> [String; 2] {
+    let one = |s: &Summary| {
+        format!(
+            "{} ({}–{})",
+            f(s.median, digits),
+            f(s.min, digits),
+            f(s.max, digits)
+        )
+    };
+    [one(&b.keepalive), one(&b.fresh)]
+}
+
+/// The NAT section of part 3.
+pub fn render(n: &NatE2e, md: &mut Md) {
+    md.line("### lb NAT (`forward = \"nat\"`) against direct, DSR and Nginx (trivial backends)");
+    md.blank();
+    md.line(
+        "Scenario `lb_nat`: the same daemon and rounds as `lb` (generic XDP), with VIP \
+         `static` on `forward = \"nat\"` and its backends' port 8080; nat_source is the LB \
+         interface's own address (198.51.100.2), so every backend answers the LB and its \
+         replies come back through the XDP program, which translates them to VIP → client. \
+         For this scenario only, the LB namespace has forwarding on (the kernel's FIB \
+         answers `bpf_fib_lookup` only then), accept_local on and rp_filter and redirects \
+         off; its old settings are put back after. lb's own CPU is the program's run time \
+         in both directions (BPF run-time statistics, run_time_ns / run_cnt, which add \
+         their own ~35 ns to each run); Nginx's is its workers' utime + stime.",
+    );
+    md.blank();
+    let rows: Vec<[String; 3]> = [
+        ("requests/s over direct", pair(&n.rps_vs_direct, 3)),
+        (
+            "whole-machine CPU per request over direct",
+            pair(&n.cpu_vs_direct, 3),
+        ),
+        ("requests/s over lb DSR", pair(&n.rps_vs_dsr, 3)),
+        (
+            "XDP ns per request, both directions",
+            pair(&n.xdp_ns_per_request, 1),
+        ),
+        (
+            "XDP runs (packets) per request",
+            pair(&n.xdp_runs_per_request, 2),
+        ),
+        (
+            "XDP over Nginx HTTP workers' CPU",
+            pair(&n.xdp_vs_nginx_http, 4),
+        ),
+        (
+            "XDP over Nginx stream workers' CPU",
+            pair(&n.xdp_vs_nginx_stream, 4),
+        ),
+    ]
+    .into_iter()
+    .map(|(what, [k, fr])| [what.to_owned(), k, fr])
+    .collect();
+    md.table(
+        [
+            "figure (median, range over rounds)",
+            "wrk, keep-alive",
+            "hey, new connection per request",
+        ],
+        &rows,
+    );
+    md.blank();
+    md.line(format!(
+        "Targets: requests/s at least 0.95 of direct's (worse load: {}, {}); lb's own CPU \
+         per request at most 1/10 of Nginx's (worst of both proxies and loads: {}, {}).",
+        f(n.rps_vs_direct_worst, 3),
+        if n.rps_vs_direct_worst >= 0.95 {
+            "met"
+        } else {
+            "**missed**"
+        },
+        f(n.xdp_vs_nginx_worst, 4),
+        if n.xdp_vs_nginx_worst <= 0.1 {
+            "met"
+        } else {
+            "**missed**"
+        },
+    ));
+    md.blank();
+    md.line("Keys of this section:");
+    md.blank();
+    md.keys(KEYS);
+}
