@@ -100,6 +100,7 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
         prefix: "fladm".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();

@@ -40,6 +40,7 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
         prefix: "fldrn".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();
