@@ -284,6 +284,21 @@ impl Fleet {
         &self.lab
     }
 
+    /// Tears down now (BGP speakers and etcd, then the lab) and reports what
+    /// failed; dropping does the same, printing errors.
+    pub fn down(self) -> Result<()> {
+        let Fleet {
+            nodes,
+            router_bird,
+            etcd,
+            lab,
+        } = self;
+        drop(nodes);
+        drop(router_bird);
+        drop(etcd);
+        lab.down()
+    }
+
     pub fn nodes(&self) -> &[FleetNode] {
         &self.nodes
     }

@@ -20,7 +20,7 @@ use lb_userspace::cluster::{
     model::{AdminState, KeyPrefix},
 };
 
-use crate::ecmp::{announce, wait_next_hops};
+use crate::routing::{announce, wait_next_hops};
 use crate::support::block_on_inside;
 
 const NODES: usize = 3;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
-use crate::ecmp::{announce, wait_next_hops};
+use crate::routing::{announce, wait_next_hops};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);

@@ -4,82 +4,28 @@
 //! next hops per VIP, fresh connections of both families spread over the
 //! nodes, the nodes' Maglev tables of both VIPs are identical byte for byte
 //! (read from each node's pinned maps), and when a node joins the ECMP set
-//! (announces) or leaves it (withdraws), the long connections the router
-//! moves show up in another node's flow table with the backend they had,
-//! and finish intact: the same 5-tuple gets the same backend on every node.
+//! (announces) or dies (its link goes down, the router's BGP hold time
+//! ends its route), the long connections the router moves show up in
+//! another node's flow table with the backend they had, and finish intact:
+//! the same 5-tuple gets the same backend on every node.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use lb_common::maglev::slot_index;
-use lb_lab::{
-    ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, Lab, LoadRun, LoadSpec, Request, Tool,
-    client::InFlight, fleet::BGP_PROTOCOL,
-};
-use lb_tests::lab_support::{flows_json, lb_binary, poll};
-use lb_userspace::cluster::bgp::{BgpError, BirdControl};
+use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_tests::lab_support::{lb_binary, poll};
+use lb_userspace::cluster::bgp::BgpError;
 use lb_userspace::dataplane::maps::Maps;
 
+use crate::routing::{announce, bird_control, wait_next_hops};
+use crate::streams::{place_streams, stream_flows};
 use crate::support::block_on_inside;
 
 const NODES: usize = 3;
 
-fn bird_control(node: &FleetNode) -> BirdControl {
-    BirdControl {
-        socket: node.bird().socket().to_owned(),
-        include: node.vips_include().to_owned(),
-        protocol: BGP_PROTOCOL.to_owned(),
-    }
-}
-
-/// Announces exactly `vips` from `node`, as lb will (idempotent: applied twice).
-pub(crate) fn announce(fleet: &Fleet, node: usize, vips: &BTreeSet<IpAddr>) {
-    let n = &fleet.nodes()[node];
-    let control = bird_control(n);
-    let vips = vips.clone();
-    block_on_inside(n.ns(), || async move {
-        control
-            .set_announced(&vips)
-            .await
-            .expect("announce through BIRD");
-        control
-            .set_announced(&vips)
-            .await
-            .expect("announce again (idempotent)");
-        assert_eq!(control.announced().await.unwrap(), vips);
-    });
-}
-
-fn next_hops(fleet: &Fleet) -> Vec<String> {
-    fleet
-        .vip_next_hops()
-        .expect("router's VIP route")
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
-/// Polls until the router's route to VIP (and to VIP6, in a lab with IPv6)
-/// goes through exactly the nodes `want`.
-pub(crate) fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
-    let want4: Vec<String> = want.iter().map(|n| n.host().ipv4.to_string()).collect();
-    let ipv6 = fleet.lab().spec().ipv6;
-    let mut want6: Vec<String> = want.iter().map(|n| n.name().to_owned()).collect();
-    want6.sort();
-    let start = Instant::now();
-    poll(
-        "the router's ECMP next hops",
-        Duration::from_secs(15),
-        || {
-            let v6_ok = !ipv6 || fleet.vip6_next_hops().expect("router's VIP6 route") == want6;
-            (next_hops(fleet) == want4 && v6_ok).then_some(())
-        },
-    );
-    println!("router: VIP via {want4:?} after {:?}", start.elapsed());
-}
-
-/// One node's live Maglev table of VIP `web`, read from its pins.
+/// One node's live Maglev table of a VIP, read from its pins.
 #[derive(PartialEq, Eq)]
 struct MaglevView {
     /// Backend id per slot of the live half.
@@ -207,8 +153,9 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
     // Long streams of both families while lb-3 is out of the ECMP set; then
     // lb-3 joins (the router rehashes some of them onto it), then the node
-    // carrying the most leaves. Every stream the router moves shows up on
-    // its new node with the backend it had (a different one would reset it).
+    // carrying the most dies. Every stream the router moves shows up on its
+    // new node with the backend it had (a different one would reset it).
+    // (A node withdrawn in order is fleet/node.rs's `lb node drain`.)
     let third = &fleet.nodes()[NODES - 1];
     announce(&fleet, NODES - 1, &BTreeSet::new());
     wait_next_hops(&fleet, &all[..NODES - 1]);
@@ -262,12 +209,18 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     let moved = &now[moved_idx];
     let leaving = &fleet.nodes()[moved_idx];
     println!(
-        "flows per node {:?}; withdrawing {} ({} streams)",
+        "flows per node {:?}; {} dies ({} streams): its link goes down",
         now.iter().map(BTreeMap::len).collect::<Vec<_>>(),
         leaving.name(),
         moved.len()
     );
-    announce(&fleet, moved_idx, &BTreeSet::new());
+    // A dead box: nothing reaches it, its BGP session ends at the router's
+    // hold time (3 s), and until then the router's packets to it are lost
+    // (TCP retransmits them through the other nodes afterwards).
+    leaving
+        .ns()
+        .ip(&["link", "set", leaving.iface(), "down"])
+        .expect("link down");
     let staying: Vec<&FleetNode> = fleet
         .nodes()
         .iter()
@@ -280,7 +233,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     // Each moved connection shows up on a remaining node with its backend.
     let start = Instant::now();
     poll(
-        "the withdrawn node's streams on the other nodes",
+        "the dead node's streams on the other nodes",
         Duration::from_secs(10),
         || {
             let now: Vec<BTreeMap<String, String>> = daemons
@@ -358,49 +311,4 @@ fn spread_over_nodes(fleet: &Fleet, daemons: &[Daemon], vip_index: usize, url: S
             r.requests
         );
     }
-}
-
-/// 12 long streams to each of `urls` through the router (each request times
-/// out after `timeout`); once all are in the nodes' flow tables: the
-/// requests, each node's streams (see [`stream_flows`]) and the index of the
-/// node that carries the most.
-pub(crate) fn place_streams(
-    lab: &Lab,
-    daemons: &[Daemon],
-    urls: &[String],
-    timeout: Duration,
-) -> (Vec<InFlight>, Vec<BTreeMap<String, String>>, usize) {
-    let streams: Vec<InFlight> = urls
-        .iter()
-        .flat_map(|url| (0..12).map(move |_| url))
-        .map(|url| lab.spawn_request(Request::get(url.clone()).timeout(timeout)))
-        .collect();
-    let want = streams.len();
-    let placed: Vec<BTreeMap<String, String>> = poll(
-        "the streams in the flow tables",
-        Duration::from_secs(10),
-        || {
-            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
-            (p.iter().map(BTreeMap::len).sum::<usize>() >= want).then_some(p)
-        },
-    );
-    let busiest = (0..placed.len())
-        .max_by_key(|&i| placed[i].len())
-        .expect("three nodes");
-    (streams, placed, busiest)
-}
-
-/// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->
-/// backend.
-pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
-    flows_json(d, None)
-        .iter()
-        .filter(|f| f["state"] == "live")
-        .filter_map(|f| {
-            Some((
-                f["client"].as_str()?.to_owned(),
-                f["backend"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
-use crate::ecmp::{place_streams, wait_next_hops};
+use crate::routing::wait_next_hops;
+use crate::streams::place_streams;
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
