@@ -4,12 +4,15 @@
 //!
 //! Parts: `dataplane` (cost per packet, BPF_PROG_TEST_RUN), `maglev` (table
 //! builds), `e2e` (the lab, end to end), `drain` (against the Nginx
-//! procedure), `flowtable` (memory, eviction, what a drain sees). `e2e` and
+//! procedure), `flowtable` (memory, eviction, what a drain sees), `fleet`
+//! (three nodes behind a router: flip spread, last close to DRAINED, etcd
+//! requests per drain). `e2e` and
 //! `drain` are hooks for now: they report "not measured yet".
 mod clients;
 mod dataplane;
 mod drain;
 mod e2e;
+mod fleet;
 mod flowtable;
 mod machine;
 mod maglev;
@@ -66,16 +69,18 @@ pub enum Part {
     E2e,
     Drain,
     Flowtable,
+    Fleet,
 }
 
 impl Part {
     /// In report order.
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Dataplane,
         Part::Maglev,
         Part::E2e,
         Part::Drain,
         Part::Flowtable,
+        Part::Fleet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +90,7 @@ impl Part {
             Part::E2e => "e2e",
             Part::Drain => "drain",
             Part::Flowtable => "flowtable",
+            Part::Fleet => "fleet",
         }
     }
 
@@ -95,6 +101,7 @@ impl Part {
             Part::E2e => "3. End to end in the lab",
             Part::Drain => "4. Drain: lb against the Nginx procedure",
             Part::Flowtable => "5. Flow table",
+            Part::Fleet => "6. Fleet: one drain across three nodes",
         }
     }
 
@@ -106,6 +113,7 @@ impl Part {
             Part::E2e => e2e::KEYS,
             Part::Drain => drain::KEYS,
             Part::Flowtable => flowtable::KEYS,
+            Part::Fleet => fleet::KEYS,
         }
     }
 
@@ -125,6 +133,7 @@ impl Part {
             Part::E2e => e2e::run(ctx),
             Part::Drain => drain::run(ctx),
             Part::Flowtable => value(flowtable::run(ctx)?),
+            Part::Fleet => fleet::run(ctx),
         }
     }
 
@@ -142,6 +151,7 @@ impl Part {
                 .get(self)
                 .map(|r| flowtable::render(&r, results, md))
                 .is_some(),
+            Part::Fleet => fleet::render(results, md),
         }
     }
 }

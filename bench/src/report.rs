@@ -159,7 +159,7 @@ pub fn render(results: &Results) -> String {
     md.line(
         "Written by `cargo xtask bench [PART...]` (the `lb-bench` crate) from \
          `benchmarks.json`; do not edit by hand. Parts: `dataplane`, `maglev`, `e2e`, \
-         `drain`, `flowtable`; none means all. A run rewrites the parts it ran and keeps \
+         `drain`, `flowtable`, `fleet`; none means all. A run rewrites the parts it ran and keeps \
          the others' figures, each with the date, command and machine it came from.",
     );
     md.blank();

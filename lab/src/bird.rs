@@ -3,7 +3,7 @@
 //! its config, control socket and log in the lab dir.
 
 use std::{
-    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     sync::Arc,
     thread,
@@ -123,36 +123,94 @@ pub const NODES_AS: u32 = 64497;
 /// Timers short enough for tests: a dead peer is noticed within 3 s.
 const TIMERS: &str = "hold time 3; keepalive time 1; connect retry time 1;";
 
-/// The router: one eBGP session per LB node, every route they announce
-/// merged into one ECMP route in the kernel (`merge paths`).
-pub fn router_config(router_id: &str, nodes: &[String]) -> String {
+/// One BGP speaker's addresses on the segment: a session per family it has.
+#[derive(Clone, Debug)]
+pub struct Speaker {
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// The router: one eBGP session per LB node and family (`lbN` over IPv4,
+/// `lbN_6` over IPv6), every route they announce merged into one ECMP route
+/// in the kernel (`merge paths`).
+pub fn router_config(router: &Speaker, nodes: &[Speaker]) -> String {
+    let id = router.ipv4;
     let mut c = format!(
-        "router id {router_id};\n\
+        "router id {id};\n\
          protocol device {{ scan time 2; }}\n\
          protocol kernel {{\n    ipv4 {{ import none; export all; }};\n    merge paths on;\n}}\n"
     );
-    for (i, node) in nodes.iter().enumerate() {
-        let _ = write!(
-            c,
-            "protocol bgp lb{n} {{\n    local {router_id} as {ROUTER_AS};\n    \
-             neighbor {node} as {NODES_AS};\n    {TIMERS}\n    \
-             ipv4 {{ import all; export none; }};\n}}\n",
-            n = i + 1
+    if router.ipv6.is_some() {
+        c.push_str(
+            "protocol kernel {\n    ipv6 { import none; export all; };\n    merge paths on;\n}\n",
         );
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let n = i + 1;
+        c.push_str(&session(
+            &format!("lb{n}"),
+            id.into(),
+            node.ipv4.into(),
+            ROUTER_AS,
+            NODES_AS,
+            "ipv4 { import all; export none; }",
+        ));
+        if let (Some(local), Some(peer)) = (router.ipv6, node.ipv6) {
+            c.push_str(&session(
+                &format!("lb{n}_6"),
+                local.into(),
+                peer.into(),
+                ROUTER_AS,
+                NODES_AS,
+                "ipv6 { import all; export none; }",
+            ));
+        }
     }
     c
 }
 
-/// An LB node: one eBGP session to the router, exporting only the routes of
-/// lb's own static protocols, which lb writes into `include`.
-pub fn node_config(node_addr: &str, router: &str, include: &Path, protocol: &str) -> String {
-    format!(
-        "router id {node_addr};\n\
-         protocol device {{ scan time 2; }}\n\
-         include \"{}\";\n\
-         protocol bgp uplink {{\n    local {node_addr} as {NODES_AS};\n    \
-         neighbor {router} as {ROUTER_AS};\n    {TIMERS}\n    \
-         ipv4 {{ import none; export where proto = \"{protocol}4\"; }};\n}}\n",
+/// An LB node: one eBGP session per family to the router, exporting only
+/// the routes of lb's own static protocols (`<protocol>4`, `<protocol>6`),
+/// which lb writes into `include`.
+pub fn node_config(node: &Speaker, router: &Speaker, include: &Path, protocol: &str) -> String {
+    let mut c = format!(
+        "router id {};\nprotocol device {{ scan time 2; }}\ninclude \"{}\";\n",
+        node.ipv4,
         include.display()
+    );
+    let channel4 = format!("ipv4 {{ import none; export where proto = \"{protocol}4\"; }}");
+    c.push_str(&session(
+        "uplink",
+        node.ipv4.into(),
+        router.ipv4.into(),
+        NODES_AS,
+        ROUTER_AS,
+        &channel4,
+    ));
+    if let (Some(local), Some(peer)) = (node.ipv6, router.ipv6) {
+        let channel6 = format!("ipv6 {{ import none; export where proto = \"{protocol}6\"; }}");
+        c.push_str(&session(
+            "uplink6",
+            local.into(),
+            peer.into(),
+            NODES_AS,
+            ROUTER_AS,
+            &channel6,
+        ));
+    }
+    c
+}
+
+fn session(
+    name: &str,
+    local: IpAddr,
+    peer: IpAddr,
+    local_as: u32,
+    peer_as: u32,
+    channel: &str,
+) -> String {
+    format!(
+        "protocol bgp {name} {{\n    local {local} as {local_as};\n    \
+         neighbor {peer} as {peer_as};\n    {TIMERS}\n    {channel};\n}}\n"
     )
 }

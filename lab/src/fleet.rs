@@ -17,7 +17,7 @@
 //! `lb_userspace::cluster::bgp`) announces the VIP.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     sync::Arc,
     thread,
@@ -28,7 +28,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::{
     Daemon, LbConfig, addr,
-    bird::{self, Bird},
+    bird::{self, Bird, Speaker},
     config::ConfigSpec,
     etcd::{self, Etcd},
     netns::Netns,
@@ -48,6 +48,10 @@ pub struct FleetSpec {
     pub backends: usize,
     /// LB nodes, 1..=[`MAX_NODES`]: lb-1..lb-N.
     pub nodes: usize,
+    /// IPv6 too: everyone gets an address of 2001:db8::/32 as well, the
+    /// backends hold VIP6, the daemon's config gets VIP `web6`, and BGP has
+    /// an IPv6 session per node beside the IPv4 one.
+    pub ipv6: bool,
 }
 
 /// One LB node: its namespace, place on the segment and BGP speaker.
@@ -153,6 +157,30 @@ impl FleetNode {
         Daemon::start_in(lab, Arc::clone(&self.ns), &self.name, lb, config)
     }
 
+    /// Its link-local IPv6 address on the segment (what the router's IPv6
+    /// routes to the node go through).
+    pub fn link_local(&self) -> Result<Ipv6Addr> {
+        let out = self.ns.ip(&[
+            "-6",
+            "-j",
+            "addr",
+            "show",
+            "dev",
+            &self.host.iface,
+            "scope",
+            "link",
+        ])?;
+        let addrs: serde_json::Value =
+            serde_json::from_str(&out).context("parsing `ip -j addr`")?;
+        addrs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["addr_info"].as_array().into_iter().flatten())
+            .find_map(|i| i["local"].as_str()?.parse().ok())
+            .with_context(|| format!("{} has no link-local address", self.name))
+    }
+
     fn file(&self, ext: &str) -> String {
         self.dir
             .join(format!("{}.{ext}", self.name))
@@ -187,13 +215,13 @@ impl Fleet {
             LabSpec {
                 prefix: spec.prefix,
                 backends: spec.backends,
-                ipv6: false,
+                ipv6: spec.ipv6,
             },
             Front::Router,
         )?;
         let router = lab.router.clone().context("the fleet lab has a router")?;
         let etcd_ns = add_namespace(&lab, "etcd")?;
-        let etcd_host = segment_host(&etcd_ns, "lab-etcd", ETCD_HOST);
+        let etcd_host = segment_host(&etcd_ns, "lab-etcd", ETCD_HOST, spec.ipv6);
         lab.plug(&etcd_ns, &etcd_host, "sw-etcd")?;
         let etcd = Etcd::start(
             etcd_ns,
@@ -201,13 +229,17 @@ impl Fleet {
             lab.dir(),
             lab.registry(),
         )?;
+        let router_speaker = Speaker {
+            ipv4: addr::v4(addr::CLIENT_HOST),
+            ipv6: spec.ipv6.then(|| addr::v6(addr::CLIENT_HOST)),
+        };
         let mut nodes = Vec::with_capacity(spec.nodes);
         for i in 1..=spec.nodes {
             let (ns, host) = if i == 1 {
                 (lab.lb_ns_arc(), lab.lb_host.clone())
             } else {
                 let ns = add_namespace(&lab, &format!("lb{i}"))?;
-                let host = segment_host(&ns, &format!("lab-lb{i}"), node_host(i));
+                let host = segment_host(&ns, &format!("lab-lb{i}"), node_host(i), spec.ipv6);
                 lab.plug(&ns, &host, &format!("sw-lb{i}"))?;
                 ns.sysctl(&[("net.ipv4.ip_forward", "0")])?;
                 (ns, host)
@@ -216,12 +248,8 @@ impl Fleet {
             let include = lab.dir().join(format!("{name}-vips.conf"));
             std::fs::write(&include, "# nothing announced yet\n")
                 .with_context(|| format!("writing {}", include.display()))?;
-            let config = bird::node_config(
-                &host.ipv4.to_string(),
-                &addr::v4(addr::CLIENT_HOST).to_string(),
-                &include,
-                BGP_PROTOCOL,
-            );
+            let config =
+                bird::node_config(&speaker(&host), &router_speaker, &include, BGP_PROTOCOL);
             let bird = Bird::start(&name, Arc::clone(&ns), lab.dir(), &config, lab.registry())?;
             nodes.push(FleetNode {
                 pin_root: lab.pin_root().join(&name),
@@ -233,13 +261,12 @@ impl Fleet {
                 include,
             });
         }
-        let peers: Vec<String> = nodes.iter().map(|n| n.host.ipv4.to_string()).collect();
-        let router_id = addr::v4(addr::CLIENT_HOST).to_string();
+        let peers: Vec<Speaker> = nodes.iter().map(|n| speaker(&n.host)).collect();
         let router_bird = Bird::start(
             "router",
             router,
             lab.dir(),
-            &bird::router_config(&router_id, &peers),
+            &bird::router_config(&router_speaker, &peers),
             lab.registry(),
         )?;
         etcd.wait_ready(etcd::READY_TIMEOUT)?;
@@ -255,6 +282,21 @@ impl Fleet {
 
     pub fn lab(&self) -> &Lab {
         &self.lab
+    }
+
+    /// Tears down now (BGP speakers and etcd, then the lab) and reports what
+    /// failed; dropping does the same, printing errors.
+    pub fn down(self) -> Result<()> {
+        let Fleet {
+            nodes,
+            router_bird,
+            etcd,
+            lab,
+        } = self;
+        drop(nodes);
+        drop(router_bird);
+        drop(etcd);
+        lab.down()
     }
 
     pub fn nodes(&self) -> &[FleetNode] {
@@ -282,22 +324,24 @@ impl Fleet {
         self.etcd.endpoint()
     }
 
-    /// Polls the router's BIRD until its session with every node is up.
+    /// Polls the router's BIRD until its session with every node is up (one
+    /// per family).
     pub fn wait_sessions(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        let families = if self.lab.spec().ipv6 { 2 } else { 1 };
+        let want = self.nodes.len() * families;
         loop {
             let out = self.router_bird.birdc(&["show", "protocols"])?;
             let up = out
                 .lines()
                 .filter(|l| l.starts_with("lb") && l.contains("Established"))
                 .count();
-            if up == self.nodes.len() {
+            if up == want {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "{up} of {} BGP sessions up after {timeout:?}:\n{out}\nrouter log:\n{}",
-                    self.nodes.len(),
+                    "{up} of {want} BGP sessions up after {timeout:?}:\n{out}\nrouter log:\n{}",
                     self.router_bird.log_tail(20)
                 );
             }
@@ -309,10 +353,36 @@ impl Fleet {
     /// installed (learned by BGP; empty when there is none): what ECMP
     /// spreads over.
     pub fn vip_next_hops(&self) -> Result<Vec<Ipv4Addr>> {
-        let vip = format!("{}/32", addr::vip());
-        let out = self
-            .router_ns()
-            .ip(&["-j", "route", "show", &vip, "proto", "bird"])?;
+        let hops = self.next_hops(&format!("{}/32", addr::vip()), &[])?;
+        hops.iter()
+            .map(|g| g.parse().with_context(|| format!("gateway {g:?}")))
+            .collect()
+    }
+
+    /// The same for VIP6, each next hop given as the node it leads to (BIRD
+    /// installs IPv6 routes learned on a shared link via the peer's
+    /// link-local address), sorted by node. Errs without IPv6.
+    pub fn vip6_next_hops(&self) -> Result<Vec<String>> {
+        let vip6 = self.lab.vip6().context("the fleet lab has no IPv6")?;
+        let hops = self.next_hops(&format!("{vip6}/128"), &["-6"])?;
+        let mut names = Vec::with_capacity(hops.len());
+        for g in hops {
+            let g: Ipv6Addr = g.parse().with_context(|| format!("gateway {g:?}"))?;
+            let node = self
+                .nodes
+                .iter()
+                .find(|n| n.host.ipv6 == Some(g) || n.link_local().ok() == Some(g))
+                .with_context(|| format!("next hop {g} is no node's"))?;
+            names.push(node.name.clone());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn next_hops(&self, prefix: &str, family: &[&str]) -> Result<Vec<String>> {
+        let mut args = family.to_vec();
+        args.extend(["-j", "route", "show", prefix, "proto", "bird"]);
+        let out = self.router_ns().ip(&args)?;
         let routes: serde_json::Value =
             serde_json::from_str(&out).context("parsing `ip -j route`")?;
         let mut hops = Vec::new();
@@ -324,7 +394,7 @@ impl Fleet {
                 .flatten()
                 .filter_map(|h| h.get("gateway"));
             for g in singles.chain(multi) {
-                hops.push(g.as_str().unwrap_or("").parse()?);
+                hops.push(g.as_str().unwrap_or("").to_owned());
             }
         }
         hops.sort();
@@ -344,12 +414,19 @@ fn add_namespace(lab: &Lab, role: &str) -> Result<Arc<Netns>> {
     Ok(Arc::new(Netns::create(&name)?))
 }
 
-fn segment_host(ns: &Netns, iface: &str, h: u8) -> Host {
+fn segment_host(ns: &Netns, iface: &str, h: u8, ipv6: bool) -> Host {
     Host {
         ns: ns.name().to_owned(),
         iface: iface.to_owned(),
         ipv4: addr::v4(h),
-        ipv6: None,
+        ipv6: ipv6.then(|| addr::v6(h)),
         mac: addr::mac(h),
+    }
+}
+
+fn speaker(host: &Host) -> Speaker {
+    Speaker {
+        ipv4: host.ipv4,
+        ipv6: host.ipv6,
     }
 }

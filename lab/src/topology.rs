@@ -222,7 +222,7 @@ impl Lab {
         };
         let client_host = match front {
             Front::Client => host(&client, "lab-client", addr::CLIENT_HOST),
-            Front::Router => crate::router::client_host(&client),
+            Front::Router => crate::router::client_host(&client, spec.ipv6),
         };
         let lb_host = host(&lb, "lab-lb", addr::LB_HOST);
         let mut lab = Lab {

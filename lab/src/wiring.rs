@@ -210,6 +210,10 @@ impl Lab {
             // DSR replies to clients behind the fleet's router go through it.
             let via = addr::v4(addr::CLIENT_HOST).to_string();
             ns.ip(&["route", "add", "default", "via", &via])?;
+            if self.spec.ipv6 {
+                let via6 = addr::v6(addr::CLIENT_HOST).to_string();
+                ns.ip(&["-6", "route", "add", "default", "via", &via6])?;
+            }
         }
         ns.ip(&["addr", "add", &format!("{}/32", addr::vip()), "dev", "lo"])?;
         if self.spec.ipv6 {

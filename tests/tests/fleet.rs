@@ -18,7 +18,11 @@ mod ecmp;
 mod node;
 #[path = "fleet/outage.rs"]
 mod outage;
+#[path = "fleet/routing.rs"]
+mod routing;
 #[path = "fleet/store.rs"]
 mod store;
+#[path = "fleet/streams.rs"]
+mod streams;
 #[path = "fleet/support.rs"]
 mod support;

@@ -125,7 +125,7 @@ Ctrl-C here tears everything down: processes, namespaces, the XDP program.",
 
 /// `lb` relative to the current directory when it is below it (the usual
 /// `target/release/lb` from the workspace root), else as given.
-fn shown_path(p: &Path) -> PathBuf {
+pub(crate) fn shown_path(p: &Path) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
     p.strip_prefix(&cwd)
         .map_or_else(|_| p.to_path_buf(), Path::to_path_buf)
@@ -142,22 +142,29 @@ fn supervise(lab: &Lab, daemon: &Daemon, signals: libc::c_int) -> Result<()> {
         if !daemon.is_running() {
             bail!("the lb daemon exited; its log:\n{}", daemon.log_tail(30));
         }
-        for b in lab.backends() {
-            if b.is_running() {
-                continue;
-            }
-            println!(
-                "[demo] {}'s Gunicorn has exited; starting it again (`lb enable {}` puts it back in service)",
-                b.name(),
-                b.name()
-            );
-            b.start()?;
-            match b.wait_ready(lb_lab::topology::BACKEND_READY_TIMEOUT) {
-                Ok(()) => println!("[demo] {} is up again", b.name()),
-                Err(e) => println!("[demo] {} did not come back: {e:#}", b.name()),
-            }
+        restart_exited_backends(lab)?;
+    }
+}
+
+/// Starts again every backend whose Gunicorn has exited, as a process
+/// supervisor would (shared with the fleet demo).
+pub(crate) fn restart_exited_backends(lab: &Lab) -> Result<()> {
+    for b in lab.backends() {
+        if b.is_running() {
+            continue;
+        }
+        println!(
+            "[demo] {}'s Gunicorn has exited; starting it again (`lb enable {}` puts it back in service)",
+            b.name(),
+            b.name()
+        );
+        b.start()?;
+        match b.wait_ready(lb_lab::topology::BACKEND_READY_TIMEOUT) {
+            Ok(()) => println!("[demo] {} is up again", b.name()),
+            Err(e) => println!("[demo] {} did not come back: {e:#}", b.name()),
         }
     }
+    Ok(())
 }
 
 /// `lb teardown`, the daemon stopped, the lab down; then checks that no
@@ -208,7 +215,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 /// Routes SIGINT, SIGTERM and SIGHUP to a pipe (replacing lb-lab's handler,
 /// which would tear down and exit at once); returns the pipe's read end.
-fn install_signal_pipe() -> Result<libc::c_int> {
+pub(crate) fn install_signal_pipe() -> Result<libc::c_int> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds has room for the two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -231,7 +238,7 @@ fn install_signal_pipe() -> Result<libc::c_int> {
 }
 
 /// The next signal number from the pipe, or None after `timeout`.
-fn wait_signal(fd: libc::c_int, timeout: Duration) -> Option<u8> {
+pub(crate) fn wait_signal(fd: libc::c_int, timeout: Duration) -> Option<u8> {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLIN,

@@ -4,6 +4,7 @@ mod bench;
 mod build;
 mod cmd;
 mod dist;
+mod fleet_demo;
 mod lab;
 mod lint;
 mod paths;
@@ -39,9 +40,10 @@ enum Command {
         #[arg(long)]
         debug: bool,
     },
-    /// Without ARGS: the demo lab. With ARGS: `lb daemon ARGS` on a real NIC.
+    /// Without ARGS: the demo lab. `-- --fleet`: the 3-node fleet demo behind
+    /// a router. With other ARGS: `lb daemon ARGS` on a real NIC.
     Run {
-        /// Arguments for `lb daemon`, e.g. `-- --config lb.toml`.
+        /// `--fleet`, or arguments for `lb daemon`, e.g. `-- --config lb.toml`.
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -60,7 +62,7 @@ enum Command {
     Lint,
     /// The benchmarks, written to docs/benchmarks.md and docs/benchmarks.json.
     Bench {
-        /// Parts to run: dataplane, maglev, e2e, drain, flowtable; none means all.
+        /// Parts to run: dataplane, maglev, e2e, drain, flowtable, fleet; none means all.
         parts: Vec<String>,
     },
 }

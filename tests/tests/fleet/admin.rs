@@ -20,7 +20,7 @@ use lb_userspace::cluster::{
     model::{AdminState, KeyPrefix},
 };
 
-use crate::ecmp::{announce, wait_next_hops};
+use crate::routing::{announce, wait_next_hops};
 use crate::support::block_on_inside;
 
 const NODES: usize = 3;
@@ -100,6 +100,7 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
         prefix: "fladm".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();

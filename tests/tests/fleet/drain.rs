@@ -14,7 +14,7 @@ use std::time::Duration;
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
-use crate::ecmp::{announce, wait_next_hops};
+use crate::routing::{announce, wait_next_hops};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -40,6 +40,7 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
         prefix: "fldrn".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();

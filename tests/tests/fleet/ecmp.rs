@@ -1,75 +1,31 @@
-//! Three LB nodes behind a router (BIRD 2, ECMP with L4 hashing), each
-//! running today's `lb daemon` and announcing the VIP with BGP through
-//! `lb_userspace::cluster::bgp`: the router learns three next hops, fresh
-//! connections spread over the nodes, the nodes' Maglev tables are
-//! identical byte for byte (read from each node's pinned maps), and when
-//! one node withdraws its route its connections move to the others and keep
-//! their backend.
+//! Three LB nodes behind a router (BIRD 2, ECMP with L4 hashing over IPv4
+//! and IPv6), each running today's `lb daemon` and announcing VIP and VIP6
+//! with BGP through `lb_userspace::cluster::bgp`: the router learns three
+//! next hops per VIP, fresh connections of both families spread over the
+//! nodes, the nodes' Maglev tables of both VIPs are identical byte for byte
+//! (read from each node's pinned maps), and when a node joins the ECMP set
+//! (announces) or dies (its link goes down, the router's BGP hold time
+//! ends its route), the long connections the router moves show up in
+//! another node's flow table with the backend they had, and finish intact:
+//! the same 5-tuple gets the same backend on every node.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use lb_common::maglev::slot_index;
-use lb_lab::{
-    ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, Lab, LoadRun, LoadSpec, Request, Tool,
-    client::InFlight, fleet::BGP_PROTOCOL,
-};
-use lb_tests::lab_support::{flows_json, lb_binary, poll};
-use lb_userspace::cluster::bgp::{BgpError, BirdControl};
+use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_tests::lab_support::{lb_binary, poll};
+use lb_userspace::cluster::bgp::BgpError;
 use lb_userspace::dataplane::maps::Maps;
 
+use crate::routing::{announce, bird_control, wait_next_hops};
+use crate::streams::{place_streams, stream_flows};
 use crate::support::block_on_inside;
 
 const NODES: usize = 3;
 
-fn bird_control(node: &FleetNode) -> BirdControl {
-    BirdControl {
-        socket: node.bird().socket().to_owned(),
-        include: node.vips_include().to_owned(),
-        protocol: BGP_PROTOCOL.to_owned(),
-    }
-}
-
-/// Announces exactly `vips` from `node`, as lb will (idempotent: applied twice).
-pub(crate) fn announce(fleet: &Fleet, node: usize, vips: &BTreeSet<IpAddr>) {
-    let n = &fleet.nodes()[node];
-    let control = bird_control(n);
-    let vips = vips.clone();
-    block_on_inside(n.ns(), || async move {
-        control
-            .set_announced(&vips)
-            .await
-            .expect("announce through BIRD");
-        control
-            .set_announced(&vips)
-            .await
-            .expect("announce again (idempotent)");
-        assert_eq!(control.announced().await.unwrap(), vips);
-    });
-}
-
-fn next_hops(fleet: &Fleet) -> Vec<String> {
-    fleet
-        .vip_next_hops()
-        .expect("router's VIP route")
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
-pub(crate) fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
-    let want: Vec<String> = want.iter().map(|n| n.host().ipv4.to_string()).collect();
-    let start = Instant::now();
-    poll(
-        "the router's ECMP next hops",
-        Duration::from_secs(15),
-        || (next_hops(fleet) == want).then_some(()),
-    );
-    println!("router: VIP via {want:?} after {:?}", start.elapsed());
-}
-
-/// One node's live Maglev table of VIP `web`, read from its pins.
+/// One node's live Maglev table of a VIP, read from its pins.
 #[derive(PartialEq, Eq)]
 struct MaglevView {
     /// Backend id per slot of the live half.
@@ -78,10 +34,10 @@ struct MaglevView {
     backends: BTreeMap<u32, (Vec<u8>, [u8; 6])>,
 }
 
-fn maglev_table(node: &FleetNode, m: u32) -> MaglevView {
+/// `vip_id`: the VIP's index in the config (0: `web`, 1: `web6`).
+fn maglev_table(node: &FleetNode, m: u32, vip_id: u32) -> MaglevView {
     let pins = node.pin_root().join(node.iface());
     let maps = Maps::from_pins(&pins, m).expect("open the node's pinned maps");
-    let vip_id = 0; // the config's first (and only) VIP
     let half = maps.live_half(vip_id).expect("live half");
     let slots: Vec<u32> = (0..m)
         .map(|s| {
@@ -101,8 +57,9 @@ fn maglev_table(node: &FleetNode, m: u32) -> MaglevView {
     MaglevView { slots, backends }
 }
 
-fn vip_new_flows(d: &Daemon) -> u64 {
-    d.status().expect("lb status")["vips"][0]["counters"]["new_flows"]
+/// New flows of the VIP at index `vip` of the status (0: `web`, 1: `web6`).
+fn vip_new_flows(d: &Daemon, vip: usize) -> u64 {
+    d.status().expect("lb status")["vips"][vip]["counters"]["new_flows"]
         .as_u64()
         .unwrap_or(0)
 }
@@ -114,9 +71,11 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
         prefix: "fleet".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: true,
     })
     .expect("fleet lab up");
     let lab = fleet.lab();
+    let vip6 = lab.vip6().expect("the lab has IPv6");
     let spec = ConfigSpec::default();
     let daemons: Vec<Daemon> = fleet
         .nodes()
@@ -147,81 +106,121 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
         "{refused:?}"
     );
 
-    // Every node announces the VIP; the router learns one next hop each.
-    let vip: BTreeSet<IpAddr> = [IpAddr::V4(lab.vip())].into();
+    // Every node announces both VIPs; the router learns one next hop each.
+    let vips: BTreeSet<IpAddr> = [IpAddr::V4(lab.vip()), IpAddr::V6(vip6)].into();
     for i in 0..NODES {
-        announce(&fleet, i, &vip);
+        announce(&fleet, i, &vips);
     }
     let all: Vec<&FleetNode> = fleet.nodes().iter().collect();
     wait_next_hops(&fleet, &all);
 
-    // The same config gives the same table on every node, byte for byte.
+    // The same config gives the same tables on every node, byte for byte.
     let m = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
-    let tables: Vec<_> = fleet.nodes().iter().map(|n| maglev_table(n, m)).collect();
-    assert_eq!(tables[0].backends.len(), 3, "every backend has slots");
-    for (n, t) in fleet.nodes().iter().zip(&tables).skip(1) {
-        assert!(
-            t.slots == tables[0].slots,
-            "{}'s Maglev slots differ from lb-1's",
-            n.name()
-        );
+    for (vip_id, vip) in [(0, "web"), (1, "web6")] {
+        let tables: Vec<_> = fleet
+            .nodes()
+            .iter()
+            .map(|n| maglev_table(n, m, vip_id))
+            .collect();
         assert_eq!(
-            t.backends,
-            tables[0].backends,
-            "{}'s backend ids differ from lb-1's",
-            n.name()
+            tables[0].backends.len(),
+            3,
+            "every backend of {vip} has slots"
+        );
+        for (n, t) in fleet.nodes().iter().zip(&tables).skip(1) {
+            assert!(
+                t.slots == tables[0].slots,
+                "{}'s Maglev slots of {vip} differ from lb-1's",
+                n.name()
+            );
+            assert_eq!(
+                t.backends,
+                tables[0].backends,
+                "{}'s backend ids of {vip} differ from lb-1's",
+                n.name()
+            );
+        }
+        println!(
+            "Maglev {vip}: {m} slots over backend ids {:?}, identical on {NODES} nodes",
+            tables[0].backends.keys().collect::<Vec<_>>()
         );
     }
-    println!(
-        "Maglev: {m} slots over backend ids {:?}, identical on {NODES} nodes",
-        tables[0].backends.keys().collect::<Vec<_>>()
-    );
 
-    // Fresh connections through the router reach every node.
-    let before: Vec<u64> = daemons.iter().map(vip_new_flows).collect();
-    let mut load = LoadSpec::new(Tool::Hey, lab.vip_url("/"));
-    load.keepalive = false;
-    load.connections = 6;
-    load.duration = Duration::from_secs(3);
-    let r = LoadRun::run(lab, load).expect("hey");
-    let per_node: Vec<u64> = daemons
+    // Fresh connections through the router reach every node, on each family.
+    for (vip_index, url) in [(0, lab.vip_url("/")), (1, format!("http://[{vip6}]/"))] {
+        spread_over_nodes(&fleet, &daemons, vip_index, url);
+    }
+
+    // Long streams of both families while lb-3 is out of the ECMP set; then
+    // lb-3 joins (the router rehashes some of them onto it), then the node
+    // carrying the most dies. Every stream the router moves shows up on its
+    // new node with the backend it had (a different one would reset it).
+    // (A node withdrawn in order is fleet/node.rs's `lb node drain`.)
+    let third = &fleet.nodes()[NODES - 1];
+    announce(&fleet, NODES - 1, &BTreeSet::new());
+    wait_next_hops(&fleet, &all[..NODES - 1]);
+    let urls = [
+        lab.vip_url("/stream?seconds=12"),
+        format!("http://[{vip6}]/stream?seconds=12"),
+    ];
+    let (streams, placed, _) = place_streams(lab, &daemons, &urls, Duration::from_secs(40));
+    let before: BTreeMap<String, String> = placed
         .iter()
-        .zip(&before)
-        .map(|(d, b)| vip_new_flows(d) - b)
+        .flatten()
+        .map(|(c, b)| (c.clone(), b.clone()))
         .collect();
+    announce(&fleet, NODES - 1, &vips);
+    wait_next_hops(&fleet, &all);
+    let start = Instant::now();
+    let joined = poll(
+        "streams moved onto the node that joined",
+        Duration::from_secs(5),
+        || {
+            let there = stream_flows(&daemons[NODES - 1]);
+            (!there.is_empty()).then_some(there)
+        },
+    );
     println!(
-        "hey fresh connections: {} requests, {} failed; new flows per node {per_node:?}",
-        r.requests,
-        r.errors.total() + r.non_2xx
+        "{} joined: {} of {} streams moved onto it after {:?}",
+        third.name(),
+        joined.len(),
+        before.len(),
+        start.elapsed()
     );
-    assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
-    assert!(
-        r.requests >= 30,
-        "too few requests to judge the spread: {}",
-        r.requests
-    );
-    for (n, c) in fleet.nodes().iter().zip(&per_node) {
-        // A fair share is a third; a node with under a tenth is not in the ECMP set.
-        assert!(
-            *c * 10 >= r.requests,
-            "{} got {c} of {} connections",
-            n.name(),
-            r.requests
+    for (client, backend) in &joined {
+        assert_eq!(
+            before.get(client),
+            Some(backend),
+            "{client} changed backend on {}",
+            third.name()
         );
     }
 
-    // Long streams, then one node withdraws: its streams go on through the
-    // others, on the same backend (a different one would reset them).
-    let (streams, placed, moved_idx) = place_streams(lab, &daemons, Duration::from_secs(30));
-    let moved = &placed[moved_idx];
+    let now: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
+    for (client, backend) in &now[NODES - 1] {
+        assert_eq!(
+            before.get(client),
+            Some(backend),
+            "{client} changed backend on {}",
+            third.name()
+        );
+    }
+    let moved_idx = (0..NODES).max_by_key(|&i| now[i].len()).expect("nodes");
+    let moved = &now[moved_idx];
     let leaving = &fleet.nodes()[moved_idx];
     println!(
-        "streams per node {:?}; withdrawing {} ({} streams)",
-        placed.iter().map(BTreeMap::len).collect::<Vec<_>>(),
+        "flows per node {:?}; {} dies ({} streams): its link goes down",
+        now.iter().map(BTreeMap::len).collect::<Vec<_>>(),
         leaving.name(),
         moved.len()
     );
-    announce(&fleet, moved_idx, &BTreeSet::new());
+    // A dead box: nothing reaches it, its BGP session ends at the router's
+    // hold time (3 s), and until then the router's packets to it are lost
+    // (TCP retransmits them through the other nodes afterwards).
+    leaving
+        .ns()
+        .ip(&["link", "set", leaving.iface(), "down"])
+        .expect("link down");
     let staying: Vec<&FleetNode> = fleet
         .nodes()
         .iter()
@@ -234,7 +233,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     // Each moved connection shows up on a remaining node with its backend.
     let start = Instant::now();
     poll(
-        "the withdrawn node's streams on the other nodes",
+        "the dead node's streams on the other nodes",
         Duration::from_secs(10),
         || {
             let now: Vec<BTreeMap<String, String>> = daemons
@@ -275,43 +274,41 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     drop(fleet);
 }
 
-/// 12 eight-second streams through the router (each request times out after
-/// `timeout`); once all are in the nodes' flow tables: the requests, each
-/// node's streams (see [`stream_flows`]) and the index of the node that
-/// carries the most.
-pub(crate) fn place_streams(
-    lab: &Lab,
-    daemons: &[Daemon],
-    timeout: Duration,
-) -> (Vec<InFlight>, Vec<BTreeMap<String, String>>, usize) {
-    let streams: Vec<InFlight> = (0..12)
-        .map(|_| lab.spawn_request(Request::get(lab.vip_url("/stream?seconds=8")).timeout(timeout)))
-        .collect();
-    let placed: Vec<BTreeMap<String, String>> = poll(
-        "12 streams in the flow tables",
-        Duration::from_secs(10),
-        || {
-            let p: Vec<BTreeMap<String, String>> = daemons.iter().map(stream_flows).collect();
-            (p.iter().map(BTreeMap::len).sum::<usize>() >= 12).then_some(p)
-        },
-    );
-    let busiest = (0..placed.len())
-        .max_by_key(|&i| placed[i].len())
-        .expect("three nodes");
-    (streams, placed, busiest)
-}
-
-/// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->
-/// backend.
-pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
-    flows_json(d, None)
+/// hey with fresh connections to `url` (VIP `vip_index` of the status)
+/// through the router: every node takes a share of the new flows.
+fn spread_over_nodes(fleet: &Fleet, daemons: &[Daemon], vip_index: usize, url: String) {
+    let before: Vec<u64> = daemons
         .iter()
-        .filter(|f| f["state"] == "live")
-        .filter_map(|f| {
-            Some((
-                f["client"].as_str()?.to_owned(),
-                f["backend"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+        .map(|d| vip_new_flows(d, vip_index))
+        .collect();
+    let mut load = LoadSpec::new(Tool::Hey, url.clone());
+    load.keepalive = false;
+    load.connections = 6;
+    load.duration = Duration::from_secs(3);
+    let r = LoadRun::run(fleet.lab(), load).expect("hey");
+    let per_node: Vec<u64> = daemons
+        .iter()
+        .zip(&before)
+        .map(|(d, b)| vip_new_flows(d, vip_index) - b)
+        .collect();
+    println!(
+        "hey fresh connections to {url}: {} requests, {} failed; new flows per node {per_node:?}",
+        r.requests,
+        r.errors.total() + r.non_2xx
+    );
+    assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
+    assert!(
+        r.requests >= 30,
+        "too few requests to judge the spread: {}",
+        r.requests
+    );
+    for (n, c) in fleet.nodes().iter().zip(&per_node) {
+        // A fair share is a third; a node with under a tenth is not in the ECMP set.
+        assert!(
+            *c * 10 >= r.requests,
+            "{} got {c} of {} connections to {url}",
+            n.name(),
+            r.requests
+        );
+    }
 }

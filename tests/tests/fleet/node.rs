@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
-use crate::ecmp::{place_streams, wait_next_hops};
+use crate::routing::wait_next_hops;
+use crate::streams::place_streams;
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -25,6 +26,7 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
         prefix: "flnode".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();
@@ -54,7 +56,12 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
     load.connections = 3;
     load.duration = Duration::from_secs(12);
     let load = LoadRun::spawn(lab, load).expect("hey");
-    let (streams, placed, idx) = place_streams(lab, &daemons, Duration::from_secs(40));
+    let (streams, placed, idx) = place_streams(
+        lab,
+        &daemons,
+        &[lab.vip_url("/stream?seconds=8")],
+        Duration::from_secs(40),
+    );
     println!(
         "streams per node {:?}; node-draining {}",
         placed.iter().map(BTreeMap::len).collect::<Vec<_>>(),
