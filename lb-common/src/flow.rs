@@ -10,7 +10,10 @@ use crate::addr::{Addr16, v4_mapped};
 ///
 /// Only client-to-VIP packets cross the balancer (backends reply directly to the
 /// client), so `src` is always the client and `dst` always the VIP.
-#[repr(C)]
+///
+/// 4-aligned (no padding: 40 bytes either way) so that the program reads and
+/// writes its addresses as whole words, not byte by byte.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: Addr16,
@@ -22,10 +25,12 @@ pub struct FlowKey {
     pub proto: u8,
     pub _pad: [u8; 3],
 }
-const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+const _: () =
+    assert!(core::mem::size_of::<FlowKey>() == 40 && core::mem::align_of::<FlowKey>() == 4);
 
-/// Key of `FLOWS4`: an IPv4 client-to-VIP 5-tuple as seen on the wire.
-#[repr(C)]
+/// Key of `FLOWS4`: an IPv4 client-to-VIP 5-tuple as seen on the wire;
+/// 4-aligned like [`FlowKey`].
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey4 {
     pub src: [u8; 4],
@@ -37,7 +42,8 @@ pub struct FlowKey4 {
     pub proto: u8,
     pub _pad: [u8; 3],
 }
-const _: () = assert!(core::mem::size_of::<FlowKey4>() == 16);
+const _: () =
+    assert!(core::mem::size_of::<FlowKey4>() == 16 && core::mem::align_of::<FlowKey4>() == 4);
 
 impl FlowKey4 {
     /// Builds a key from wire-order fields.

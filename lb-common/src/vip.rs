@@ -12,8 +12,9 @@ pub const PROTO_UDP: u8 = 17;
 /// (VIP address, protocol) so that the program can tell a truncated or
 /// fragmented packet to a VIP (dropped and counted) from one to any other
 /// address (passed untouched) without knowing its port. Port 0 is never a real
-/// VIP port: the config rejects it.
-#[repr(C)]
+/// VIP port: the config rejects it. 4-aligned (no padding) so that the
+/// program writes its address as whole words.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VipKey {
     pub addr: Addr16,
@@ -22,7 +23,7 @@ pub struct VipKey {
     pub proto: u8,
     pub _pad: u8,
 }
-const _: () = assert!(core::mem::size_of::<VipKey>() == 20);
+const _: () = assert!(core::mem::size_of::<VipKey>() == 20 && core::mem::align_of::<VipKey>() == 4);
 
 impl VipKey {
     /// A key from a host-order port.
@@ -104,11 +105,18 @@ impl VipAddrSlot {
     /// What this slot says about `addr` (which hashes to it).
     #[inline(always)]
     pub fn lookup(&self, addr: &Addr16) -> AddrMatch {
-        if self.flags & VIP_ADDR_F_USED == 0 {
+        Self::lookup_words(self.flags, words(&self.addr), words(addr))
+    }
+
+    /// [`lookup`](Self::lookup) on words: a slot's `flags` and address
+    /// `own`, and the address `addr` (the program reads both as words).
+    #[inline(always)]
+    pub fn lookup_words(flags: u32, own: [u32; 4], addr: [u32; 4]) -> AddrMatch {
+        if flags & VIP_ADDR_F_USED == 0 {
             AddrMatch::NotVip
-        } else if words(&self.addr) == words(addr) {
+        } else if own == addr {
             AddrMatch::Vip
-        } else if self.flags & VIP_ADDR_F_SHARED != 0 {
+        } else if flags & VIP_ADDR_F_SHARED != 0 {
             AddrMatch::Ask
         } else {
             AddrMatch::NotVip
@@ -148,7 +156,12 @@ const fn eq16(a: &Addr16, b: &Addr16) -> bool {
 /// (one multiply) keeping the top bits. Same function on both sides.
 #[inline(always)]
 pub const fn vip_addr_slot(addr: &Addr16) -> u32 {
-    let w = words(addr);
+    vip_addr_slot_of_words(words(addr))
+}
+
+/// [`vip_addr_slot`] of an address given as its words.
+#[inline(always)]
+pub const fn vip_addr_slot_of_words(w: [u32; 4]) -> u32 {
     let folded = w[0] ^ w[1] ^ w[2] ^ w[3];
     folded.wrapping_mul(0x9e37_79b1) >> (32 - VIP_ADDR_SLOTS.trailing_zeros())
 }

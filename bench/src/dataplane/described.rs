@@ -60,12 +60,12 @@ pub const CASES: &[(&str, &str, &str)] = &[
     (
         "nonvip",
         "lb",
-        "TCP SYN to 198.51.100.99:22: VIP_PORTS bit clear, XDP_PASS, frame untouched; global packets +N, nothing else",
+        "TCP SYN to 198.51.100.99:22: VIP_ADDRS slot empty (the address is tested before the port), XDP_PASS, frame untouched; global packets +N, nothing else",
     ),
     (
         "nonvip_port",
         "lb",
-        "TCP SYN to 198.51.100.99:80, a VIP's port on an address that is no VIP's: VIP_PORTS bit set, VIP_ADDRS slot empty, XDP_PASS, frame untouched; global packets +N, nothing else",
+        "TCP SYN to 198.51.100.99:80, a VIP's port on an address that is no VIP's: VIP_ADDRS slot empty, the port never looked up, XDP_PASS, frame untouched; global packets +N, nothing else",
     ),
     (
         "floor_r1 / floor_flow_r1 / established_r1",

@@ -171,7 +171,7 @@ pub fn render_misses(r: &Report, md: &mut Md) {
                 ratio(r, "established_spread_vs_floor_flow_spread"),
             ),
             "new_flow_vs_floor_flow" => format!(
-                " Path: parse → VIP_PORTS → FLOWS lookup (miss) → VIPS → the clock \
+                " Path: parse → VIP_ADDRS → VIP_PORTS → FLOWS lookup (miss) → VIPS → the clock \
                  → flow hash (MurmurHash3 over ten words) → MAGLEV_LIVE_HALF and MAGLEV \
                  array reads → BACKENDS → FLOWS insert → MAC rewrite → counters → XDP_TX. \
                  The target compares a path that must miss the caches (a 5-tuple never seen \
@@ -193,16 +193,18 @@ pub fn render_misses(r: &Report, md: &mut Md) {
                 ratio(r, "new_flow_full_vs_floor_flow_insert_full"),
             ),
             "nonvip_vs_floor" => format!(
-                " Path: parse → VIP_PORTS array read (bit clear) → GLOBAL_STATS counter → \
-                 XDP_PASS; against the floor's parse and MAC swap that is one array lookup \
+                " Path: parse → VIP_ADDRS array read and address compare (not a VIP \
+                 address: the address test comes first, so the port is never looked up) → \
+                 NAT_CONFIG array read (port not in the NAT range) → GLOBAL_STATS counter → \
+                 XDP_PASS; against the floor's parse and MAC swap that is two array lookups \
                  and one counter ({} against {} ns).",
                 f(v("nonvip"), 1),
                 f(v("floor"), 1),
             ),
             "nonvip_port_vs_floor" => format!(
-                " Path: parse → VIP_PORTS array read (bit set) → VIP_ADDRS array read and \
-                 address compare (not a VIP address) → GLOBAL_STATS counter → XDP_PASS ({} \
-                 against {} ns).",
+                " Path: the same as nonvip's, the port making no difference: parse → \
+                 VIP_ADDRS array read and address compare (not a VIP address) → NAT_CONFIG \
+                 array read → GLOBAL_STATS counter → XDP_PASS ({} against {} ns).",
                 f(v("nonvip_port"), 1),
                 f(v("floor"), 1),
             ),
@@ -220,7 +222,7 @@ fn established_path(r: &Report) -> String {
     let coarse = over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow");
     let jiffies = over(r, "floor_flow_jif_vs_floor_flow", "floor_flow");
     format!(
-        "parse → VIP_PORTS array → VIP_ADDRS array and address compare → FLOWS lookup (hit; the entry holds its VIP id, so no \
+        "parse → VIP_ADDRS array and address compare → VIP_PORTS array → FLOWS lookup (hit; the entry holds its VIP id, so no \
          VIPS lookup) → BACKENDS array → the clock → last_seen written only when it moved \
          → MAC rewrite → VIP_STATS and BACKEND_STATS per-CPU counters → XDP_TX; map keys \
          passed by reference. Against floor_flow's {} ns, lb's {} ns ({}×). The clock is \

@@ -310,7 +310,7 @@ fn render_attribution(r: &Report, md: &mut Md) {
         ),
         (
             "`established` (lb)",
-            "all of it, plus VIP_PORTS, BACKENDS and two per-CPU counters",
+            "all of it, plus VIP_ADDRS, VIP_PORTS, BACKENDS and two per-CPU counters",
             v("established"),
             over(r, "established_vs_floor_flow", "floor_flow"),
         ),

@@ -17,9 +17,9 @@ use crate::program::{
     error::{DropReason, Error},
     flow_key::Key,
     maglev,
-    maps::{self, BACKENDS, DRAIN_FLOWS},
-    parse::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
-    stats,
+    maps::{BACKENDS, DRAIN_FLOWS},
+    packet::{Packet, TCP_FIN, TCP_RST, TCP_SYN},
+    stats, vip,
 };
 
 /// The backend a packet is forwarded to, and the VIP it counts on.
@@ -83,7 +83,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     // consecutive packets within one tick then leave `last_seen_ns` unwritten.
     let now = clock::coarse_now_ns();
     let flags = flags_of(packet);
-    let syn = packet.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
+    let syn = packet.key.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
     let syn_seq = if syn { packet.seq } else { 0 };
 
     let found = key.entry();
@@ -123,7 +123,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             return Ok(Target::of(flow.backend_id, backend, flow.vip_id));
         }
         // The flow moves: a new connection, or its backend is admin DOWN or gone.
-        let vip = maps::try_vip(packet)?;
+        let vip = vip::try_vip(packet)?;
         if reused {
             forget_drain_record(&key, &vip);
             if !flow.is_closing() {
@@ -146,7 +146,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         return Ok(target);
     }
 
-    let vip = maps::try_vip(packet)?;
+    let vip = vip::try_vip(packet)?;
     let hash = key.hash();
     if syn {
         // A retransmission of a SYN still waiting for its ACK: same backend,

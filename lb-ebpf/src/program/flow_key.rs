@@ -6,8 +6,9 @@
 use lb_common::flow::{FlowInfo, FlowKey, FlowKey4};
 
 use crate::program::{
+    bounds::{flow_key4, widen4},
     maps::{FLOWS, FLOWS4},
-    parse::Packet,
+    packet::Packet,
 };
 
 #[derive(Clone, Copy)]
@@ -16,31 +17,21 @@ pub enum Key {
     V6(FlowKey),
 }
 
-/// The IPv4 address in an IPv4-mapped one.
-#[inline(always)]
-fn v4_of(a: &[u8; 16]) -> [u8; 4] {
-    [a[12], a[13], a[14], a[15]]
-}
-
 impl Key {
     #[inline(always)]
     pub fn of(packet: &Packet) -> Self {
+        let k = &packet.key;
         if packet.v4 {
-            Key::V4(FlowKey4::new(
-                v4_of(&packet.src),
-                v4_of(&packet.dst),
-                packet.sport_be,
-                packet.dport_be,
-                packet.proto,
+            // The IPv4 addresses are the last words of the IPv4-mapped ones.
+            Key::V4(flow_key4(
+                packet.src()[3],
+                packet.dst()[3],
+                k.sport_be,
+                k.dport_be,
+                k.proto,
             ))
         } else {
-            Key::V6(FlowKey::new(
-                packet.src,
-                packet.dst,
-                packet.sport_be,
-                packet.dport_be,
-                packet.proto,
-            ))
+            Key::V6(*k)
         }
     }
 
@@ -67,7 +58,7 @@ impl Key {
     #[inline(always)]
     pub fn wide(&self) -> FlowKey {
         match self {
-            Key::V4(k) => k.widen(),
+            Key::V4(k) => widen4(k),
             Key::V6(k) => *k,
         }
     }

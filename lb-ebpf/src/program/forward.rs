@@ -6,10 +6,11 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use network_types::eth::EthHdr;
 
 use crate::program::{
+    bounds::ptr_at,
     error::{DropReason, Error},
     flow::Target,
     maps::OWN_MAC,
-    parse::{Packet, ptr_at},
+    packet::Packet,
     stats,
 };
 
@@ -21,7 +22,7 @@ pub fn try_forward(ctx: &XdpContext, packet: &Packet, target: Target) -> Result<
     })?;
     let frame = eth as *mut u8;
     // SAFETY: `ptr_at` checked the 14-byte header. MACs are moved as a u32
-    // and a u16 each, not as twelve single bytes (see parse::load on
+    // and a u16 each, not as twelve single bytes (see bounds::load on
     // alignment). The new source is the interface's own MAC; until user
     // space has written it, the MAC the client addressed the frame to (a
     // broadcast or multicast one must never be a source).

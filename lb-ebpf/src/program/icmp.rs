@@ -7,13 +7,13 @@
 //! else ICMP, or one about no known flow, passes to the kernel as before.
 
 use aya_ebpf::programs::XdpContext;
-use lb_common::{
-    addr::v4_mapped,
-    vip::{PROTO_TCP, PROTO_UDP},
-};
+use lb_common::vip::{PROTO_TCP, PROTO_UDP};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
-use crate::program::parse::{Packet, ParseError, ptr_at};
+use crate::program::{
+    bounds::{flow_key, load, ptr_at, v4_mapped_words},
+    packet::{Packet, ParseError},
+};
 
 /// ICMP destination unreachable, code fragmentation needed.
 const ICMP_DEST_UNREACH: u8 = 3;
@@ -45,11 +45,13 @@ pub fn try_about_a_flow(
         let ip: *const Ipv4Hdr = ptr_at(ctx, inner).ok_or(not_ours)?;
         // SAFETY: `ptr_at` checked the bounds.
         let ip = unsafe { &*ip };
-        let header_len = ((ip.vihl & 0x0f) as usize) * 4;
+        let header_len = ip.ihl() as usize;
         if ip.version() != 4 || header_len < Ipv4Hdr::LEN {
             return Err(not_ours);
         }
-        let (vip, client) = (v4_mapped(ip.src_addr), v4_mapped(ip.dst_addr));
+        // SAFETY: (both) fields of the header checked above.
+        let (vip, client) = unsafe { (load(&ip.src_addr), load(&ip.dst_addr)) };
+        let (vip, client) = (v4_mapped_words(vip), v4_mapped_words(client));
         (vip, client, ip.proto, inner + header_len)
     } else {
         if kind != ICMPV6_PACKET_TOO_BIG {
@@ -58,7 +60,9 @@ pub fn try_about_a_flow(
         let ip: *const Ipv6Hdr = ptr_at(ctx, inner).ok_or(not_ours)?;
         // SAFETY: `ptr_at` checked the bounds.
         let ip = unsafe { &*ip };
-        (ip.src_addr, ip.dst_addr, ip.next_hdr, inner + Ipv6Hdr::LEN)
+        // SAFETY: (both) fields of the header checked above.
+        let (vip, client) = unsafe { (load(&ip.src_addr), load(&ip.dst_addr)) };
+        (vip, client, ip.next_hdr, inner + Ipv6Hdr::LEN)
     };
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return Err(not_ours);
@@ -68,17 +72,19 @@ pub fn try_about_a_flow(
     // SAFETY: `ptr_at` checked the bounds.
     let ports = unsafe { *ports };
     Ok(Packet {
+        key: flow_key(
+            client,
+            vip,
+            u16::from_ne_bytes([ports[2], ports[3]]),
+            u16::from_ne_bytes([ports[0], ports[1]]),
+            proto,
+        ),
         v4,
-        src: client,
-        dst: vip,
-        sport_be: u16::from_ne_bytes([ports[2], ports[3]]),
-        dport_be: u16::from_ne_bytes([ports[0], ports[1]]),
-        proto,
         tcp_flags: 0,
-        seq: 0,
         has_payload: false,
-        frame_len: (ctx.data_end() - ctx.data()) as u32,
         icmp_error: true,
+        seq: 0,
+        frame_len: (ctx.data_end() - ctx.data()) as u32,
         l3: l3 as u16,
         l4: l4 as u16,
     })

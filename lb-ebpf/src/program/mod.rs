@@ -1,5 +1,6 @@
 //! The program proper; compiled only for the BPF target.
 mod admit;
+mod bounds;
 mod clock;
 mod dnat;
 mod error;
@@ -16,8 +17,10 @@ mod nat_fib;
 mod nat_reply;
 mod nat_rewrite;
 mod nat_scratch;
+mod packet;
 mod parse;
 mod stats;
+mod vip;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
@@ -65,7 +68,7 @@ enum Decision {
 /// whole chain of calls.
 #[inline(never)]
 fn try_vip(ctx: &XdpContext) -> Result<Decision, Error> {
-    let packet = parse::try_parse(ctx).map_err(parse::ParseError::into_error)?;
+    let packet = parse::try_parse(ctx).map_err(vip::parse_error)?;
     match try_vip_packet(ctx, &packet) {
         // Only a packet to a port of the NAT range (or from a DNAT
         // backend's port) may be a reply.
@@ -75,9 +78,11 @@ fn try_vip(ctx: &XdpContext) -> Result<Decision, Error> {
 }
 
 #[inline(always)]
-fn try_vip_packet(ctx: &XdpContext, packet: &parse::Packet) -> Result<Decision, Error> {
-    maps::try_vip_port(packet)?;
-    maps::try_vip_address(packet)?;
+fn try_vip_packet(ctx: &XdpContext, packet: &packet::Packet) -> Result<Decision, Error> {
+    // The address first: exact, it turns away every non-VIP packet, on
+    // whatever port; the port then turns away other ports of a VIP address.
+    vip::try_vip_address(packet)?;
+    vip::try_vip_port(packet)?;
     let target = flow::try_backend_for(packet)?;
     if target.nat {
         Ok(Decision::Nat {

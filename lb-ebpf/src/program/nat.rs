@@ -13,7 +13,7 @@
 //! `NatConfig::reuse_after_ns` (see nat_alloc.rs).
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use lb_common::{backend::Backend, flow::FlowKey, nat::NatReplyKey};
+use lb_common::{backend::Backend, nat::NatReplyKey};
 
 use crate::program::{
     clock, dnat,
@@ -47,7 +47,7 @@ pub fn try_request(ctx: &XdpContext, backend_id: u32, vip_id: u32) -> Result<u32
         reason: DropReason::NoBackend,
     })?;
     let p = &s.packet;
-    s.key = FlowKey::new(p.src, p.dst, p.sport_be, p.dport_be, p.proto);
+    s.key = p.key;
     let now = clock::coarse_now_ns();
     if !translation(s, backend, &target, now) {
         // NAT: no free source port; DNAT: the reply 5-tuple is another

@@ -21,7 +21,7 @@ use network_types::eth::EthHdr;
 
 use lb_common::addr::words;
 
-use crate::program::{nat_scratch::Scratch, parse::ptr_at, stats};
+use crate::program::{bounds::ptr_at, nat_scratch::Scratch, stats};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -43,7 +43,7 @@ pub fn forward(ctx: &XdpContext, s: &mut Scratch, vip_id: u32) -> u32 {
     s.fib = unsafe { core::mem::zeroed() };
     let p = &mut s.fib;
     p.family = if v4 { AF_INET } else { AF_INET6 };
-    p.l4_protocol = s.packet.proto;
+    p.l4_protocol = s.packet.key.proto;
     p.sport = s.to.sport_be;
     p.dport = s.to.dport_be;
     p.ifindex = ingress;

@@ -29,7 +29,7 @@ use crate::program::{
     nat_fib,
     nat_rewrite::{Rewrite, rewrite},
     nat_scratch::{Scratch, scratch_with_packet},
-    parse::{Packet, TCP_FIN, TCP_RST},
+    packet::{Packet, TCP_FIN, TCP_RST},
     stats,
 };
 
@@ -40,8 +40,8 @@ use crate::program::{
 pub fn may_be_reply(packet: &Packet) -> bool {
     NAT_CONFIG
         .get(0)
-        .is_some_and(|cfg| cfg.in_range(u16::from_be(packet.dport_be)))
-        || dnat::may_be_reply(packet.sport_be, packet.proto)
+        .is_some_and(|cfg| cfg.in_range(u16::from_be(packet.key.dport_be)))
+        || dnat::may_be_reply(packet.key.sport_be, packet.key.proto)
 }
 
 /// Translates and forwards a backend's reply in `ctx`; `Pass` for
@@ -56,15 +56,15 @@ pub fn try_reply(ctx: &XdpContext) -> Result<u32, Error> {
     }
     let p = &s.packet;
     s.rkey = NatReplyKey {
-        backend: p.src,
-        nat_addr: p.dst,
-        backend_port_be: p.sport_be,
-        nat_port_be: p.dport_be,
-        proto: p.proto,
+        backend: p.key.src,
+        nat_addr: p.key.dst,
+        backend_port_be: p.key.sport_be,
+        nat_port_be: p.key.dport_be,
+        proto: p.key.proto,
         _pad: [0; 3],
     };
     let Some(entry) = NAT_REV.get_ptr_mut(&s.rkey) else {
-        if is_nat_source(cfg, s.packet.v4, &s.packet.dst) {
+        if is_nat_source(cfg, s.packet.v4, &s.packet.key.dst) {
             stats::nat_untranslated();
         }
         return Err(Error::Pass);
@@ -108,7 +108,7 @@ fn note_on_flow(s: &Scratch, now: u64) {
             v4(&r.vip),
             r.client_port_be,
             r.vip_port_be,
-            packet.proto,
+            packet.key.proto,
         ))
     } else {
         Key::V6(FlowKey::new(
@@ -116,7 +116,7 @@ fn note_on_flow(s: &Scratch, now: u64) {
             r.vip,
             r.client_port_be,
             r.vip_port_be,
-            packet.proto,
+            packet.key.proto,
         ))
     };
     let Some(flow) = key.entry() else {

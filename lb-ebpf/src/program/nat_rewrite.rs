@@ -15,7 +15,7 @@ use network_types::{
     udp::UdpHdr,
 };
 
-use crate::program::{nat_csum::CsumDelta, parse::Packet};
+use crate::program::{nat_csum::CsumDelta, packet::Packet};
 
 /// Largest header offset the parser can give (Ethernet, a VLAN tag, an
 /// IPv6 header and four extension headers of at most 2 KiB each). Checked
@@ -62,8 +62,8 @@ pub fn rewrite(ctx: &XdpContext, packet: &Packet, to: &Rewrite) -> Option<()> {
     let l4 = core::hint::black_box(l4) & MAX_OFFSET;
     let mut delta = CsumDelta::new();
     let (os, od, ns, nd) = (
-        words(&packet.src),
-        words(&packet.dst),
+        words(&packet.key.src),
+        words(&packet.key.dst),
         words(&to.src),
         words(&to.dst),
     );
@@ -93,10 +93,10 @@ pub fn rewrite(ctx: &XdpContext, packet: &Packet, to: &Rewrite) -> Option<()> {
             delta.dword(od[i], nd[i]);
         }
     }
-    delta.word(packet.sport_be, to.sport_be);
-    delta.word(packet.dport_be, to.dport_be);
+    delta.word(packet.key.sport_be, to.sport_be);
+    delta.word(packet.key.dport_be, to.dport_be);
     let (sport, dport) = (to.sport_be.to_ne_bytes(), to.dport_be.to_ne_bytes());
-    if packet.proto == PROTO_TCP {
+    if packet.key.proto == PROTO_TCP {
         let tcp: *mut TcpHdr = header(ctx, l4)?;
         // SAFETY: `header` checked the bounds of the whole fixed header.
         unsafe {

@@ -11,10 +11,7 @@ use lb_common::{
     nat::{NatForward, NatReply, NatReplyKey},
 };
 
-use crate::program::{
-    nat_rewrite::Rewrite,
-    parse::{self, Packet},
-};
+use crate::program::{nat_rewrite::Rewrite, packet::Packet, parse};
 
 pub struct Scratch {
     /// The packet (see `scratch_with_packet`).

@@ -1,12 +1,9 @@
 //! Header parsing: Ethernet (with one 802.1Q/802.1ad tag), IPv4 (with options)
-//! or IPv6 (with extension headers), then TCP or UDP. Every read goes through
-//! `ptr_at`, the one bounds-checked accessor.
-
-use core::mem::size_of;
+//! or IPv6 (with extension headers), then TCP or UDP, into a [`Packet`].
+//! Every read goes through `bounds::ptr_at`; addresses travel as words.
 
 use aya_ebpf::programs::XdpContext;
 use lb_common::{
-    addr::{Addr16, v4_mapped, words},
     iface::OwnMac,
     vip::{PROTO_TCP, PROTO_UDP},
 };
@@ -19,14 +16,11 @@ use network_types::{
 };
 
 use crate::program::{
-    error::{DropReason, Error},
-    icmp, maps,
+    bounds::{flow_key, load, ptr_at, v4_mapped_words},
+    icmp,
+    maps::OWN_MAC,
+    packet::{PROTO_ICMP, PROTO_ICMPV6, PROTO_UNKNOWN, Packet, ParseError},
 };
-
-/// TCP flag bits (byte 13 of the TCP header).
-pub const TCP_FIN: u8 = 0x01;
-pub const TCP_SYN: u8 = 0x02;
-pub const TCP_RST: u8 = 0x04;
 
 /// IPv6 extension headers we step over to find the transport header.
 const IPV6_HOP_BY_HOP: u8 = 0;
@@ -36,151 +30,8 @@ const IPV6_DEST_OPTS: u8 = 60;
 /// How many extension headers we step over; a chain longer than this is passed.
 const IPV6_MAX_EXT_HEADERS: usize = 4;
 
-/// IPv4 fragment offset mask in the host-order `frags` field.
+/// IPv4 fragment offset mask in the host-order flags-and-offset field.
 const IPV4_OFFSET_MASK: u16 = 0x1fff;
-
-/// IANA protocol numbers of ICMP and ICMPv6.
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_ICMPV6: u8 = 58;
-
-/// Stands for "TCP or UDP, not known which" in [`ParseError::Malformed`].
-pub const PROTO_UNKNOWN: u8 = 0;
-
-/// What the rest of the program needs from a well-formed TCP or UDP packet.
-pub struct Packet {
-    /// IPv4 (addresses IPv4-mapped) or IPv6.
-    pub v4: bool,
-    pub src: Addr16,
-    pub dst: Addr16,
-    pub sport_be: u16,
-    pub dport_be: u16,
-    pub proto: u8,
-    /// TCP flags byte; 0 for UDP.
-    pub tcp_flags: u8,
-    /// TCP sequence number (host order); 0 for UDP.
-    pub seq: u32,
-    /// The segment carries payload (for TCP: data beyond the header).
-    pub has_payload: bool,
-    /// Bytes in the frame, for the byte counters.
-    pub frame_len: u32,
-    /// An ICMP "fragmentation needed" or ICMPv6 "packet too big" about the
-    /// VIP-to-client packet whose 5-tuple the other fields hold, turned
-    /// around (see icmp.rs): it only follows an existing flow.
-    pub icmp_error: bool,
-    /// Offsets of the network and transport headers (NAT rewrites them).
-    pub l3: u16,
-    pub l4: u16,
-}
-
-/// What went wrong, without data.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ParseErrorKind {
-    /// Not IPv4/IPv6, or not TCP/UDP: nothing for us.
-    NotOurs,
-    /// Malformed before the destination address is known.
-    Unparsable,
-    /// Truncated or malformed after the destination address is known.
-    Malformed,
-    /// A non-first fragment.
-    Fragment,
-}
-
-/// Why a packet could not be parsed into a [`Packet`].
-///
-/// A plain struct rather than an enum with data: every field is always
-/// initialised, so the compiler never packs undefined bytes into the value,
-/// which the verifier rejects ("R7 !read_ok").
-#[derive(Clone, Copy)]
-pub struct ParseError {
-    pub kind: ParseErrorKind,
-    /// The destination, for `Malformed` and `Fragment`.
-    pub dst: Addr16,
-    /// TCP, UDP, or [`PROTO_UNKNOWN`] when a cut hid it (inside IPv6
-    /// extension headers).
-    pub proto: u8,
-}
-
-impl ParseError {
-    pub const NOT_OURS: Self = Self::new(ParseErrorKind::NotOurs, [0; 16], PROTO_UNKNOWN);
-    pub const UNPARSABLE: Self = Self::new(ParseErrorKind::Unparsable, [0; 16], PROTO_UNKNOWN);
-
-    const fn new(kind: ParseErrorKind, dst: Addr16, proto: u8) -> Self {
-        Self { kind, dst, proto }
-    }
-
-    pub const fn malformed(dst: Addr16, proto: u8) -> Self {
-        Self::new(ParseErrorKind::Malformed, dst, proto)
-    }
-
-    pub const fn fragment(dst: Addr16, proto: u8) -> Self {
-        Self::new(ParseErrorKind::Fragment, dst, proto)
-    }
-
-    /// A packet to a VIP address is dropped and counted on that VIP; any other
-    /// is passed untouched.
-    #[inline(always)]
-    pub fn into_error(self) -> Error {
-        let reason = match self.kind {
-            ParseErrorKind::NotOurs => return Error::Pass,
-            ParseErrorKind::Unparsable => return Error::PassMalformed,
-            ParseErrorKind::Malformed => DropReason::Malformed,
-            ParseErrorKind::Fragment => DropReason::Fragment,
-        };
-        let malformed = self.kind == ParseErrorKind::Malformed;
-        let vip = match self.proto {
-            PROTO_TCP | PROTO_UDP => maps::vip_of_address(&self.dst, self.proto),
-            // The cut hid the transport protocol: a VIP address of either counts.
-            PROTO_UNKNOWN if malformed => maps::vip_of_address(&self.dst, PROTO_TCP)
-                .or_else(|| maps::vip_of_address(&self.dst, PROTO_UDP)),
-            _ => return Error::Pass,
-        };
-        match vip {
-            Some(vip_id) => Error::Drop { vip_id, reason },
-            None if malformed => Error::PassMalformed,
-            None => Error::Pass,
-        }
-    }
-}
-
-/// The header field at `field`, read whole. Header fields are byte arrays
-/// (alignment 1), which LLVM's BPF backend reads one byte at a time and
-/// shifts together, and the bytes then fill the program's few registers and
-/// spill; this reads a 2-, 4- or 16-byte field with one load per word. A
-/// frame starts at least 2-aligned, and the verifier lets a program load
-/// packet data unaligned where the CPU does (x86, arm64).
-///
-/// # Safety
-/// `field` points into the packet, inside bounds already checked.
-#[inline(always)]
-pub unsafe fn load<T: Copy, const N: usize>(field: &[u8; N]) -> T {
-    const { assert!(core::mem::size_of::<T>() == N) };
-    // SAFETY: the caller's bounds; `T` is plain data of the field's size.
-    unsafe { (field as *const [u8; N]).cast::<T>().read() }
-}
-
-/// A 16-byte address field read as four words (see [`load`]).
-///
-/// # Safety
-/// As for [`load`].
-#[inline(always)]
-pub unsafe fn load_addr16(field: &Addr16) -> Addr16 {
-    // SAFETY: as for `load`; four u32 are the same 16 bytes.
-    unsafe { core::mem::transmute::<[u32; 4], Addr16>(load(field)) }
-}
-
-/// A pointer to a `T` at `offset` bytes into the packet, if it fits.
-#[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + size_of::<T>() > end {
-        return None;
-    }
-    // SAFETY: the whole `T` lies inside [data, data_end), checked just above; the
-    // verifier checks the same thing again before it lets the program load.
-    Some((start + offset) as *mut T)
-}
 
 /// Where the network header starts and which one it is.
 struct L3 {
@@ -202,7 +53,7 @@ fn try_l2(ctx: &XdpContext) -> Result<L3, ParseError> {
     };
     // A unicast frame to another MAC (the interface is promiscuous, or a
     // bridge floods) is not ours to forward.
-    if let Some(own) = maps::OWN_MAC.get_ptr(0) {
+    if let Some(own) = OWN_MAC.get_ptr(0) {
         // SAFETY: an 8-byte, 8-aligned map value, read as one word.
         let own = unsafe { own.cast::<u64>().read() };
         if OwnMac::not_for_us_word(own, dst) {
@@ -245,8 +96,8 @@ struct Ip {
     v4: bool,
     /// Offset of the network header.
     l3: usize,
-    src: Addr16,
-    dst: Addr16,
+    src: [u32; 4],
+    dst: [u32; 4],
     proto: u8,
     /// Offset of the transport header.
     l4: usize,
@@ -263,13 +114,15 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
         return Err(ParseError::UNPARSABLE);
     }
     // SAFETY: (here and below) fields of the header checked above.
-    let dst = v4_mapped(unsafe { load::<u32, 4>(&ip.dst_addr) }.to_ne_bytes());
+    let dst = v4_mapped_words(unsafe { load(&ip.dst_addr) });
     let proto = ip.proto;
     let malformed = ParseError::malformed(dst, proto);
     if proto != PROTO_TCP && proto != PROTO_UDP && proto != PROTO_ICMP {
         return Err(ParseError::NOT_OURS);
     }
-    let header_len = ((ip.vihl & 0x0f) as usize) * 4;
+    let header_len = ip.ihl() as usize;
+    // Read whole, not by `Ipv4Hdr::tot_len()`: its unaligned read is two
+    // byte loads and a shift here, this one load (see bounds::load).
     let total_len = u16::from_be(unsafe { load(&ip.tot_len) }) as usize;
     if header_len < Ipv4Hdr::LEN || total_len < header_len {
         return Err(malformed);
@@ -277,8 +130,9 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     if offset + total_len > ctx.data_end() - ctx.data() {
         return Err(malformed);
     }
-    let frags = u16::from_be(unsafe { load(&ip.frags) });
-    if frags & IPV4_OFFSET_MASK != 0 {
+    // Read whole, not by `Ipv4Hdr::frag_offset()`: its unaligned read costs
+    // three more instructions (two byte loads, a shift and an or).
+    if u16::from_be(unsafe { load(&ip.frags) }) & IPV4_OFFSET_MASK != 0 {
         return Err(ParseError::fragment(dst, proto));
     }
     // A first fragment (MF set, offset 0) carries the transport header: it goes
@@ -286,7 +140,7 @@ fn try_ipv4(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     Ok(Ip {
         v4: true,
         l3: offset,
-        src: v4_mapped(unsafe { load::<u32, 4>(&ip.src_addr) }.to_ne_bytes()),
+        src: v4_mapped_words(unsafe { load(&ip.src_addr) }),
         dst,
         proto,
         l4: offset + header_len,
@@ -303,13 +157,14 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
         return Err(ParseError::UNPARSABLE);
     }
     // SAFETY: (here and below) fields of the header checked above.
-    let dst = unsafe { load_addr16(&ip.dst_addr) };
+    let dst: [u32; 4] = unsafe { load(&ip.dst_addr) };
     // `::ffff:a.b.c.d` is how the maps hold an IPv4 address; as an IPv6
     // destination it is never a VIP (it does not route), and must not match
     // an IPv4 VIP's keys.
-    if is_v4_mapped(&dst) {
+    if is_v4_mapped(dst) {
         return Err(ParseError::NOT_OURS);
     }
+    // Read whole, as the IPv4 total length (see try_ipv4).
     let end = offset + Ipv6Hdr::LEN + u16::from_be(unsafe { load(&ip.payload_len) }) as usize;
     let mut next = ip.next_hdr;
     let mut l4 = offset + Ipv6Hdr::LEN;
@@ -349,7 +204,7 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
     Ok(Ip {
         v4: false,
         l3: offset,
-        src: unsafe { load_addr16(&ip.src_addr) },
+        src: unsafe { load(&ip.src_addr) },
         dst,
         proto: next,
         l4,
@@ -359,9 +214,9 @@ fn try_ipv6(ctx: &XdpContext, offset: usize) -> Result<Ip, ParseError> {
 
 /// True for an IPv4-mapped IPv6 address (`::ffff:0:0/96`).
 #[inline(always)]
-fn is_v4_mapped(addr: &Addr16) -> bool {
-    let w = words(addr);
-    w[0] == 0 && w[1] == 0 && w[2] == u32::from_ne_bytes([0, 0, 0xff, 0xff])
+fn is_v4_mapped(w: [u32; 4]) -> bool {
+    let mapped = v4_mapped_words(0);
+    w[0] == 0 && w[1] == 0 && w[2] == mapped[2]
 }
 
 #[inline(always)]
@@ -377,21 +232,23 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
         if header_len < TcpHdr::LEN || payload_start > ip.end {
             return Err(malformed);
         }
-        // SAFETY: the flags byte is byte 13 of the 20-byte header checked above.
-        let tcp_flags = unsafe { *(tcp as *const TcpHdr as *const u8).add(13) };
+        // The whole flags byte (bits 8 to 15 of the flags word): one load.
+        let tcp_flags = tcp._bitfield_1.get(8, 8) as u8;
         Ok(Packet {
-            v4: ip.v4,
-            src: ip.src,
-            dst: ip.dst,
             // SAFETY: (these three) fields of the header checked above.
-            sport_be: unsafe { load(&tcp.source) },
-            dport_be: unsafe { load(&tcp.dest) },
-            proto: PROTO_TCP,
+            key: flow_key(
+                ip.src,
+                ip.dst,
+                unsafe { load(&tcp.source) },
+                unsafe { load(&tcp.dest) },
+                PROTO_TCP,
+            ),
+            v4: ip.v4,
             tcp_flags,
-            seq: u32::from_be(unsafe { load(&tcp.seq) }),
             has_payload: ip.end > payload_start,
-            frame_len,
             icmp_error: false,
+            seq: u32::from_be(unsafe { load(&tcp.seq) }),
+            frame_len,
             l3: ip.l3 as u16,
             l4: ip.l4 as u16,
         })
@@ -403,18 +260,20 @@ fn try_l4(ctx: &XdpContext, ip: &Ip) -> Result<Packet, ParseError> {
             return Err(malformed);
         }
         Ok(Packet {
-            v4: ip.v4,
-            src: ip.src,
-            dst: ip.dst,
             // SAFETY: (both) fields of the header checked above.
-            sport_be: unsafe { load(&udp.src) },
-            dport_be: unsafe { load(&udp.dst) },
-            proto: PROTO_UDP,
+            key: flow_key(
+                ip.src,
+                ip.dst,
+                unsafe { load(&udp.src) },
+                unsafe { load(&udp.dst) },
+                PROTO_UDP,
+            ),
+            v4: ip.v4,
             tcp_flags: 0,
-            seq: 0,
             has_payload: ip.end > ip.l4 + UdpHdr::LEN,
-            frame_len,
             icmp_error: false,
+            seq: 0,
+            frame_len,
             l3: ip.l3 as u16,
             l4: ip.l4 as u16,
         })
