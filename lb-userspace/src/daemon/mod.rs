@@ -19,6 +19,8 @@ pub mod fleet_node;
 #[cfg(test)]
 mod fleet_tests;
 mod fleet_wiring;
+mod fleet_drain_set;
+mod fleet_imported;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;
