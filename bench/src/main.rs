@@ -4,12 +4,14 @@
 //!
 //! Parts: `dataplane` (cost per packet, BPF_PROG_TEST_RUN), `maglev` (table
 //! builds), `e2e` (the lab, end to end), `drain` (against the Nginx
-//! procedure), `flowtable` (memory, eviction, what a drain sees). `e2e` and
+//! procedure), `flowtable` (memory, eviction, what a drain sees), `fleet`
+//! (the shared drain set's cost). `e2e` and
 //! `drain` are hooks for now: they report "not measured yet".
 mod clients;
 mod dataplane;
 mod drain;
 mod e2e;
+mod fleet;
 mod flowtable;
 mod machine;
 mod maglev;
@@ -66,16 +68,18 @@ pub enum Part {
     E2e,
     Drain,
     Flowtable,
+    Fleet,
 }
 
 impl Part {
     /// In report order.
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Dataplane,
         Part::Maglev,
         Part::E2e,
         Part::Drain,
         Part::Flowtable,
+        Part::Fleet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Part {
             Part::E2e => "e2e",
             Part::Drain => "drain",
             Part::Flowtable => "flowtable",
+            Part::Fleet => "fleet",
         }
     }
 
@@ -95,6 +100,7 @@ impl Part {
             Part::E2e => "3. End to end in the lab",
             Part::Drain => "4. Drain: lb against the Nginx procedure",
             Part::Flowtable => "5. Flow table",
+            Part::Fleet => "6. A fleet of nodes",
         }
     }
 
@@ -106,6 +112,7 @@ impl Part {
             Part::E2e => e2e::KEYS,
             Part::Drain => drain::KEYS,
             Part::Flowtable => flowtable::KEYS,
+            Part::Fleet => fleet::KEYS,
         }
     }
 
@@ -125,6 +132,7 @@ impl Part {
             Part::E2e => e2e::run(ctx),
             Part::Drain => drain::run(ctx),
             Part::Flowtable => value(flowtable::run(ctx)?),
+            Part::Fleet => value(fleet::run(ctx)?),
         }
     }
 
@@ -142,6 +150,7 @@ impl Part {
                 .get(self)
                 .map(|r| flowtable::render(&r, results, md))
                 .is_some(),
+            Part::Fleet => results.get(self).map(|r| fleet::render(&r, md)).is_some(),
         }
     }
 }

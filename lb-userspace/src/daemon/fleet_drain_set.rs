@@ -142,9 +142,15 @@ pub async fn run(
             }
         }
         // This node's sets.
-        pending.retain(|s| current.get(&s.backend).is_some_and(|d| d.drain == s.drain));
+        // A set of a drain replaced meanwhile goes; one of a drain not shared
+        // (yet, or any more) waits.
+        pending.retain(|s| current.get(&s.backend).is_none_or(|d| d.drain == s.drain));
         let mut still = Vec::new();
         for set in pending.drain(..) {
+            if current.get(&set.backend).is_none_or(|d| d.drain != set.drain) {
+                still.push(set);
+                continue;
+            }
             match store
                 .publish_drain_set(&set.backend, set.drain, &link.node, &set.keys)
                 .await
@@ -258,7 +264,11 @@ impl Core {
             drain,
             keys: tracked.keys().copied().collect(),
         };
-        let _ = sets.own.send(set);
+        let own = sets.own.clone();
+        // The task publishes a set only while its drain is shared: the
+        // drain is shared from now on, which it learns first.
+        self.fleet_report();
+        let _ = own.send(set);
     }
 
     /// Records another node's imported set: the core follows those flows
