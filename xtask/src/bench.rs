@@ -8,11 +8,18 @@ use anyhow::{Result, bail};
 use crate::{cmd::CmdExt as _, paths, setup};
 
 /// The parts, in the order they run when none is named.
-pub const PARTS: [&str; 5] = ["dataplane", "maglev", "e2e", "drain", "flowtable"];
+pub const PARTS: [&str; 6] = [
+    "dataplane",
+    "maglev",
+    "e2e",
+    "drain",
+    "flowtable",
+    "fleet",
+];
 
 /// Parts that drive the lab (namespaces, Nginx, the backends' venv), which
 /// the full setup installs; the others only need the toolchain.
-const LAB_PARTS: [&str; 2] = ["e2e", "drain"];
+const LAB_PARTS: [&str; 3] = ["e2e", "drain", "fleet"];
 
 pub fn run(parts: &[String]) -> Result<()> {
     if let Some(bad) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
