@@ -8,14 +8,7 @@ use anyhow::{Result, bail};
 use crate::{cmd::CmdExt as _, paths, setup};
 
 /// The parts, in the order they run when none is named.
-pub const PARTS: [&str; 6] = [
-    "dataplane",
-    "maglev",
-    "e2e",
-    "drain",
-    "flowtable",
-    "fleet",
-];
+pub const PARTS: [&str; 6] = ["dataplane", "maglev", "e2e", "drain", "flowtable", "fleet"];
 
 /// Parts that drive the lab (namespaces, Nginx, the backends' venv), which
 /// the full setup installs; the others only need the toolchain.

@@ -180,9 +180,7 @@ async fn etcd_rounds(
     for round in 0..ROUNDS {
         let drain = Revision(round as i64 + 1);
         let t = Instant::now();
-        let (manifest, cost) = store
-            .publish_drain_set("web-2", drain, &node, keys)
-            .await?;
+        let (manifest, cost) = store.publish_drain_set("web-2", drain, &node, keys).await?;
         let publish_ms = ms(t);
         let t = Instant::now();
         let manifests = store.drain_set_manifests("web-2", drain).await?;
@@ -190,7 +188,12 @@ async fn etcd_rounds(
         let (back, mut read) = store.read_drain_set("web-2", drain, m).await?;
         read.requests += 1;
         let read_ms = ms(t);
-        ensure!(back.len() == keys.len(), "read {} of {}", back.len(), keys.len());
+        ensure!(
+            back.len() == keys.len(),
+            "read {} of {}",
+            back.len(),
+            keys.len()
+        );
         let t = Instant::now();
         store.delete_drain_set("web-2", drain, &node).await?;
         let delete_ms = ms(t);

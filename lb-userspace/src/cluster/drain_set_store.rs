@@ -103,9 +103,7 @@ impl FleetStore {
         let mut keys = Vec::with_capacity(manifest.flows as usize);
         let mut cost = EtcdCost::default();
         for i in 0..manifest.chunks {
-            let key = self
-                .keys
-                .drain_set_chunk(backend, drain, &manifest.node, i);
+            let key = self.keys.drain_set_chunk(backend, drain, &manifest.node, i);
             let resp = kv.get(key.as_str(), None).await?;
             cost.requests += 1;
             let Some(chunk) = resp.kvs().first() else {

@@ -147,7 +147,10 @@ pub async fn run(
         pending.retain(|s| current.get(&s.backend).is_none_or(|d| d.drain == s.drain));
         let mut still = Vec::new();
         for set in pending.drain(..) {
-            if current.get(&set.backend).is_none_or(|d| d.drain != set.drain) {
+            if current
+                .get(&set.backend)
+                .is_none_or(|d| d.drain != set.drain)
+            {
                 still.push(set);
                 continue;
             }
@@ -156,7 +159,13 @@ pub async fn run(
                 .await
             {
                 Ok((m, cost)) => {
-                    tracing::info!(backend = set.backend, flows = m.flows, chunks = m.chunks, bytes = cost.bytes, "drain set published");
+                    tracing::info!(
+                        backend = set.backend,
+                        flows = m.flows,
+                        chunks = m.chunks,
+                        bytes = cost.bytes,
+                        "drain set published"
+                    );
                     // Known from now on, so it is deleted when the drain ends.
                     drains.entry((set.backend, set.drain)).or_default();
                 }

@@ -11,9 +11,8 @@ use tokio::task::JoinSet;
 use super::{
     event_loop::{Core, Msg, Reply},
     fleet_agent::{self, FleetLink, LinkSetter},
-    fleet_drain_set,
     fleet_core::{Command, FleetDrainView, FleetSide, Published},
-    fleet_node,
+    fleet_drain_set, fleet_node,
 };
 use crate::api::control::NodeAction;
 use crate::{

@@ -15,12 +15,12 @@ pub mod event_loop;
 mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
+mod fleet_drain_set;
+mod fleet_imported;
 pub mod fleet_node;
 #[cfg(test)]
 mod fleet_tests;
 mod fleet_wiring;
-mod fleet_drain_set;
-mod fleet_imported;
 pub mod flow_jobs;
 pub mod flow_list;
 pub mod handle;

@@ -138,21 +138,35 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     );
     println!(
         "imported web-2 connections per node: {:?}",
-        (0..NODES).map(|i| imported(&f, &name(i))).collect::<Vec<_>>()
+        (0..NODES)
+            .map(|i| imported(&f, &name(i)))
+            .collect::<Vec<_>>()
     );
     let starts: Vec<f64> = daemons
         .iter()
-        .map(|d| d.backend_status("web-2").unwrap()["drain"]["started_at"].as_f64().unwrap())
+        .map(|d| {
+            d.backend_status("web-2").unwrap()["drain"]["started_at"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     // The action ran and every node knows its result: the victim's death
     // cannot make it run again (what a death before the result can do is
     // the claim's business, tested against etcd in store.rs).
-    poll("the shutdown action recorded on every node", Duration::from_secs(15), || {
-        daemons
-            .iter()
-            .all(|d| d.backend_status("web-2").ok().is_some_and(|b| b["last_action"]["kind"] == "shutdown"))
-            .then_some(())
-    });
+    poll(
+        "the shutdown action recorded on every node",
+        Duration::from_secs(15),
+        || {
+            daemons
+                .iter()
+                .all(|d| {
+                    d.backend_status("web-2")
+                        .ok()
+                        .is_some_and(|b| b["last_action"]["kind"] == "shutdown")
+                })
+                .then_some(())
+        },
+    );
 
     // The node dies: daemon SIGKILLed (XDP stays attached), route withdrawn.
     daemons[victim].kill9();
@@ -181,7 +195,12 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
             .lines()
             .filter_map(|l| l.split(' ').next())
             .collect();
-        assert_eq!(backends.len(), 1, "one stream, one backend: {:?}", resp.body);
+        assert_eq!(
+            backends.len(),
+            1,
+            "one stream, one backend: {:?}",
+            resp.body
+        );
         if backends.contains("web-2") {
             last_close = last_close.max(resp.started_at + resp.elapsed.as_secs_f64());
         }
@@ -206,10 +225,14 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     let ends: Vec<f64> = survivors
         .iter()
         .map(|&i| {
-            poll("web-2 drained on a survivor", Duration::from_secs(20), || {
-                let d = daemons[i].backend_status("web-2").ok()?["drain"].clone();
-                (d["outcome"] == "drained").then(|| d["finished_at"].as_f64().unwrap())
-            })
+            poll(
+                "web-2 drained on a survivor",
+                Duration::from_secs(20),
+                || {
+                    let d = daemons[i].backend_status("web-2").ok()?["drain"].clone();
+                    (d["outcome"] == "drained").then(|| d["finished_at"].as_f64().unwrap())
+                },
+            )
         })
         .collect();
     println!(
