@@ -114,14 +114,20 @@ pub fn run() -> Result<DrainSetReport> {
         // The store's requests run inside etcd's namespace.
         let timed = etcd
             .ns()
-            .run_inside(|| -> Result<(Vec<Round>, EtcdCost, EtcdCost, u32, u64)> {
+            .run_inside(|| -> Result<EtcdFigures> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
                 rt.block_on(etcd_rounds(&endpoint, &keys))
             })
             .context("entering etcd's namespace")??;
-        let (rounds, publish, import, chunks, etcd_bytes) = timed;
+        let EtcdFigures {
+            rounds,
+            publish,
+            import,
+            chunks,
+            etcd_bytes,
+        } = timed;
         let mut record = Vec::new();
         let mut remove = Vec::new();
         for _ in 0..ROUNDS {
@@ -166,11 +172,19 @@ struct Round {
     delete: f64,
 }
 
+/// What the etcd side of a case measured.
+struct EtcdFigures {
+    rounds: Vec<Round>,
+    /// Of one publication and of one import.
+    publish: EtcdCost,
+    import: EtcdCost,
+    chunks: u32,
+    /// Values, keys and manifest.
+    etcd_bytes: u64,
+}
+
 /// Publishes, reads back and deletes the set `ROUNDS` times.
-async fn etcd_rounds(
-    endpoint: &str,
-    keys: &[FlowKey],
-) -> Result<(Vec<Round>, EtcdCost, EtcdCost, u32, u64)> {
+async fn etcd_rounds(endpoint: &str, keys: &[FlowKey]) -> Result<EtcdFigures> {
     let prefix = KeyPrefix::new("/lbbench").map_err(anyhow::Error::msg)?;
     let store = FleetStore::connect(&[endpoint.to_owned()], prefix).await?;
     let node = NodeName::new("lb-1").map_err(anyhow::Error::msg)?;
@@ -210,7 +224,13 @@ async fn etcd_rounds(
         (publish, import, chunks) = (cost, read, manifest.chunks);
         etcd_bytes = cost.bytes + keys_len + manifest_len;
     }
-    Ok((rounds, publish, import, chunks, etcd_bytes))
+    Ok(EtcdFigures {
+        rounds,
+        publish,
+        import,
+        chunks,
+        etcd_bytes,
+    })
 }
 
 pub fn render(r: &DrainSetReport, md: &mut Md) {
