@@ -12,7 +12,7 @@
 pub mod cpu;
 pub mod load;
 mod measure;
-mod nat;
+pub mod nat;
 pub mod nginx;
 mod peer;
 mod render;

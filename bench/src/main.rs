@@ -6,7 +6,7 @@
 //! builds), `e2e` (the lab, end to end), `drain` (against the Nginx
 //! procedure), `flowtable` (memory, eviction, what a drain sees), `fleet`
 //! (three nodes behind a router: flip spread, last close to DRAINED, etcd
-//! requests per drain). `e2e` and
+//! requests per drain, the shared drain set's cost). `e2e` and
 //! `drain` are hooks for now: they report "not measured yet".
 mod clients;
 mod dataplane;
@@ -106,15 +106,16 @@ impl Part {
     }
 
     /// The part's JSON keys and what each holds.
-    pub fn keys(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Part::Dataplane => dataplane::report::KEYS,
-            Part::Maglev => maglev::KEYS,
-            Part::E2e => e2e::KEYS,
-            Part::Drain => drain::KEYS,
-            Part::Flowtable => flowtable::KEYS,
-            Part::Fleet => fleet::KEYS,
-        }
+    pub fn keys(self) -> Vec<(&'static str, &'static str)> {
+        let parts: &[&[(&'static str, &'static str)]] = match self {
+            Part::Dataplane => &[dataplane::report::KEYS],
+            Part::Maglev => &[maglev::KEYS],
+            Part::E2e => &[e2e::KEYS, e2e::nat::KEYS],
+            Part::Drain => &[drain::KEYS],
+            Part::Flowtable => &[flowtable::KEYS],
+            Part::Fleet => &[fleet::KEYS, fleet::drain_set::KEYS],
+        };
+        parts.concat()
     }
 
     /// Whether the part needs root (BPF programs and maps, namespaces).

@@ -204,7 +204,7 @@ pub fn render(results: &Results) -> String {
         if part.render(results, &mut md) {
             md.line("### Keys");
             md.blank();
-            md.keys(part.keys());
+            md.keys(&part.keys());
         } else {
             md.line(format!(
                 "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
@@ -212,7 +212,7 @@ pub fn render(results: &Results) -> String {
                 part.name()
             ));
             md.blank();
-            md.keys(part.keys());
+            md.keys(&part.keys());
         }
     }
     md.line("## Keys common to every part");

@@ -16,6 +16,8 @@ mod drain;
 mod ecmp;
 #[path = "fleet/node.rs"]
 mod node;
+#[path = "fleet/node_death.rs"]
+mod node_death;
 #[path = "fleet/outage.rs"]
 mod outage;
 #[path = "fleet/routing.rs"]

@@ -57,12 +57,14 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     );
     drop(daemons);
     fleet.down()?;
+    let drain_set = super::drain_set::run()?;
     let report = Report {
         run: ctx.run_info(started.elapsed().as_secs_f64()),
         nodes: NODES as u32,
         flip,
         last_close,
         etcd,
+        drain_set,
     };
     Ok(Some(serde_json::to_value(report)?))
 }

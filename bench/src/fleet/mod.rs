@@ -4,6 +4,7 @@
 //! close, and how many requests etcd serves per drain (etcd's own
 //! `/metrics`, read inside the lab).
 
+pub mod drain_set;
 mod etcd_metrics;
 mod measure;
 mod render;
@@ -27,6 +28,8 @@ pub struct Report {
     pub flip: Flip,
     pub last_close: LastClose,
     pub etcd: EtcdRequests,
+    /// The shared drain set's cost at 10k and 100k flows per node.
+    pub drain_set: drain_set::DrainSetReport,
 }
 
 /// `lb drain web-2 --no-signal` on node (round mod 3), nothing in flight:
@@ -123,6 +126,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "the same counts per second with the three nodes idle (no drain)",
     ),
     (
+        "fleet.etcd.unary_by_method",
+        "a list of `{method, per_drain}`, below",
+    ),
+    (
         "fleet.etcd.unary_by_method[].{method,per_drain}",
         "unary requests per drain by gRPC method (median over the rounds)",
     ),
@@ -170,9 +177,10 @@ mod tests {
                     per_drain: 30.0,
                 }],
             },
+            drain_set: drain_set::DrainSetReport { cases: Vec::new() },
         };
         let v = serde_json::to_value(&r).unwrap();
-        assert_documented("fleet", &v, KEYS);
+        assert_documented("fleet", &v, &Part::Fleet.keys());
         let mut results = Results::load(std::path::Path::new("/nonexistent"));
         results.set(Part::Fleet, v);
         let mut md = Md(String::new());

@@ -83,5 +83,6 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         r.etcd.source
     ));
     md.blank();
+    super::drain_set::render(&r.drain_set, md);
     true
 }

@@ -194,6 +194,10 @@ pub struct FleetNodeStatus {
     pub applied: i64,
     /// When it counted (None: no report yet).
     pub counted_at_ms: Option<u64>,
+    /// Per draining backend, the connections it imported from the other
+    /// nodes' drain sets (docs/fleet.md, "Shared drain sets").
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub imported: std::collections::BTreeMap<String, u64>,
 }
 
 /// One backend's admin state in etcd.

@@ -290,6 +290,11 @@ pub fn fleet(f: &crate::api::types::FleetStatus) -> String {
         if n.counted_at_ms.is_none() {
             out.push_str("(no report yet)");
         }
+        for (b, i) in &n.imported {
+            out.push_str(&format!(
+                "({b}: {i} imported from other nodes' drain sets) "
+            ));
+        }
         out.push('\n');
     }
     let _ = writeln!(

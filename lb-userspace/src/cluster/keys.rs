@@ -7,6 +7,8 @@
 //! <prefix>/admin/<backend>                      AdminState    no lease
 //! <prefix>/action/<backend>/<revision>/claim    ActionClaim   claimant's lease
 //! <prefix>/action/<backend>/<revision>/result   ActionResult  no lease
+//! <prefix>/drainset/<backend>/<revision>/nodes/<node>        DrainSetManifest  no lease
+//! <prefix>/drainset/<backend>/<revision>/chunks/<node>/<i>   drain-set chunk   no lease
 //! ```
 //!
 //! Node and backend names never contain `/` (checked where they enter), so
@@ -69,6 +71,35 @@ impl Keys {
         format!("{}/result", self.action(backend, drain))
     }
 
+    /// Every node's drain set of the drain written at `drain`.
+    pub fn drain_sets(&self, backend: &str, drain: Revision) -> String {
+        format!("{}{backend}/{drain}/", self.dir("drainset"))
+    }
+
+    /// The manifests (one per node that published its set) of that drain.
+    pub fn drain_set_manifests(&self, backend: &str, drain: Revision) -> String {
+        format!("{}nodes/", self.drain_sets(backend, drain))
+    }
+
+    pub fn drain_set_manifest(&self, backend: &str, drain: Revision, node: &NodeName) -> String {
+        format!("{}{node}", self.drain_set_manifests(backend, drain))
+    }
+
+    /// `node`'s chunks of that drain's set.
+    pub fn drain_set_chunks(&self, backend: &str, drain: Revision, node: &NodeName) -> String {
+        format!("{}chunks/{node}/", self.drain_sets(backend, drain))
+    }
+
+    pub fn drain_set_chunk(
+        &self,
+        backend: &str,
+        drain: Revision,
+        node: &NodeName,
+        index: u32,
+    ) -> String {
+        format!("{}{index:05}", self.drain_set_chunks(backend, drain, node))
+    }
+
     /// The last segment of `key` if it is directly under `dir` (a node name
     /// under `nodes/` or `live/`, a backend under `admin/`).
     pub fn leaf<'k>(dir: &str, key: &'k str) -> Option<&'k str> {
@@ -95,6 +126,19 @@ mod tests {
             k.result("web-2", Revision(42)),
             "/prod/lb/action/web-2/42/result"
         );
+        assert_eq!(
+            k.drain_set_manifest("web-2", Revision(42), &n),
+            "/prod/lb/drainset/web-2/42/nodes/lb-2"
+        );
+        assert_eq!(
+            k.drain_set_chunk("web-2", Revision(42), &n, 3),
+            "/prod/lb/drainset/web-2/42/chunks/lb-2/00003"
+        );
+        assert!(
+            k.drain_set_chunk("web-2", Revision(42), &n, 0)
+                .starts_with(&k.drain_sets("web-2", Revision(42)))
+        );
+        assert!(!k.drain_sets("web-2", Revision(4)).contains("/42/"));
         assert_eq!(Keys::leaf(&k.admin_dir(), &k.admin("web-2")), Some("web-2"));
         assert_eq!(Keys::leaf(&k.nodes_dir(), &k.node(&n)), Some("lb-2"));
         assert_eq!(Keys::leaf(&k.admin_dir(), "/prod/lb/admin/a/b"), None);

@@ -9,6 +9,8 @@
 //! - [`holder`]: the name and lease id that keys under a lease carry;
 //! - [`claim`]: "the shutdown action runs once": an etcd transaction, with
 //!   takeover when the winner's lease expires;
+//! - [`drain_set`], [`drain_set_store`]: each node's drain set, encoded
+//!   compactly and shared through etcd;
 //! - [`decide`]: fleet-wide decisions as pure functions (drain completion);
 //! - [`bgp`]: VIP announcement through BIRD 2.
 //!
@@ -18,6 +20,8 @@
 pub mod bgp;
 pub mod claim;
 pub mod decide;
+pub mod drain_set;
+pub mod drain_set_store;
 pub mod holder;
 pub mod keys;
 pub mod lease;

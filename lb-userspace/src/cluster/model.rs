@@ -166,11 +166,30 @@ pub struct NodeReport {
     /// yet (the drain's settle point is fleet-wide).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unsettled: BTreeMap<String, u64>,
+    /// Per draining backend, the connections this node imported from the
+    /// other nodes' drain sets (recorded in its `DRAIN_FLOWS`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub imported: BTreeMap<String, u64>,
     /// The highest admin-state revision this node had applied to its data
     /// plane when it counted: a count taken before a drain reached the node
     /// says nothing about that drain.
     pub applied: Revision,
     pub counted_at_ms: u64,
+}
+
+/// One node's drain set of one drain, as published
+/// (`<prefix>/drainset/<backend>/<revision>/nodes/<node>`), written after
+/// its chunks: a reader that sees it can read them all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainSetManifest {
+    pub node: NodeName,
+    /// Connections in the set.
+    pub flows: u64,
+    /// Chunks under `chunks/<node>/`, numbered from 0.
+    pub chunks: u32,
+    /// Their encoded size, in bytes.
+    pub bytes: u64,
+    pub published_at_ms: u64,
 }
 
 /// The claim of the node that runs a drain's shutdown action

@@ -237,6 +237,7 @@ impl Core {
             } => {
                 let work = self.state.collected(&name, started_at, tracked);
                 self.start(work);
+                self.share_collected(&name);
             }
             Msg::CollectFailed { name } => {
                 // Tried again on a later tick.

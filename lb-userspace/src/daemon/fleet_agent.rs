@@ -79,6 +79,7 @@ impl FleetLink {
                         live_flows: report.map(|r| r.live_flows.clone()).unwrap_or_default(),
                         applied: report.map_or(0, |r| r.applied.0),
                         counted_at_ms: report.map(|r| r.counted_at_ms),
+                        imported: report.map(|r| r.imported.clone()).unwrap_or_default(),
                     }
                 })
                 .collect(),

@@ -52,6 +52,8 @@ pub struct FleetSide {
     /// once a pass started after the router stopped sending new flows.
     pub node_drained_at: Option<std::time::Instant>,
     pub counted_at: Option<std::time::Instant>,
+    /// The drain-set task's channels (`fleet_drain_set`).
+    pub drain_sets: Option<super::fleet_drain_set::DrainSetLink>,
 }
 
 /// What the core hands the fleet agent.
@@ -78,6 +80,8 @@ pub struct FleetDrainView {
 #[derive(Clone, Debug, Default)]
 pub struct FleetGate {
     pub drains: BTreeMap<String, FleetDrainView>,
+    /// Connections imported from other nodes' drain sets, by backend.
+    pub imported: BTreeMap<String, super::fleet_imported::ImportedFlows>,
 }
 
 impl FleetGate {
@@ -143,6 +147,7 @@ impl FleetSide {
             leaving: false,
             node_drained_at: None,
             counted_at: None,
+            drain_sets: None,
         }
     }
 
@@ -323,10 +328,32 @@ impl Core {
             }
         }
         let applied = fleet.applied;
+        let imported: BTreeMap<String, u64> = self
+            .state
+            .fleet
+            .as_ref()
+            .map(|g| {
+                g.imported
+                    .iter()
+                    .filter(|(b, _)| drains.contains_key(*b))
+                    .map(|(b, i)| (b.clone(), i.imported))
+                    .collect()
+            })
+            .unwrap_or_default();
+        crate::metrics::counters::global().drain_flows_imported(imported.values().sum());
+        if let Some(sets) = fleet.drain_sets.as_ref() {
+            let shared = self.shared_drains();
+            sets.drains.send_if_modified(|d| {
+                let changed = *d != shared;
+                *d = shared;
+                changed
+            });
+        }
         fleet.report.send_if_modified(|p| {
             let r = &p.report;
             if r.live_flows == live_flows
                 && r.unsettled == unsettled
+                && r.imported == imported
                 && r.applied == applied
                 && p.drains == drains
             {
@@ -336,6 +363,7 @@ impl Core {
                 report: NodeReport {
                     live_flows,
                     unsettled,
+                    imported,
                     applied,
                     counted_at_ms: now_ms(),
                 },

@@ -16,6 +16,7 @@ fn report(applied: i64, live: u64, unsettled: u64) -> NodeReport {
         unsettled: [("web-2".to_owned(), unsettled)].into(),
         applied: Revision(applied),
         counted_at_ms: 0,
+        ..NodeReport::default()
     }
 }
 
@@ -36,6 +37,7 @@ fn the_other_nodes_count_and_an_unreported_one_holds_the_drain_open() {
 
     let gate = FleetGate {
         drains: [("web-2".to_owned(), v)].into(),
+        ..FleetGate::default()
     };
     assert_eq!(gate.with_others("web-2", 0), (3, false));
     // Nothing heard of a drain yet: held open, not settled.
@@ -48,6 +50,7 @@ fn the_other_nodes_count_and_an_unreported_one_holds_the_drain_open() {
     let v = drain_view("web-2", Revision(10), &node("lb-1"), &live, &done);
     let gate = FleetGate {
         drains: [("web-2".to_owned(), v)].into(),
+        ..FleetGate::default()
     };
     // The fleet-wide zero is this node's own count plus nothing elsewhere.
     assert_eq!(gate.with_others("web-2", 0), (0, true));

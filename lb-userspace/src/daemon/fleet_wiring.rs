@@ -12,7 +12,7 @@ use super::{
     event_loop::{Core, Msg, Reply},
     fleet_agent::{self, FleetLink, LinkSetter},
     fleet_core::{Command, FleetDrainView, FleetSide, Published},
-    fleet_node,
+    fleet_drain_set, fleet_node,
 };
 use crate::api::control::NodeAction;
 use crate::{
@@ -38,6 +38,12 @@ pub enum FleetMsg {
     },
     /// The other nodes' side of this node's drains.
     Counts(BTreeMap<String, FleetDrainView>),
+    /// Connections recorded from another node's set of `backend`'s drain.
+    Imported {
+        backend: String,
+        drain: Revision,
+        keys: Vec<lb_common::flow::FlowKey>,
+    },
     /// `lb node drain` / `enable` / show.
     Node {
         action: NodeAction,
@@ -70,6 +76,11 @@ impl Core {
             }
             FleetMsg::Admin { records, read_at } => self.fleet_admin(records, read_at),
             FleetMsg::Counts(views) => self.fleet_counts(views),
+            FleetMsg::Imported {
+                backend,
+                drain,
+                keys,
+            } => self.imported(backend, drain, keys),
             FleetMsg::Node { action, reply } => {
                 let _ = reply.send(self.node_command(action));
             }
@@ -90,6 +101,8 @@ pub struct FleetStart {
     setter: LinkSetter,
     link: FleetLink,
     announce: Option<watch::Receiver<BTreeSet<IpAddr>>>,
+    drain_sets: fleet_drain_set::DrainSetTask,
+    pins: Option<super::flow_jobs::FlowPins>,
 }
 
 /// With `[cluster]`: gives `core` its side of the fleet.
@@ -104,6 +117,8 @@ pub fn attach(core: &mut Core) -> Option<FleetStart> {
         side.announce = Some(tx);
         rx
     });
+    let (sets, drain_sets) = fleet_drain_set::channels();
+    side.drain_sets = Some(sets);
     core.fleet = Some(side);
     core.state.fleet = Some(Default::default());
     Some(FleetStart {
@@ -112,6 +127,8 @@ pub fn attach(core: &mut Core) -> Option<FleetStart> {
         setter,
         link,
         announce,
+        drain_sets,
+        pins: core.pins.clone(),
     })
 }
 
@@ -126,6 +143,8 @@ pub fn spawn(
         let bgp = fleet_node::run_bgp(control, sets);
         tasks.spawn(async move { ("the BGP announcer", bgp.await) });
     }
+    let sets = fleet_drain_set::run(f.link.clone(), f.drain_sets, f.pins, core.clone());
+    tasks.spawn(async move { ("the drain-set task", sets.await) });
     let agent = fleet_agent::run(f.config, core, f.reports, f.setter);
     tasks.spawn(async move { ("the fleet agent", agent.await) });
     f.link

@@ -48,7 +48,7 @@ impl FlowPins {
             .with_context(|| format!("opening the flow tables in {}", self.dir.display()))
     }
 
-    fn open_drain_flows(&self) -> anyhow::Result<DrainFlowMap> {
+    pub fn open_drain_flows(&self) -> anyhow::Result<DrainFlowMap> {
         open(&self.drain_flows)
     }
 

@@ -223,6 +223,16 @@ impl Tracked {
         }
     }
 
+    pub fn backend_id(&self) -> u32 {
+        self.backend_id
+    }
+
+    /// Follows a connection from now on (one imported from another node's
+    /// drain set that showed up here); one already followed stays as it is.
+    pub fn adopt(&mut self, key: FlowKey, info: FlowInfo) {
+        self.flows.entry(key).or_insert(info);
+    }
+
     /// The followed flows' keys (to force them off at the deadline).
     pub fn keys(&self) -> impl Iterator<Item = &FlowKey> {
         self.flows.keys()

@@ -15,6 +15,8 @@ pub mod event_loop;
 mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
+mod fleet_drain_set;
+mod fleet_imported;
 pub mod fleet_node;
 #[cfg(test)]
 mod fleet_tests;

@@ -199,6 +199,9 @@ impl State {
     fn untrack(&mut self, name: &str) -> Vec<Work> {
         self.collecting.remove(name);
         self.exited.remove(name);
+        if let Some(gate) = self.fleet.as_mut() {
+            gate.imported.remove(name);
+        }
         match self.tracked.remove(name) {
             Some(tracked) if !tracked.is_empty() => {
                 vec![Work::Forget(tracked.keys().copied().collect())]
@@ -294,6 +297,12 @@ impl State {
             let Some(tracked) = self.tracked.get_mut(&name) else {
                 continue;
             };
+            // Connections imported from other nodes' drain sets that moved here.
+            if let (Some(gate), Some(dp)) = (self.fleet.as_mut(), self.dataplane.as_ref())
+                && let Some(imported) = gate.imported.get_mut(&name)
+            {
+                imported.adopt(|k| dp.maps.flows.get(k, 0).ok(), tracked, now_ns, idle);
+            }
             let ended = match self.dataplane.as_ref() {
                 Some(dp) => tracked.refresh(&dp.maps.flows, now_ns, idle),
                 None => tracked.refresh_unseen(now_ns, idle),

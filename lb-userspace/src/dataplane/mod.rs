@@ -5,6 +5,7 @@
 pub mod adopt;
 pub mod attach;
 pub mod batch;
+pub mod drain_import;
 pub mod driver;
 pub mod flow_scan;
 pub mod flows;

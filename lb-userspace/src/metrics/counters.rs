@@ -56,6 +56,9 @@ pub struct Counters {
     /// f64 bits of the unix time of the last successful config load.
     last_reload_ok_at: AtomicU64,
     flow_entries: AtomicU64,
+    /// Connections imported from other nodes' drain sets, for the drains
+    /// running here (a fleet).
+    drain_flows_imported: AtomicU64,
     tables: Mutex<Tables>,
 }
 
@@ -89,6 +92,7 @@ impl Counters {
             last_reload_ok: AtomicBool::new(false),
             last_reload_ok_at: AtomicU64::new(0),
             flow_entries: AtomicU64::new(0),
+            drain_flows_imported: AtomicU64::new(0),
             tables: Mutex::new(Tables {
                 max_flows: 0,
                 max_drain_flows: 0,
@@ -155,6 +159,11 @@ impl Counters {
         self.flow_entries.store(entries, Relaxed);
     }
 
+    /// The drains running here hold this many imported connections.
+    pub fn drain_flows_imported(&self, n: u64) {
+        self.drain_flows_imported.store(n, Relaxed);
+    }
+
     /// A copy of everything, for one scrape.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -168,6 +177,7 @@ impl Counters {
             last_reload_ok_at: f64::from_bits(self.last_reload_ok_at.load(Relaxed)),
             flow_entries: self.flow_entries.load(Relaxed),
             drain_flow_entries: None,
+            drain_flows_imported: self.drain_flows_imported.load(Relaxed),
             tables: lock(&self.tables).clone(),
         }
     }
@@ -187,6 +197,7 @@ pub struct Snapshot {
     pub flow_entries: u64,
     /// Entries of DRAIN_FLOWS, counted at scrape time; none if unreadable.
     pub drain_flow_entries: Option<u64>,
+    pub drain_flows_imported: u64,
     pub tables: Tables,
 }
 

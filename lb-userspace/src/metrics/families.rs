@@ -102,6 +102,12 @@ pub fn render(out: &mut Exposition, status: &Status, s: &Snapshot, process: Opti
         );
     }
     out.single(
+        "lb_drain_flows_imported",
+        "gauge",
+        "Connections recorded in DRAIN_FLOWS from other nodes' drain sets (a fleet), for the drains running here.",
+        s.drain_flows_imported,
+    );
+    out.single(
         "lb_drain_flows_max_entries",
         "gauge",
         "Size of DRAIN_FLOWS (when full, further connections rely on the flow table alone).",
