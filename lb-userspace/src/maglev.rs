@@ -185,8 +185,9 @@ fn step(pos: u32, skip: u32, m: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::collections::HashMap;
+
+    use super::*;
 
     const M: u32 = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
 

@@ -11,22 +11,25 @@ mod exposition;
 mod families;
 mod process;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
+use axum::{
+    extract::State,
+    http::header::CONTENT_TYPE,
+    response::{IntoResponse, Response},
+};
 
-use crate::api::control::Control;
-use crate::api::error::ApiError;
-use crate::api::types::{BackendStatus, Status, VipStatus};
-
-use self::counters::Snapshot;
-use self::exposition::{Exposition, Labels};
-use self::process::Process;
+use self::{
+    counters::Snapshot,
+    exposition::{Exposition, Labels},
+    process::Process,
+};
+use crate::api::{
+    control::Control,
+    error::ApiError,
+    types::{BackendStatus, Status, VipStatus},
+};
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -40,6 +40,6 @@ pub fn set_backend(
     } else {
         VIP_PORT_DNAT_UDP
     };
-    let bits = dp.maps.vip_ports.get(&(port as u32), 0)?;
-    Ok(dp.maps.vip_ports.set(port as u32, bits | bit, 0)?)
+    let bits = dp.maps.vip_ports.get(&u32::from(port), 0)?;
+    Ok(dp.maps.vip_ports.set(u32::from(port), bits | bit, 0)?)
 }

@@ -13,7 +13,11 @@ mod mixed_load;
 #[path = "drain/support.rs"]
 mod support;
 
-use std::{collections::BTreeMap, net::IpAddr, net::SocketAddr, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use lb_lab::{BackendOpts, ConfigSpec, Lab, LabSpec, LoadRun, LoadSpec, Request, Tool};
 use mixed_load::{MixedLoadDrain, drain_under_mixed_load};

@@ -30,7 +30,6 @@ mod support;
 use std::time::Duration;
 
 use lb_lab::{BackendOpts, ConfigSpec, LoadSpec, Tool};
-
 use support::exit_code;
 
 /// The daemon's SETTLE_FLOOR: a flow must be this old (with its first

@@ -4,7 +4,13 @@
 //! and its own BIRD, etcd, Gunicorn/Uvicorn/FastAPI backends, the client
 //! behind the router, IPv4 and IPv6). Prints what to try, keeps the backends
 //! running as the one-node demo does, and tears everything down on Ctrl-C.
-use std::{net::SocketAddr, path::Path, thread, time::Duration, time::Instant};
+use std::{
+    fmt::Write as _,
+    net::SocketAddr,
+    path::Path,
+    thread,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Result, bail};
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, bird, netns};
@@ -101,7 +107,8 @@ fn print_guide(fleet: &Fleet, daemons: &[Daemon], lb: &Path) {
     let mut nodes = String::new();
     let mut per_node = String::new();
     for (n, d) in fleet.nodes().iter().zip(daemons) {
-        nodes.push_str(&format!(
+        let _ = write!(
+            nodes,
             "\n  {}      namespace {} ({}): XDP on {}, socket {}, BIRD AS {}",
             n.name(),
             n.ns().name(),
@@ -109,11 +116,12 @@ fn print_guide(fleet: &Fleet, daemons: &[Daemon], lb: &Path) {
             n.iface(),
             d.socket().display(),
             bird::NODES_AS,
-        ));
-        per_node.push_str(&format!(
+        );
+        let _ = write!(
+            per_node,
             "\n  {lb} --socket {} status",
             d.socket().display()
-        ));
+        );
     }
     let s = |i: usize| daemons[i].socket().display().to_string();
     let etcd_ns = format!("{}-etcd", lab.tag());

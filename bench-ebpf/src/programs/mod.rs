@@ -26,7 +26,6 @@ mod flow;
 mod parse;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-
 use flow::{Clock, Extra, FLOWS_COMMON, FLOWS_COMMON4, FLOWS_PCPU};
 
 #[xdp]

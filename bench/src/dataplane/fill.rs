@@ -1,5 +1,7 @@
 //! Filling the flow tables from user space.
 
+use std::net::IpAddr;
+
 use anyhow::{Context as _, Result};
 use aya::maps::{HashMap, MapData, MapError};
 use lb_common::{
@@ -8,7 +10,6 @@ use lb_common::{
     vip::PROTO_TCP,
 };
 use lb_userspace::dataplane::{flow_scan::for_each_entry, flows::FlowTables};
-use std::net::IpAddr;
 
 use super::setup::{self, FlowMap, VIP4, established};
 use crate::{

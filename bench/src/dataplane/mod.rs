@@ -27,13 +27,12 @@ mod render;
 pub mod report;
 pub mod setup;
 
-pub use render::render;
-
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Result, ensure};
 use aya::maps::IterableMap as _;
 use lb_common::flow::FlowInfo;
+pub use render::render;
 
 use self::{
     cases::{Bench, Mode, PerCall, Stable},
@@ -207,7 +206,7 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
         let [Some(floor), Some(floor_flow)] = refs else {
             anyhow::bail!("the catalog lost its floor or floor_flow case");
         };
-        nat_cases::run(&mut b, f, [floor, floor_flow], cpu, ROUNDS, STATS_ROUNDS)?
+        nat_cases::run(&mut b, f, &[floor, floor_flow], cpu, ROUNDS, STATS_ROUNDS)?
     };
     xdp::pin_to_cpu(cpu)?;
 

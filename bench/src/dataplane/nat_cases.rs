@@ -224,13 +224,12 @@ impl NatBench<'_> {
                 "NAT {case:?}: verdict {} instead of XDP_REDIRECT",
                 run.verdict
             );
-            let expected = match expected {
-                Some(e) => e,
-                None => {
-                    let (client, port) = clients::v4(next);
-                    self.check_new(&key_of(client, port), client, port)
-                        .with_context(|| format!("NAT {case:?}"))?
-                }
+            let expected = if let Some(e) = expected {
+                e
+            } else {
+                let (client, port) = clients::v4(next);
+                self.check_new(&key_of(client, port), client, port)
+                    .with_context(|| format!("NAT {case:?}"))?
             };
             ensure!(
                 out == expected && checksums_ok(&out),
@@ -256,7 +255,12 @@ impl NatBench<'_> {
             Mode::Stats => {
                 let runs = stats_after.1 - stats_before.1;
                 ensure!(runs == calls as u64, "NAT {case:?}: {runs} runs counted");
-                let t = (stats_after.0 - stats_before.0).as_nanos() as f64 / runs as f64;
+                let t = stats_after
+                    .0
+                    .checked_sub(stats_before.0)
+                    .unwrap()
+                    .as_nanos() as f64
+                    / runs as f64;
                 Timed { mean: t, p50: t }
             }
         })
@@ -333,7 +337,7 @@ fn rounds(
 pub fn run(
     b: &mut Bench,
     frames: &Frames,
-    refs: [Stable; 2],
+    refs: &[Stable; 2],
     cpu: usize,
     n: usize,
     stats_n: usize,
@@ -346,11 +350,11 @@ pub fn run(
         xdp::pin_to_cpu(cpu)?;
         let mut nat = NatBench::establish(lb, &net)?;
         eprintln!("dataplane: NAT, {n} rounds");
-        let dur = rounds(b, frames, &mut nat, &refs, n, Mode::Duration)?;
+        let dur = rounds(b, frames, &mut nat, refs, n, Mode::Duration)?;
         xdp::ensure_stats_off()?;
         eprintln!("dataplane: NAT, {stats_n} rounds with run-time statistics");
         let _stats = xdp::RunTimeStats::enable()?;
-        let st = rounds(b, frames, &mut nat, &refs, stats_n, Mode::Stats)?;
+        let st = rounds(b, frames, &mut nat, refs, stats_n, Mode::Stats)?;
         Ok((dur, st))
     });
     let (dur, st) = result??;

@@ -4,8 +4,10 @@
 
 use std::net::IpAddr;
 
-use super::nat_setup::{BACKEND_PORT, NAT_SOURCE, VIP_PORT, backend_addr};
-use super::setup::{VIP4, backend_mac};
+use super::{
+    nat_setup::{BACKEND_PORT, NAT_SOURCE, VIP_PORT, backend_addr},
+    setup::{VIP4, backend_mac},
+};
 use crate::packet::{CLIENT_MAC, L4, Mac, Spec};
 
 /// The Internet checksum of `bytes`.

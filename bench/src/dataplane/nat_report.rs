@@ -47,6 +47,8 @@ pub struct NatFigures {
 }
 
 /// The references, measured in the same rounds.
+// The unit is part of every JSON key, as in the other parts' reports.
+#[allow(clippy::struct_field_names)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NatRefs {
     pub floor_ns: Summary,

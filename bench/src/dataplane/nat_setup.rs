@@ -87,7 +87,7 @@ impl NatNet {
                 "replace",
                 &addr.to_string(),
                 "lladdr",
-                &fmt_mac(mac),
+                &fmt_mac(*mac),
                 "nud",
                 "permanent",
                 "dev",
@@ -119,7 +119,7 @@ impl NatNet {
     }
 }
 
-fn fmt_mac(m: &Mac) -> String {
+fn fmt_mac(m: Mac) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

@@ -184,8 +184,7 @@ pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::render::render;
-    use super::*;
+    use super::{super::render::render, *};
     use crate::report::{Md, assert_documented, sample_run};
 
     fn sample() -> Report {

@@ -7,18 +7,19 @@
 //! own) through lb's own store code, and lb's real `DRAIN_FLOWS` (the
 //! program loaded, not attached).
 
-use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::{net::Ipv4Addr, time::Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use lb_common::{addr::v4_mapped, flow::FlowKey, vip::PROTO_TCP};
 use lb_lab::EtcdLab;
-use lb_userspace::cluster::{
-    FleetStore,
-    drain_set_store::EtcdCost,
-    model::{KeyPrefix, NodeName, Revision},
+use lb_userspace::{
+    cluster::{
+        FleetStore,
+        drain_set_store::EtcdCost,
+        model::{KeyPrefix, NodeName, Revision},
+    },
+    dataplane::drain_import,
 };
-use lb_userspace::dataplane::drain_import;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -196,7 +197,7 @@ async fn etcd_rounds(endpoint: &str, keys: &[FlowKey]) -> Result<EtcdFigures> {
     let (mut publish, mut import, mut chunks, mut etcd_bytes) =
         (EtcdCost::default(), EtcdCost::default(), 0, 0);
     for round in 0..ROUNDS {
-        let drain = Revision(round as i64 + 1);
+        let drain = Revision(i64::try_from(round).expect("a few rounds") + 1);
         let t = Instant::now();
         let (manifest, cost) = store.publish_drain_set("web-2", drain, &node, keys).await?;
         let publish_ms = ms(t);

@@ -81,6 +81,8 @@ grpc_server_msg_received_total{grpc_method="Range",grpc_service="etcdserverpb.KV
 "#;
 
     #[test]
+    // Whole counts parsed from text: exact comparisons are meant.
+    #[allow(clippy::float_cmp)]
     fn counts_unary_calls_by_method_and_stream_messages() {
         let c = EtcdCounters::parse(TEXT);
         assert_eq!(c.unary.get("Range"), Some(&13.0));

@@ -12,7 +12,7 @@ use aya::maps::MapInfo;
 use lb_common::{addr::from_ip, flow::FlowKey, vip::PROTO_TCP};
 use lb_userspace::{
     daemon::live::{IdleTimeouts, Tracked, count_by_backend, monotonic_ns},
-    dataplane::{flow_scan::for_each_flow, maps::Maps},
+    dataplane::maps::Maps,
 };
 
 use super::{
@@ -161,7 +161,7 @@ pub fn eviction(lb: &mut Lb) -> Result<Eviction> {
     );
     xdp::unpin()?;
     let mut present = HashSet::new();
-    for_each_flow(&lb.maps.flows, |k, _| {
+    lb.maps.flows.for_each(|k, _| {
         present.insert(*k);
     })?;
     let group = capacity.div_ceil(GROUPS as u32);
@@ -205,7 +205,7 @@ pub fn eviction(lb: &mut Lb) -> Result<Eviction> {
 }
 
 fn count(lb: &Lb) -> Result<u64> {
-    for_each_flow(&lb.maps.flows, |_, _| {}).context("reading FLOWS")
+    lb.maps.flows.for_each(|_, _| {}).context("reading FLOWS")
 }
 
 /// Backend of drain flow `i`: backend 0 gets the first 1,000, backend 1 the
@@ -247,7 +247,7 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
     let large_keys: Vec<FlowKey> = large.keys().copied().collect();
     for _ in 0..ROUNDS {
         let s = Instant::now();
-        let n = for_each_flow(&maps.flows, |_, _| {})?;
+        let n = maps.flows.for_each(|_, _| {})?;
         t.entry("for_each_flow").or_default().push(ms(s));
         ensure!(n == u64::from(DRAIN_FLOWS), "one pass read {n} flows");
 

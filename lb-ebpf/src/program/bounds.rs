@@ -107,7 +107,7 @@ pub fn flow_key(src: [u32; 4], dst: [u32; 4], sport_be: u16, dport_be: u16, prot
         d2,
         d3,
         ports_word(sport_be, dport_be),
-        proto as u32,
+        u32::from(proto),
     ];
     // SAFETY: `FlowKey` is 40 bytes of plain data, 4-aligned, any bits
     // valid: src, dst, the ports, then the protocol and three zero bytes.
@@ -117,7 +117,7 @@ pub fn flow_key(src: [u32; 4], dst: [u32; 4], sport_be: u16, dport_be: u16, prot
 /// A [`FlowKey4`] from the IPv4 addresses' network-order words (see [`flow_key`]).
 #[inline(always)]
 pub fn flow_key4(src: u32, dst: u32, sport_be: u16, dport_be: u16, proto: u8) -> FlowKey4 {
-    let words = [src, dst, ports_word(sport_be, dport_be), proto as u32];
+    let words = [src, dst, ports_word(sport_be, dport_be), u32::from(proto)];
     // SAFETY: `FlowKey4` is 16 bytes of plain data, 4-aligned, any bits valid.
     unsafe { core::mem::transmute::<[u32; 4], FlowKey4>(words) }
 }

@@ -38,7 +38,7 @@ pub fn may_be_reply(sport_be: u16, proto: u8) -> bool {
         VIP_PORT_DNAT_UDP
     };
     VIP_PORTS
-        .get(u16::from_be(sport_be) as u32)
+        .get(u32::from(u16::from_be(sport_be)))
         .is_some_and(|bits| bits & bit != 0)
 }
 
@@ -70,10 +70,12 @@ pub fn bind(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -> bo
         _pad: [0; 3],
     };
     let taken = NAT_REV
-        .insert(&s.rkey, &s.reply, BPF_NOEXIST as u64)
+        .insert(&s.rkey, &s.reply, u64::from(BPF_NOEXIST))
         .is_ok()
         || (held_by_this_flow_or_stale(s, now)
-            && NAT_REV.insert(&s.rkey, &s.reply, BPF_ANY as u64).is_ok());
+            && NAT_REV
+                .insert(&s.rkey, &s.reply, u64::from(BPF_ANY))
+                .is_ok());
     if !taken {
         return false;
     }
@@ -84,7 +86,7 @@ pub fn bind(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -> bo
         backend_id: target.id,
         last_seen_ns: now,
     };
-    if NAT_FWD.insert(&s.key, &s.fwd, BPF_ANY as u64).is_err() {
+    if NAT_FWD.insert(&s.key, &s.fwd, u64::from(BPF_ANY)).is_err() {
         // Without its forward entry the reply entry would hold the key for nothing.
         let _ = NAT_REV.remove(&s.rkey);
         return false;

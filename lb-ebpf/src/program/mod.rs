@@ -23,7 +23,6 @@ mod stats;
 mod vip;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
-
 use error::Error;
 
 /// Thin entry: all decisions live in `try_lb`, all error verdicts in `Error::action`.

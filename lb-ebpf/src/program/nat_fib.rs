@@ -17,9 +17,8 @@ use aya_ebpf::{
     helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect},
     programs::XdpContext,
 };
-use network_types::eth::EthHdr;
-
 use lb_common::addr::words;
+use network_types::eth::EthHdr;
 
 use crate::program::{bounds::ptr_at, nat_scratch::Scratch, stats};
 

@@ -36,7 +36,7 @@ pub fn try_vip_port(packet: &Packet) -> Result<(), Error> {
     } else {
         VIP_PORT_UDP
     };
-    match VIP_PORTS.get(u16::from_be(packet.key.dport_be) as u32) {
+    match VIP_PORTS.get(u32::from(u16::from_be(packet.key.dport_be))) {
         Some(bits) if bits & bit != 0 => Ok(()),
         _ => Err(Error::Pass),
     }

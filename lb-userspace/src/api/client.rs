@@ -3,14 +3,15 @@
 //! One connection per request: calls are rare and short, and a fresh
 //! connection never finds itself on a daemon that restarted meanwhile.
 
-use std::fmt::Write as _;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::{
+    fmt::Write as _,
+    io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode, body::Bytes};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;

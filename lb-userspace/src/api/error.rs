@@ -1,12 +1,13 @@
 //! The API's error on its way to the client: an HTTP status and the JSON
 //! [`ErrorBody`], from a [`ControlError`] or made by a route or guard.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 
-use super::control::ControlError;
-use super::types::ErrorBody;
+use super::{control::ControlError, types::ErrorBody};
 
 /// An error on its way to the client: an HTTP status and an [`ErrorBody`].
 #[derive(Debug)]

@@ -1,12 +1,16 @@
 //! In front of every route: who is calling (SO_PEERCRED of the Unix socket
 //! connection), and whether this socket allows changes at all.
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
+use axum::{
+    extract::{
+        Request, State,
+        connect_info::{ConnectInfo, Connected},
+    },
+    http::{Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    serve::IncomingStream,
+};
 use tokio::net::UnixListener;
 
 use super::error::ApiError;

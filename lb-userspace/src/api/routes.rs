@@ -7,20 +7,22 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    routing::{get, post},
+};
 
-use super::control::{Control, FlowsQuery, NodeAction};
-use super::error::ApiError;
-use super::guard::{self, Access};
-use super::types::{
-    BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
-    TeardownReport,
+use super::{
+    control::{Control, FlowsQuery, NodeAction},
+    error::ApiError,
+    guard::{self, Access},
+    types::{
+        BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
+        TeardownReport,
+    },
 };
 
 /// Largest request body accepted; a drain request is a few dozen bytes.

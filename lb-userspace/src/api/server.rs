@@ -1,18 +1,22 @@
 //! Serving the control API on its Unix socket: claiming the socket path
 //! safely, and giving it back on exit.
 
-use std::future::Future;
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::sync::Arc;
+use std::{
+    future::Future,
+    io,
+    os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt},
+    path::Path,
+    sync::Arc,
+};
 
 use anyhow::{Context, bail};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::control::Control;
-use super::guard::{Access, Peer};
-use super::routes::router;
+use super::{
+    control::Control,
+    guard::{Access, Peer},
+    routes::router,
+};
 
 /// Mode of the main control socket: only its owner may connect.
 pub const MODE_FULL: u32 = 0o600;

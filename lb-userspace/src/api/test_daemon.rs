@@ -3,16 +3,18 @@
 //! the same core loop, state and drain logic as in production, so these
 //! tests cannot drift from the daemon's behaviour.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
-
-use tokio::sync::oneshot;
-
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
 
 use lb_common::flow::FlowKey;
+use tokio::sync::oneshot;
 
 use crate::daemon::{model::Model, state::State};
 

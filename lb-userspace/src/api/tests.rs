@@ -1,18 +1,24 @@
 //! The control API end to end over a real Unix socket: server, routes and
 //! client against the real daemon core (without a data plane).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    sync::oneshot,
+    task::JoinHandle,
+};
 
-use super::client::{Client, ClientError};
-use super::server::serve;
-use super::test_daemon::{CONFIG, state, stuck_flows, temp_socket};
-use super::types::*;
+use super::{
+    client::{Client, ClientError},
+    server::serve,
+    test_daemon::{CONFIG, state, stuck_flows, temp_socket},
+    types::*,
+};
 
 struct Running {
     client: Client,

@@ -3,9 +3,11 @@
 //! and non-numeric durations, odd names, unknown fields, oversized bodies.
 //! Never a panic, never a 5xx, and the daemon still answers afterwards.
 
-use std::io::{Read as _, Write as _};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::{
+    io::{Read as _, Write as _},
+    os::unix::net::UnixStream,
+    path::Path,
+};
 
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 

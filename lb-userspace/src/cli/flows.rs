@@ -1,8 +1,10 @@
 //! `lb flows`: follows the API's pages (`next` cursors) so that nothing is
 //! ever left out silently.
 
-use crate::api::client::{Client, ClientResult};
-use crate::api::types::FlowView;
+use crate::api::{
+    client::{Client, ClientResult},
+    types::FlowView,
+};
 
 /// Flows per request.
 const PAGE: usize = 1000;

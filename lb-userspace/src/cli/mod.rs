@@ -10,17 +10,20 @@ mod show;
 mod table;
 mod wait;
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
+pub use args::{Cli, Command, ConfigArg, DEFAULT_SOCKET, DrainArgs, Output};
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
-pub use args::{Cli, Command, ConfigArg, DEFAULT_SOCKET, DrainArgs, Output};
-
-use crate::api::client::{Client, ClientError};
-use crate::api::types::{DrainRequest, TeardownReport};
+use crate::api::{
+    client::{Client, ClientError},
+    types::{DrainRequest, TeardownReport},
+};
 
 /// What the process exits with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

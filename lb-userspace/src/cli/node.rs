@@ -7,8 +7,10 @@
 use std::time::{Duration, Instant};
 
 use super::{Exit, Output, Term, args::NodeCommand, print};
-use crate::api::client::{Client, ClientError};
-use crate::api::types::NodeStatus;
+use crate::api::{
+    client::{Client, ClientError},
+    types::NodeStatus,
+};
 
 const POLL: Duration = Duration::from_millis(200);
 const PLAIN_EVERY: Duration = Duration::from_secs(1);

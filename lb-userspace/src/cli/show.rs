@@ -291,9 +291,7 @@ pub fn fleet(f: &crate::api::types::FleetStatus) -> String {
             out.push_str("(no report yet)");
         }
         for (b, i) in &n.imported {
-            out.push_str(&format!(
-                "({b}: {i} imported from other nodes' drain sets) "
-            ));
+            let _ = write!(out, "({b}: {i} imported from other nodes' drain sets) ");
         }
         out.push('\n');
     }

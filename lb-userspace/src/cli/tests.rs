@@ -7,9 +7,11 @@ use clap::{CommandFactory, Parser};
 use serde::de::DeserializeOwned;
 
 use super::{Cli, Exit, Term, run_with};
-use crate::api::test_daemon::{TestDaemon, temp_socket};
-use crate::api::test_samples::{backend, sample_status};
-use crate::api::types::*;
+use crate::api::{
+    test_daemon::{TestDaemon, temp_socket},
+    test_samples::{backend, sample_status},
+    types::*,
+};
 
 struct Ran {
     exit: Exit,

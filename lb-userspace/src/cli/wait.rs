@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Exit, Term, show};
-use crate::api::client::{Client, ClientError};
-use crate::api::types::{BackendStatus, DrainOutcome, DrainStatus};
+use crate::api::{
+    client::{Client, ClientError},
+    types::{BackendStatus, DrainOutcome, DrainStatus},
+};
 
 const POLL: Duration = Duration::from_millis(200);
 /// How often the progress line is printed when stderr is not a terminal.

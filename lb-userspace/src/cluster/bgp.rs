@@ -13,14 +13,18 @@
 //! [`BirdControl::withdraw`] read the file back and rewrite it: one owner
 //! (the daemon's loop) calls them, never two tasks at once.
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::{
+    collections::BTreeSet,
+    fmt::Write as _,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::UnixStream;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
+    net::UnixStream,
+};
 
 /// How long BIRD may take to answer a reconfiguration.
 pub const BIRD_TIMEOUT: Duration = Duration::from_secs(5);

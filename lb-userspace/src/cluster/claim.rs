@@ -23,9 +23,11 @@
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 
-use super::holder::LeaseHolder;
-use super::model::{ActionClaim, ActionOutcome, ActionResult, Revision, now_ms};
-use super::store::{FleetStore, StoreError, StoreResult, decode, encode};
+use super::{
+    holder::LeaseHolder,
+    model::{ActionClaim, ActionOutcome, ActionResult, Revision, now_ms},
+    store::{FleetStore, StoreError, StoreResult, decode, encode},
+};
 
 /// What a claim attempt found.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,11 @@
 //! Fleet-wide decisions as plain functions of what etcd showed: no I/O, so
 //! every rule is unit-tested here and the daemon's loop only feeds them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    time::Duration,
+};
 
 use super::model::{NodeName, NodeReport, Revision};
 

@@ -126,8 +126,9 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<FlowKey>, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use lb_common::vip::{PROTO_TCP, PROTO_UDP};
+
+    use super::*;
 
     fn v4(i: u32, port: u16) -> FlowKey {
         let src = v4_mapped([192, 0, 2, (i % 250) as u8]);

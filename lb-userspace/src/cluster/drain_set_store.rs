@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use etcd_client::{DeleteOptions, GetOptions, Txn, TxnOp};
 use lb_common::flow::FlowKey;
 
-use super::drain_set::{self, DecodeError};
-use super::model::{DrainSetManifest, NodeName, Revision, now_ms};
-use super::store::{FleetStore, StoreError, StoreResult, decode, encode};
+use super::{
+    drain_set::{self, DecodeError},
+    model::{DrainSetManifest, NodeName, Revision, now_ms},
+    store::{FleetStore, StoreError, StoreResult, decode, encode},
+};
 
 /// What a publication or a read of drain sets cost: etcd requests and the
 /// bytes of the encoded sets they carried.
@@ -28,7 +30,7 @@ impl std::ops::AddAssign for EtcdCost {
     }
 }
 
-fn chunk_error(key: &str, e: DecodeError) -> StoreError {
+fn chunk_error(key: &str, e: &DecodeError) -> StoreError {
     StoreError::Decode {
         key: key.to_owned(),
         message: e.to_string(),
@@ -113,7 +115,7 @@ impl FleetStore {
                 });
             };
             cost.bytes += chunk.value().len() as u64;
-            keys.extend(drain_set::decode_chunk(chunk.value()).map_err(|e| chunk_error(&key, e))?);
+            keys.extend(drain_set::decode_chunk(chunk.value()).map_err(|e| chunk_error(&key, &e))?);
         }
         Ok((keys, cost))
     }

@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::{sync::watch, task::JoinHandle};
 
-use super::holder::{LeaseHolder, LeaseRef};
-use super::model::{NodeInfo, NodeName, now_ms};
-use super::store::{FleetStore, StoreError, StoreResult, encode};
+use super::{
+    holder::{LeaseHolder, LeaseRef},
+    model::{NodeInfo, NodeName, now_ms},
+    store::{FleetStore, StoreError, StoreResult, encode},
+};
 
 /// etcd refuses shorter leases in practice (its minimum TTL is derived from
 /// the election timeout, 1.5 s by default, rounded up).

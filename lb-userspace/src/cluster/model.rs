@@ -1,9 +1,7 @@
 //! What the fleet keeps in etcd, as typed values (serialized as JSON), and
 //! the names that become parts of its keys. Nothing here does I/O.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::time::Duration;
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 

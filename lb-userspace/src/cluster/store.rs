@@ -3,20 +3,23 @@
 //! the fleet-wide count read from them. Registration and the action claim
 //! live in `lease.rs` and `claim.rs`, on the same store.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use etcd_client::{
     Client, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
     WatchOptions, WatchStream,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::decide::{self, FleetCount};
-use super::holder::LeaseHolder;
-use super::keys::Keys;
-use super::model::{AdminRecord, AdminState, KeyPrefix, NodeInfo, NodeName, NodeReport, Revision};
+use super::{
+    decide::{self, FleetCount},
+    holder::LeaseHolder,
+    keys::Keys,
+    model::{AdminRecord, AdminState, KeyPrefix, NodeInfo, NodeName, NodeReport, Revision},
+};
 
 /// How long one etcd request may take before it counts as a failure (the
 /// caller then goes on with what it knows: forwarding never waits on etcd).

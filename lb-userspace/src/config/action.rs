@@ -2,11 +2,13 @@
 //! backend (a pid, a pid file, a command or an HTTP URL), checked here so a
 //! drain never discovers at run time that its action cannot work.
 
-use super::error::Problem;
-use super::locate::KeyPath;
-use super::model::{Action, DEFAULT_HTTP_METHOD, PidSource, Signal};
-use super::raw::RawAction;
-use super::validate::Checked;
+use super::{
+    error::Problem,
+    locate::KeyPath,
+    model::{Action, DEFAULT_HTTP_METHOD, PidSource, Signal},
+    raw::RawAction,
+    validate::Checked,
+};
 
 /// Linux's `PID_MAX_LIMIT`. Larger values would turn negative in kill(2) and
 /// signal a whole process group.

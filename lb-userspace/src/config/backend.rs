@@ -1,16 +1,18 @@
 //! One `[[vip.backend]]`: its address against its VIP's, weight, health check
 //! and actions.
 
-use super::action::action;
-use super::error::Problem;
-use super::locate::KeyPath;
-use super::model::{
-    BackendConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_FALL, DEFAULT_HEALTH_INTERVAL,
-    DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_RISE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_SIGNAL_DELAY,
-    DEFAULT_WEIGHT, HealthConfig, HealthKind, MAX_WEIGHT, VipConfig,
+use super::{
+    action::action,
+    error::Problem,
+    locate::KeyPath,
+    model::{
+        BackendConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEALTH_FALL, DEFAULT_HEALTH_INTERVAL,
+        DEFAULT_HEALTH_PATH, DEFAULT_HEALTH_RISE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_SIGNAL_DELAY,
+        DEFAULT_WEIGHT, HealthConfig, HealthKind, MAX_WEIGHT, VipConfig,
+    },
+    raw::{RawBackend, RawHealth},
+    validate::{Checked, at_least_one, check_address, check_name, nonzero},
 };
-use super::raw::{RawBackend, RawHealth};
-use super::validate::{Checked, at_least_one, check_address, check_name, nonzero};
 
 pub(super) fn backend(raw: RawBackend, vip: &VipConfig, at: &KeyPath) -> Checked<BackendConfig> {
     check_name(&raw.name, &at.key("name"))?;

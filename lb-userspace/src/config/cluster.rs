@@ -14,18 +14,16 @@
 //! protocol = "lb_vips"                 # optional: lb writes lb_vips4 and lb_vips6
 //! ```
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-use super::duration::Dur;
-use super::error::Problem;
-use super::locate::KeyPath;
-use super::validate::Checked;
-use crate::cluster::bgp::BirdControl;
-use crate::cluster::lease::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
-use crate::cluster::model::{KeyPrefix, NodeName};
+use super::{duration::Dur, error::Problem, locate::KeyPath, validate::Checked};
+use crate::cluster::{
+    bgp::BirdControl,
+    lease::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL},
+    model::{KeyPrefix, NodeName},
+};
 
 pub const DEFAULT_BIRD_SOCKET: &str = "/run/bird/bird.ctl";
 pub const DEFAULT_BGP_PROTOCOL: &str = "lb_vips";

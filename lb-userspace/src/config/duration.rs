@@ -4,8 +4,7 @@
 //! Hand-written (a dozen lines) rather than a dependency; the fraction is
 //! computed in integers so `"0.1s"` is exactly 100 ms, not a float's rounding.
 
-use std::fmt;
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 

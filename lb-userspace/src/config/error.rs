@@ -1,8 +1,10 @@
 //! `ConfigError`: every way a config can be refused, always naming the file,
 //! the line and the key, because the person reading it is fixing a file.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
 
 use super::locate::{KeyPath, Locator};
 

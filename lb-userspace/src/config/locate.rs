@@ -6,11 +6,12 @@
 //! file with a syntax error yields the keys before and around it). Only done
 //! on error: a valid file is parsed once.
 
-use std::fmt;
-use std::ops::Range;
+use std::{fmt, ops::Range};
 
-use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue},
+};
 
 /// A dotted key path using the TOML's own names: `vip[0].backend[1].address`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

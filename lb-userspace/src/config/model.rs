@@ -3,10 +3,12 @@
 //! Every value here has passed [`super::validate`]; defaults are filled in, so
 //! users of these types never re-check or re-default anything.
 
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use serde::Deserialize;
 

@@ -3,18 +3,20 @@
 //! and, where the interface is known (daemon start, reload, `lb check`),
 //! against the interface's own addresses ([`resolve`]).
 
-use std::fmt;
-use std::net::IpAddr;
-
-use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
+use std::{fmt, net::IpAddr};
 
 use lb_common::nat::NAT_SOURCES_PER_FAMILY;
+use serde::{
+    Deserialize,
+    de::{self, SeqAccess, Visitor},
+};
 
-use super::error::Problem;
-use super::locate::KeyPath;
-use super::model::{Config, Forward};
-use super::validate::{Checked, check_address};
+use super::{
+    error::Problem,
+    locate::KeyPath,
+    model::{Config, Forward},
+    validate::{Checked, check_address},
+};
 
 /// `nat_source = "203.0.113.2"` or `nat_source = ["203.0.113.2", "2001:db8::2"]`.
 #[derive(Debug, Default)]

@@ -6,15 +6,19 @@
 //! report poorly. Types that serde checks well (addresses, ports, enums) are
 //! parsed here already, so their errors carry the value's exact span.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
 
 use serde::Deserialize;
 
-use super::duration::Dur;
-use super::mac::Mac;
-use super::model::{Forward, HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode};
-use super::nat::AddrList;
+use super::{
+    duration::Dur,
+    mac::Mac,
+    model::{Forward, HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode},
+    nat::AddrList,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,14 +5,14 @@
 //! owner can write (a pid file that someone else can replace would make the
 //! daemon, which has CAP_KILL, signal any process).
 
-use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::{net::IpAddr, os::unix::fs::MetadataExt as _, path::Path};
 
-use super::error::{ConfigError, Problem};
-use super::locate::KeyPath;
-use super::model::{Action, Config, PidSource};
-use super::nat::NatHost;
+use super::{
+    error::{ConfigError, Problem},
+    locate::KeyPath,
+    model::{Action, Config, PidSource},
+    nat::NatHost,
+};
 
 /// What the checks ask of the host, so tests can answer for it.
 pub trait Host {

@@ -1,8 +1,10 @@
 //! Valid configs: the contract's example, defaults, IPv6, actions.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use super::*;
 

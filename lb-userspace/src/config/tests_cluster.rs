@@ -1,10 +1,11 @@
 //! `[cluster]`: accepted forms, defaults, and refusals with line and key.
 
-use std::path::Path;
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
-use super::tests_errors::{fails, with_daemon};
-use super::*;
+use super::{
+    tests_errors::{fails, with_daemon},
+    *,
+};
 
 fn with_cluster(section: &str) -> String {
     // [cluster] starts at line 3.

@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::tests_errors::fails;
-use crate::config::{Forward, parse};
+use crate::config::{Forward, parse, tests_errors::fails};
 
 /// A DNAT VIP at line 4 (`forward` at line 8), its backend at line 11;
 /// `daemon` goes on at line 3, `extra` after the backend's port (line 15).

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use super::parse;
-use super::tests_errors::{fails, with_backend, with_daemon};
+use super::{
+    parse,
+    tests_errors::{fails, with_backend, with_daemon},
+};
 
 #[test]
 fn duplicate_vip_names() {

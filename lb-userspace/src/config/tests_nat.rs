@@ -1,12 +1,13 @@
 //! NAT keys: `daemon.nat_source`, `vip.forward`, `vip.backend.port`, read,
 //! defaulted, refused (with line and key), and resolved on the interface.
 
-use std::net::IpAddr;
-use std::path::Path;
+use std::{net::IpAddr, path::Path};
 
 use super::*;
-use crate::config::tests_errors::{fails, with_backend};
-use crate::config::{Forward, parse};
+use crate::config::{
+    Forward, parse,
+    tests_errors::{fails, with_backend},
+};
 
 /// A NAT VIP at line 4 (`forward` at line 8), its backend at line 11; `daemon`
 /// goes on at line 3, `extra` after the backend's address (line 14).

@@ -1,8 +1,10 @@
 //! `lb check`'s host checks, against a fake host and real temp files.
 
-use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::{
+    net::IpAddr,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+};
 
 use super::{Host, Summary, check};
 use crate::config::ConfigError;

@@ -5,8 +5,7 @@
 //! (a directory with the sticky bit, like /tmp, is accepted: others cannot
 //! replace a file they do not own in it).
 
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::{os::unix::fs::MetadataExt as _, path::Path};
 
 /// Write permission for the group or for others.
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
@@ -72,8 +71,7 @@ fn fix(path: &Path, is_dir: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
-    use std::path::PathBuf;
+    use std::{os::unix::fs::PermissionsExt as _, path::PathBuf};
 
     use super::*;
 

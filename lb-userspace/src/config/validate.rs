@@ -5,21 +5,20 @@
 //! Checks stop at the first problem, in file order as far as possible, so the
 //! message always points at one place to fix.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::Duration};
 
-use super::backend::backend;
-use super::error::Problem;
-use super::locate::KeyPath;
-use super::model::{
-    Config, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_MAGLEV_SIZE,
-    DEFAULT_MAX_BACKENDS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_VIPS,
-    DEFAULT_PIN_ROOT, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_UDP_IDLE_TIMEOUT, DaemonConfig,
-    Protocol, VipConfig,
+use super::{
+    backend::backend,
+    error::Problem,
+    locate::KeyPath,
+    model::{
+        Config, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_MAGLEV_SIZE,
+        DEFAULT_MAX_BACKENDS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_VIPS,
+        DEFAULT_PIN_ROOT, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_UDP_IDLE_TIMEOUT,
+        DaemonConfig, Protocol, VipConfig,
+    },
+    raw::{RawConfig, RawDaemon},
 };
-use super::raw::{RawConfig, RawDaemon};
 use crate::maglev::is_prime;
 
 pub(super) type Checked<T> = Result<T, Problem>;

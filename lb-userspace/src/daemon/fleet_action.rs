@@ -6,12 +6,14 @@
 //! the next attempt: what can then run twice is the action itself (the
 //! module docs of `cluster::claim` say exactly what that means).
 
-use std::net::IpAddr;
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 

@@ -3,12 +3,14 @@
 //! the node's report of its live counts. The core owns all of it; the fleet
 //! agent (`fleet_agent`) only carries it to and from etcd.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
-use std::time::Duration;
 
 use tokio::sync::watch;
 

@@ -15,8 +15,10 @@
 //! - when the drain ends here it removes what it imported, deletes this
 //!   node's set and those of nodes no longer alive (nobody else will).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use lb_common::flow::FlowKey;
 use tokio::sync::{mpsc, watch};
@@ -179,7 +181,9 @@ pub async fn run(
         // The other nodes' sets.
         for (backend, d) in &current {
             let id = (backend.clone(), d.drain);
-            if let Err(e) = import_new(&store, &link, &pins, &core, &id, d, &mut drains).await {
+            if let Err(e) =
+                import_new(&store, &link, pins.as_ref(), &core, &id, d, &mut drains).await
+            {
                 tracing::warn!(backend, error = %e, "importing drain sets; retrying");
             }
         }
@@ -190,7 +194,7 @@ pub async fn run(
 async fn import_new(
     store: &FleetStore,
     link: &FleetLink,
-    pins: &Option<FlowPins>,
+    pins: Option<&FlowPins>,
     core: &mpsc::Sender<Msg>,
     id: &DrainId,
     d: &SharedDrain,
@@ -204,7 +208,7 @@ async fn import_new(
             continue;
         }
         let (keys, cost) = store.read_drain_set(&id.0, id.1, &m).await?;
-        let recorded = match pins.clone() {
+        let recorded = match pins.cloned() {
             Some(pins) => {
                 let backend_id = d.backend_id;
                 tokio::task::spawn_blocking(move || -> anyhow::Result<drain_import::Imported> {

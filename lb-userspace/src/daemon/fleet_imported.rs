@@ -81,8 +81,9 @@ impl ImportedFlows {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use lb_common::flow::FLOW_F_PAYLOAD;
+
+    use super::*;
 
     const IDLE: IdleTimeouts = IdleTimeouts {
         tcp_ns: 1_000_000,

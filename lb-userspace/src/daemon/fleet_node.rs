@@ -4,9 +4,11 @@
 //! plane, on every tick); one task hands each new set to BIRD, so a slow or
 //! absent BIRD never stalls the core.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::watch;
 

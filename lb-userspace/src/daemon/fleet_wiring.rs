@@ -2,11 +2,12 @@
 //! ([`FleetMsg`], one variant of the core's messages), the channels between
 //! the core and the fleet's tasks, and starting those tasks.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::{sync::watch, task::JoinSet};
 
 use super::{
     event_loop::{Core, Msg, Reply},
@@ -14,9 +15,8 @@ use super::{
     fleet_core::{Command, FleetDrainView, FleetSide, Published},
     fleet_drain_set, fleet_node,
 };
-use crate::api::control::NodeAction;
 use crate::{
-    api::types::NodeStatus,
+    api::{control::NodeAction, types::NodeStatus},
     cluster::model::{AdminRecord, AdminState, Revision},
     config::cluster::ClusterConfig,
 };

@@ -14,10 +14,9 @@ use super::{
     fleet_wiring::FleetMsg,
     flow_list::{self, DEFAULT_PAGE},
 };
-use crate::api::control::NodeAction;
 use crate::{
     api::{
-        control::{Control, ControlError, ControlResult, FlowsQuery},
+        control::{Control, ControlError, ControlResult, FlowsQuery, NodeAction},
         types::{
             BackendStatus, DrainRequest, FleetStatus, FlowPage, NodeStatus, ReloadReport, Status,
             TeardownReport,

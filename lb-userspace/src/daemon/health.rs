@@ -14,8 +14,10 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::model::Health;
-use super::{event_loop::Msg, model::Model};
+use super::{
+    event_loop::Msg,
+    model::{Health, Model},
+};
 use crate::config::{HealthConfig, HealthKind};
 
 /// One probe: Ok when healthy.

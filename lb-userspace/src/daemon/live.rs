@@ -19,12 +19,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-
-use crate::dataplane::{flow_scan::for_each_flow, flows::FlowTables};
 use lb_common::{
     flow::{FLOW_F_NAT, FLOW_F_RST, FLOW_F_SERVER_FIN, FLOW_F_SERVER_RST, FlowInfo, FlowKey},
     vip::PROTO_UDP,
 };
+
+use crate::dataplane::flows::FlowTables;
 
 pub type FlowMap = FlowTables;
 pub type DrainFlowMap = BpfHashMap<MapData, FlowKey, u32>;
@@ -91,7 +91,7 @@ pub fn count_by_backend(
 /// Every entry of the table, in batches; entry by entry where the kernel has
 /// no batch lookup.
 pub fn scan(flows: &FlowMap, mut f: impl FnMut(&FlowKey, &FlowInfo)) -> u64 {
-    match for_each_flow(flows, &mut f) {
+    match flows.for_each(&mut f) {
         Ok(n) => n,
         Err(e) => {
             tracing::debug!(error = %e, "batch lookup unavailable; reading entry by entry");

@@ -52,7 +52,6 @@ use tokio::{
 };
 
 pub use self::flow_jobs::{FULL_COUNT_DUTY, FULL_COUNT_EVERY};
-
 use self::{
     event_loop::{Core, Ended, Msg, QUEUE},
     flow_jobs::FlowPins,

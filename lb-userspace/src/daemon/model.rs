@@ -10,7 +10,6 @@ use lb_common::backend::{
 };
 
 use super::persist::{DrainRecord, Persisted};
-
 use crate::{
     api::types::{ActionOutcome, DrainOutcome},
     config::{BackendConfig, Config, Forward, OnUnhealthy, VipConfig},

@@ -6,8 +6,10 @@
 
 use std::{
     io::{self, Read as _},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-    os::unix::fs::OpenOptionsExt as _,
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        unix::fs::OpenOptionsExt as _,
+    },
     path::Path,
 };
 

@@ -1,7 +1,10 @@
 //! `lb reload` / SIGHUP: a new config applied to the running state. Backends
 //! that did not change keep their ids, flows, drains and health.
 
-use super::{model::Model, state::State, state::Work};
+use super::{
+    model::Model,
+    state::{State, Work},
+};
 use crate::{
     api::{control::ControlError, types::ReloadReport},
     config::Config,

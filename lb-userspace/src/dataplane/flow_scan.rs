@@ -10,20 +10,13 @@ use aya::{
     Pod,
     maps::{HashMap, IterableMap as _, MapData},
 };
-use lb_common::flow::{FlowInfo, FlowKey};
+use lb_common::flow::FlowInfo;
 
-use super::{batch, flows::FlowTables};
+use super::batch;
 
 /// Entries fetched per call. A hash bucket holding more entries than this
 /// makes the kernel answer ENOSPC with nothing copied; the buffer then grows.
 const BATCH: usize = 4096;
-
-/// Calls `f` for every entry of both flow tables; returns how many there
-/// were. Entries added or removed during the pass may or may not be seen, as
-/// with any iteration of a live map.
-pub fn for_each_flow(flows: &FlowTables, f: impl FnMut(&FlowKey, &FlowInfo)) -> io::Result<u64> {
-    flows.for_each(f)
-}
 
 /// Calls `f` for every entry of one hash map of flows, in batches (`blank`:
 /// any key, to size the buffer).

@@ -12,7 +12,7 @@ use lb_common::{
 
 use super::{
     flow_scan::for_each_entry,
-    maps::{MapsError, PinnedMaps, Source, ctx},
+    map_source::{MapsError, PinnedMaps, Source, ctx},
 };
 
 pub struct FlowTables {

@@ -8,7 +8,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, IterableMap as _, MapData, MapError, PerCpuArray},
 };
 use lb_common::{
     addr::Addr16,
@@ -21,38 +21,11 @@ use lb_common::{
     vip::{VipAddrSlot, VipInfo, VipKey, vip_addr_slot},
 };
 
-use super::flows::FlowTables;
-
-#[derive(Debug, thiserror::Error)]
-pub enum MapsError {
-    #[error("map {name}: {source}")]
-    Map {
-        name: &'static str,
-        #[source]
-        source: MapError,
-    },
-    #[error("the loaded program has no map named {0}")]
-    Missing(&'static str),
-    #[error("map {name} is pinned at {path}: {source}")]
-    Pin {
-        name: &'static str,
-        path: String,
-        #[source]
-        source: MapError,
-    },
-    #[error("map {name}: {source}")]
-    Batch {
-        name: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("VIP {vip_id}: table has {got} slots, the program uses {want}")]
-    TableSize { vip_id: u32, got: usize, want: u32 },
-}
-
-pub(super) fn ctx(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
-    move |source| MapsError::Map { name, source }
-}
+pub use super::map_source::MapsError;
+use super::{
+    flows::FlowTables,
+    map_source::{PinnedMaps, Source, ctx},
+};
 
 /// Every map of the program, typed.
 pub struct Maps {
@@ -79,33 +52,6 @@ pub struct Maps {
     /// table costs one write per slot that changed rather than one per slot:
     /// a drain moves about 1/N of them, and is that much faster to take effect.
     written: StdHashMap<(u32, u32), Vec<u32>>,
-}
-
-/// Where each map comes from: a freshly loaded program or pins.
-pub(super) trait Source {
-    fn map(&mut self, name: &'static str) -> Result<Map, MapsError>;
-}
-
-impl Source for Ebpf {
-    fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
-        self.take_map(name).ok_or(MapsError::Missing(name))
-    }
-}
-
-/// The maps pinned in one pin directory, opened by name.
-pub(super) struct PinnedMaps<'a>(pub(super) &'a Path);
-
-impl Source for PinnedMaps<'_> {
-    fn map(&mut self, name: &'static str) -> Result<Map, MapsError> {
-        let path = self.0.join(name);
-        let pin_error = |source| MapsError::Pin {
-            name,
-            path: path.display().to_string(),
-            source,
-        };
-        let data = MapData::from_pin(&path).map_err(pin_error)?;
-        Map::from_map_data(data).map_err(pin_error)
-    }
 }
 
 impl Maps {

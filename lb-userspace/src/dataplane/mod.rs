@@ -11,6 +11,7 @@ pub mod flow_scan;
 pub mod flows;
 pub mod link_info;
 pub mod load;
+pub mod map_source;
 pub mod maps;
 pub mod nat;
 pub mod object;

@@ -16,7 +16,7 @@ use lb_common::{
     nat::{NAT_SOURCES_PER_FAMILY, NatConfig, NatForward},
 };
 
-use super::maps::{MapsError, PinnedMaps, Source as _, ctx};
+use super::map_source::{MapsError, PinnedMaps, Source as _, ctx};
 use crate::config::nat::NatHost;
 
 /// The shortest reuse delay of a source port: a backend that closed first

@@ -5,11 +5,15 @@
 //! happens records it with one line, `counters::global().drain_ended(...)`,
 //! whoever owns the daemon's state. Every counter here only goes up.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 /// Upper bounds (seconds) of the health-check latency histogram: from a
 /// loopback connect to the default 500 ms timeout and beyond.

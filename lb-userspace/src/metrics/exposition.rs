@@ -3,9 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::api::types::BackendStatus;
-
 use super::backend_labels;
+use crate::api::types::BackendStatus;
 
 /// Label pairs of one series; values are escaped when written.
 pub type Labels = Vec<(&'static str, String)>;

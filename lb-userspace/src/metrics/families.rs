@@ -2,12 +2,13 @@
 //! not from the BPF maps: build info, drains, actions, health checks,
 //! reloads, table occupancy, and `process_*`.
 
+use super::{
+    backend_labels,
+    counters::{DRAIN_OUTCOMES, HEALTH_BUCKETS, Snapshot},
+    exposition::Exposition,
+    process::Process,
+};
 use crate::api::types::{BackendStatus, Status};
-
-use super::backend_labels;
-use super::counters::{DRAIN_OUTCOMES, HEALTH_BUCKETS, Snapshot};
-use super::exposition::Exposition;
-use super::process::Process;
 
 pub fn render(out: &mut Exposition, status: &Status, s: &Snapshot, process: Option<&Process>) {
     out.family(

@@ -1,9 +1,10 @@
 //! `render` on a sample status, checked line by line.
 
-use super::exposition::Value as _;
-use super::*;
-use crate::api::test_samples::{backend, sample_status};
-use crate::api::types::DrainStatus;
+use super::{exposition::Value as _, *};
+use crate::api::{
+    test_samples::{backend, sample_status},
+    types::DrainStatus,
+};
 
 fn sample() -> Status {
     let mut draining = backend("web-2", "203.0.113.12", 2);

@@ -2,9 +2,9 @@
 //! `shutdown_when = "idle"`: on_drain.rs).
 
 use super::{assert_drained, default_mode};
-use crate::mixed_load::{MixedLoadDrain, drain_under_mixed_load};
-use crate::support::{
-    TARGET, assert_no_connection_after_drain, first_requests_since, lab, start_daemon,
+use crate::{
+    mixed_load::{MixedLoadDrain, drain_under_mixed_load},
+    support::{TARGET, assert_no_connection_after_drain, first_requests_since, lab, start_daemon},
 };
 
 /// Default mode under load: keep-alive GET (hey: Go retries idempotent

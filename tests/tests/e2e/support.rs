@@ -13,8 +13,7 @@ use lb_lab::{
     client::InFlight,
 };
 use lb_tests::lab_support::print_load;
-pub use lb_tests::lab_support::{assert_clean, lb_binary, poll, wait_backend};
-pub use lb_tests::lab_support::{backends, new_flows};
+pub use lb_tests::lab_support::{assert_clean, backends, lb_binary, new_flows, poll, wait_backend};
 use serde_json::Value;
 
 /// How long the daemon may take to answer and its backends to pass `rise`.

@@ -8,9 +8,11 @@
 //! `disable` act on every node; a node that was down while the admin state
 //! changed reconciles from etcd when it starts.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
@@ -20,8 +22,10 @@ use lb_userspace::cluster::{
     model::{AdminState, KeyPrefix},
 };
 
-use crate::routing::{announce, wait_next_hops};
-use crate::support::block_on_inside;
+use crate::{
+    routing::{announce, wait_next_hops},
+    support::block_on_inside,
+};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);

@@ -7,9 +7,7 @@
 //! `lb drain --wait` showed the fleet-wide count and each node's, and
 //! `lb status --fleet` on another node shows every node and the drain.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-use std::time::Duration;
+use std::{collections::BTreeSet, net::IpAddr, time::Duration};
 
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};

@@ -9,19 +9,22 @@
 //! another node's flow table with the backend they had, and finish intact:
 //! the same 5-tuple gets the same backend on every node.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use lb_common::maglev::slot_index;
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
-use lb_userspace::cluster::bgp::BgpError;
-use lb_userspace::dataplane::maps::Maps;
+use lb_userspace::{cluster::bgp::BgpError, dataplane::maps::Maps};
 
-use crate::routing::{announce, bird_control, wait_next_hops};
-use crate::streams::{place_streams, stream_flows};
-use crate::support::block_on_inside;
+use crate::{
+    routing::{announce, bird_control, wait_next_hops},
+    streams::{place_streams, stream_flows},
+    support::block_on_inside,
+};
 
 const NODES: usize = 3;
 
@@ -148,7 +151,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
     // Fresh connections through the router reach every node, on each family.
     for (vip_index, url) in [(0, lab.vip_url("/")), (1, format!("http://[{vip6}]/"))] {
-        spread_over_nodes(&fleet, &daemons, vip_index, url);
+        spread_over_nodes(&fleet, &daemons, vip_index, &url);
     }
 
     // Long streams of both families while lb-3 is out of the ECMP set; then
@@ -276,12 +279,12 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
 
 /// hey with fresh connections to `url` (VIP `vip_index` of the status)
 /// through the router: every node takes a share of the new flows.
-fn spread_over_nodes(fleet: &Fleet, daemons: &[Daemon], vip_index: usize, url: String) {
+fn spread_over_nodes(fleet: &Fleet, daemons: &[Daemon], vip_index: usize, url: &str) {
     let before: Vec<u64> = daemons
         .iter()
         .map(|d| vip_new_flows(d, vip_index))
         .collect();
-    let mut load = LoadSpec::new(Tool::Hey, url.clone());
+    let mut load = LoadSpec::new(Tool::Hey, url.to_owned());
     load.keepalive = false;
     load.connections = 6;
     load.duration = Duration::from_secs(3);

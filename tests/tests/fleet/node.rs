@@ -5,14 +5,15 @@
 //! command returns once no flow uses the node; `lb node enable` announces
 //! again; a daemon that stops withdraws its VIP.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
-use crate::routing::wait_next_hops;
-use crate::streams::place_streams;
+use crate::{routing::wait_next_hops, streams::place_streams};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);

@@ -9,14 +9,19 @@
 //! completes on the survivors after the last stream closed (they count the
 //! connections they took over), and the shutdown action ran once.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
-use crate::ecmp::{announce, stream_flows, wait_next_hops};
+use crate::{
+    routing::{announce, wait_next_hops},
+    streams::stream_flows,
+};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -51,6 +56,7 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
         prefix: "fldie".into(),
         backends: 3,
         nodes: NODES,
+        ipv6: false,
     })
     .expect("fleet lab up");
     let etcd = fleet.etcd_endpoint();

@@ -2,9 +2,11 @@
 //! through its BIRD (as lb does, with `lb_userspace::cluster::bgp`), and
 //! waiting for the router's ECMP route to go through exactly some nodes.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use lb_lab::{Fleet, FleetNode, fleet::BGP_PROTOCOL};
 use lb_tests::lab_support::poll;

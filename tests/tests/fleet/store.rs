@@ -2,8 +2,10 @@
 //! its own): node registration and lease expiry, admin states and their
 //! watch, the fleet-wide count, and the shutdown-action claim.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
 
 use lb_lab::EtcdLab;
 use lb_userspace::cluster::{

@@ -1,8 +1,7 @@
 //! Long streams through the fleet's router, and where the nodes' flow
 //! tables say they run.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use lb_lab::{Daemon, Lab, Request, client::InFlight};
 use lb_tests::lab_support::{flows_json, poll};

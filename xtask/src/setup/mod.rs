@@ -7,9 +7,8 @@ mod bpffs;
 mod deb_rust;
 mod venv;
 
-pub use deb_rust::NAME as DEB_RUST;
-
 use anyhow::{Result, bail};
+pub use deb_rust::NAME as DEB_RUST;
 
 /// How much of the machine to prepare.
 #[derive(Clone, Copy, PartialEq, Eq)]
