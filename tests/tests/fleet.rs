@@ -10,6 +10,8 @@
 
 #[path = "fleet/admin.rs"]
 mod admin;
+#[path = "fleet/daemons.rs"]
+mod daemons;
 #[path = "fleet/drain.rs"]
 mod drain;
 #[path = "fleet/ecmp.rs"]

@@ -10,7 +10,6 @@
 
 use std::{
     collections::BTreeSet,
-    net::IpAddr,
     time::{Duration, Instant},
 };
 
@@ -22,10 +21,7 @@ use lb_userspace::cluster::{
     model::{AdminState, KeyPrefix},
 };
 
-use crate::{
-    routing::{announce, wait_next_hops},
-    support::block_on_inside,
-};
+use crate::support::block_on_inside;
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -112,27 +108,11 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
     // (the action's run-once is drain.rs's).
     let mut spec = ConfigSpec::default();
     spec.backend.shutdown = false;
-    let mut daemons: Vec<Daemon> = fleet
-        .nodes()
-        .iter()
-        .map(|n| {
-            let config = n.cluster_config(fleet.lab(), &spec, &etcd, TTL);
-            n.start_daemon(fleet.lab(), &lb, config)
-                .expect("daemon starts")
-        })
-        .collect();
-    for d in &daemons {
-        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
-        d.wait_all_active(Duration::from_secs(30))
-            .expect("backends active");
-    }
+    let mut daemons = crate::daemons::start_all(&fleet, &lb, |n| {
+        n.cluster_config(fleet.lab(), &spec, &etcd, TTL)
+    });
     wait_all_registered(&fleet);
-    let vip: BTreeSet<IpAddr> = [IpAddr::V4(fleet.lab().vip())].into();
-    for i in 0..NODES {
-        announce(&fleet, i, &vip);
-    }
-    let all: Vec<_> = fleet.nodes().iter().collect();
-    wait_next_hops(&fleet, &all);
+    crate::daemons::announce_from_every_node(&fleet);
 
     // Without etcd, a drain does not start: exit 1, a clear error, and no
     // node changes.

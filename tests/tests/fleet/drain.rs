@@ -7,12 +7,10 @@
 //! `lb drain --wait` showed the fleet-wide count and each node's, and
 //! `lb status --fleet` on another node shows every node and the drain.
 
-use std::{collections::BTreeSet, net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
-
-use crate::routing::{announce, wait_next_hops};
 
 const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
@@ -47,25 +45,9 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
     // requests; the shutdown action is SIGTERM to web-2's Gunicorn.
     let mut spec = ConfigSpec::default();
     spec.backend.on_drain = true;
-    let daemons: Vec<Daemon> = fleet
-        .nodes()
-        .iter()
-        .map(|n| {
-            let config = n.cluster_config(lab, &spec, &etcd, TTL);
-            n.start_daemon(lab, &lb, config).expect("daemon starts")
-        })
-        .collect();
-    for d in &daemons {
-        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
-        d.wait_all_active(Duration::from_secs(30))
-            .expect("backends active");
-    }
-    let vip: BTreeSet<IpAddr> = [IpAddr::V4(lab.vip())].into();
-    for i in 0..NODES {
-        announce(&fleet, i, &vip);
-    }
-    let all: Vec<_> = fleet.nodes().iter().collect();
-    wait_next_hops(&fleet, &all);
+    let daemons =
+        crate::daemons::start_all(&fleet, &lb, |n| n.cluster_config(lab, &spec, &etcd, TTL));
+    crate::daemons::announce_from_every_node(&fleet);
 
     let url = lab.vip_url("/");
     let loads = [

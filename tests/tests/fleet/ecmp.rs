@@ -80,19 +80,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     let lab = fleet.lab();
     let vip6 = lab.vip6().expect("the lab has IPv6");
     let spec = ConfigSpec::default();
-    let daemons: Vec<Daemon> = fleet
-        .nodes()
-        .iter()
-        .map(|n| {
-            n.start_daemon(lab, &lb, n.daemon_config(lab, &spec))
-                .expect("daemon starts")
-        })
-        .collect();
-    for d in &daemons {
-        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
-        d.wait_all_active(Duration::from_secs(30))
-            .expect("backends active");
-    }
+    let daemons = crate::daemons::start_all(&fleet, &lb, |n| n.daemon_config(lab, &spec));
 
     // BIRD's refusals reach the caller: a broken include file fails the
     // reconfiguration with BIRD's message (and BIRD keeps its old config).

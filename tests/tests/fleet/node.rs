@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_lab::{ConfigSpec, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
 use crate::{routing::wait_next_hops, streams::place_streams};
@@ -36,19 +36,8 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
         flow_idle_timeout: Some(IDLE),
         ..ConfigSpec::default()
     };
-    let mut daemons: Vec<Daemon> = fleet
-        .nodes()
-        .iter()
-        .map(|n| {
-            let config = n.bgp_config(lab, &spec, &etcd, TTL);
-            n.start_daemon(lab, &lb, config).expect("daemon starts")
-        })
-        .collect();
-    for d in &daemons {
-        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
-        d.wait_all_active(Duration::from_secs(30))
-            .expect("backends active");
-    }
+    let mut daemons =
+        crate::daemons::start_all(&fleet, &lb, |n| n.bgp_config(lab, &spec, &etcd, TTL));
     let all: Vec<_> = fleet.nodes().iter().collect();
     wait_next_hops(&fleet, &all);
 

@@ -11,11 +11,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::IpAddr,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_lab::{ConfigSpec, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
 use crate::{
@@ -63,25 +62,9 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     let lab = fleet.lab();
     let mut spec = ConfigSpec::default();
     spec.backend.on_drain = true;
-    let mut daemons: Vec<Daemon> = fleet
-        .nodes()
-        .iter()
-        .map(|n| {
-            let config = n.cluster_config(lab, &spec, &etcd, TTL);
-            n.start_daemon(lab, &lb, config).expect("daemon starts")
-        })
-        .collect();
-    for d in &daemons {
-        d.wait_ready(Duration::from_secs(30)).expect("daemon ready");
-        d.wait_all_active(Duration::from_secs(30))
-            .expect("backends active");
-    }
-    let vip: BTreeSet<IpAddr> = [IpAddr::V4(lab.vip())].into();
-    for i in 0..NODES {
-        announce(&fleet, i, &vip);
-    }
-    let all: Vec<_> = fleet.nodes().iter().collect();
-    wait_next_hops(&fleet, &all);
+    let mut daemons =
+        crate::daemons::start_all(&fleet, &lb, |n| n.cluster_config(lab, &spec, &etcd, TTL));
+    crate::daemons::announce_from_every_node(&fleet);
 
     let url = lab.vip_url("/");
     let loads = [
