@@ -83,6 +83,19 @@ pub struct Response {
     /// Seconds from start to TCP connected / to the first response byte.
     pub time_connect: Option<f64>,
     pub time_starttransfer: Option<f64>,
+    /// Seconds curl's transfer took by its own clock: `started_at` plus this
+    /// is no later than the moment the response was complete, whereas
+    /// `elapsed` also holds the process's start and the harness noticing
+    /// its exit, which a loaded machine can make late.
+    pub time_total: Option<f64>,
+}
+
+impl Response {
+    /// Unix time (s) by which the response was complete, at the latest
+    /// what curl's own clock says.
+    pub fn completed_by(&self) -> f64 {
+        self.started_at + self.time_total.unwrap_or(self.elapsed.as_secs_f64())
+    }
 }
 
 impl Response {
@@ -116,7 +129,7 @@ fn send_in(ns: &str, req: &Request) -> Result<Response> {
     cmd.args(["--max-time", &format!("{max:.3}")]);
     cmd.args([
         "-w",
-        &format!("{MARK} %{{http_code}} %{{time_connect}} %{{time_starttransfer}}"),
+        &format!("{MARK} %{{http_code}} %{{time_connect}} %{{time_starttransfer}} %{{time_total}}"),
     ]);
     for h in &req.headers {
         cmd.args(["-H", h]);
@@ -162,6 +175,7 @@ fn send_in(ns: &str, req: &Request) -> Result<Response> {
         .filter(|s| *s != 0);
     let time_connect = f.next().and_then(|s| s.parse().ok());
     let time_starttransfer = f.next().and_then(|s| s.parse().ok());
+    let time_total = f.next().and_then(|s| s.parse().ok());
     Ok(Response {
         status,
         body: body.to_owned(),
@@ -171,6 +185,7 @@ fn send_in(ns: &str, req: &Request) -> Result<Response> {
         elapsed,
         time_connect,
         time_starttransfer,
+        time_total,
     })
 }
 

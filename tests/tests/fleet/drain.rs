@@ -116,7 +116,7 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
         assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
         if resp.body.starts_with("web-2 ") {
             on_web2 += 1;
-            last_close = last_close.max(resp.started_at + resp.elapsed.as_secs_f64());
+            last_close = last_close.max(resp.completed_by());
         }
     }
     assert!(on_web2 >= 1, "no stream went to web-2");

@@ -193,7 +193,7 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
             resp.body
         );
         if backends.contains("web-2") {
-            let end = resp.started_at + resp.elapsed.as_secs_f64();
+            let end = resp.completed_by();
             last_close = last_close.max(end);
             web2_ends.push(end);
         }
