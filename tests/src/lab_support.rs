@@ -2,12 +2,13 @@
 //! drain and end-to-end tests).
 
 use std::{
+    collections::BTreeMap,
     path::PathBuf,
     thread,
     time::{Duration, Instant},
 };
 
-use lb_lab::{Daemon, LoadResult, paths};
+use lb_lab::{Daemon, Lab, LoadResult, Request, paths};
 use serde_json::Value;
 
 /// The `lb` binary the tests drive (`cargo xtask test` builds it first). Also
@@ -161,4 +162,18 @@ pub fn down(lab: lb_lab::Lab, daemon: Daemon) {
         .collect();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
     assert!(!pins.exists(), "pins left behind: {}", pins.display());
+}
+
+/// `n` fresh GETs of `url` from the lab's client, one at a time; how many
+/// each backend (the name it answers with) served.
+pub fn spread(lab: &Lab, url: &str, n: usize) -> BTreeMap<String, usize> {
+    let mut served = BTreeMap::new();
+    for _ in 0..n {
+        let r = lab
+            .request(&Request::get(url).timeout(Duration::from_secs(5)))
+            .expect("curl runs");
+        assert!(r.ok(), "GET {url}: {r:?}");
+        *served.entry(r.body.trim().to_owned()).or_insert(0) += 1;
+    }
+    served
 }

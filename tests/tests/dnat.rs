@@ -14,12 +14,12 @@ mod mixed_load;
 mod support;
 
 use std::{
-    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     time::Duration,
 };
 
 use lb_lab::{BackendOpts, ConfigSpec, Lab, LabSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_tests::lab_support::spread;
 use mixed_load::{MixedLoadDrain, drain_under_mixed_load};
 use support::{
     TARGET, assert_clean, assert_no_connection_after_drain, exit_code, first_requests_since, now,
@@ -38,19 +38,6 @@ fn dnat_lab(prefix: &str, ipv6: bool) -> Lab {
         ipv6,
     })
     .expect("lab up")
-}
-
-/// `n` fresh GETs of `url`, one at a time; the backend names that answered.
-fn spread(lab: &Lab, url: &str, n: usize) -> BTreeMap<String, usize> {
-    let mut served = BTreeMap::new();
-    for _ in 0..n {
-        let r = lab
-            .request(&Request::get(url).timeout(Duration::from_secs(5)))
-            .expect("curl runs");
-        assert!(r.ok(), "GET {url}: {r:?}");
-        *served.entry(r.body.trim().to_owned()).or_insert(0) += 1;
-    }
-    served
 }
 
 /// The addresses every request other than the daemon's health checks came

@@ -17,9 +17,10 @@ mod mixed_load;
 #[path = "drain/support.rs"]
 mod support;
 
-use std::{collections::BTreeMap, io::Write as _, net::SocketAddr, time::Duration};
+use std::{io::Write as _, net::SocketAddr, time::Duration};
 
 use lb_lab::{BackendOpts, ConfigSpec, Daemon, Lab, LabSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_tests::lab_support::spread;
 use mixed_load::{MixedLoadDrain, drain_under_mixed_load};
 use serde_json::Value;
 use support::{
@@ -64,19 +65,6 @@ fn hey(url: String, keepalive: bool, post: bool, secs: u64) -> LoadSpec {
     s.keepalive = keepalive;
     s.post_body = post.then_some(1000);
     s
-}
-
-/// `n` fresh GETs of `url`, one at a time; the backend names that answered.
-fn spread(lab: &Lab, url: &str, n: usize) -> BTreeMap<String, usize> {
-    let mut served = BTreeMap::new();
-    for _ in 0..n {
-        let r = lab
-            .request(&Request::get(url).timeout(Duration::from_secs(5)))
-            .expect("curl runs");
-        assert!(r.ok(), "GET {url}: {r:?}");
-        *served.entry(r.body.trim().to_owned()).or_insert(0) += 1;
-    }
-    served
 }
 
 /// The drain ended DRAINED, none forced, nothing left live.

@@ -25,15 +25,9 @@ use lb_common::{
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_NAT, VipInfo, VipKey},
 };
 use lb_lab::netns::Netns;
-use lb_userspace::{
-    dataplane::{
-        load::{Sizes, load},
-        maps::Maps,
-    },
-    maglev::{MaglevBackend, build_table},
-};
+use lb_userspace::dataplane::{load::Sizes, maps::Maps};
 
-use super::setup::{BACKENDS, VIP4, backend_mac};
+use super::setup::{BACKENDS, VIP4, backend_mac, load_verified, maglev_table};
 use crate::{packet::Mac, xdp::Run};
 
 /// The NAT VIP: 198.51.100.10:80/tcp, id 0; backends `0..BACKENDS` at
@@ -148,13 +142,7 @@ pub struct NatLb {
 impl NatLb {
     pub fn load() -> Result<Self> {
         let sizes = Sizes::default();
-        let mut ebpf = load(&sizes).context("loading the lb object")?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .context("the lb object has no program `lb`")?
-            .try_into()?;
-        prog.load().context("the verifier rejected lb")?;
-        let mut maps = Maps::take(&mut ebpf, sizes.maglev_size)?;
+        let (mut ebpf, mut maps) = load_verified(&sizes)?;
         let mut take = |name: &str| {
             ebpf.take_map(name)
                 .with_context(|| format!("the lb object has no map {name}"))
@@ -171,16 +159,7 @@ impl NatLb {
         };
         cfg.sources_v4[0] = NAT_SOURCE.octets();
         config.set(0, cfg, 0)?;
-        let names: Vec<String> = (1..=BACKENDS).map(|i| format!("app-{i}")).collect();
-        let members: Vec<MaglevBackend<'_>> = (0..BACKENDS)
-            .zip(&names)
-            .map(|(id, name)| MaglevBackend {
-                id,
-                name,
-                weight: 1,
-            })
-            .collect();
-        let table = build_table(&members, sizes.maglev_size);
+        let table = maglev_table("app", sizes.maglev_size);
         for id in 0..BACKENDS {
             let b = Backend {
                 addr: from_ip(backend_addr(id)),

@@ -72,26 +72,39 @@ pub struct Lb {
     pub table: Vec<u32>,
 }
 
+/// The lb object loaded as the daemon loads it, verified, with its typed
+/// maps taken: the start of both of the bench's instances (DSR and NAT).
+pub fn load_verified(sizes: &Sizes) -> Result<(Ebpf, Maps)> {
+    let mut ebpf = load(sizes).context("loading the lb object")?;
+    let prog: &mut Xdp = ebpf
+        .program_mut(PROGRAM)
+        .context("the lb object has no program `lb`")?
+        .try_into()?;
+    prog.load().context("the verifier rejected lb")?;
+    let maps = Maps::take(&mut ebpf, sizes.maglev_size)?;
+    Ok((ebpf, maps))
+}
+
+/// The Maglev table of the bench's `BACKENDS` backends, named
+/// `<prefix>-1`, `<prefix>-2`, ... (ids from 0), each of weight 1.
+pub fn maglev_table(prefix: &str, maglev_size: u32) -> Vec<u32> {
+    let names: Vec<String> = (1..=BACKENDS).map(|i| format!("{prefix}-{i}")).collect();
+    let members: Vec<MaglevBackend<'_>> = (0..BACKENDS)
+        .zip(&names)
+        .map(|(id, name)| MaglevBackend {
+            id,
+            name,
+            weight: 1,
+        })
+        .collect();
+    build_table(&members, maglev_size)
+}
+
 impl Lb {
     pub fn load() -> Result<Self> {
         let sizes = Sizes::default();
-        let mut ebpf = load(&sizes).context("loading the lb object")?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .context("the lb object has no program `lb`")?
-            .try_into()?;
-        prog.load().context("the verifier rejected lb")?;
-        let mut maps = Maps::take(&mut ebpf, sizes.maglev_size)?;
-        let names: Vec<String> = (1..=BACKENDS).map(|i| format!("web-{i}")).collect();
-        let members: Vec<MaglevBackend<'_>> = (0..BACKENDS)
-            .zip(&names)
-            .map(|(id, name)| MaglevBackend {
-                id,
-                name,
-                weight: 1,
-            })
-            .collect();
-        let table = build_table(&members, sizes.maglev_size);
+        let (ebpf, mut maps) = load_verified(&sizes)?;
+        let table = maglev_table("web", sizes.maglev_size);
         for id in 0..BACKENDS {
             let b = Backend {
                 addr: from_ip(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10 + id as u8))),
