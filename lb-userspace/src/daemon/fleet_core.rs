@@ -134,6 +134,23 @@ pub fn drain_view(
     }
 }
 
+/// The revision a report may claim as applied: `applied`, held below every
+/// drain whose flows this node has not collected yet. Until they are
+/// collected the backend's count is the last whole-table count, taken before
+/// the drain (a flow opened since then is not in it), so the report must not
+/// speak for that drain: the other nodes then count this node as not known
+/// rather than as zero (seen in CI: a node with no flows of its own declared
+/// the fleet drained while another still held two).
+pub fn reportable_applied(
+    applied: Revision,
+    uncollected: impl IntoIterator<Item = Revision>,
+) -> Revision {
+    uncollected
+        .into_iter()
+        .map(|drain| Revision(drain.0 - 1))
+        .fold(applied, Revision::min)
+}
+
 impl FleetSide {
     pub fn new(node: NodeName, report: watch::Sender<Published>, link: FleetLink) -> Self {
         Self {
@@ -316,20 +333,27 @@ impl Core {
         let mut live_flows = BTreeMap::new();
         let mut unsettled = BTreeMap::new();
         let mut drains = BTreeMap::new();
+        let mut uncollected = Vec::new();
         for b in self.state.model.backends.values() {
             let name = &b.cfg.name;
-            live_flows.insert(name.clone(), b.live_flows);
+            // A followed drain's count is its recorded flows, never a
+            // whole-table count that may predate them.
+            let tracked = self.state.tracked.get(name);
+            live_flows.insert(name.clone(), tracked.map_or(b.live_flows, |t| t.len()));
             if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
                 if let Some(rev) = fleet.revision_of(name) {
                     drains.insert(name.clone(), rev);
+                    if tracked.is_none() {
+                        uncollected.push(rev);
+                    }
                 }
-                let n = self.state.tracked.get(name).map_or(b.live_flows, |t| {
+                let n = tracked.map_or(b.live_flows, |t| {
                     t.unsettled(now, SETTLE_FLOOR.as_nanos() as u64)
                 });
                 unsettled.insert(name.clone(), n);
             }
         }
-        let applied = fleet.applied;
+        let applied = reportable_applied(fleet.applied, uncollected);
         let imported: BTreeMap<String, u64> = self
             .state
             .fleet

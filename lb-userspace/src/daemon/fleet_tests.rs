@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::fleet_core::{FleetGate, drain_view};
+use super::fleet_core::{FleetGate, drain_view, reportable_applied};
 use crate::cluster::model::{NodeName, NodeReport, Revision};
 
 fn node(n: &str) -> NodeName {
@@ -63,4 +63,24 @@ fn a_dead_node_stops_counting() {
     let live: BTreeSet<NodeName> = [node("lb-1")].into();
     let v = drain_view("web-2", Revision(10), &node("lb-1"), &live, &reports);
     assert_eq!((v.others, v.others_unsettled), (0, 0));
+}
+
+#[test]
+fn a_report_speaks_for_a_drain_only_once_its_flows_are_collected() {
+    // Nothing being collected: everything applied is reported.
+    assert_eq!(reportable_applied(Revision(12), []), Revision(12));
+    // The drain written at 10 is applied but its flows not collected yet:
+    // the report stays below it, so the others see this node as not known.
+    let held = reportable_applied(Revision(12), [Revision(10)]);
+    assert_eq!(held, Revision(9));
+    let live: BTreeSet<NodeName> = ["lb-1", "lb-2"].map(node).into();
+    let reports = BTreeMap::from([(node("lb-2"), report(held.0, 0, 0))]);
+    let v = drain_view("web-2", Revision(10), &node("lb-1"), &live, &reports);
+    assert_eq!(v.count.per_node[&node("lb-2")], None);
+    assert_eq!((v.others, v.others_unsettled), (1, 1));
+    // Two drains uncollected: held below the older one.
+    assert_eq!(
+        reportable_applied(Revision(12), [Revision(11), Revision(10)]),
+        Revision(9)
+    );
 }
