@@ -9,100 +9,30 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use tokio::{
-    sync::{mpsc, oneshot, watch},
+    sync::{mpsc, watch},
     task::JoinSet,
 };
 
 use super::{
     drain,
-    flow_jobs::FlowPins,
+    fleet_core::FleetSide,
     flow_list::FlowLister,
+    flow_pins::FlowPins,
     health,
-    live::{IdleTimeouts, Tracked},
+    live::IdleTimeouts,
+    msg::{FleetMsg, Msg, Reply, SLOW_TICK, TICK},
     neighbor, notify, reload,
     state::{State, Work},
+    work::Starter,
 };
 use crate::{
     api::{
-        control::{ControlError, ControlResult},
-        types::{ActionOutcome, BackendStatus, ReloadReport, Status, TeardownReport},
+        control::{ControlError, ControlResult, NodeAction},
+        types::{BackendStatus, NodeStatus, ReloadReport, TeardownReport},
     },
+    cluster::model::{AdminRecord, Revision},
     config::Config,
 };
-
-/// How often drains advance and live counts of draining backends refresh.
-pub const TICK: Duration = Duration::from_millis(100);
-/// How often rates are sampled and unresolved MACs retried.
-pub const SLOW_TICK: Duration = Duration::from_secs(1);
-/// Messages waiting for the core at most; senders wait beyond that.
-pub const QUEUE: usize = 1024;
-
-pub type Reply<T> = oneshot::Sender<ControlResult<T>>;
-
-/// Everything the core is told.
-pub enum Msg {
-    Status(Reply<Status>),
-    Backend {
-        name: String,
-        reply: Reply<BackendStatus>,
-    },
-    Drain {
-        name: String,
-        /// Already bounded where it entered (`config::duration`).
-        timeout: Option<Duration>,
-        no_signal: bool,
-        reply: Reply<BackendStatus>,
-    },
-    Enable {
-        name: String,
-        reply: Reply<BackendStatus>,
-    },
-    Disable {
-        name: String,
-        reply: Reply<BackendStatus>,
-    },
-    /// A config already read and validated (off the loop).
-    Reload {
-        config: Box<Config>,
-        reply: Reply<ReloadReport>,
-    },
-    /// What a flow listing needs; the listing itself runs off the loop.
-    Flows {
-        backend: Option<String>,
-        reply: Reply<FlowLister>,
-    },
-    Teardown(Reply<TeardownReport>),
-    /// SIGTERM / SIGINT.
-    Stop,
-    Probe {
-        name: String,
-        addr: std::net::SocketAddr,
-        successes: u32,
-        failures: u32,
-        error: Option<String>,
-    },
-    Counts(BTreeMap<u32, u64>),
-    Collected {
-        name: String,
-        started_at: f64,
-        tracked: Tracked,
-    },
-    CollectFailed {
-        name: String,
-    },
-    ActionDone {
-        backend: String,
-        outcome: ActionOutcome,
-        pid: Option<u32>,
-    },
-    ProcessExited {
-        backend: String,
-        pid: u32,
-    },
-    Macs(Vec<(String, [u8; 6])>),
-    /// `[cluster]` (docs/fleet.md).
-    Fleet(super::fleet_wiring::FleetMsg),
-}
 
 /// How the core loop ended, for the daemon's last words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,19 +45,14 @@ pub enum Ended {
 
 pub struct Core {
     pub state: State,
-    /// Handed to the tasks the core starts, to report back.
-    pub(super) tx: mpsc::Sender<Msg>,
-    /// None without a data plane.
-    pub(super) pins: Option<FlowPins>,
+    /// Starts the slow work the state asks for; holds the way back here.
+    pub starter: Starter,
     idle: watch::Sender<IdleTimeouts>,
     health: JoinSet<()>,
     resolving: bool,
     stopping: bool,
-    /// Without a data plane (tests): the flows each backend is given when a
-    /// drain of it starts, in place of a pass over the flow table.
-    pub absent_flows: BTreeMap<String, Vec<lb_common::flow::FlowKey>>,
     /// `[cluster]`: what the core knows of the fleet; None for one box.
-    pub fleet: Option<super::fleet_core::FleetSide>,
+    pub fleet: Option<FleetSide>,
 }
 
 impl Core {
@@ -139,13 +64,15 @@ impl Core {
     ) -> Self {
         Self {
             state,
-            tx,
-            pins,
+            starter: Starter {
+                tx,
+                pins,
+                absent_flows: BTreeMap::new(),
+            },
             idle,
             health: JoinSet::new(),
             resolving: false,
             stopping: false,
-            absent_flows: BTreeMap::new(),
             fleet: None,
         }
     }
@@ -158,7 +85,7 @@ impl Core {
         slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let watchdog = notify::watchdog_every();
         let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_hours(1)));
-        self.health = health::spawn_all(&self.state.model, &self.tx);
+        self.health = health::spawn_all(&self.state.model, &self.starter.tx);
         while !self.stopping {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -178,7 +105,11 @@ impl Core {
             }
         }
         self.health.abort_all();
-        self.fleet_leave();
+        if let Some(fleet) = self.fleet.as_mut() {
+            // Announce nothing more (the BGP task withdraws).
+            fleet.leaving = true;
+            fleet.announce(&self.state);
+        }
         self.state.persist();
         if self.state.torn_down {
             Ended::TornDown
@@ -216,7 +147,8 @@ impl Core {
                 let _ = reply.send(self.reload(*config));
             }
             Msg::Flows { backend, reply } => {
-                let _ = reply.send(self.lister(backend.as_deref()));
+                let pins = self.starter.pins.clone();
+                let _ = reply.send(FlowLister::new(&self.state, pins, backend.as_deref()));
             }
             Msg::Teardown(reply) => {
                 let _ = reply.send(self.teardown());
@@ -228,7 +160,14 @@ impl Core {
                 successes,
                 failures,
                 error,
-            } => self.probed(&name, addr, successes, failures, error.as_deref()),
+            } => health::probed(
+                &mut self.state,
+                &name,
+                addr,
+                successes,
+                failures,
+                error.as_deref(),
+            ),
             Msg::Counts(counts) => self.store_counts(&counts),
             Msg::Collected {
                 name,
@@ -237,7 +176,9 @@ impl Core {
             } => {
                 let work = self.state.collected(&name, started_at, tracked);
                 self.start(work);
-                self.share_collected(&name);
+                if let Some(fleet) = &self.fleet {
+                    fleet.share_collected(&self.state, &name);
+                }
             }
             Msg::CollectFailed { name } => {
                 // Tried again on a later tick.
@@ -293,37 +234,9 @@ impl Core {
         self.idle
             .send_replace(drain::idle_timeouts(&self.state.model.config.daemon));
         self.health.abort_all();
-        self.health = health::spawn_all(&self.state.model, &self.tx);
+        self.health = health::spawn_all(&self.state.model, &self.starter.tx);
         self.resolve_macs();
         Ok(report)
-    }
-
-    fn lister(&self, backend: Option<&str>) -> ControlResult<FlowLister> {
-        let model = &self.state.model;
-        let backend = match backend {
-            Some(name) => Some(
-                model
-                    .backends
-                    .get(name)
-                    .ok_or_else(|| ControlError::UnknownBackend(name.to_string()))?
-                    .id,
-            ),
-            None => None,
-        };
-        Ok(FlowLister {
-            pins: self.pins.clone().filter(|_| self.state.dataplane.is_some()),
-            backend,
-            backend_names: self.state.names_by_id(),
-            vip_names: model
-                .vips
-                .iter()
-                .map(|v| {
-                    let key = (v.cfg.address, v.cfg.port, v.cfg.protocol.number());
-                    (key, v.cfg.name.clone())
-                })
-                .collect(),
-            idle: drain::idle_timeouts(&model.config.daemon),
-        })
     }
 
     /// Detaches and unpins the data plane, removes the state file, and stops.
@@ -358,34 +271,97 @@ impl Core {
         })
     }
 
-    fn probed(
-        &mut self,
-        name: &str,
-        addr: std::net::SocketAddr,
-        successes: u32,
-        failures: u32,
-        error: Option<&str>,
-    ) {
-        let Some(b) = self.state.model.backends.get_mut(name) else {
-            return;
-        };
-        let Some(cfg) = b.cfg.health.as_ref() else {
-            return;
-        };
-        let next = health::next_health(b.health, successes, failures, cfg);
-        if next == b.health {
-            return;
+    /// Starts the slow work a state change asked for.
+    fn start(&mut self, work: Vec<Work>) {
+        self.starter
+            .start(work, &mut self.state, self.fleet.as_mut());
+    }
+
+    /// A whole-table count of the flows arrived (the fleet's report and
+    /// `lb node drain` follow it).
+    fn store_counts(&mut self, counts: &BTreeMap<u32, u64>) {
+        self.state.store_counts(counts);
+        if let Some(fleet) = self.fleet.as_mut() {
+            fleet.counted_at = Some(std::time::Instant::now());
         }
-        match error {
-            None => tracing::info!(backend = name, %addr, "health check passing: healthy"),
-            Some(e) => {
-                tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy");
+        self.fleet_report();
+    }
+
+    /// After each tick: the report and the VIPs to announce, if changed.
+    fn fleet_tick(&mut self) {
+        self.fleet_report();
+        self.fleet_announce();
+    }
+
+    fn fleet_report(&self) {
+        if let Some(fleet) = &self.fleet {
+            fleet.publish_report(&self.state);
+        }
+    }
+
+    fn fleet_announce(&self) {
+        if let Some(fleet) = &self.fleet {
+            fleet.announce(&self.state);
+        }
+    }
+
+    fn fleet_msg(&mut self, msg: FleetMsg) {
+        match msg {
+            FleetMsg::Plan {
+                name,
+                command,
+                reply,
+            } => {
+                let plan = match &self.fleet {
+                    Some(fleet) => fleet.plan(&self.state, &name, command),
+                    None => Err(ControlError::Internal(
+                        "this daemon has no [cluster] section".into(),
+                    )),
+                };
+                let _ = reply.send(plan);
+            }
+            FleetMsg::Admin { records, read_at } => self.fleet_admin(records, read_at),
+            FleetMsg::Counts(views) => {
+                if let Some(gate) = self.state.fleet.as_mut() {
+                    gate.drains = views;
+                }
+            }
+            FleetMsg::Imported {
+                backend,
+                drain,
+                keys,
+            } => {
+                if let Some(fleet) = &self.fleet {
+                    fleet.imported(&mut self.state, backend, drain, keys);
+                }
+            }
+            FleetMsg::Node { action, reply } => {
+                let _ = reply.send(self.node_command(action));
             }
         }
-        b.health = next;
-        if let Err(e) = self.state.apply() {
-            tracing::error!(error = %e, "applying a health change");
+    }
+
+    /// Applies admin states from etcd, each with the work it asks for
+    /// started before the next is applied.
+    fn fleet_admin(&mut self, records: Vec<AdminRecord>, read_at: Option<Revision>) {
+        let Some(fleet) = self.fleet.as_mut() else {
+            return;
+        };
+        for rec in fleet.accept_admin(&self.state.model, records, read_at) {
+            if let Some(fleet) = self.fleet.as_mut() {
+                let work = fleet.apply_admin(&mut self.state, &rec);
+                self.start(work);
+            }
         }
+        self.fleet_report();
+        self.fleet_announce();
+    }
+
+    fn node_command(&mut self, action: NodeAction) -> ControlResult<NodeStatus> {
+        let fleet = self.fleet.as_mut().ok_or_else(|| {
+            ControlError::Conflict("this daemon runs without [cluster]: it is no fleet node".into())
+        })?;
+        fleet.node_command(&self.state, action)
     }
 
     fn slow_tick(&mut self) {
@@ -401,7 +377,7 @@ impl Core {
         }
         self.resolving = true;
         let interface = self.state.model.config.daemon.interface.clone();
-        let tx = self.tx.clone();
+        let tx = self.starter.tx.clone();
         tokio::spawn(async move {
             let found =
                 tokio::task::spawn_blocking(move || neighbor::resolve(&interface, &unresolved))

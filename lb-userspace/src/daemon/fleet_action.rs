@@ -17,7 +17,9 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::{actions, clock::unix_now, drain::Due, event_loop::Msg, fleet_agent::FleetLink};
+use super::{
+    actions, clock::unix_now, drain::Due, exit_watch::watch_exit, fleet_agent::FleetLink, msg::Msg,
+};
 use crate::{
     api::types::ActionOutcome,
     cluster::{
@@ -76,7 +78,7 @@ pub async fn run_once(
                 let _ = tx.send(done).await;
                 record(&link, &backend, drain, recorded).await;
                 if let Some(s) = signalled {
-                    super::work::watch_exit(tx, backend, s.pid, Some(s.pidfd)).await;
+                    watch_exit(tx, backend, s.pid, Some(s.pidfd)).await;
                 }
                 return;
             }

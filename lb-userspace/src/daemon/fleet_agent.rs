@@ -7,20 +7,19 @@
 //! running drains never wait on etcd). The API's handle writes admin states
 //! through the same connection ([`FleetLink`]).
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    event_loop::{Msg, TICK},
-    fleet_core::{Published, drain_view},
-    fleet_wiring::FleetMsg,
+    fleet_gate::drain_view,
+    msg::{FleetMsg, Msg, TICK},
 };
 use crate::{
     api::types::{FleetAdminStatus, FleetNodeStatus, FleetStatus},
     cluster::{
         FleetStore, LeaseRef, LeaseState, NodeLease,
-        model::{AdminRecord, AdminState, NodeName},
+        model::{AdminRecord, AdminState, NodeName, NodeReport, Revision},
     },
     config::cluster::ClusterConfig,
 };
@@ -29,6 +28,15 @@ use crate::{
 const RETRY: Duration = Duration::from_millis(500);
 /// How often a live session checks its lease.
 const CHECK: Duration = Duration::from_secs(1);
+
+/// What the core hands the fleet agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    pub report: NodeReport,
+    /// Drains in progress here, by the revision that started them: the
+    /// agent follows their fleet-wide counts.
+    pub drains: BTreeMap<String, Revision>,
+}
 
 /// What the API's handle and the shutdown action's claim need: the node's
 /// name, the connection once there is one, and the node's current lease.

@@ -1,7 +1,9 @@
 //! The core loop's side of the fleet (docs/fleet.md): admin states from etcd
 //! applied to this node's state, the admin state a command should write, and
-//! the node's report of its live counts. The core owns all of it; the fleet
-//! agent (`fleet_agent`) only carries it to and from etcd.
+//! the node's report of its live counts. The core owns all of it (its
+//! [`FleetSide`], beside the [`State`]); the fleet agent (`fleet_agent`) only
+//! carries it to and from etcd, the drain-set task (`fleet_drain_set`) the
+//! sets.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -9,19 +11,25 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
 };
 
+use lb_common::flow::FlowKey;
 use tokio::sync::watch;
 
 use super::{
-    drain::SETTLE_FLOOR, event_loop::Core, fleet_agent::FleetLink, live::monotonic_ns,
-    model::BackendEntry, state::Work,
+    drain::SETTLE_FLOOR,
+    fleet_agent::{FleetLink, Published},
+    fleet_drain_set::{DrainSetLink, OwnSet, SharedDrain, SharedDrains},
+    fleet_imported::ImportedFlows,
+    live::{Tracked, monotonic_ns},
+    model::Model,
+    msg::Command,
+    state::{State, Work},
 };
 use crate::{
     api::control::ControlError,
     cluster::{
-        decide::{self, FleetCount},
+        decide,
         model::{AdminRecord, AdminState, DrainParams, NodeName, NodeReport, Revision, now_ms},
     },
 };
@@ -55,83 +63,7 @@ pub struct FleetSide {
     pub node_drained_at: Option<std::time::Instant>,
     pub counted_at: Option<std::time::Instant>,
     /// The drain-set task's channels (`fleet_drain_set`).
-    pub drain_sets: Option<super::fleet_drain_set::DrainSetLink>,
-}
-
-/// What the core hands the fleet agent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Published {
-    pub report: NodeReport,
-    /// Drains in progress here, by the revision that started them: the
-    /// agent follows their fleet-wide counts.
-    pub drains: BTreeMap<String, Revision>,
-}
-
-/// One drain as the rest of the fleet stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FleetDrainView {
-    /// Every live node's count (None: not reported since it applied the drain).
-    pub count: FleetCount,
-    /// Flows on the other live nodes; a node whose count is not known counts as one.
-    pub others: u64,
-    /// The other nodes' flows not settled yet (an unknown node counts as one).
-    pub others_unsettled: u64,
-}
-
-/// The other nodes' side of this node's drains, as the agent last read it.
-#[derive(Clone, Debug, Default)]
-pub struct FleetGate {
-    pub drains: BTreeMap<String, FleetDrainView>,
-    /// Connections imported from other nodes' drain sets, by backend.
-    pub imported: BTreeMap<String, super::fleet_imported::ImportedFlows>,
-}
-
-impl FleetGate {
-    /// The fleet-wide count of `backend`'s drain given this node's `local`
-    /// count, and whether the other nodes' flows are settled. Nothing heard
-    /// yet holds the drain open (counts as one flow elsewhere).
-    pub fn with_others(&self, backend: &str, local: u64) -> (u64, bool) {
-        match self.drains.get(backend) {
-            Some(v) => (local + v.others, v.others_unsettled == 0),
-            None => (local + 1, false),
-        }
-    }
-}
-
-/// After a fleet drain's step: the backend's figures are this node's own
-/// (the fleet-wide count went into the decision, not into its counts).
-pub fn local_figures(b: &mut BackendEntry, local: u64) {
-    b.live_flows = b.live_flows.min(local);
-    if let Some(d) = b.drain.as_mut() {
-        d.forced_flows = d.forced_flows.min(local);
-        d.flows_at_exit = d.flows_at_exit.min(local);
-    }
-}
-
-/// The other nodes' part of `backend`'s drain written at `drain`, from one
-/// read of etcd: `me` is left out.
-pub fn drain_view(
-    backend: &str,
-    drain: Revision,
-    me: &NodeName,
-    live: &BTreeSet<NodeName>,
-    reports: &BTreeMap<NodeName, NodeReport>,
-) -> FleetDrainView {
-    let count = decide::fleet_count(backend, drain, live, reports);
-    let mut others = 0;
-    let mut others_unsettled = 0;
-    for (node, c) in count.per_node.iter().filter(|(n, _)| *n != me) {
-        others += c.unwrap_or(1);
-        others_unsettled += match (c, reports.get(node)) {
-            (Some(_), Some(r)) => r.unsettled.get(backend).copied().unwrap_or(0),
-            _ => 1,
-        };
-    }
-    FleetDrainView {
-        count,
-        others,
-        others_unsettled,
-    }
+    pub drain_sets: Option<DrainSetLink>,
 }
 
 /// The revision a report may claim as applied: `applied`, held below every
@@ -184,40 +116,23 @@ impl FleetSide {
     pub fn revision_of(&self, backend: &str) -> Option<Revision> {
         self.revisions.get(backend).copied()
     }
-}
 
-/// A fleet-wide admin command, as the API took it.
-#[derive(Clone, Copy)]
-pub enum Command {
-    Drain {
-        timeout: Option<Duration>,
-        no_signal: bool,
-    },
-    Enable,
-    Disable,
-}
-
-impl Core {
     /// The admin state `command` on `name` should write to etcd, or None when
     /// it would change nothing (a drain of a backend already draining or
     /// drained is the same drain: one id, one shutdown action). Refused here,
     /// before anything is written, exactly as the one-box command would be.
-    pub(super) fn fleet_plan(
+    pub fn plan(
         &self,
+        state: &State,
         name: &str,
         command: Command,
     ) -> Result<Option<AdminState>, ControlError> {
-        let fleet = self
-            .fleet
-            .as_ref()
-            .ok_or_else(|| ControlError::Internal("this daemon has no [cluster] section".into()))?;
-        if self.state.torn_down {
+        if state.torn_down {
             return Err(ControlError::Conflict(
                 "the data plane was torn down".into(),
             ));
         }
-        let b = self
-            .state
+        let b = state
             .model
             .backends
             .get(name)
@@ -236,7 +151,7 @@ impl Core {
                 Some(AdminState::Draining(DrainParams {
                     timeout: timeout.unwrap_or(b.cfg.drain_timeout),
                     signal: !no_signal,
-                    requested_by: fleet.node.clone(),
+                    requested_by: self.node.clone(),
                     requested_at_ms: now_ms(),
                 }))
             }
@@ -245,68 +160,68 @@ impl Core {
         })
     }
 
-    /// Applies admin states from etcd: the whole set read at revision
+    /// Takes admin states from etcd: the whole set read at revision
     /// `read_at` (a (re)connect: this node reconciles), or a few changes.
-    pub(super) fn fleet_admin(&mut self, records: Vec<AdminRecord>, read_at: Option<Revision>) {
-        let Some(fleet) = self.fleet.as_mut() else {
-            return;
-        };
+    /// Returns those to apply (`apply_admin`), in order: the ones not applied
+    /// yet, of backends this node's config has.
+    pub fn accept_admin(
+        &mut self,
+        model: &Model,
+        records: Vec<AdminRecord>,
+        read_at: Option<Revision>,
+    ) -> Vec<AdminRecord> {
         let mut todo = Vec::new();
         for rec in records {
-            if fleet
+            if self
                 .revision_of(&rec.backend)
                 .is_some_and(|r| r >= rec.revision)
             {
                 continue;
             }
-            if !self.state.model.backends.contains_key(&rec.backend) {
+            if !model.backends.contains_key(&rec.backend) {
                 tracing::warn!(
                     backend = rec.backend,
                     "etcd holds an admin state for a backend this node's config does not have; ignored"
                 );
                 continue;
             }
-            fleet.revisions.insert(rec.backend.clone(), rec.revision);
-            fleet.applied = fleet.applied.max(rec.revision);
+            self.revisions.insert(rec.backend.clone(), rec.revision);
+            self.applied = self.applied.max(rec.revision);
             todo.push(rec);
         }
         if let Some(at) = read_at {
-            fleet.applied = fleet.applied.max(at);
-            if !fleet.reconciled {
+            self.applied = self.applied.max(at);
+            if !self.reconciled {
                 tracing::info!(revision = at.0, "reconciled the admin states from etcd");
             }
-            fleet.reconciled = true;
+            self.reconciled = true;
         }
-        for rec in todo {
-            let work = self.apply_admin(&rec);
-            self.start(work);
-        }
-        self.fleet_report();
-        self.fleet_announce();
+        todo
     }
 
-    fn apply_admin(&mut self, rec: &AdminRecord) -> Vec<Work> {
+    /// Applies one admin state from etcd to `state`; returns the work it asks for.
+    pub fn apply_admin(&mut self, state: &mut State, rec: &AdminRecord) -> Vec<Work> {
         let name = rec.backend.as_str();
-        if let Some(cancel) = self.fleet.as_mut().and_then(|f| f.claims.remove(name)) {
+        if let Some(cancel) = self.claims.remove(name) {
             // A claim still waiting belongs to the drain this state replaces.
             cancel.store(true, Ordering::Relaxed);
         }
-        let Some(b) = self.state.model.backends.get(name) else {
+        let Some(b) = state.model.backends.get(name) else {
             return Vec::new();
         };
         let (draining, disabled) = (b.drain.is_some(), b.disabled);
         let result = match &rec.state {
-            AdminState::Active if draining || disabled => self.state.enable(name),
+            AdminState::Active if draining || disabled => state.enable(name),
             AdminState::Active => Ok(Vec::new()),
             AdminState::Disabled if disabled => Ok(Vec::new()),
-            AdminState::Disabled => self.state.disable(name),
+            AdminState::Disabled => state.disable(name),
             AdminState::Draining(p) => {
                 if disabled {
                     // The fleet's word wins over this node's own: drain from
                     // admin DOWN (its flows were moved already; new ones stop).
-                    let _ = self.state.enable(name);
+                    let _ = state.enable(name);
                 }
-                self.state.start_drain(name, Some(p.timeout), !p.signal)
+                state.start_drain(name, Some(p.timeout), !p.signal)
             }
         };
         tracing::info!(backend = name, revision = rec.revision.0, state = ?rec.state, "fleet admin state applied");
@@ -316,32 +231,22 @@ impl Core {
         })
     }
 
-    /// The agent's latest read of the fleet's side of this node's drains.
-    pub(super) fn fleet_counts(&mut self, drains: BTreeMap<String, FleetDrainView>) {
-        if let Some(gate) = self.state.fleet.as_mut() {
-            gate.drains = drains;
-        }
-    }
-
     /// Hands this node's live counts, and the drains in progress here, to
     /// the fleet agent when they changed.
-    pub(super) fn fleet_report(&mut self) {
-        let Some(fleet) = self.fleet.as_ref() else {
-            return;
-        };
+    pub fn publish_report(&self, state: &State) {
         let now = monotonic_ns();
         let mut live_flows = BTreeMap::new();
         let mut unsettled = BTreeMap::new();
         let mut drains = BTreeMap::new();
         let mut uncollected = Vec::new();
-        for b in self.state.model.backends.values() {
+        for b in state.model.backends.values() {
             let name = &b.cfg.name;
             // A followed drain's count is its recorded flows, never a
             // whole-table count that may predate them.
-            let tracked = self.state.tracked.get(name);
-            live_flows.insert(name.clone(), tracked.map_or(b.live_flows, |t| t.len()));
+            let tracked = state.tracked.get(name);
+            live_flows.insert(name.clone(), tracked.map_or(b.live_flows, Tracked::len));
             if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
-                if let Some(rev) = fleet.revision_of(name) {
+                if let Some(rev) = self.revision_of(name) {
                     drains.insert(name.clone(), rev);
                     if tracked.is_none() {
                         uncollected.push(rev);
@@ -353,9 +258,8 @@ impl Core {
                 unsettled.insert(name.clone(), n);
             }
         }
-        let applied = reportable_applied(fleet.applied, uncollected);
-        let imported: BTreeMap<String, u64> = self
-            .state
+        let applied = reportable_applied(self.applied, uncollected);
+        let imported: BTreeMap<String, u64> = state
             .fleet
             .as_ref()
             .map(|g| {
@@ -367,15 +271,15 @@ impl Core {
             })
             .unwrap_or_default();
         crate::metrics::counters::global().drain_flows_imported(imported.values().sum());
-        if let Some(sets) = fleet.drain_sets.as_ref() {
-            let shared = self.shared_drains();
+        if let Some(sets) = self.drain_sets.as_ref() {
+            let shared = self.shared_drains(state);
             sets.drains.send_if_modified(|d| {
                 let changed = *d != shared;
                 *d = shared;
                 changed
             });
         }
-        fleet.report.send_if_modified(|p| {
+        self.report.send_if_modified(|p| {
             let r = &p.report;
             if r.live_flows == live_flows
                 && r.unsettled == unsettled
@@ -397,5 +301,69 @@ impl Core {
             };
             true
         });
+    }
+
+    /// A draining backend's flows were collected here: they are this node's
+    /// set of the drain, to publish.
+    pub fn share_collected(&self, state: &State, name: &str) {
+        let (Some(tracked), Some(drain), Some(sets)) = (
+            state.tracked.get(name),
+            self.revision_of(name),
+            self.drain_sets.as_ref(),
+        ) else {
+            return;
+        };
+        let set = OwnSet {
+            backend: name.to_owned(),
+            drain,
+            keys: tracked.keys().copied().collect(),
+        };
+        let own = sets.own.clone();
+        // The task publishes a set only while its drain is shared: the
+        // drain is shared from now on, which it learns first.
+        self.publish_report(state);
+        let _ = own.send(set);
+    }
+
+    /// Records another node's imported set: the core follows those flows
+    /// once they show up in this node's flow table.
+    pub fn imported(
+        &self,
+        state: &mut State,
+        backend: String,
+        drain: Revision,
+        keys: Vec<FlowKey>,
+    ) {
+        if self.revision_of(&backend) != Some(drain) {
+            return;
+        }
+        if let Some(gate) = state.fleet.as_mut() {
+            gate.imported
+                .entry(backend)
+                .or_insert_with(|| ImportedFlows::new(drain))
+                .add(keys);
+        }
+        self.publish_report(state);
+    }
+
+    /// The drains whose sets are shared now (see [`SharedDrain`]).
+    fn shared_drains(&self, state: &State) -> SharedDrains {
+        state
+            .model
+            .backends
+            .values()
+            .filter(|b| b.drain.as_ref().is_some_and(|d| d.outcome.is_none()))
+            .filter(|b| state.tracked.contains_key(&b.cfg.name))
+            .filter_map(|b| {
+                let drain = self.revision_of(&b.cfg.name)?;
+                Some((
+                    b.cfg.name.clone(),
+                    SharedDrain {
+                        drain,
+                        backend_id: b.id,
+                    },
+                ))
+            })
+            .collect()
     }
 }

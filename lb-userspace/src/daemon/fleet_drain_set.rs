@@ -24,10 +24,9 @@ use lb_common::flow::FlowKey;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    event_loop::{Core, Msg},
     fleet_agent::FleetLink,
-    fleet_wiring::FleetMsg,
-    flow_jobs::FlowPins,
+    flow_pins::FlowPins,
+    msg::{FleetMsg, Msg},
 };
 use crate::{
     cluster::{FleetStore, model::Revision},
@@ -256,71 +255,4 @@ async fn clean_up(store: &FleetStore, link: &FleetLink, id: &DrainId) -> anyhow:
         }
     }
     Ok(())
-}
-
-impl Core {
-    /// A draining backend's flows were collected here: with `[cluster]`,
-    /// they are this node's set of the drain, to publish.
-    pub(super) fn share_collected(&mut self, name: &str) {
-        let Some(fleet) = self.fleet.as_ref() else {
-            return;
-        };
-        let (Some(tracked), Some(drain), Some(sets)) = (
-            self.state.tracked.get(name),
-            fleet.revision_of(name),
-            fleet.drain_sets.as_ref(),
-        ) else {
-            return;
-        };
-        let set = OwnSet {
-            backend: name.to_owned(),
-            drain,
-            keys: tracked.keys().copied().collect(),
-        };
-        let own = sets.own.clone();
-        // The task publishes a set only while its drain is shared: the
-        // drain is shared from now on, which it learns first.
-        self.fleet_report();
-        let _ = own.send(set);
-    }
-
-    /// Records another node's imported set: the core follows those flows
-    /// once they show up in this node's flow table.
-    pub(super) fn imported(&mut self, backend: String, drain: Revision, keys: Vec<FlowKey>) {
-        let current = self.fleet.as_ref().and_then(|f| f.revision_of(&backend)) == Some(drain);
-        if !current {
-            return;
-        }
-        if let Some(gate) = self.state.fleet.as_mut() {
-            gate.imported
-                .entry(backend)
-                .or_insert_with(|| super::fleet_imported::ImportedFlows::new(drain))
-                .add(keys);
-        }
-        self.fleet_report();
-    }
-
-    /// The drains whose sets are shared now (see [`SharedDrain`]).
-    pub(super) fn shared_drains(&self) -> SharedDrains {
-        let Some(fleet) = self.fleet.as_ref() else {
-            return SharedDrains::new();
-        };
-        self.state
-            .model
-            .backends
-            .values()
-            .filter(|b| b.drain.as_ref().is_some_and(|d| d.outcome.is_none()))
-            .filter(|b| self.state.tracked.contains_key(&b.cfg.name))
-            .filter_map(|b| {
-                let drain = fleet.revision_of(&b.cfg.name)?;
-                Some((
-                    b.cfg.name.clone(),
-                    SharedDrain {
-                        drain,
-                        backend_id: b.id,
-                    },
-                ))
-            })
-            .collect()
-    }
 }

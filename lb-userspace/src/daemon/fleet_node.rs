@@ -12,15 +12,15 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::event_loop::Core;
+use super::{fleet_core::FleetSide, state::State};
 use crate::{
     api::{
-        control::{ControlError, ControlResult},
+        control::{ControlError, ControlResult, NodeAction},
         types::NodeStatus,
     },
     cluster::{
         bgp::BirdControl,
-        decide::{NodeMode, VipServing, vips_to_announce},
+        decide::{VipServing, vips_to_announce},
     },
 };
 
@@ -30,20 +30,15 @@ const ROUTER_CONVERGES: Duration = Duration::from_secs(1);
 /// Time between attempts while BIRD refuses or is unreachable.
 const RETRY: Duration = Duration::from_secs(1);
 
-use crate::api::control::NodeAction;
-
-impl Core {
-    /// The VIPs this node may announce now, handed to the BGP task if they
-    /// changed.
-    pub(super) fn fleet_announce(&mut self) {
-        let Some(fleet) = self.fleet.as_ref() else {
+impl FleetSide {
+    /// The VIPs this node may announce now (from `state`'s data plane),
+    /// handed to the BGP task if they changed.
+    pub fn announce(&self, state: &State) {
+        let Some(announce) = self.announce.as_ref() else {
             return;
         };
-        let Some(announce) = fleet.announce.as_ref() else {
-            return;
-        };
-        let attached = self.state.dataplane.is_some() && !self.state.torn_down;
-        let model = &self.state.model;
+        let attached = state.dataplane.is_some() && !state.torn_down;
+        let model = &state.model;
         let vips: Vec<VipServing> = model
             .vips
             .iter()
@@ -57,7 +52,7 @@ impl Core {
                     .count(),
             })
             .collect();
-        let set = vips_to_announce(attached, fleet.mode(), &vips);
+        let set = vips_to_announce(attached, self.mode(), &vips);
         announce.send_if_modified(|current| {
             if *current == set {
                 return false;
@@ -69,11 +64,8 @@ impl Core {
     }
 
     /// `lb node drain`, `lb node enable`, `lb node` (show).
-    pub(super) fn node_command(&mut self, action: NodeAction) -> ControlResult<NodeStatus> {
-        let fleet = self.fleet.as_mut().ok_or_else(|| {
-            ControlError::Conflict("this daemon runs without [cluster]: it is no fleet node".into())
-        })?;
-        if fleet.announce.is_none() && action != NodeAction::Show {
+    pub fn node_command(&mut self, state: &State, action: NodeAction) -> ControlResult<NodeStatus> {
+        if self.announce.is_none() && action != NodeAction::Show {
             return Err(ControlError::Conflict(
                 "this node has no [cluster.bgp]: it announces nothing, so there is nothing to withdraw".into(),
             ));
@@ -82,60 +74,37 @@ impl Core {
             NodeAction::Show => {}
             NodeAction::Drain => {
                 tracing::info!("node drain: withdrawing every VIP");
-                if !fleet.node_drained {
-                    fleet.node_drained_at = Some(Instant::now());
+                if !self.node_drained {
+                    self.node_drained_at = Some(Instant::now());
                 }
-                fleet.node_drained = true;
+                self.node_drained = true;
             }
             NodeAction::Enable => {
                 tracing::info!("node enable: announcing again");
-                fleet.node_drained = false;
-                fleet.node_drained_at = None;
+                self.node_drained = false;
+                self.node_drained_at = None;
             }
         }
-        self.fleet_announce();
-        Ok(self.node_status())
+        self.announce(state);
+        Ok(self.node_status(state))
     }
 
-    fn node_status(&self) -> NodeStatus {
-        let fleet = self.fleet.as_ref();
-        let mode = fleet.map_or(NodeMode::Serving, super::fleet_core::FleetSide::mode);
-        let announced = fleet
-            .and_then(|f| f.announce.as_ref())
+    fn node_status(&self, state: &State) -> NodeStatus {
+        let announced = self
+            .announce
+            .as_ref()
             .map(|a| a.borrow().iter().map(ToString::to_string).collect())
             .unwrap_or_default();
         NodeStatus {
-            node: fleet.map(|f| f.node.to_string()).unwrap_or_default(),
-            mode: format!("{mode:?}").to_lowercase(),
+            node: self.node.to_string(),
+            mode: format!("{:?}", self.mode()).to_lowercase(),
             announced,
-            live_flows: self
-                .state
-                .model
-                .backends
-                .values()
-                .map(|b| b.live_flows)
-                .sum(),
-            counted_since_drain: fleet.is_some_and(|f| match (f.node_drained_at, f.counted_at) {
+            live_flows: state.model.backends.values().map(|b| b.live_flows).sum(),
+            counted_since_drain: match (self.node_drained_at, self.counted_at) {
                 (Some(drained), Some(counted)) => counted >= drained + ROUTER_CONVERGES,
                 _ => false,
-            }),
+            },
         }
-    }
-
-    /// A whole-table count just arrived.
-    pub(super) fn fleet_counted(&mut self) {
-        if let Some(f) = self.fleet.as_mut() {
-            f.counted_at = Some(Instant::now());
-        }
-        self.fleet_report();
-    }
-
-    /// Shutting down: announce nothing more (the BGP task withdraws).
-    pub(super) fn fleet_leave(&mut self) {
-        if let Some(f) = self.fleet.as_mut() {
-            f.leaving = true;
-        }
-        self.fleet_announce();
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::fleet_core::{FleetGate, drain_view, reportable_applied};
+use super::{
+    fleet_core::reportable_applied,
+    fleet_gate::{FleetGate, drain_view},
+};
 use crate::cluster::model::{NodeName, NodeReport, Revision};
 
 fn node(n: &str) -> NodeName {

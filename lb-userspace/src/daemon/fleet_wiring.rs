@@ -1,98 +1,20 @@
-//! Wiring the fleet (docs/fleet.md) into the daemon: what the core is told
-//! ([`FleetMsg`], one variant of the core's messages), the channels between
-//! the core and the fleet's tasks, and starting those tasks.
+//! Wiring the fleet (docs/fleet.md) into the daemon: the channels between
+//! the core and the fleet's tasks, and starting those tasks. What the core
+//! is told about the fleet is `msg::FleetMsg`.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    net::IpAddr,
-};
+use std::{collections::BTreeSet, net::IpAddr};
 
 use tokio::{sync::watch, task::JoinSet};
 
 use super::{
-    event_loop::{Core, Msg, Reply},
-    fleet_agent::{self, FleetLink, LinkSetter},
-    fleet_core::{Command, FleetDrainView, FleetSide, Published},
+    event_loop::Core,
+    fleet_agent::{self, FleetLink, LinkSetter, Published},
+    fleet_core::FleetSide,
     fleet_drain_set, fleet_node,
+    flow_pins::FlowPins,
+    msg::Msg,
 };
-use crate::{
-    api::{control::NodeAction, types::NodeStatus},
-    cluster::model::{AdminRecord, AdminState, Revision},
-    config::cluster::ClusterConfig,
-};
-
-/// What the core is told about the fleet.
-pub enum FleetMsg {
-    /// The admin state a command should write to etcd (None: nothing to
-    /// write); decided by the core, which owns the state.
-    Plan {
-        name: String,
-        command: Command,
-        reply: Reply<Option<AdminState>>,
-    },
-    /// Admin states from etcd, applied in order; `read_at`: the whole set,
-    /// read at that revision (the node reconciles).
-    Admin {
-        records: Vec<AdminRecord>,
-        read_at: Option<Revision>,
-    },
-    /// The other nodes' side of this node's drains.
-    Counts(BTreeMap<String, FleetDrainView>),
-    /// Connections recorded from another node's set of `backend`'s drain.
-    Imported {
-        backend: String,
-        drain: Revision,
-        keys: Vec<lb_common::flow::FlowKey>,
-    },
-    /// `lb node drain` / `enable` / show.
-    Node {
-        action: NodeAction,
-        reply: Reply<NodeStatus>,
-    },
-}
-
-impl Core {
-    /// A whole-table count of the flows arrived (the fleet's report and
-    /// `lb node drain` follow it).
-    pub(super) fn store_counts(&mut self, counts: &BTreeMap<u32, u64>) {
-        self.state.store_counts(counts);
-        self.fleet_counted();
-    }
-
-    /// After each tick: the report and the VIPs to announce, if changed.
-    pub(super) fn fleet_tick(&mut self) {
-        self.fleet_report();
-        self.fleet_announce();
-    }
-
-    pub(super) fn fleet_msg(&mut self, msg: FleetMsg) {
-        match msg {
-            FleetMsg::Plan {
-                name,
-                command,
-                reply,
-            } => {
-                let _ = reply.send(self.fleet_plan(&name, command));
-            }
-            FleetMsg::Admin { records, read_at } => self.fleet_admin(records, read_at),
-            FleetMsg::Counts(views) => self.fleet_counts(views),
-            FleetMsg::Imported {
-                backend,
-                drain,
-                keys,
-            } => self.imported(backend, drain, keys),
-            FleetMsg::Node { action, reply } => {
-                let _ = reply.send(self.node_command(action));
-            }
-        }
-    }
-}
-
-impl From<FleetMsg> for Msg {
-    fn from(m: FleetMsg) -> Msg {
-        Msg::Fleet(m)
-    }
-}
+use crate::config::cluster::ClusterConfig;
 
 /// The fleet's tasks' ends of the channels, until they are started.
 pub struct FleetStart {
@@ -102,7 +24,7 @@ pub struct FleetStart {
     link: FleetLink,
     announce: Option<watch::Receiver<BTreeSet<IpAddr>>>,
     drain_sets: fleet_drain_set::DrainSetTask,
-    pins: Option<super::flow_jobs::FlowPins>,
+    pins: Option<FlowPins>,
 }
 
 /// With `[cluster]`: gives `core` its side of the fleet.
@@ -128,7 +50,7 @@ pub fn attach(core: &mut Core) -> Option<FleetStart> {
         link,
         announce,
         drain_sets,
-        pins: core.pins.clone(),
+        pins: core.starter.pins.clone(),
     })
 }
 

@@ -17,11 +17,13 @@ use lb_common::{
 };
 
 use super::{
-    flow_jobs::FlowPins,
+    drain,
+    flow_pins::FlowPins,
     live::{self, IdleTimeouts},
+    state::State,
 };
 use crate::api::{
-    control::ControlError,
+    control::{ControlError, ControlResult},
     types::{FlowPage, FlowView},
 };
 
@@ -152,6 +154,39 @@ pub struct FlowLister {
 }
 
 impl FlowLister {
+    /// A snapshot of `state` for a listing of `backend`'s flows (all with None).
+    pub fn new(
+        state: &State,
+        pins: Option<FlowPins>,
+        backend: Option<&str>,
+    ) -> ControlResult<Self> {
+        let model = &state.model;
+        let backend = match backend {
+            Some(name) => Some(
+                model
+                    .backends
+                    .get(name)
+                    .ok_or_else(|| ControlError::UnknownBackend(name.to_string()))?
+                    .id,
+            ),
+            None => None,
+        };
+        Ok(FlowLister {
+            pins: pins.filter(|_| state.dataplane.is_some()),
+            backend,
+            backend_names: state.names_by_id(),
+            vip_names: model
+                .vips
+                .iter()
+                .map(|v| {
+                    let key = (v.cfg.address, v.cfg.port, v.cfg.protocol.number());
+                    (key, v.cfg.name.clone())
+                })
+                .collect(),
+            idle: drain::idle_timeouts(&model.config.daemon),
+        })
+    }
+
     /// Up to `limit` flows after `after`, and how many match in all.
     pub fn page(&self, limit: usize, after: Option<Order>) -> Result<FlowPage, ControlError> {
         let Some(pins) = &self.pins else {

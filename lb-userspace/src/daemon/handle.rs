@@ -8,11 +8,9 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    event_loop::{Msg, Reply},
     fleet_agent::FleetLink,
-    fleet_core::Command,
-    fleet_wiring::FleetMsg,
     flow_list::{self, DEFAULT_PAGE},
+    msg::{Command, FleetMsg, Msg, Reply},
 };
 use crate::{
     api::{

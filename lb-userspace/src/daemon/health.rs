@@ -15,8 +15,9 @@ use tokio::{
 };
 
 use super::{
-    event_loop::Msg,
     model::{Health, Model},
+    msg::Msg,
+    state::State,
 };
 use crate::config::{HealthConfig, HealthKind};
 
@@ -49,6 +50,38 @@ pub fn next_health(current: Health, successes: u32, failures: u32, cfg: &HealthC
         Health::Healthy
     } else {
         current
+    }
+}
+
+/// A run of probe results for `name` applied to `state`: a changed verdict
+/// is logged and written to the maps.
+pub fn probed(
+    state: &mut State,
+    name: &str,
+    addr: SocketAddr,
+    successes: u32,
+    failures: u32,
+    error: Option<&str>,
+) {
+    let Some(b) = state.model.backends.get_mut(name) else {
+        return;
+    };
+    let Some(cfg) = b.cfg.health.as_ref() else {
+        return;
+    };
+    let next = next_health(b.health, successes, failures, cfg);
+    if next == b.health {
+        return;
+    }
+    match error {
+        None => tracing::info!(backend = name, %addr, "health check passing: healthy"),
+        Some(e) => {
+            tracing::warn!(backend = name, %addr, error = %e, "health check failing: unhealthy");
+        }
+    }
+    b.health = next;
+    if let Err(e) = state.apply() {
+        tracing::error!(error = %e, "applying a health change");
     }
 }
 

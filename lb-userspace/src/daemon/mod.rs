@@ -12,10 +12,12 @@ mod actions;
 pub mod clock;
 pub mod drain;
 pub mod event_loop;
+mod exit_watch;
 mod fleet_action;
 mod fleet_agent;
 mod fleet_core;
 mod fleet_drain_set;
+mod fleet_gate;
 mod fleet_imported;
 pub mod fleet_node;
 #[cfg(test)]
@@ -23,19 +25,23 @@ mod fleet_tests;
 mod fleet_wiring;
 pub mod flow_jobs;
 pub mod flow_list;
+pub mod flow_pins;
 pub mod handle;
 mod health;
 mod http1;
 pub mod live;
 pub mod lock;
 pub mod model;
+pub mod msg;
 mod neighbor;
 pub mod notify;
 pub mod persist;
 mod pidfd;
 mod pinned;
+mod rates;
 mod reload;
 mod saver;
+mod sockets;
 pub mod state;
 pub mod sync;
 mod views;
@@ -45,7 +51,6 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use tokio::{
-    net::UnixListener,
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
     task::{JoinHandle, JoinSet},
@@ -53,20 +58,19 @@ use tokio::{
 
 pub use self::flow_jobs::{FULL_COUNT_DUTY, FULL_COUNT_EVERY};
 use self::{
-    event_loop::{Core, Ended, Msg, QUEUE},
-    flow_jobs::FlowPins,
+    event_loop::{Core, Ended},
+    flow_pins::FlowPins,
     handle::CoreHandle,
     lock::{LOCK_DIR, PinLock},
     model::Model,
+    msg::{Msg, QUEUE},
     persist::StateFile,
+    sockets::Sockets,
     state::State,
     sync::Synced,
 };
 use crate::{
-    api::{
-        guard::Access,
-        server::{self, MODE_FULL, MODE_READ_ONLY},
-    },
+    api::{guard::Access, server},
     config::{self, Config},
     dataplane::{Dataplane, OpenOptions, attach::Requested, load::Sizes},
 };
@@ -104,55 +108,6 @@ fn requested(mode: config::XdpMode) -> Requested {
         config::XdpMode::Auto => Requested::Auto,
         config::XdpMode::Native => Requested::Native,
         config::XdpMode::Generic => Requested::Generic,
-    }
-}
-
-/// The control sockets, bound before the data plane is touched.
-struct Sockets {
-    main: (UnixListener, PathBuf),
-    read_only: Option<(UnixListener, PathBuf)>,
-}
-
-impl Sockets {
-    async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let d = &config.daemon;
-        let main = (
-            server::bind(&d.socket, MODE_FULL, None).await?,
-            d.socket.clone(),
-        );
-        let read_only = match &d.read_only_socket {
-            None => None,
-            Some(path) => {
-                let gid = match &d.read_only_socket_group {
-                    None => None,
-                    Some(name) => Some(
-                        nix::unistd::Group::from_name(name)
-                            .with_context(|| format!("looking up group {name}"))?
-                            .with_context(|| {
-                                format!("daemon.read_only_socket_group: no group named {name:?}")
-                            })?
-                            .gid
-                            .as_raw(),
-                    ),
-                };
-                match server::bind(path, MODE_READ_ONLY, gid).await {
-                    Ok(listener) => Some((listener, path.clone())),
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&d.socket);
-                        return Err(e);
-                    }
-                }
-            }
-        };
-        Ok(Self { main, read_only })
-    }
-
-    /// Removes the socket files (a start that failed after binding).
-    fn remove(&self) {
-        let _ = std::fs::remove_file(&self.main.1);
-        if let Some((_, path)) = &self.read_only {
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 
@@ -269,7 +224,7 @@ pub struct Started {
 }
 
 /// A core loop for `state`. `absent_flows`: without a data plane, the flows
-/// each backend has when a drain of it starts (see `Core::absent_flows`).
+/// each backend has when a drain of it starts (see `Starter::absent_flows`).
 pub fn start_core(
     state: State,
     pins: Option<FlowPins>,
@@ -279,7 +234,7 @@ pub fn start_core(
     let (tx, rx) = mpsc::channel(QUEUE);
     let (idle_tx, idle) = watch::channel(drain::idle_timeouts(&state.model.config.daemon));
     let mut core = Core::new(state, tx.clone(), pins, idle_tx);
-    core.absent_flows = absent_flows;
+    core.starter.absent_flows = absent_flows;
     let fleet = fleet_wiring::attach(&mut core);
     let task = tokio::spawn(core.run(rx));
     let handle = CoreHandle::new(tx.clone(), config_path);

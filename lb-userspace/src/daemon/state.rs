@@ -11,12 +11,13 @@ use std::{
 use super::{
     clock::{elapsed_since, unix_now},
     drain,
+    fleet_gate::{FleetGate, local_figures},
     live::{self, Tracked},
     model::{BackendEntry, Model},
     persist::DrainRecord,
+    rates::Rates,
     saver::Saver,
     sync::{self, Synced},
-    views::Rates,
 };
 use crate::{
     api::{
@@ -68,7 +69,7 @@ pub struct State {
     pub started: Instant,
     /// `[cluster]`: the other nodes' side of this node's drains (a drain
     /// completes at the fleet-wide zero); None for one box.
-    pub fleet: Option<super::fleet_core::FleetGate>,
+    pub fleet: Option<FleetGate>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ControlError {
@@ -318,7 +319,7 @@ impl State {
             let step =
                 drain::step_in_fleet(b, tracked, live, elapsed, now_ns, exited, others_settled);
             if self.fleet.is_some() {
-                super::fleet_core::local_figures(b, local);
+                local_figures(b, local);
             }
             changed |= step.changed;
             state_changed |= step.state_changed;

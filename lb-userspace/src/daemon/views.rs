@@ -1,7 +1,6 @@
 //! Views of the daemon's state for the API: status and one backend. Built
-//! from the state on each request, never stored.
-
-use std::{collections::BTreeMap, time::Instant};
+//! from the state on each request, never stored; the rates from the
+//! snapshots the core keeps (`rates.rs`).
 
 use lb_common::{backend::state_name, stats::Counters};
 
@@ -13,39 +12,6 @@ use crate::{
     },
     dataplane::maps::Maps,
 };
-
-/// Counter snapshots, to turn totals into per-second rates.
-#[derive(Default)]
-pub struct Rates {
-    /// (when, packets, new flows) per "vip:<id>" / "backend:<id>": the latest
-    /// two snapshots.
-    snapshots: BTreeMap<String, [(Instant, u64, u64); 2]>,
-}
-
-impl Rates {
-    /// Records a snapshot of `key` (called about once a second by the tick loop).
-    pub fn record(&mut self, key: String, c: &Counters) {
-        let now = (Instant::now(), c.packets, c.new_flows);
-        self.snapshots
-            .entry(key)
-            .and_modify(|s| *s = [s[1], now])
-            .or_insert([now, now]);
-    }
-
-    fn per_s(&self, key: &str) -> (f64, f64) {
-        let Some([a, b]) = self.snapshots.get(key) else {
-            return (0.0, 0.0);
-        };
-        let dt = b.0.duration_since(a.0).as_secs_f64();
-        if dt <= 0.0 {
-            return (0.0, 0.0);
-        }
-        (
-            b.1.saturating_sub(a.1) as f64 / dt,
-            b.2.saturating_sub(a.2) as f64 / dt,
-        )
-    }
-}
 
 fn traffic(c: &Counters, (pps, nps): (f64, f64)) -> Traffic {
     Traffic {

@@ -2,33 +2,51 @@
 //! passes over the flow tables, watching a signalled process. Each runs as
 //! its own task and reports back to the core with a message.
 
+use std::collections::BTreeMap;
+
+use lb_common::flow::FlowKey;
 use tokio::sync::mpsc;
 
 use super::{
     actions, drain,
-    event_loop::{Core, Msg},
+    exit_watch::watch_exit,
     fleet_action,
-    flow_jobs::{self, FlowPins},
+    fleet_core::FleetSide,
+    flow_jobs,
+    flow_pins::FlowPins,
     live::Tracked,
-    pidfd,
-    state::Work,
+    msg::Msg,
+    state::{State, Work},
 };
 
-impl Core {
-    /// Starts the slow work a state change asked for.
-    pub(super) fn start(&mut self, work: Vec<Work>) {
+/// What starting work needs beside the state: the way back to the core and
+/// the flow tables.
+pub struct Starter {
+    /// Handed to the tasks started, to report back.
+    pub tx: mpsc::Sender<Msg>,
+    /// None without a data plane.
+    pub pins: Option<FlowPins>,
+    /// Without a data plane (tests): the flows each backend is given when a
+    /// drain of it starts, in place of a pass over the flow table.
+    pub absent_flows: BTreeMap<String, Vec<FlowKey>>,
+}
+
+impl Starter {
+    /// Starts the slow work a state change asked for. `fleet`: with
+    /// `[cluster]`, where a shutdown action claims its one run.
+    pub fn start(&self, work: Vec<Work>, state: &mut State, mut fleet: Option<&mut FleetSide>) {
         for w in work {
             match w {
-                Work::Action(due) => self.start_action(due),
+                Work::Action(due) => self.start_action(due, state, fleet.as_deref_mut()),
                 Work::Collect {
                     name,
                     backend_id,
                     started_at,
-                } => self.start_collect(name, backend_id, started_at),
-                Work::Forget(keys) => self.blocking("forgetting drain flows", move |pins| {
+                } => self.start_collect(name, backend_id, started_at, state, fleet.as_deref_mut()),
+                Work::Forget(keys) => self.blocking(state, "forgetting drain flows", move |pins| {
                     flow_jobs::forget(pins, &keys)
                 }),
-                Work::ForceOff(keys) => self.blocking("forcing flows off", move |pins| {
+                Work::ForceOff(keys) => self.blocking(state, "forcing flows off", move |pins| {
                     flow_jobs::force_off(pins, &keys)
                 }),
                 Work::WatchExit { name, pid } => {
@@ -39,9 +57,8 @@ impl Core {
         }
     }
 
-    fn start_action(&mut self, due: drain::Due) {
-        let address = self
-            .state
+    fn start_action(&self, due: drain::Due, state: &State, fleet: Option<&mut FleetSide>) {
+        let address = state
             .model
             .backends
             .get(&due.backend)
@@ -49,7 +66,7 @@ impl Core {
         let tx = self.tx.clone();
         // In a fleet, a drain's shutdown action runs once, on the node that
         // wins its claim.
-        if let Some(fleet) = self.fleet.as_mut()
+        if let Some(fleet) = fleet
             && due.kind == crate::api::types::ActionKind::Shutdown
             && let Some(drain) = fleet.revision_of(&due.backend)
         {
@@ -78,8 +95,15 @@ impl Core {
         });
     }
 
-    fn start_collect(&mut self, name: String, backend_id: u32, started_at: f64) {
-        let Some(pins) = self.pins.clone().filter(|_| self.state.dataplane.is_some()) else {
+    fn start_collect(
+        &self,
+        name: String,
+        backend_id: u32,
+        started_at: f64,
+        state: &mut State,
+        fleet: Option<&mut FleetSide>,
+    ) {
+        let Some(pins) = self.pins.clone().filter(|_| state.dataplane.is_some()) else {
             // No data plane: the flows it was given, seen just now.
             let now = super::live::monotonic_ns();
             let flows = self.absent_flows.get(&name).into_iter().flatten().map(|k| {
@@ -93,11 +117,11 @@ impl Core {
                 (*k, info)
             });
             let tracked = Tracked::from_flows(backend_id, flows);
-            let work = self.state.collected(&name, started_at, tracked);
-            self.start(work);
+            let work = state.collected(&name, started_at, tracked);
+            self.start(work, state, fleet);
             return;
         };
-        let idle = drain::idle_timeouts(&self.state.model.config.daemon);
+        let idle = drain::idle_timeouts(&state.model.config.daemon);
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let collected =
@@ -125,10 +149,11 @@ impl Core {
     /// Runs `job` on the flow tables in a blocking task (if there are tables).
     fn blocking(
         &self,
+        state: &State,
         what: &'static str,
         job: impl FnOnce(&FlowPins) -> anyhow::Result<()> + Send + 'static,
     ) {
-        let Some(pins) = self.pins.clone().filter(|_| self.state.dataplane.is_some()) else {
+        let Some(pins) = self.pins.clone().filter(|_| state.dataplane.is_some()) else {
             return;
         };
         tokio::task::spawn_blocking(move || {
@@ -136,36 +161,5 @@ impl Core {
                 tracing::error!(error = %format!("{e:#}"), "{what}");
             }
         });
-    }
-}
-
-/// Tells the core when the process `pid` (the target of `name`'s shutdown
-/// signal) exits. A pidfd that cannot be opened because the process is gone
-/// means it exited; any other failure means we cannot tell, and the drain
-/// then ends by its flows or its deadline.
-pub(super) async fn watch_exit(
-    tx: mpsc::Sender<Msg>,
-    name: String,
-    pid: u32,
-    fd: Option<std::os::fd::OwnedFd>,
-) {
-    let fd = match fd.map_or_else(|| pidfd::open(pid), Ok) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-            let _ = tx.send(Msg::ProcessExited { backend: name, pid }).await;
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(backend = name, pid, error = %e, "cannot watch the signalled process for its exit");
-            return;
-        }
-    };
-    match pidfd::exited(fd).await {
-        Ok(()) => {
-            let _ = tx.send(Msg::ProcessExited { backend: name, pid }).await;
-        }
-        Err(e) => {
-            tracing::warn!(backend = name, pid, error = %e, "cannot watch the signalled process for its exit");
-        }
     }
 }
