@@ -1,6 +1,7 @@
-//! The core loop: the one task that owns the daemon's [`State`]. The control
-//! API, the health checkers, the flow counter and the signal handler send it
-//! messages; its timers tick the drains. Handling a message only changes the
+//! The core loop: the one task that owns the daemon's [`State`] (and, with
+//! `[cluster]`, its [`FleetSide`]). The control API, the health checkers, the
+//! flow counter, the fleet's tasks and the signal handler send it messages
+//! (`msg.rs`); its timers tick the drains. Handling a message only changes the
 //! state and writes a few map entries; anything slow (table scans, actions,
 //! MAC lookups) is started as its own task, which reports back with a
 //! message. So nothing can stall a drain's flip, and no lock exists to
