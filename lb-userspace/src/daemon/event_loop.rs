@@ -47,7 +47,7 @@ pub enum Ended {
 pub struct Core {
     pub state: State,
     /// Starts the slow work the state asks for; holds the way back here.
-    pub starter: Starter,
+    pub(super) starter: Starter,
     idle: watch::Sender<IdleTimeouts>,
     health: JoinSet<()>,
     resolving: bool,
