@@ -21,11 +21,15 @@ use crate::{
     access::{self, AccessEntry},
     client::{self, Request},
     gunicorn::{self, App, DRAIN_PATH},
+    host::Host,
     netns::Netns,
     paths,
     proc::{Proc, Registry},
-    topology::Host,
 };
+
+/// How long a backend may take to answer /health after start (two Python
+/// workers importing FastAPI take 1-2 s on these machines).
+pub const BACKEND_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Gunicorn's `--graceful-timeout`: how long workers get to finish after
 /// SIGTERM. [`Backend::stop_gracefully`] waits a little longer.
@@ -349,7 +353,7 @@ impl Backend {
     pub fn restart(&self) -> Result<()> {
         self.stop_gracefully()?;
         self.start()?;
-        self.wait_ready(crate::topology::BACKEND_READY_TIMEOUT)
+        self.wait_ready(BACKEND_READY_TIMEOUT)
     }
 
     /// Sends the drain notice as lb does, from the LB namespace
