@@ -15,21 +15,19 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use serde::Deserialize;
 
 use crate::{
     access::{self, AccessEntry},
     client::{self, Request},
-    gunicorn::{self, App, DRAIN_PATH},
+    gunicorn::{self, App, DRAIN_PATH, Event, GRACEFUL_TIMEOUT},
+    host::Host,
     netns::Netns,
-    paths,
-    proc::{Proc, Registry},
-    topology::Host,
+    proc::{Proc, Registry, tail},
 };
 
-/// Gunicorn's `--graceful-timeout`: how long workers get to finish after
-/// SIGTERM. [`Backend::stop_gracefully`] waits a little longer.
-pub const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a backend may take to answer /health after start (two Python
+/// workers importing FastAPI take 1-2 s on these machines).
+pub const BACKEND_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Backend {
     name: String,
@@ -194,49 +192,12 @@ impl Backend {
         // A stale pid file would point lb's shutdown action at a dead (or
         // recycled) pid. (lb_drain's flag dies with the process group.)
         let _ = std::fs::remove_file(self.pid_file());
-        let app_kind = self.app();
-        let app = paths::app_dir();
-        let gunicorn = paths::gunicorn()?;
-        let (gunicorn, conf, pid) = (
-            gunicorn.to_string_lossy(),
-            app.join("gunicorn_conf.py"),
-            self.pid_file(),
-        );
-        let (conf, pid, app_s) = (
-            conf.to_string_lossy(),
-            pid.to_string_lossy(),
-            app.to_string_lossy(),
-        );
-        let workers = gunicorn::WORKERS.to_string();
-        let port = self.port();
-        let (bind4, bind6) = (format!("0.0.0.0:{port}"), format!("[::]:{port}"));
-        let mut args: Vec<&str> = vec![
-            &gunicorn,
-            "-c",
-            &conf,
-            "--chdir",
-            &app_s,
-            "-w",
-            &workers,
-            "--graceful-timeout",
-            "30",
-            "--keep-alive",
-            "5",
-            "--pid",
-            &pid,
-            "--error-logfile",
-            "-",
-            "--log-level",
-            "info",
-            "-b",
-            &bind4,
-        ];
-        if self.host.ipv6.is_some() {
-            args.extend(["-b", bind6.as_str()]);
-        }
-        args.extend(app_kind.args());
+        let app = self.app();
+        let args =
+            gunicorn::command_line(app, self.port(), self.host.ipv6.is_some(), &self.pid_file())?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = self.ns.exec(&args);
-        cmd.envs(app_kind.env().iter().copied())
+        cmd.envs(app.env().iter().copied())
             .env("LB_BACKEND_NAME", &self.name)
             .env("LB_ACCESS_LOG", self.access_log_path())
             .env("LB_EVENTS_LOG", self.events_path())
@@ -349,7 +310,7 @@ impl Backend {
     pub fn restart(&self) -> Result<()> {
         self.stop_gracefully()?;
         self.start()?;
-        self.wait_ready(crate::topology::BACKEND_READY_TIMEOUT)
+        self.wait_ready(BACKEND_READY_TIMEOUT)
     }
 
     /// Sends the drain notice as lb does, from the LB namespace
@@ -420,33 +381,11 @@ impl Backend {
 
     /// Every master event ("ready", "sigterm", "exit").
     pub fn events(&self) -> Result<Vec<Event>> {
-        let p = self.events_path();
-        match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(t
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
-        }
+        gunicorn::events(&self.events_path())
     }
 
     /// The last `lines` lines of its Gunicorn log.
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log_path(), lines)
     }
-}
-
-/// A line of the events log (`lab/app/gunicorn_conf.py`).
-#[derive(Clone, Debug, Deserialize)]
-pub struct Event {
-    pub event: String,
-    pub t: f64,
-    pub pid: u32,
-}
-
-pub(crate) fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -13,9 +13,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 use crate::{
-    backend::tail,
     netns::{self, Netns},
-    proc::{Proc, Registry},
+    proc::{Proc, Registry, tail},
 };
 
 /// A running BIRD; killed on drop.

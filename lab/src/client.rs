@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow};
 
-use crate::{netns::Netns, topology::Lab};
+use crate::netns::Netns;
 
 /// What to send.
 #[derive(Clone, Debug)]
@@ -212,18 +212,6 @@ impl InFlight {
 
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
-    }
-}
-
-impl Lab {
-    /// Sends `req` from the client namespace.
-    pub fn request(&self, req: &Request) -> Result<Response> {
-        send(self.client_ns(), req)
-    }
-
-    /// Starts `req` from the client namespace in the background.
-    pub fn spawn_request(&self, req: Request) -> InFlight {
-        spawn(self.client_ns(), req)
     }
 }
 

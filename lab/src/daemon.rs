@@ -18,11 +18,10 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 use crate::{
-    backend::tail,
     config::{ConfigSpec, LbConfig},
     guard,
     netns::{self, Netns},
-    proc::{Proc, Registry},
+    proc::{Proc, Registry, tail},
     topology::Lab,
 };
 

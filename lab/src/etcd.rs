@@ -17,10 +17,9 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::{
-    backend::tail,
     guard::{self, Cleanup},
     netns::{self, Netns},
-    proc::{Proc, Registry},
+    proc::{Proc, Registry, tail},
 };
 
 /// etcd's client port.

@@ -31,8 +31,10 @@ use crate::{
     bird::{self, Bird, Speaker},
     config::ConfigSpec,
     etcd::{self, Etcd},
+    host::Host,
     netns::Netns,
-    topology::{Front, Host, Lab, LabSpec},
+    topology::{Lab, LabSpec},
+    up::Front,
 };
 
 /// The protocol name stem of lb's static routes in every node's BIRD.
@@ -221,7 +223,7 @@ impl Fleet {
         )?;
         let router = lab.router.clone().context("the fleet lab has a router")?;
         let etcd_ns = add_namespace(&lab, "etcd")?;
-        let etcd_host = segment_host(&etcd_ns, "lab-etcd", ETCD_HOST, spec.ipv6);
+        let etcd_host = Host::on_segment(&etcd_ns, "lab-etcd", ETCD_HOST, spec.ipv6);
         lab.plug(&etcd_ns, &etcd_host, "sw-etcd")?;
         let etcd = Etcd::start(
             etcd_ns,
@@ -239,7 +241,7 @@ impl Fleet {
                 (lab.lb_ns_arc(), lab.lb_host.clone())
             } else {
                 let ns = add_namespace(&lab, &format!("lb{i}"))?;
-                let host = segment_host(&ns, &format!("lab-lb{i}"), node_host(i), spec.ipv6);
+                let host = Host::on_segment(&ns, &format!("lab-lb{i}"), node_host(i), spec.ipv6);
                 lab.plug(&ns, &host, &format!("sw-lb{i}"))?;
                 ns.sysctl(&[("net.ipv4.ip_forward", "0")])?;
                 (ns, host)
@@ -412,16 +414,6 @@ fn add_namespace(lab: &Lab, role: &str) -> Result<Arc<Netns>> {
     let name = format!("{}-{role}", lab.tag());
     lab.cleanup.add_namespace(&name);
     Ok(Arc::new(Netns::create(&name)?))
-}
-
-fn segment_host(ns: &Netns, iface: &str, h: u8, ipv6: bool) -> Host {
-    Host {
-        ns: ns.name().to_owned(),
-        iface: iface.to_owned(),
-        ipv4: addr::v4(h),
-        ipv6: ipv6.then(|| addr::v6(h)),
-        mac: addr::mac(h),
-    }
 }
 
 fn speaker(host: &Host) -> Speaker {

@@ -1,10 +1,14 @@
 //! The Gunicorn side of a lab backend: which app it serves with which
-//! workers (its command line), and what its log says about the workers and
-//! the lb_drain package (integrations/python) inside them.
+//! workers (its command line), the master's events log, and what its log
+//! says about the workers and the lb_drain package (integrations/python)
+//! inside them.
 
-use std::{collections::BTreeSet, path::Path};
+use std::{collections::BTreeSet, path::Path, time::Duration};
 
-use crate::addr;
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+use crate::{addr, paths};
 
 /// The path of the drain notice endpoint that lb_drain serves, and that the
 /// lab's `on_drain` action calls.
@@ -12,6 +16,48 @@ pub const DRAIN_PATH: &str = "/lb/drain";
 
 /// Worker processes per backend.
 pub const WORKERS: usize = 2;
+
+/// Gunicorn's `--graceful-timeout`: how long workers get to finish after
+/// SIGTERM. [`crate::Backend::stop_gracefully`] waits a little longer.
+pub const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gunicorn's command line: `app` on `port` (of IPv6 too with `ipv6`),
+/// [`WORKERS`] workers, its pid written to `pid_file`, its log on stderr.
+pub(crate) fn command_line(
+    app: App,
+    port: u16,
+    ipv6: bool,
+    pid_file: &Path,
+) -> Result<Vec<String>> {
+    let text = |p: &Path| p.to_string_lossy().into_owned();
+    let dir = paths::app_dir();
+    let mut args: Vec<String> = vec![
+        text(&paths::gunicorn()?),
+        "-c".into(),
+        text(&dir.join("gunicorn_conf.py")),
+        "--chdir".into(),
+        text(&dir),
+        "-w".into(),
+        WORKERS.to_string(),
+        "--graceful-timeout".into(),
+        GRACEFUL_TIMEOUT.as_secs().to_string(),
+        "--keep-alive".into(),
+        "5".into(),
+        "--pid".into(),
+        text(pid_file),
+        "--error-logfile".into(),
+        "-".into(),
+        "--log-level".into(),
+        "info".into(),
+        "-b".into(),
+        format!("0.0.0.0:{port}"),
+    ];
+    if ipv6 {
+        args.extend(["-b".into(), format!("[::]:{port}")]);
+    }
+    args.extend(app.args().iter().map(|a| (*a).to_owned()));
+    Ok(args)
+}
 
 /// What a backend's Gunicorn serves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +95,26 @@ impl App {
 /// keep their own address, and get 403).
 pub(crate) fn drain_allow() -> String {
     format!("{},{}", addr::v4(addr::LB_HOST), addr::v6(addr::LB_HOST))
+}
+
+/// A line of the master's events log (written by `lab/app/gunicorn_conf.py`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Event {
+    pub event: String,
+    pub t: f64,
+    pub pid: u32,
+}
+
+/// Every event in the log at `path` (none before the first start).
+pub(crate) fn events(path: &Path) -> Result<Vec<Event>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// The worker pids Gunicorn booted ("Booting worker with pid: N").

@@ -24,6 +24,7 @@ pub mod etcd;
 pub mod fleet;
 pub mod guard;
 pub mod gunicorn;
+pub mod host;
 pub mod load;
 pub mod netns;
 pub mod paths;
@@ -31,6 +32,7 @@ pub mod proc;
 mod router;
 pub mod stale;
 pub mod topology;
+mod up;
 mod wiring;
 
 pub use access::AccessEntry;
@@ -41,10 +43,11 @@ pub use daemon::{Daemon, RunAs};
 pub use etcd::{Etcd, EtcdLab};
 pub use fleet::{Fleet, FleetNode, FleetSpec};
 pub use gunicorn::{App, DRAIN_PATH};
+pub use host::Host;
 pub use load::{LoadResult, LoadRun, LoadSpec, Tool};
 pub use netns::Netns;
 pub use stale::remove_stale;
-pub use topology::{Host, Lab, LabSpec};
+pub use topology::{Lab, LabSpec};
 
 /// True when running as root (everything here needs it). Tests use it to
 /// skip with a message instead of failing on an unprivileged machine.

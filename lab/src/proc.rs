@@ -20,6 +20,14 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
+/// The last `lines` lines of the log at `path` (empty if there is none),
+/// for the error that says why a started process failed.
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// The processes a lab started (weak: the owner's handle decides lifetime).
 pub type Registry = Arc<Mutex<Vec<Weak<Mutex<Child>>>>>;
 

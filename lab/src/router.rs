@@ -15,12 +15,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Context as _, Result};
 
-use crate::{
-    addr,
-    netns::Netns,
-    topology::{Host, Lab},
-    wiring::offloads_off,
-};
+use crate::{addr, host::Host, netns::Netns, topology::Lab, wiring::offloads_off};
 
 /// The client's link (TEST-NET-1): router .1, client .2.
 const CLIENT_LINK_PREFIX_LEN: u8 = 24;
@@ -46,14 +41,8 @@ pub(crate) fn client_host(client: &Netns, ipv6: bool) -> Host {
 }
 
 /// The router's own place on the segment.
-pub(crate) fn router_host(router: &Netns, ipv6: bool) -> Host {
-    Host {
-        ns: router.name().to_owned(),
-        iface: "lab-router".into(),
-        ipv4: addr::v4(addr::CLIENT_HOST),
-        ipv6: ipv6.then(|| addr::v6(addr::CLIENT_HOST)),
-        mac: addr::mac(addr::CLIENT_HOST),
-    }
+fn router_host(router: &Netns, ipv6: bool) -> Host {
+    Host::on_segment(router, "lab-router", addr::CLIENT_HOST, ipv6)
 }
 
 impl Lab {

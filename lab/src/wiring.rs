@@ -10,11 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, ensure};
 
-use crate::{
-    addr,
-    netns::Netns,
-    topology::{Host, Lab},
-};
+use crate::{addr, host::Host, netns::Netns, topology::Lab};
 
 pub(crate) const BRIDGE: &str = "lab-br";
 

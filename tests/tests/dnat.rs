@@ -69,7 +69,17 @@ fn dnat_spreads_over_backends_that_see_the_client_and_keeps_flows_across_a_daemo
     println!("30 GETs on VIP: {v4:?}; 30 on VIP6: {v6:?}");
     assert_eq!((v4.len(), v6.len()), (3, 3), "{v4:?} {v6:?}");
     let client = lab.client_host();
-    let from = seen_from(&lab, since);
+    // A backend logs a request once its response is sent, so the last
+    // lines may land just after the client has its answer: wait for all 60
+    // (bounded), then check what they say.
+    let from = poll(
+        "the 60 GETs in the access logs",
+        Duration::from_secs(5),
+        || {
+            let from = seen_from(&lab, since);
+            (from.len() >= 60).then_some(from)
+        },
+    );
     let count = |ip: IpAddr| from.iter().filter(|a| a.ip() == ip).count();
     assert_eq!(
         (

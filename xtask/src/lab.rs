@@ -159,7 +159,7 @@ pub(crate) fn restart_exited_backends(lab: &Lab) -> Result<()> {
             b.name()
         );
         b.start()?;
-        match b.wait_ready(lb_lab::topology::BACKEND_READY_TIMEOUT) {
+        match b.wait_ready(lb_lab::backend::BACKEND_READY_TIMEOUT) {
             Ok(()) => println!("[demo] {} is up again", b.name()),
             Err(e) => println!("[demo] {} did not come back: {e:#}", b.name()),
         }

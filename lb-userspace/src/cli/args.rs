@@ -5,9 +5,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
-/// The control socket the CLI talks to by default: the daemon's default.
-pub use crate::config::DEFAULT_SOCKET;
-
 /// `--config FILE` of the commands that read the config file.
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
@@ -47,7 +44,8 @@ pub struct Cli {
         global = true,
         value_name = "PATH",
         env = "LB_SOCKET",
-        default_value = DEFAULT_SOCKET
+        // The daemon's own default, so both find each other unconfigured.
+        default_value = crate::config::DEFAULT_SOCKET
     )]
     pub socket: PathBuf,
 

@@ -16,7 +16,7 @@ use std::{
     process::ExitCode,
 };
 
-pub use args::{Cli, Command, ConfigArg, DEFAULT_SOCKET, DrainArgs, Output};
+pub use args::{Cli, Command, ConfigArg, DrainArgs, Output};
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
 

@@ -3,11 +3,11 @@
 //! drain never discovers at run time that its action cannot work.
 
 use super::{
+    check::Checked,
     error::Problem,
     locate::KeyPath,
     model::{Action, DEFAULT_HTTP_METHOD, PidSource, Signal},
     raw::RawAction,
-    validate::Checked,
 };
 
 /// Linux's `PID_MAX_LIMIT`. Larger values would turn negative in kill(2) and

@@ -3,6 +3,7 @@
 
 use super::{
     action::action,
+    check::{Checked, at_least_one, check_address, check_name, nonzero},
     error::Problem,
     locate::KeyPath,
     model::{
@@ -11,7 +12,6 @@ use super::{
         DEFAULT_WEIGHT, HealthConfig, HealthKind, MAX_WEIGHT, VipConfig,
     },
     raw::{RawBackend, RawHealth},
-    validate::{Checked, at_least_one, check_address, check_name, nonzero},
 };
 
 pub(super) fn backend(raw: RawBackend, vip: &VipConfig, at: &KeyPath) -> Checked<BackendConfig> {

@@ -18,7 +18,7 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-use super::{duration::Dur, error::Problem, locate::KeyPath, validate::Checked};
+use super::{check::Checked, duration::Dur, error::Problem, locate::KeyPath};
 use crate::cluster::{
     bgp::BirdControl,
     lease::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL},

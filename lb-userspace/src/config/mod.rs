@@ -26,9 +26,16 @@
 //! fills in defaults and checks what types cannot (uniqueness, families,
 //! ranges), naming the offending key; only then is the text parsed again with
 //! spans ([`locate`]) to turn a key path or an offset into a line.
+//!
+//! Imports run one way. At the bottom, [`model`] (what the daemon reads) and
+//! [`raw`] (what serde reads), which check nothing, and [`check`] (the checks
+//! several sections share); above them one checker per section
+//! ([`action`], [`backend`], [`cluster`], [`nat`]); [`validate`] on top,
+//! checking `[daemon]` and calling the others in file order.
 
 mod action;
 mod backend;
+mod check;
 pub mod cluster;
 pub mod duration;
 mod error;
@@ -44,9 +51,9 @@ mod validate;
 use std::path::Path;
 
 pub use action::MAX_PID;
+pub use check::MAX_NAME_LEN;
 pub use error::ConfigError;
 pub use model::*;
-pub use validate::MAX_NAME_LEN;
 
 /// Where commands that take `--config` look when it is not given and
 /// `$LB_CONFIG` is not set.

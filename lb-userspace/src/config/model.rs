@@ -22,11 +22,8 @@ pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/lb";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lb";
 pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_mins(2);
 pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_MAX_FLOWS: u32 = lb_common::maps::DEFAULT_MAX_FLOWS;
-pub const DEFAULT_MAX_DRAIN_FLOWS: u32 = lb_common::maps::DEFAULT_MAX_DRAIN_FLOWS;
-pub const DEFAULT_MAX_VIPS: u32 = lb_common::maps::DEFAULT_MAX_VIPS;
-pub const DEFAULT_MAX_BACKENDS: u32 = lb_common::maps::DEFAULT_MAX_BACKENDS;
-pub const DEFAULT_MAGLEV_SIZE: u32 = lb_common::maglev::DEFAULT_MAGLEV_SIZE;
+// The map sizes' defaults (`max_flows`, `max_vips`, ...) are the data
+// plane's own, in `lb_common::maps` and `lb_common::maglev`.
 pub const DEFAULT_HEALTH_CONCURRENCY: usize = 64;
 pub const DEFAULT_WEIGHT: u32 = 1;
 /// Largest backend weight: keeps weighted Maglev shares meaningful at M = 65537.
@@ -51,7 +48,7 @@ pub struct Config {
     pub cluster: Option<super::cluster::ClusterConfig>,
     /// The NAT sources and ports resolved on the host (`refs::load_on_host`);
     /// empty when the file was only parsed.
-    pub nat: super::nat::NatHost,
+    pub nat: NatHost,
 }
 
 impl Config {
@@ -70,6 +67,31 @@ impl Config {
         self.vips
             .iter()
             .flat_map(|v| v.backends.iter().map(move |b| (v, b)))
+    }
+}
+
+/// What NAT uses on this host, resolved where the interface is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatHost {
+    /// The source addresses NAT'd connections use, of each family some NAT
+    /// VIP needs (IPv4 first, then IPv6, each in file order); empty without
+    /// a NAT VIP.
+    pub sources: Vec<IpAddr>,
+    /// The source ports handed out, `port_min..=port_max`: outside the
+    /// kernel's ephemeral range, so a translation never takes the 4-tuple of
+    /// one of the host's own connections (health checks go to the same
+    /// backends from the same address). 0..=0 without a NAT VIP.
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+impl NatHost {
+    /// The sources of `addr`'s family.
+    pub fn of_family(&self, addr: IpAddr) -> impl Iterator<Item = IpAddr> + '_ {
+        self.sources
+            .iter()
+            .copied()
+            .filter(move |a| a.is_ipv4() == addr.is_ipv4())
     }
 }
 

@@ -3,55 +3,17 @@
 //! and, where the interface is known (daemon start, reload, `lb check`),
 //! against the interface's own addresses ([`resolve`]).
 
-use std::{fmt, net::IpAddr};
+use std::net::IpAddr;
 
 use lb_common::nat::NAT_SOURCES_PER_FAMILY;
-use serde::{
-    Deserialize,
-    de::{self, SeqAccess, Visitor},
-};
 
 use super::{
+    check::{Checked, check_address},
     error::Problem,
     locate::KeyPath,
-    model::{Config, Forward},
-    validate::{Checked, check_address},
+    model::{Config, Forward, NatHost},
+    raw::AddrList,
 };
-
-/// `nat_source = "203.0.113.2"` or `nat_source = ["203.0.113.2", "2001:db8::2"]`.
-#[derive(Debug, Default)]
-pub(super) struct AddrList(pub Vec<IpAddr>);
-
-impl<'de> Deserialize<'de> for AddrList {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct AddrsVisitor;
-        impl<'de> Visitor<'de> for AddrsVisitor {
-            type Value = AddrList;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"an IP address like "203.0.113.2", or a list of them"#)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<AddrList, E> {
-                parse(v).map(|a| AddrList(vec![a]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AddrList, A::Error> {
-                let mut addrs = Vec::new();
-                while let Some(text) = seq.next_element::<String>()? {
-                    addrs.push(parse(&text)?);
-                }
-                Ok(AddrList(addrs))
-            }
-        }
-        d.deserialize_any(AddrsVisitor)
-    }
-}
-
-fn parse<E: de::Error>(text: &str) -> Result<IpAddr, E> {
-    text.parse().map_err(|_| {
-        E::custom(format!(
-            r#"expected an IP address like "203.0.113.2" or "2001:db8::2", got {text:?}"#
-        ))
-    })
-}
 
 /// `daemon.nat_source` as written: unicast addresses, each once.
 pub(super) fn sources(raw: Option<AddrList>, at: &KeyPath) -> Checked<Vec<IpAddr>> {
@@ -144,21 +106,6 @@ pub(super) fn check_families(config: &Config) -> Checked<()> {
     Ok(())
 }
 
-/// What NAT uses on this host, resolved where the interface is known.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NatHost {
-    /// The source addresses NAT'd connections use, of each family some NAT
-    /// VIP needs (IPv4 first, then IPv6, each in file order); empty without
-    /// a NAT VIP.
-    pub sources: Vec<IpAddr>,
-    /// The source ports handed out, `port_min..=port_max`: outside the
-    /// kernel's ephemeral range, so a translation never takes the 4-tuple of
-    /// one of the host's own connections (health checks go to the same
-    /// backends from the same address). 0..=0 without a NAT VIP.
-    pub port_min: u16,
-    pub port_max: u16,
-}
-
 /// The kernel's default `net.ipv4.ip_local_port_range`.
 pub const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
 
@@ -179,16 +126,6 @@ pub fn port_range(ephemeral: (u16, u16)) -> Option<(u16, u16)> {
         .flatten()
         .filter(|r| len(r) >= MIN_NAT_PORTS)
         .max_by_key(len)
-}
-
-impl NatHost {
-    /// The sources of `addr`'s family.
-    pub fn of_family(&self, addr: IpAddr) -> impl Iterator<Item = IpAddr> + '_ {
-        self.sources
-            .iter()
-            .copied()
-            .filter(move |a| a.is_ipv4() == addr.is_ipv4())
-    }
 }
 
 /// An address the interface may source routed traffic from: not IPv6

@@ -7,17 +7,20 @@
 //! parsed here already, so their errors carry the value's exact span.
 
 use std::{
+    fmt,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
 };
 
-use serde::Deserialize;
+use serde::{
+    Deserialize,
+    de::{self, SeqAccess, Visitor},
+};
 
 use super::{
     duration::Dur,
     mac::Mac,
     model::{Forward, HealthKind, OnUnhealthy, Protocol, ShutdownWhen, XdpMode},
-    nat::AddrList,
 };
 
 #[derive(Debug, Deserialize)]
@@ -107,4 +110,39 @@ pub(super) struct RawAction {
     pub command: Option<Vec<String>>,
     pub http: Option<String>,
     pub method: Option<String>,
+}
+
+/// `nat_source = "203.0.113.2"` or `nat_source = ["203.0.113.2", "2001:db8::2"]`.
+#[derive(Debug, Default)]
+pub(super) struct AddrList(pub Vec<IpAddr>);
+
+impl<'de> Deserialize<'de> for AddrList {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AddrsVisitor;
+        impl<'de> Visitor<'de> for AddrsVisitor {
+            type Value = AddrList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an IP address like "203.0.113.2", or a list of them"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AddrList, E> {
+                parse_addr(v).map(|a| AddrList(vec![a]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AddrList, A::Error> {
+                let mut addrs = Vec::new();
+                while let Some(text) = seq.next_element::<String>()? {
+                    addrs.push(parse_addr(&text)?);
+                }
+                Ok(AddrList(addrs))
+            }
+        }
+        d.deserialize_any(AddrsVisitor)
+    }
+}
+
+fn parse_addr<E: de::Error>(text: &str) -> Result<IpAddr, E> {
+    text.parse().map_err(|_| {
+        E::custom(format!(
+            r#"expected an IP address like "203.0.113.2" or "2001:db8::2", got {text:?}"#
+        ))
+    })
 }

@@ -10,8 +10,7 @@ use std::{net::IpAddr, os::unix::fs::MetadataExt as _, path::Path};
 use super::{
     error::{ConfigError, Problem},
     locate::KeyPath,
-    model::{Action, Config, PidSource},
-    nat::NatHost,
+    model::{Action, Config, NatHost, PidSource},
 };
 
 /// What the checks ask of the host, so tests can answer for it.

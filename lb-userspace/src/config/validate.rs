@@ -5,26 +5,28 @@
 //! Checks stop at the first problem, in file order as far as possible, so the
 //! message always points at one place to fix.
 
-use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::Duration};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+
+use lb_common::{
+    maglev::DEFAULT_MAGLEV_SIZE,
+    maps::{DEFAULT_MAX_BACKENDS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_VIPS},
+};
 
 use super::{
     backend::backend,
+    check::{Checked, at_least_one, check_address, check_name, nonzero},
+    cluster::cluster,
     error::Problem,
     locate::KeyPath,
     model::{
-        Config, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_MAGLEV_SIZE,
-        DEFAULT_MAX_BACKENDS, DEFAULT_MAX_DRAIN_FLOWS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_VIPS,
-        DEFAULT_PIN_ROOT, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_UDP_IDLE_TIMEOUT,
-        DaemonConfig, Protocol, VipConfig,
+        Config, DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_HEALTH_CONCURRENCY, DEFAULT_PIN_ROOT,
+        DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_UDP_IDLE_TIMEOUT, DaemonConfig, NatHost,
+        Protocol, VipConfig,
     },
+    nat,
     raw::{RawConfig, RawDaemon},
 };
 use crate::maglev::is_prime;
-
-pub(super) type Checked<T> = Result<T, Problem>;
-
-/// Longest name accepted (names appear in metrics labels and CLI output).
-pub const MAX_NAME_LEN: usize = 64;
 
 pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
     let root = KeyPath::root();
@@ -120,15 +122,15 @@ pub(super) fn validate(raw: RawConfig) -> Checked<Config> {
     }
     let cluster = raw
         .cluster
-        .map(|c| super::cluster::cluster(c, &root.key("cluster")))
+        .map(|c| cluster(c, &root.key("cluster")))
         .transpose()?;
     let config = Config {
         daemon,
         vips,
         cluster,
-        nat: Default::default(),
+        nat: NatHost::default(),
     };
-    super::nat::check_families(&config)?;
+    nat::check_families(&config)?;
     Ok(config)
 }
 
@@ -220,7 +222,7 @@ fn daemon(raw: RawDaemon, at: &KeyPath) -> Checked<DaemonConfig> {
             None => None,
             given => Some(path(given, "read_only_socket", "")?),
         },
-        nat_source: super::nat::sources(raw.nat_source, &at.key("nat_source"))?,
+        nat_source: nat::sources(raw.nat_source, &at.key("nat_source"))?,
         read_only_socket_group: match raw.read_only_socket_group {
             Some(_) if !has_read_only_socket => {
                 return Err(Problem::new(
@@ -255,20 +257,6 @@ fn valid_group(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// A name the CLI can take as an argument: `[A-Za-z0-9._-]{1,64}`.
-pub(super) fn check_name(name: &str, at: &KeyPath) -> Checked<()> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok) {
-        return Err(Problem::new(
-            at.clone(),
-            format!(
-                "expected a name of 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 . _ -, got {name:?}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The rules of the kernel's `dev_valid_name`.
 fn check_interface(name: &str, at: &KeyPath) -> Checked<()> {
     let bad = name.is_empty()
@@ -289,47 +277,10 @@ fn check_interface(name: &str, at: &KeyPath) -> Checked<()> {
     Ok(())
 }
 
-/// Addresses that can be a VIP or a backend: the data plane stores IPv4 as
-/// IPv4-mapped IPv6, so a mapped address written as IPv6 would alias an IPv4 one.
-pub(super) fn check_address(addr: IpAddr, at: &KeyPath) -> Checked<()> {
-    let why = match addr {
-        a if a.is_unspecified() => "the unspecified address",
-        a if a.is_multicast() => "a multicast address",
-        IpAddr::V4(a) if a.is_broadcast() => "the broadcast address",
-        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
-            "an IPv4-mapped IPv6 address (write the IPv4 address)"
-        }
-        _ => return Ok(()),
-    };
-    Err(Problem::new(
-        at.clone(),
-        format!("expected a unicast IP address, got {addr} ({why})"),
-    ))
-}
-
 /// `addr:port/proto`, IPv6 in brackets.
 fn endpoint(addr: IpAddr, port: u16, proto: Protocol) -> String {
     match addr {
         IpAddr::V4(a) => format!("{a}:{port}/{proto}"),
         IpAddr::V6(a) => format!("[{a}]:{port}/{proto}"),
-    }
-}
-
-pub(super) fn nonzero(v: Option<Duration>, default: Duration, at: &KeyPath) -> Checked<Duration> {
-    match v {
-        Some(Duration::ZERO) => Err(Problem::new(
-            at.clone(),
-            "expected a duration > 0, got \"0s\"",
-        )),
-        Some(d) => Ok(d),
-        None => Ok(default),
-    }
-}
-
-pub(super) fn at_least_one(v: Option<u32>, default: u32, at: &KeyPath) -> Checked<u32> {
-    match v {
-        Some(0) => Err(Problem::new(at.clone(), "expected at least 1, got 0")),
-        Some(n) => Ok(n),
-        None => Ok(default),
     }
 }

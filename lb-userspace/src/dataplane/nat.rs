@@ -17,7 +17,7 @@ use lb_common::{
 };
 
 use super::map_source::{MapsError, PinnedMaps, Source as _, ctx};
-use crate::config::nat::NatHost;
+use crate::config::NatHost;
 
 /// The shortest reuse delay of a source port: a backend that closed first
 /// keeps the 4-tuple in TIME_WAIT for 60 s (Linux), and a SYN on it before
