@@ -11,14 +11,14 @@ mod render;
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context as _, Result, ensure};
-use lb_lab::{BackendOpts, ConfigSpec, LbConfig};
+use lb_lab::{BackendOpts, ConfigSpec, LbConfig, nginx::Nginx, scenario};
 use serde::{Deserialize, Serialize};
 
 use self::procedure::{LOADS, LONG_KEY, Procedure, RunFigures, Setup};
 pub use self::render::render;
 use crate::{
     Ctx,
-    e2e::{nginx::Nginx, setup},
+    e2e::setup,
     report::RunInfo,
     stats::{Summary, median, round},
 };
@@ -171,9 +171,9 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(RUNS);
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let lab = setup::lab("bench-drain")?;
-    setup::client_tw_reuse(&lab)?;
+    scenario::client_tw_reuse(&lab)?;
     let nginx = Nginx::start(
         &lab,
         lab.lb_ns(),
@@ -182,7 +182,7 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
         &[80],
     )?;
     let (mut daemon, _mode) =
-        setup::start_daemon(&lab, &lb, LbConfig::render(&lab, &lb_spec(false)))?;
+        scenario::start_daemon(&lab, &lb, LbConfig::render(&lab, &lb_spec(false)))?;
     let mut figures: BTreeMap<Procedure, Vec<RunFigures>> = BTreeMap::new();
     let result = (|| -> Result<()> {
         let mut idle_config = false;
@@ -349,7 +349,7 @@ fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: R
                 procedure::LONG_EACH,
                 procedure::LONG_PATHS.join(" and ")
             ),
-            nginx: setup::nginx_version(),
+            nginx: scenario::nginx_version(),
         },
         nginx: get(Procedure::Nginx),
         lb: get(Procedure::Lb),

@@ -13,7 +13,6 @@ pub mod cpu;
 pub mod load;
 mod measure;
 pub mod nat;
-pub mod nginx;
 mod peer;
 mod render;
 pub mod setup;
@@ -21,6 +20,7 @@ pub mod setup;
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Result;
+use lb_lab::scenario;
 use serde::{Deserialize, Serialize};
 
 pub use self::render::render;
@@ -231,10 +231,10 @@ pub const KEYS: &[(&str, &str)] = &[
 pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     let started = Instant::now();
     crate::xdp::ensure_stats_off()?;
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let lab = setup::lab("bench-e2e")?;
-    setup::client_checksums(&lab)?;
-    setup::client_tw_reuse(&lab)?;
+    scenario::client_checksums(&lab)?;
+    scenario::client_tw_reuse(&lab)?;
     let (trivial, proxy) = measure::start_nginx(&lab)?;
     // LB_BENCH_E2E_ROUNDS / LB_BENCH_E2E_SECONDS: shorter runs while
     // working on the bench; the report says what ran.
@@ -498,7 +498,7 @@ fn summarize(
                 .iter()
                 .map(|l| (l.key().to_owned(), l.connections()))
                 .collect(),
-            nginx: setup::nginx_version(),
+            nginx: scenario::nginx_version(),
             xdp_modes: modes
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))

@@ -4,12 +4,15 @@
 use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use anyhow::{Context as _, Result};
-use lb_lab::{ConfigSpec, Lab};
+use lb_lab::{
+    ConfigSpec, Lab,
+    nginx::{self, Nginx},
+    scenario,
+};
 
 use super::{
     cpu,
     load::{self, Load, Measured, Watch},
-    nginx::{self, Nginx},
     peer::PeerPass,
     setup::{self, STACK_PORT, STATIC_PORT, STREAM_OFFSET},
 };
@@ -285,7 +288,8 @@ fn scenario_block(
                 xdp_mode: if native { "native" } else { "generic" }.into(),
                 ..ConfigSpec::default()
             };
-            let (daemon, mode) = setup::start_daemon(lab, lb, setup::lb_config(lab, &spec, true))?;
+            let (daemon, mode) =
+                scenario::start_daemon(lab, lb, setup::lb_config(lab, &spec, true))?;
             modes.insert(scenario.key(), mode);
             let result = (|| {
                 let link = daemon.pin_root().join(lab.lb_iface()).join("link");
@@ -301,9 +305,9 @@ fn scenario_block(
                 };
                 all_loads(lab, scenario, plan, &watch)
             })();
-            setup::stop_daemon(lab, daemon)?;
+            scenario::stop_daemon(lab, daemon)?;
             drop(peer);
-            setup::wait_no_xdp(lab, lab.switch_ns().name(), super::peer::PORT)?;
+            scenario::wait_no_xdp(lab, lab.switch_ns().name(), super::peer::PORT)?;
             result
         }
         Scenario::LbNat => super::nat::block(lab, lb, plan, modes),

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use lb_lab::{ConfigSpec, Lab, LbConfig};
+use lb_lab::{ConfigSpec, Lab, LbConfig, scenario};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -106,7 +106,7 @@ pub fn block(
     modes: &mut BTreeMap<&'static str, String>,
 ) -> Result<Block> {
     let _kernel = KernelForNat::on(lab)?;
-    let (daemon, mode) = setup::start_daemon(lab, lb, config(lab))?;
+    let (daemon, mode) = scenario::start_daemon(lab, lb, config(lab))?;
     modes.insert(Scenario::LbNat.key(), mode);
     let result = (|| {
         let link = daemon.pin_root().join(lab.lb_iface()).join("link");
@@ -119,7 +119,7 @@ pub fn block(
         };
         all_loads(lab, Scenario::LbNat, plan, &watch)
     })();
-    setup::stop_daemon(lab, daemon)?;
+    scenario::stop_daemon(lab, daemon)?;
     result
 }
 

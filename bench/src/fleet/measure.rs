@@ -9,7 +9,9 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
-use lb_lab::{BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time};
+use lb_lab::{
+    BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time, scenario,
+};
 use lb_userspace::api::types::{DrainOutcome, DrainStatus};
 
 use super::{
@@ -18,7 +20,6 @@ use super::{
 };
 use crate::{
     Ctx,
-    e2e::setup,
     stats::{Summary, median, round},
 };
 
@@ -31,7 +32,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(6);
 
 pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     let started = Instant::now();
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let fleet = Fleet::up(FleetSpec {
         prefix: "bench-fleet".into(),
         backends: 3,
