@@ -14,6 +14,7 @@ pub mod load;
 mod measure;
 pub mod nat;
 mod peer;
+mod plan;
 mod render;
 pub mod setup;
 
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use self::render::render;
 use self::{
     load::{Load, Measured},
-    measure::{Kind, Plan, Runs, Scenario},
+    plan::{Kind, Plan, Runs, Scenario},
 };
 use crate::{
     Ctx,

@@ -16,8 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Lab, Netns, proc::Proc};
 use anyhow::{Context as _, Result, bail, ensure};
+
+use crate::{Lab, Netns, proc::Proc};
 
 /// Where Debian's dynamic modules live; the stream module is
 /// `libnginx-mod-stream`.

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::report::Report;
 use crate::{
     report::{Md, f},
     stats::Summary,
@@ -90,10 +89,14 @@ fn row(name: &str, what: &str, c: &NatFigures) -> [String; 7] {
     ]
 }
 
-pub fn render(r: &Report, md: &mut Md) {
-    let Some(n) = &r.nat else {
-        return;
-    };
+/// The DSR figures the NAT section compares with, from the rounds of the
+/// other cases.
+pub struct DsrFigures<'a> {
+    pub established: Option<&'a Summary>,
+    pub new_flow_net: Option<&'a Summary>,
+}
+
+pub fn render(n: &NatReport, dsr: &DsrFigures, md: &mut Md) {
     let m = &n.method;
     md.line("### NAT forwarding (`forward = \"nat\"`)");
     md.blank();
@@ -161,10 +164,8 @@ pub fn render(r: &Report, md: &mut Md) {
         f(n.refs.floor_flow_ns.median, 1),
         f(n.refs.floor_stats_ns.median, 1),
         f(n.refs.floor_flow_stats_ns.median, 1),
-        r.ns.get("established")
-            .map_or("–".into(), |s| f(s.median, 1)),
-        r.ns.get("new_flow_net")
-            .map_or("–".into(), |s| f(s.median, 1)),
+        dsr.established.map_or("–".into(), |s| f(s.median, 1)),
+        dsr.new_flow_net.map_or("–".into(), |s| f(s.median, 1)),
     ));
     md.blank();
     md.line("Keys of the NAT cases:");

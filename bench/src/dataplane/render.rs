@@ -4,6 +4,7 @@ use super::{
     described::{CASES, RATIOS},
     findings::{render_lru, render_misses},
     lookup::{med, over, ratio, stat},
+    nat_report::{self, DsrFigures},
     report::Report,
 };
 use crate::report::{Md, f};
@@ -240,7 +241,13 @@ pub fn render(r: &Report, md: &mut Md) {
         &rows,
     );
 
-    super::nat_report::render(r, md);
+    if let Some(nat) = &r.nat {
+        let dsr = DsrFigures {
+            established: r.ns.get("established"),
+            new_flow_net: r.ns.get("new_flow_net"),
+        };
+        nat_report::render(nat, &dsr, md);
+    }
 
     md.line("### The flow table: one LRU list or one per CPU");
     md.blank();

@@ -15,7 +15,6 @@ use lb_lab::{
     nginx::{self, Nginx},
 };
 
-
 /// The backend every run drains.
 pub const TARGET: &str = "web-2";
 /// Seconds the loads run; the drain command comes once web-2 has served some

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     cpu,
     load::{Load, Measured, Watch},
-    measure::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
+    plan::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
     setup::{self, STATIC_PORT},
 };
 use crate::{

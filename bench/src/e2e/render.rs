@@ -5,7 +5,7 @@ use std::path::Path;
 use super::{
     KindReport, Report,
     load::Load,
-    measure::{Kind, Scenario},
+    plan::{Kind, Scenario},
 };
 use crate::{
     Part,
