@@ -14,6 +14,7 @@ mod drain;
 mod e2e;
 mod fleet;
 mod flowtable;
+mod keys;
 mod machine;
 mod maglev;
 mod packet;
@@ -106,16 +107,15 @@ impl Part {
     }
 
     /// The part's JSON keys and what each holds.
-    pub fn keys(self) -> Vec<(&'static str, &'static str)> {
-        let parts: &[&[(&'static str, &'static str)]] = match self {
-            Part::Dataplane => &[dataplane::report::KEYS],
-            Part::Maglev => &[maglev::KEYS],
-            Part::E2e => &[e2e::KEYS, e2e::nat::KEYS],
-            Part::Drain => &[drain::KEYS],
-            Part::Flowtable => &[flowtable::KEYS],
-            Part::Fleet => &[fleet::KEYS, fleet::drain_set::KEYS],
-        };
-        parts.concat()
+    pub fn keys(self) -> &'static [keys::Keys] {
+        match self {
+            Part::Dataplane => &[keys::DATAPLANE],
+            Part::Maglev => &[keys::MAGLEV],
+            Part::E2e => &[keys::E2E, keys::E2E_NAT],
+            Part::Drain => &[keys::DRAIN],
+            Part::Flowtable => &[keys::FLOWTABLE],
+            Part::Fleet => &[keys::FLEET, keys::FLEET_DRAIN_SET],
+        }
     }
 
     /// Whether the part needs root (BPF programs and maps, namespaces).

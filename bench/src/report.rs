@@ -12,7 +12,11 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::{Part, machine::Machine};
+use crate::{
+    Part,
+    keys::{self, Keys},
+    machine::Machine,
+};
 
 /// When, how and where a part ran; every part's object has it under `run`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -25,20 +29,6 @@ pub struct RunInfo {
     /// Wall time the part took, in seconds.
     pub seconds: f64,
 }
-
-/// Keys of [`RunInfo`], documented once for every part.
-pub const RUN_KEYS: &[(&str, &str)] = &[
-    (
-        "<part>.run.date",
-        "UTC date of the run that produced the part's figures",
-    ),
-    ("<part>.run.command", "the command that produced them"),
-    (
-        "<part>.run.machine.{cpu,cores,kernel,memory_mib,mitigations}",
-        "CPU model (/proc/cpuinfo), online CPUs, `uname -r`, MemTotal in MiB, the kernel's spectre_v2 and spec_rstack_overflow mitigations (they tax every call and return)",
-    ),
-    ("<part>.run.seconds", "wall time of the part, in seconds"),
-];
 
 /// The merged results of every part that ever ran.
 pub struct Results(Map<String, Value>);
@@ -114,12 +104,13 @@ impl Md {
     }
 
     /// The table documenting a part's JSON keys.
-    pub fn keys(&mut self, keys: &[(&str, &str)]) {
-        let rows: Vec<[String; 2]> = keys
-            .iter()
-            .map(|(k, v)| [format!("`{k}`"), (*v).to_owned()])
-            .collect();
-        self.table(["key", "meaning"], &rows);
+    pub fn keys(&mut self, tables: &[Keys]) {
+        self.line("| key | meaning |");
+        self.line("|---|---|");
+        for t in tables {
+            self.0.push_str(t.rows());
+        }
+        self.blank();
     }
 
     /// The run line of a part.
@@ -204,7 +195,7 @@ pub fn render(results: &Results) -> String {
         if part.render(results, &mut md) {
             md.line("### Keys");
             md.blank();
-            md.keys(&part.keys());
+            md.keys(part.keys());
         } else {
             md.line(format!(
                 "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
@@ -212,12 +203,12 @@ pub fn render(results: &Results) -> String {
                 part.name()
             ));
             md.blank();
-            md.keys(&part.keys());
+            md.keys(part.keys());
         }
     }
     md.line("## Keys common to every part");
     md.blank();
-    md.keys(RUN_KEYS);
+    md.keys(&[keys::RUN]);
     md.0
 }
 
@@ -245,69 +236,12 @@ pub fn sample_run() -> RunInfo {
     }
 }
 
-/// Every leaf path of a JSON value, with `<...>` where `keys` documents a
-/// family (used by the tests that hold the documentation to the output).
-#[cfg(test)]
-pub fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                leaf_paths(&format!("{prefix}.{k}"), v, out);
-            }
-        }
-        _ => out.push(prefix.to_owned()),
-    }
-}
-
-/// True if documented key pattern `pattern` covers `path`: segments match
-/// literally, `<x>` matches any one segment, `{a,b}` any of the listed ones.
-#[cfg(test)]
-pub fn covers(pattern: &str, path: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = path.split('.').collect();
-    p.len() == k.len()
-        && p.iter().zip(&k).all(|(p, k)| {
-            if p.starts_with('<') && p.ends_with('>') {
-                true
-            } else if let Some(alts) = p.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                alts.split(',').any(|a| a == *k)
-            } else {
-                p == k
-            }
-        })
-}
-
-/// Fails naming every leaf of `value` that `keys` (plus [`RUN_KEYS`]) does not
-/// document.
-#[cfg(test)]
-pub fn assert_documented(part: &str, value: &Value, keys: &[(&str, &str)]) {
-    let mut paths = Vec::new();
-    leaf_paths(part, value, &mut paths);
-    let undocumented: Vec<&String> = paths
-        .iter()
-        .filter(|p| {
-            !keys.iter().any(|(k, _)| covers(k, p))
-                && !RUN_KEYS
-                    .iter()
-                    .any(|(k, _)| covers(&k.replace("<part>", part), p))
-        })
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "undocumented keys: {undocumented:?}"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn patterns() {
-        assert!(covers("a.<x>.c", "a.b.c"));
-        assert!(covers("a.{b,d}.c", "a.d.c"));
-        assert!(!covers("a.{b,d}.c", "a.e.c"));
-        assert!(!covers("a.b", "a.b.c"));
         assert_eq!(anchor("1. Data plane: cost"), "1-data-plane-cost");
     }
 }

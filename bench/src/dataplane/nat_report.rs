@@ -58,25 +58,6 @@ pub struct NatRefs {
     pub floor_flow_stats_ns: Summary,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "dataplane.nat.{request,reply,new_flow}.{net_ns,p50_ns,stats_ns}.{median,min,max}",
-        "NAT (IPv4 TCP): an established request, the backend's reply, a new client's SYN (port allocation): ns per packet by the test-run time net of the per-call overhead; the median call (overhead in); by the run-time statistics",
-    ),
-    (
-        "dataplane.nat.{request,reply,new_flow}.{vs_floor,vs_floor_flow}.{median,min,max}",
-        "per-round ratios of the NAT case's net ns over floor and over floor_flow",
-    ),
-    (
-        "dataplane.nat.refs.{floor_ns,floor_flow_ns,per_call_overhead_ns,floor_stats_ns,floor_flow_stats_ns}.{median,min,max}",
-        "the references measured in the NAT rounds, and the per-call overhead subtracted",
-    ),
-    (
-        "dataplane.nat.method.{calls,rounds,stats_rounds,port_min,port_max,backends}",
-        "calls per case and round, rounds (test-run time, statistics), the source-port range, NAT backends",
-    ),
-];
-
 fn row(name: &str, what: &str, c: &NatFigures) -> [String; 7] {
     [
         format!("`{name}`"),
@@ -170,13 +151,13 @@ pub fn render(n: &NatReport, dsr: &DsrFigures, md: &mut Md) {
     md.blank();
     md.line("Keys of the NAT cases:");
     md.blank();
-    md.keys(KEYS);
+    md.keys(&[crate::keys::DATAPLANE_NAT]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::assert_documented;
+    use crate::keys::assert_documented;
 
     #[test]
     fn nat_keys_are_documented_and_render() {
@@ -213,6 +194,6 @@ mod tests {
             },
         };
         let v = serde_json::json!({ "nat": serde_json::to_value(&n).unwrap() });
-        assert_documented("dataplane", &v, KEYS);
+        assert_documented("dataplane", &v, &[crate::keys::DATAPLANE_NAT]);
     }
 }

@@ -153,21 +153,6 @@ pub struct NatE2e {
     pub xdp_vs_nginx_worst: f64,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "e2e.nat.{rps_vs_direct,cpu_vs_direct,rps_vs_dsr,xdp_ns_per_request,xdp_runs_per_request,xdp_vs_nginx_http,xdp_vs_nginx_stream}.{keepalive,fresh}.{median,min,max}",
-        "lb NAT (`lb_nat`, generic XDP, VIP `static` on `forward = \"nat\"`), trivial backends, per load: requests/s and whole-machine CPU per request over direct, requests/s over lb DSR, the XDP program's run time and runs per request in both directions, and that run time over the Nginx HTTP and stream proxies' workers' CPU per request (per-round ratios)",
-    ),
-    (
-        "e2e.nat.rps_vs_direct_worst",
-        "the smaller of the two loads' median requests/s ratios over direct (target at least 0.95)",
-    ),
-    (
-        "e2e.nat.xdp_vs_nginx_worst",
-        "the largest median of lb NAT's XDP CPU per request over a Nginx proxy's workers', both proxies and loads (target at most 0.1)",
-    ),
-];
-
 fn ratios(
     runs: &Runs,
     a: Scenario,
@@ -329,5 +314,5 @@ pub fn render(n: &NatE2e, md: &mut Md) {
     md.blank();
     md.line("Keys of this section:");
     md.blank();
-    md.keys(KEYS);
+    md.keys(&[crate::keys::E2E_NAT]);
 }

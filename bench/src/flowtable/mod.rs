@@ -109,70 +109,6 @@ pub struct Drain {
     pub full_count_duty: u32,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("flowtable.memory.source", "where the byte counts come from"),
-    (
-        "flowtable.memory.possible_cpus",
-        "CPUs each per-CPU map holds a copy for",
-    ),
-    (
-        "flowtable.memory.maps.<map>.{kind,entries,key_size,value_size,bytes}",
-        "each map of `lb` at the default sizes: type, max entries, key and value bytes, memory in bytes",
-    ),
-    (
-        "flowtable.memory.total_bytes",
-        "all of `lb`'s maps together",
-    ),
-    ("flowtable.eviction.capacity", "FLOWS max entries (default)"),
-    (
-        "flowtable.eviction.filled",
-        "entries after inserting `capacity` flows in order from user space",
-    ),
-    (
-        "flowtable.eviction.touched",
-        "flows that then got one packet through `lb` (every 10th)",
-    ),
-    (
-        "flowtable.eviction.inserted",
-        "new flows (SYNs through `lb`) into the full table",
-    ),
-    (
-        "flowtable.eviction.{untouched_by_group,touched_by_group}",
-        "share of the fill still present at the end, per tenth of the fill (oldest first), untouched and touched flows",
-    ),
-    (
-        "flowtable.eviction.{untouched_survived,touched_survived,new_present}",
-        "share of the untouched and of the touched flows still present; share of the new flows present",
-    ),
-    ("flowtable.eviction.entries_after", "entries at the end"),
-    (
-        "flowtable.drain.flows",
-        "flows in FLOWS for the drain figures",
-    ),
-    ("flowtable.drain.rounds", "rounds timed"),
-    (
-        "flowtable.drain.{for_each_flow_ms,count_by_backend_ms,collect_ms,per_entry_scan_ms}.{median,min,max}",
-        "ms for one pass over the table: batched read, live count per backend, a draining backend's flows collected, and the entry-by-entry read",
-    ),
-    (
-        "flowtable.drain.full_count_every_s",
-        "how often, at most, the daemon counts the whole table (`FULL_COUNT_EVERY`), seconds",
-    ),
-    (
-        "flowtable.drain.full_count_duty",
-        "the daemon waits at least this many times a pass's duration before the next (`FULL_COUNT_DUTY`)",
-    ),
-    (
-        "flowtable.drain.record_10k_ms.{median,min,max}",
-        "ms to record a draining backend's 10,000 flows in DRAIN_FLOWS (`Maps::record_drain_flows`, once when a drain starts)",
-    ),
-    (
-        "flowtable.drain.{refresh_1k_ms,refresh_10k_ms}.{median,min,max}",
-        "ms for `Tracked::refresh` of a draining backend with 1,000 and 10,000 flows (the per-tick cost of a drain)",
-    ),
-    ("flowtable.plots", "PNG files under docs/bench"),
-];
-
 pub fn run(ctx: &Ctx) -> Result<Report> {
     let started = Instant::now();
     let mut lb = Lb::load()?;
@@ -199,7 +135,10 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Md, Results, assert_documented, sample_run};
+    use crate::{
+        keys::assert_documented,
+        report::{Md, Results, sample_run},
+    };
 
     #[test]
     fn every_key_is_documented_and_the_section_renders() {
@@ -250,7 +189,11 @@ mod tests {
             },
             plots: vec!["flowtable_eviction.png".into()],
         };
-        assert_documented("flowtable", &serde_json::to_value(&r).unwrap(), KEYS);
+        assert_documented(
+            "flowtable",
+            &serde_json::to_value(&r).unwrap(),
+            &[crate::keys::FLOWTABLE],
+        );
         let mut md = Md(String::new());
         render(
             &r,
