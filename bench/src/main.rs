@@ -21,6 +21,7 @@ mod packet;
 mod plot;
 mod report;
 mod stats;
+mod template;
 mod xdp;
 
 use std::{
@@ -150,7 +151,12 @@ impl Part {
             Part::Drain => drain::render(results, md),
             Part::Flowtable => results
                 .get(self)
-                .map(|r| flowtable::render(&r, results, md))
+                .map(|r| {
+                    let insert = results
+                        .get::<dataplane::report::Report>(Part::Dataplane)
+                        .and_then(|d| flowtable::InsertCost::of(&d));
+                    flowtable::render(&r, insert.as_ref(), md);
+                })
                 .is_some(),
             Part::Fleet => fleet::render(results, md),
         }

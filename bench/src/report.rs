@@ -6,7 +6,7 @@
 //! others as they were, and the whole Markdown file is rendered from the
 //! merged JSON, so both files always agree.
 
-use std::{fmt::Write as _, fs, path::Path};
+use std::{fs, path::Path};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -115,22 +115,43 @@ impl Md {
 
     /// The run line of a part.
     pub fn run(&mut self, run: &RunInfo) {
-        let _ = write!(
-            self.0,
-            "Measured {} with `{}` in {} s on {}.\n\n",
-            run.date,
-            run.command,
-            // A part under ten seconds (Maglev) would otherwise read "0 s".
-            f(run.seconds, usize::from(run.seconds < 10.0)),
-            run.machine.line()
-        );
+        self.line(run.line());
+        self.blank();
     }
 
     /// A plot, if the part made one.
     pub fn image(&mut self, alt: &str, file: &str) {
-        self.line(format!("![{alt}](bench/{file})"));
-        self.blank();
+        self.0.push_str(&images(alt, &[file.to_owned()]));
     }
+}
+
+impl RunInfo {
+    /// The run line of a part.
+    pub fn line(&self) -> String {
+        format!(
+            "Measured {} with `{}` in {} s on {}.",
+            self.date,
+            self.command,
+            // A part under ten seconds (Maglev) would otherwise read "0 s".
+            f(self.seconds, usize::from(self.seconds < 10.0)),
+            self.machine.line()
+        )
+    }
+}
+
+/// A table with a header row, for a template (no blank line after it).
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut md = Md(String::new());
+    md.table(header, rows);
+    md.0.trim_end().to_owned()
+}
+
+/// The part's plots, each a paragraph.
+pub fn images(alt: &str, files: &[String]) -> String {
+    files
+        .iter()
+        .map(|file| format!("![{alt}](bench/{file})\n\n"))
+        .collect()
 }
 
 /// A number with `digits` decimals.
