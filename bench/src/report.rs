@@ -16,6 +16,7 @@ use crate::{
     Part,
     keys::{self, Keys},
     machine::Machine,
+    template::fill,
 };
 
 /// When, how and where a part ran; every part's object has it under `run`.
@@ -55,14 +56,19 @@ impl Results {
         serde_json::from_value(self.0.get(part.name())?.clone()).ok()
     }
 
-    /// A raw value by dotted path, e.g. `dataplane.ns.new_flow_full_net.median`.
-    pub fn path(&self, dotted: &str) -> Option<&Value> {
-        let mut parts = dotted.split('.');
-        let mut v = self.0.get(parts.next()?)?;
-        for p in parts {
-            v = v.get(p)?;
+    /// Whether the part ran (its figures may be of an older shape).
+    pub fn has(&self, part: Part) -> bool {
+        self.0.contains_key(part.name())
+    }
+
+    /// When, how and where the part ran.
+    pub fn run_info(&self, part: Part) -> Option<RunInfo> {
+        /// The one field every part's figures have.
+        #[derive(Deserialize)]
+        struct Ran {
+            run: RunInfo,
         }
-        Some(v)
+        self.get::<Ran>(part).map(|r| r.run)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -165,72 +171,56 @@ pub fn f(x: f64, digits: usize) -> String {
 
 /// Renders the whole report from the merged results.
 pub fn render(results: &Results) -> String {
-    let mut md = Md(String::new());
-    md.line("# Benchmarks");
-    md.blank();
-    md.line(
-        "Written by `cargo xtask bench [PART...]` (the `lb-bench` crate) from \
-         `benchmarks.json`; do not edit by hand. Parts: `dataplane`, `maglev`, `e2e`, \
-         `drain`, `flowtable`, `fleet`; none means all. A run rewrites the parts it ran and keeps \
-         the others' figures, each with the date, command and machine it came from.",
-    );
-    md.blank();
-    md.line(
-        "These machines are shared and noisy, so the figures that matter are ratios \
-         measured side by side: every case of a part runs in each round, rounds are \
-         interleaved, and a ratio is the median of the per-round ratios (at least 5 \
-         rounds). Absolute figures vary from run to run; the range over rounds is given \
-         with each.",
-    );
-    md.blank();
     let mut machines: Vec<String> = Part::ALL
         .iter()
-        .filter_map(|p| results.path(&format!("{}.run.machine", p.name())))
-        .filter_map(|m| serde_json::from_value::<Machine>(m.clone()).ok())
-        .map(|m| m.line())
+        .filter_map(|&p| results.run_info(p))
+        .map(|run| run.machine.line())
         .collect();
     machines.dedup();
-    if !machines.is_empty() {
-        md.line(format!("Machine: {}.", machines.join("; ")));
-        md.blank();
-    }
-    md.line("## Contents");
-    md.blank();
+    let contents: String = Part::ALL
+        .iter()
+        .map(|&part| {
+            let status = if results.has(part) {
+                ""
+            } else {
+                " (not measured yet)"
+            };
+            format!("- [{}](#{}){status}\n", part.title(), anchor(part.title()))
+        })
+        .collect();
+    let mut sections = Md(String::new());
     for part in Part::ALL {
-        let status = if results.path(part.name()).is_some() {
-            ""
+        sections.line(format!("## {}", part.title()));
+        sections.blank();
+        if part.render(results, &mut sections) {
+            sections.line("### Keys");
         } else {
-            " (not measured yet)"
-        };
-        md.line(format!(
-            "- [{}](#{}){status}",
-            part.title(),
-            anchor(part.title())
-        ));
-    }
-    md.line("- [Keys common to every part](#keys-common-to-every-part)");
-    md.blank();
-    for part in Part::ALL {
-        md.line(format!("## {}", part.title()));
-        md.blank();
-        if part.render(results, &mut md) {
-            md.line("### Keys");
-            md.blank();
-            md.keys(part.keys());
-        } else {
-            md.line(format!(
-                "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
-                 in `benchmarks.json` will be:",
-                part.name()
+            sections.0.push_str(&fill(
+                include_str!("../templates/not_measured.md"),
+                &[("part", part.name().to_owned())],
             ));
-            md.blank();
-            md.keys(part.keys());
         }
+        sections.blank();
+        sections.keys(part.keys());
     }
-    md.line("## Keys common to every part");
-    md.blank();
-    md.keys(&[keys::RUN]);
-    md.0
+    let mut run_keys = Md(String::new());
+    run_keys.keys(&[keys::RUN]);
+    fill(
+        include_str!("../templates/benchmarks.md"),
+        &[
+            (
+                "machines",
+                if machines.is_empty() {
+                    String::new()
+                } else {
+                    format!("Machine: {}.\n\n", machines.join("; "))
+                },
+            ),
+            ("contents", contents),
+            ("sections", sections.0),
+            ("run_keys", run_keys.0.trim_end().to_owned()),
+        ],
+    )
 }
 
 /// GitHub's anchor of a heading.
