@@ -1,7 +1,7 @@
 //! Part 1's section of the report: method, targets, figures, cases, ratios.
 
 use super::{
-    described::{CASES, RATIOS},
+    described::{CASES, compares},
     findings::{render_lru, render_misses},
     lookup::{med, over, ratio, stat},
     nat_report::{self, DsrFigures},
@@ -203,11 +203,8 @@ pub fn render(r: &Report, md: &mut Md) {
 
     md.line("### Cases");
     md.blank();
-    let rows: Vec<[String; 3]> = CASES
-        .iter()
-        .map(|(c, p, d)| [format!("`{c}`"), format!("`{p}`"), (*d).to_owned()])
-        .collect();
-    md.table(["case", "program", "frame, path and proof"], &rows);
+    md.0.push_str(CASES);
+    md.blank();
 
     md.line("### Ratios");
     md.blank();
@@ -215,10 +212,7 @@ pub fn render(r: &Report, md: &mut Md) {
         .ratios
         .iter()
         .map(|(name, s)| {
-            let what = RATIOS
-                .iter()
-                .find(|(n, _)| n.split(", ").any(|n| n == name))
-                .map_or("", |(_, w)| w);
+            let what = compares(name);
             [
                 format!("`{name}`"),
                 f(s.median, 3),
