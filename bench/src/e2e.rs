@@ -69,6 +69,13 @@ pub struct Report {
     pub plots: Vec<String>,
 }
 
+/// Connections per load process, for each load.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Connections {
+    pub keepalive: u32,
+    pub fresh: u32,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Method {
     pub rounds: u32,
@@ -76,7 +83,7 @@ pub struct Method {
     /// Load processes per run.
     pub processes: u32,
     /// Connections per process, by load.
-    pub connections: BTreeMap<String, u32>,
+    pub connections: Connections,
     pub nginx: String,
     /// The XDP mode each lb scenario ran in, as the daemon reported it.
     pub xdp_modes: BTreeMap<String, String>,
@@ -415,10 +422,10 @@ fn summarize(
             rounds: plan.rounds as u32,
             seconds_per_run: plan.duration.as_secs(),
             processes: load::PROCS as u32,
-            connections: Load::ALL
-                .iter()
-                .map(|l| (l.key().to_owned(), l.connections()))
-                .collect(),
+            connections: Connections {
+                keepalive: Load::KeepAlive.connections(),
+                fresh: Load::Fresh.connections(),
+            },
             nginx: scenario::nginx_version(),
             xdp_modes: modes
                 .iter()
