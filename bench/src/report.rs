@@ -252,7 +252,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn patterns() {
+    fn anchors() {
         assert_eq!(anchor("1. Data plane: cost"), "1-data-plane-cost");
+    }
+
+    /// The whole document from typed fixtures (made-up figures, not a
+    /// measurement): two parts measured, the others not yet.
+    #[test]
+    fn renders_the_document_from_typed_fixtures() {
+        let mut dataplane = crate::dataplane::report::tests::sample();
+        let s = crate::stats::Summary {
+            median: 7.5,
+            min: 7.0,
+            max: 8.0,
+        };
+        dataplane.ns.insert("new_flow_full_net".into(), s);
+        dataplane.ns.insert(
+            "new_flow_net".into(),
+            crate::stats::Summary { median: 5.3, ..s },
+        );
+        let mut results = Results(Map::new());
+        results.set(Part::Dataplane, serde_json::to_value(&dataplane).unwrap());
+        let flowtable = crate::flowtable::tests::fixture();
+        results.set(Part::Flowtable, serde_json::to_value(&flowtable).unwrap());
+        let md = render(&results);
+        assert!(!md.contains("{{"), "a placeholder left:\n{md}");
+        assert!(md.starts_with("# Benchmarks\n\nWritten by `cargo xtask bench [PART...]`"));
+        assert!(md.contains(&format!("Machine: {}.\n", flowtable.run.machine.line())));
+        for line in [
+            "- [1. Data plane: cost per packet](#1-data-plane-cost-per-packet)\n",
+            "- [3. End to end in the lab](#3-end-to-end-in-the-lab) (not measured yet)\n",
+            "- [5. Flow table](#5-flow-table)\n",
+            "Not measured yet: `cargo xtask bench e2e` fills this section.",
+            "Measured 2026-01-01 with `cargo xtask bench` in 1.0 s on",
+            // Part 1's case table, the fixture's figures in their row.
+            "| `floor` | 2.0 | 1.0–3.0 |  | 2.0 |",
+            "| `new_flow_full_net` | 7.5 | 7.0–8.0 |  | – |",
+            // Part 5's rows, and part 1's insert cost in part 5's prose.
+            "| `FLOWS` | LruHash | 4 | 40 + 24 | 0.00 | 128.0 |",
+            "| total |  |  |  | 0.00 |  |",
+            "costs 7.5 ns against 5.3 ns with room (run-time statistics: n/a ns)",
+            "| `flowtable.memory.source` |",
+            "## Keys common to every part\n\n| key | meaning |\n|---|---|\n| `<part>.run.date` |",
+        ] {
+            assert!(md.contains(line), "{line:?} missing from:\n{md}");
+        }
+        assert!(md.ends_with("wall time of the part, in seconds |\n"));
     }
 }

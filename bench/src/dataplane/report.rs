@@ -127,14 +127,15 @@ pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{super::render::render, *};
     use crate::{
         keys::assert_documented,
         report::{Md, sample_run},
     };
 
-    fn sample() -> Report {
+    /// A fixture: a made-up part 1 report (not a measurement).
+    pub(crate) fn sample() -> Report {
         let s = Summary {
             median: 2.0,
             min: 1.0,
