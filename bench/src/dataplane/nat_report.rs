@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    report::{Md, f},
+    report::{Md, f, table},
     stats::Summary,
+    template::fill,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,36 +80,7 @@ pub struct DsrFigures<'a> {
 
 pub fn render(n: &NatReport, dsr: &DsrFigures, md: &mut Md) {
     let m = &n.method;
-    md.line("### NAT forwarding (`forward = \"nat\"`)");
-    md.blank();
-    md.line(format!(
-        "Method: a second `lb`, loaded as the daemon loads it, with one NAT VIP (198.51.100.10:80/tcp, \
-         {} backends on port 8000, source 203.0.113.2, ports {}–{}), run with each frame arriving \
-         on an interface of a namespace whose FIB knows the client and the backends, so \
-         `bpf_fib_lookup` answers and the packet leaves by XDP_REDIRECT. BPF_PROG_TEST_RUN with \
-         repeat > 1 would run the program on its own output (the translated packet, which is \
-         no longer the request, nor a reply), so every NAT case is {} calls with repeat = 1 per \
-         round on a fresh copy of its frame, and the per-call overhead measured the same way \
-         on the floor in the same round ({} ns; floor with repeat = 1 against repeat = N) is \
-         subtracted; the established flow's translation is made beforehand by the program \
-         itself (an untimed SYN, handshake ACK and first request). {} rounds, medians; a \
-         separate pass of {} rounds reads the run-time statistics. Proof of path, every call: \
-         verdict XDP_REDIRECT, the output frame byte for byte against one built from scratch \
-         (addresses, ports, MACs of the neighbour entries, IPv4 and TCP checksums \
-         verified), and per case the change of every counter of the VIP, the backends and \
-         the global slot (request: packets and bytes; reply: reply_packets and reply_bytes; \
-         new flow: also new_flows +1 on the Maglev backend, its translation read back from \
-         NAT_FWD with a port in the range and its NAT_REV entry pointing back at the client).",
-        m.backends,
-        m.port_min,
-        m.port_max,
-        m.calls,
-        f(n.refs.per_call_overhead_ns.median, 1),
-        m.rounds,
-        m.stats_rounds,
-    ));
-    md.blank();
-    md.table(
+    let table = table(
         [
             "case",
             "path",
@@ -136,21 +108,26 @@ pub fn render(n: &NatReport, dsr: &DsrFigures, md: &mut Md) {
             ),
         ],
     );
-    md.blank();
-    md.line(format!(
-        "References in the same rounds: `floor` {} ns, `floor_flow` {} ns (run-time statistics: \
-         {} and {} ns). For comparison, DSR's established path (`established`) is {} ns and its \
-         new flow (`new_flow_net`) {} ns in the rounds above.",
-        f(n.refs.floor_ns.median, 1),
-        f(n.refs.floor_flow_ns.median, 1),
-        f(n.refs.floor_stats_ns.median, 1),
-        f(n.refs.floor_flow_stats_ns.median, 1),
-        dsr.established.map_or("–".into(), |s| f(s.median, 1)),
-        dsr.new_flow_net.map_or("–".into(), |s| f(s.median, 1)),
+    let med = |s: &Summary| f(s.median, 1);
+    md.0.push_str(&fill(
+        include_str!("../../templates/dataplane_nat.md"),
+        &[
+            ("backends", m.backends.to_string()),
+            ("port_min", m.port_min.to_string()),
+            ("port_max", m.port_max.to_string()),
+            ("calls", m.calls.to_string()),
+            ("per_call_overhead", med(&n.refs.per_call_overhead_ns)),
+            ("rounds", m.rounds.to_string()),
+            ("stats_rounds", m.stats_rounds.to_string()),
+            ("table", table),
+            ("floor", med(&n.refs.floor_ns)),
+            ("floor_flow", med(&n.refs.floor_flow_ns)),
+            ("floor_stats", med(&n.refs.floor_stats_ns)),
+            ("floor_flow_stats", med(&n.refs.floor_flow_stats_ns)),
+            ("dsr_established", dsr.established.map_or("–".into(), med)),
+            ("dsr_new_flow_net", dsr.new_flow_net.map_or("–".into(), med)),
+        ],
     ));
-    md.blank();
-    md.line("Keys of the NAT cases:");
-    md.blank();
     md.keys(&[crate::keys::DATAPLANE_NAT]);
 }
 
