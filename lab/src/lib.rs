@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod etcd;
+pub mod etcd_metrics;
 pub mod fleet;
 pub mod guard;
 pub mod gunicorn;

@@ -10,14 +10,12 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use lb_lab::{
-    BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time, scenario,
+    BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time,
+    etcd_metrics::EtcdCounters, scenario,
 };
 use lb_userspace::api::types::{DrainOutcome, DrainStatus};
 
-use super::{
-    CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report,
-    etcd_metrics::EtcdCounters,
-};
+use super::{CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report};
 use crate::{
     Ctx,
     stats::{Summary, median, round},

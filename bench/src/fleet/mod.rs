@@ -5,7 +5,6 @@
 //! `/metrics`, read inside the lab).
 
 pub mod drain_set;
-mod etcd_metrics;
 mod measure;
 mod render;
 
