@@ -11,14 +11,14 @@ mod render;
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context as _, Result, ensure};
-use lb_lab::{BackendOpts, ConfigSpec, LbConfig};
+use lb_lab::{BackendOpts, ConfigSpec, LbConfig, nginx::Nginx, scenario};
 use serde::{Deserialize, Serialize};
 
 use self::procedure::{LOADS, LONG_KEY, Procedure, RunFigures, Setup};
 pub use self::render::render;
 use crate::{
     Ctx,
-    e2e::{nginx::Nginx, setup},
+    e2e::setup,
     report::RunInfo,
     stats::{Summary, median, round},
 };
@@ -79,75 +79,6 @@ pub struct ProcedureReport {
     pub runs: Vec<RunFigures>,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "drain.lb.failed",
-        "failed client requests during an `lb drain web-2 --wait` (default mode): median over runs of all kinds together",
-    ),
-    (
-        "drain.nginx.failed",
-        "failed client requests during mark down + `nginx -s reload` + SIGTERM (median over runs)",
-    ),
-    (
-        "drain.lb_idle.failed",
-        "the same for `lb drain` with `on_drain` and `shutdown_when = \"idle\"`",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.failed_range.{median,min,max}",
-        "failed client requests per drain over runs",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.failed_by_kind.<kind>.{median,min,max}",
-        "by kind: `keepalive_get_wrk`, `keepalive_get_hey`, `fresh_get`, `fresh_post` (no response or not 2xx), `long_incomplete` (a /slow or /stream request that did not complete with its whole body)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.requests",
-        "client requests answered per run (median)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.broken.{median,min,max}",
-        "connections web-2 broke per drain: Nginx from its error log; lb at least the larger of the failures clients saw and the backend-side count (see `broken_source`)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.broken_source",
-        "where `broken` comes from",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.{backend_side_broken,resets_sent,no_response}.{median,min,max}",
-        "the backend-side count for every procedure alike: TCP resets web-2 sent (its namespace's OutRsts) plus requests its access log shows unanswered; and the two parts",
-    ),
-    (
-        "drain.nginx.error_log.<kind>.{median,min,max}",
-        "Nginx error-log lines naming web-2 per drain, by kind: `reset`, `premature_close`, `refused`, `broken_pipe`, `other` (only kinds seen)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.last_new_conn_ms.{median,min,max}",
-        "ms from the command until the first request of the last new connection web-2 saw (its access log); negative: none came after the command",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.until_empty_ms.{median,min,max}",
-        "ms from the command until web-2 had no connections left: Nginx, its Gunicorn master exited; lb, the drain ended (lb's own `finished_at`)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.{master_exit_ms,sigterm_ms}.{median,min,max}",
-        "ms from the command until web-2's Gunicorn master exited, and until it received SIGTERM",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.long_on_target.{median,min,max}",
-        "long requests served by web-2 per run (of 12 started)",
-    ),
-    (
-        "drain.{lb,nginx,lb_idle}.runs",
-        "every run's figures: `failed` by kind, `requests` and `requests_by_kind`, `resets_sent`, `no_response`, `error_log` by kind, `last_new_conn_ms`, `until_empty_ms`, `master_exit_ms`, `sigterm_ms`, `long_on_target`, `failed_detail` (the failing loads' failures by the tool's classes: connect, read, write, timeout, other, non_2xx), `failed_messages` (hey's error messages), lb's `command_returned_ms` (the command until `lb drain` returned, the flip done) and drain `outcome`",
-    ),
-    (
-        "drain.method.{runs,load_seconds,connections_per_load,long_requests,nginx}",
-        "runs per procedure, seconds each load runs, connections per load process, the long requests, Nginx version",
-    ),
-    ("drain.method.loads.<kind>", "what each load kind is"),
-    ("drain.plots", "PNG files under docs/bench"),
-];
-
 fn lb_spec(idle: bool) -> ConfigSpec {
     ConfigSpec {
         backend: BackendOpts {
@@ -171,9 +102,9 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(RUNS);
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let lab = setup::lab("bench-drain")?;
-    setup::client_tw_reuse(&lab)?;
+    scenario::client_tw_reuse(&lab)?;
     let nginx = Nginx::start(
         &lab,
         lab.lb_ns(),
@@ -182,7 +113,7 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
         &[80],
     )?;
     let (mut daemon, _mode) =
-        setup::start_daemon(&lab, &lb, LbConfig::render(&lab, &lb_spec(false)))?;
+        scenario::start_daemon(&lab, &lb, LbConfig::render(&lab, &lb_spec(false)))?;
     let mut figures: BTreeMap<Procedure, Vec<RunFigures>> = BTreeMap::new();
     let result = (|| -> Result<()> {
         let mut idle_config = false;
@@ -349,7 +280,7 @@ fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: R
                 procedure::LONG_EACH,
                 procedure::LONG_PATHS.join(" and ")
             ),
-            nginx: setup::nginx_version(),
+            nginx: scenario::nginx_version(),
         },
         nginx: get(Procedure::Nginx),
         lb: get(Procedure::Lb),
@@ -363,7 +294,10 @@ fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Md, Results, assert_documented, sample_run};
+    use crate::{
+        keys::assert_documented,
+        report::{Md, Results, sample_run},
+    };
 
     fn fake(p: Procedure, i: u64) -> RunFigures {
         let mut f = RunFigures {
@@ -406,7 +340,7 @@ mod tests {
         assert_eq!(r.nginx.error_log["reset"].median, 4.0);
         assert_eq!(r.lb.broken.median, 4.0);
         let v = serde_json::to_value(&r).unwrap();
-        assert_documented("drain", &v, KEYS);
+        assert_documented("drain", &v, &[crate::keys::DRAIN]);
         let mut results = Results::load(std::path::Path::new("/nonexistent/benchmarks.json"));
         results.set(crate::Part::Drain, v);
         let mut md = Md(String::new());

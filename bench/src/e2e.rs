@@ -13,20 +13,21 @@ pub mod cpu;
 pub mod load;
 mod measure;
 pub mod nat;
-pub mod nginx;
 mod peer;
+mod plan;
 mod render;
 pub mod setup;
 
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::Result;
+use lb_lab::scenario;
 use serde::{Deserialize, Serialize};
 
 pub use self::render::render;
 use self::{
     load::{Load, Measured},
-    measure::{Kind, Plan, Runs, Scenario},
+    plan::{Kind, Plan, Runs, Scenario},
 };
 use crate::{
     Ctx,
@@ -68,6 +69,13 @@ pub struct Report {
     pub plots: Vec<String>,
 }
 
+/// Connections per load process, for each load.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Connections {
+    pub keepalive: u32,
+    pub fresh: u32,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Method {
     pub rounds: u32,
@@ -75,7 +83,7 @@ pub struct Method {
     /// Load processes per run.
     pub processes: u32,
     /// Connections per process, by load.
-    pub connections: BTreeMap<String, u32>,
+    pub connections: Connections,
     pub nginx: String,
     /// The XDP mode each lb scenario ran in, as the daemon reported it.
     pub xdp_modes: BTreeMap<String, String>,
@@ -148,93 +156,13 @@ pub struct Target {
     pub met: bool,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "e2e.static.lb_vs_direct_rps",
-        "requests/s through lb (generic XDP) over clients straight to the backends, trivial backends: the smaller of the two loads' medians of per-round ratios (target at least 0.95)",
-    ),
-    (
-        "e2e.static.lb_vs_direct_cpu",
-        "whole-machine CPU per request through lb (generic XDP) over direct, trivial backends: the larger of the two loads' medians (target at most 1.1)",
-    ),
-    (
-        "e2e.{static,stack}.{lb_vs_direct_rps,lb_vs_direct_cpu}",
-        "the same for the real stack (`stack`): no target",
-    ),
-    (
-        "e2e.{static,stack}.{lb_native_vs_direct_rps,lb_native_vs_direct_cpu}",
-        "the same with lb in native XDP mode",
-    ),
-    (
-        "e2e.static.{lb_vs_route_rps,lb_vs_route_cpu}",
-        "lb (generic) over the kernel routing the VIP in the LB namespace (`route`: ECMP over the backends, the same extra hop through the LB namespace with no balancer program), same rule; trivial backends only",
-    ),
-    (
-        "e2e.{static,stack}.vs_direct.<scenario>.<load>.{rps,cpu}.{median,min,max}",
-        "a scenario over direct in the same round: requests/s and whole-machine CPU per request; `<scenario>` is `lb`, `lb_native` (trivial backends only), `lb_nat` (VIP `static` on NAT; trivial backends only), `route` (trivial backends only), `nginx_http`, `nginx_stream`; `<load>` is `keepalive` (wrk) or `fresh` (hey, a new connection per request)",
-    ),
-    (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.{rps,p50_ms,p99_ms,cpu_us_per_request}.{median,min,max}",
-        "per scenario (also `direct`) and load, over rounds: requests/s (all load processes), latency percentiles (request-weighted means over the processes), whole-machine busy CPU per request in µs",
-    ),
-    (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.{requests,failed}",
-        "requests answered and requests failed (no response, or not 2xx), all rounds together",
-    ),
-    (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.steal_share",
-        "median share of the machine's CPU time stolen by other guests during the runs",
-    ),
-    (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.{xdp_ns_per_request,xdp_runs_per_request,peer_ns_per_request,peer_runs_per_request}.{median,min,max}",
-        "lb scenarios: the lb program's run time per request (ns) and runs (packets) per request, from the kernel's run-time statistics; native: the veth peer's `xdp_pass` run time and runs per request",
-    ),
-    (
-        "e2e.{static,stack}.scenarios.<scenario>.<load>.nginx_worker_us_per_request.{median,min,max}",
-        "Nginx scenarios: the proxy's workers' CPU (utime + stime) per request, µs",
-    ),
-    (
-        "e2e.{xdp_cpu_per_request_ns,xdp_native_cpu_per_request_ns,peer_xdp_pass_cpu_per_request_ns}.<load>.{median,min,max}",
-        "trivial backends: the lb program's CPU per request in generic and native mode, and native mode's xdp_pass on the veth peer, ns",
-    ),
-    (
-        "e2e.{nginx_worker_cpu_per_request_ns,nginx_stream_worker_cpu_per_request_ns}.<load>.{median,min,max}",
-        "trivial backends: the HTTP proxy's and the stream proxy's worker CPU per request, ns",
-    ),
-    (
-        "e2e.xdp_vs_nginx_worker_cpu.<load>.{median,min,max}",
-        "lb's XDP CPU per request (generic) over the HTTP proxy's worker CPU per request, per-round ratios",
-    ),
-    (
-        "e2e.xdp_vs_nginx_worker_cpu_worst",
-        "the larger of the two loads' medians (target at most 0.05 = 1/20)",
-    ),
-    (
-        "e2e.targets",
-        "a list, one object per target: `key` (the figure it reads), `bound` (`min` or `max`), `target`, `measured`, `met`",
-    ),
-    (
-        "e2e.method.{rounds,seconds_per_run,processes,nginx}",
-        "rounds, seconds per load run, load processes per run, Nginx version",
-    ),
-    (
-        "e2e.method.connections.<load>",
-        "connections per load process",
-    ),
-    (
-        "e2e.method.xdp_modes.<scenario>",
-        "the XDP mode the daemon reported for each lb scenario",
-    ),
-    ("e2e.plots", "PNG files under docs/bench"),
-];
-
 pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     let started = Instant::now();
     crate::xdp::ensure_stats_off()?;
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let lab = setup::lab("bench-e2e")?;
-    setup::client_checksums(&lab)?;
-    setup::client_tw_reuse(&lab)?;
+    scenario::client_checksums(&lab)?;
+    scenario::client_tw_reuse(&lab)?;
     let (trivial, proxy) = measure::start_nginx(&lab)?;
     // LB_BENCH_E2E_ROUNDS / LB_BENCH_E2E_SECONDS: shorter runs while
     // working on the bench; the report says what ran.
@@ -494,11 +422,11 @@ fn summarize(
             rounds: plan.rounds as u32,
             seconds_per_run: plan.duration.as_secs(),
             processes: load::PROCS as u32,
-            connections: Load::ALL
-                .iter()
-                .map(|l| (l.key().to_owned(), l.connections()))
-                .collect(),
-            nginx: setup::nginx_version(),
+            connections: Connections {
+                keepalive: Load::KeepAlive.connections(),
+                fresh: Load::Fresh.connections(),
+            },
+            nginx: scenario::nginx_version(),
             xdp_modes: modes
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -530,7 +458,8 @@ mod tests {
     use super::*;
     use crate::{
         e2e::cpu::ProgCounters,
-        report::{Md, Results, assert_documented, sample_run},
+        keys::assert_documented,
+        report::{Md, Results, sample_run},
     };
 
     // The fake rates are positive.
@@ -600,8 +529,7 @@ mod tests {
                 .any(|t| t.key == "e2e.static.lb_vs_direct_cpu" && t.met)
         );
         let v = serde_json::to_value(&r).unwrap();
-        let keys: Vec<(&str, &str)> = KEYS.iter().chain(nat::KEYS).copied().collect();
-        assert_documented("e2e", &v, &keys);
+        assert_documented("e2e", &v, crate::Part::E2e.keys());
         let mut results = Results::load(std::path::Path::new("/nonexistent/benchmarks.json"));
         results.set(crate::Part::E2e, v);
         let mut md = Md(String::new());

@@ -57,36 +57,6 @@ pub struct Case {
     pub removals: u32,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("maglev.m", "slots per table (M)"),
-    ("maglev.rounds", "builds timed per size"),
-    (
-        "maglev.{unweighted,weighted}.<n>.backends",
-        "backends in the table; `<n>` is `n10`, `n100`, `n1000`; weighted: weights 1, 2, 3, 4 cycling",
-    ),
-    (
-        "maglev.{unweighted,weighted}.<n>.build_ms.{median,min,max}",
-        "ms to build one table (`lb_userspace::maglev::build_table`), over rounds",
-    ),
-    (
-        "maglev.{unweighted,weighted}.<n>.{max_over_expected,min_over_expected}",
-        "largest and smallest share of slots over the backend's expected share (unweighted: max/mean and min/mean)",
-    ),
-    (
-        "maglev.{unweighted,weighted}.<n>.{moved,moved_ideal,moved_over_ideal}",
-        "share of slots that changed backend when one backend left, the least possible (its own share: 1/N unweighted), and their ratio; means over the removals",
-    ),
-    (
-        "maglev.{unweighted,weighted}.<n>.moved_between_others",
-        "share of slots that moved between two backends that both stayed (0 would be perfect)",
-    ),
-    (
-        "maglev.{unweighted,weighted}.<n>.removals",
-        "backends removed one at a time (evenly spread) for the moved figures",
-    ),
-    ("maglev.plots", "PNG files under docs/bench"),
-];
-
 fn names(n: u32) -> Vec<String> {
     (0..n).map(|i| format!("backend-{i}")).collect()
 }
@@ -356,7 +326,11 @@ mod tests {
             weighted: [("n8".to_owned(), w)].into(),
             plots: vec!["maglev_moved.png".into()],
         };
-        crate::report::assert_documented("maglev", &serde_json::to_value(&r).unwrap(), KEYS);
+        crate::keys::assert_documented(
+            "maglev",
+            &serde_json::to_value(&r).unwrap(),
+            &[crate::keys::MAGLEV],
+        );
         let mut md = Md(String::new());
         render(&r, &mut md);
         assert!(md.0.contains("| 10 | 1 |"), "{}", md.0);

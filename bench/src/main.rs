@@ -14,12 +14,14 @@ mod drain;
 mod e2e;
 mod fleet;
 mod flowtable;
+mod keys;
 mod machine;
 mod maglev;
 mod packet;
 mod plot;
 mod report;
 mod stats;
+mod template;
 mod xdp;
 
 use std::{
@@ -106,16 +108,15 @@ impl Part {
     }
 
     /// The part's JSON keys and what each holds.
-    pub fn keys(self) -> Vec<(&'static str, &'static str)> {
-        let parts: &[&[(&'static str, &'static str)]] = match self {
-            Part::Dataplane => &[dataplane::report::KEYS],
-            Part::Maglev => &[maglev::KEYS],
-            Part::E2e => &[e2e::KEYS, e2e::nat::KEYS],
-            Part::Drain => &[drain::KEYS],
-            Part::Flowtable => &[flowtable::KEYS],
-            Part::Fleet => &[fleet::KEYS, fleet::drain_set::KEYS],
-        };
-        parts.concat()
+    pub fn keys(self) -> &'static [keys::Keys] {
+        match self {
+            Part::Dataplane => &[keys::DATAPLANE],
+            Part::Maglev => &[keys::MAGLEV],
+            Part::E2e => &[keys::E2E, keys::E2E_NAT],
+            Part::Drain => &[keys::DRAIN],
+            Part::Flowtable => &[keys::FLOWTABLE],
+            Part::Fleet => &[keys::FLEET, keys::FLEET_DRAIN_SET],
+        }
     }
 
     /// Whether the part needs root (BPF programs and maps, namespaces).
@@ -150,7 +151,12 @@ impl Part {
             Part::Drain => drain::render(results, md),
             Part::Flowtable => results
                 .get(self)
-                .map(|r| flowtable::render(&r, results, md))
+                .map(|r| {
+                    let insert = results
+                        .get::<dataplane::report::Report>(Part::Dataplane)
+                        .and_then(|d| flowtable::InsertCost::of(&d));
+                    flowtable::render(&r, insert.as_ref(), md);
+                })
                 .is_some(),
             Part::Fleet => fleet::render(results, md),
         }

@@ -6,13 +6,18 @@
 //! others as they were, and the whole Markdown file is rendered from the
 //! merged JSON, so both files always agree.
 
-use std::{fmt::Write as _, fs, path::Path};
+use std::{fs, path::Path};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::{Part, machine::Machine};
+use crate::{
+    Part,
+    keys::{self, Keys},
+    machine::Machine,
+    template::fill,
+};
 
 /// When, how and where a part ran; every part's object has it under `run`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -25,20 +30,6 @@ pub struct RunInfo {
     /// Wall time the part took, in seconds.
     pub seconds: f64,
 }
-
-/// Keys of [`RunInfo`], documented once for every part.
-pub const RUN_KEYS: &[(&str, &str)] = &[
-    (
-        "<part>.run.date",
-        "UTC date of the run that produced the part's figures",
-    ),
-    ("<part>.run.command", "the command that produced them"),
-    (
-        "<part>.run.machine.{cpu,cores,kernel,memory_mib,mitigations}",
-        "CPU model (/proc/cpuinfo), online CPUs, `uname -r`, MemTotal in MiB, the kernel's spectre_v2 and spec_rstack_overflow mitigations (they tax every call and return)",
-    ),
-    ("<part>.run.seconds", "wall time of the part, in seconds"),
-];
 
 /// The merged results of every part that ever ran.
 pub struct Results(Map<String, Value>);
@@ -65,14 +56,19 @@ impl Results {
         serde_json::from_value(self.0.get(part.name())?.clone()).ok()
     }
 
-    /// A raw value by dotted path, e.g. `dataplane.ns.new_flow_full_net.median`.
-    pub fn path(&self, dotted: &str) -> Option<&Value> {
-        let mut parts = dotted.split('.');
-        let mut v = self.0.get(parts.next()?)?;
-        for p in parts {
-            v = v.get(p)?;
+    /// Whether the part ran (its figures may be of an older shape).
+    pub fn has(&self, part: Part) -> bool {
+        self.0.contains_key(part.name())
+    }
+
+    /// When, how and where the part ran.
+    pub fn run_info(&self, part: Part) -> Option<RunInfo> {
+        /// The one field every part's figures have.
+        #[derive(Deserialize)]
+        struct Ran {
+            run: RunInfo,
         }
-        Some(v)
+        self.get::<Ran>(part).map(|r| r.run)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -114,32 +110,54 @@ impl Md {
     }
 
     /// The table documenting a part's JSON keys.
-    pub fn keys(&mut self, keys: &[(&str, &str)]) {
-        let rows: Vec<[String; 2]> = keys
-            .iter()
-            .map(|(k, v)| [format!("`{k}`"), (*v).to_owned()])
-            .collect();
-        self.table(["key", "meaning"], &rows);
+    pub fn keys(&mut self, tables: &[Keys]) {
+        self.line("| key | meaning |");
+        self.line("|---|---|");
+        for t in tables {
+            self.0.push_str(t.rows());
+        }
+        self.blank();
     }
 
     /// The run line of a part.
     pub fn run(&mut self, run: &RunInfo) {
-        let _ = write!(
-            self.0,
-            "Measured {} with `{}` in {} s on {}.\n\n",
-            run.date,
-            run.command,
-            // A part under ten seconds (Maglev) would otherwise read "0 s".
-            f(run.seconds, usize::from(run.seconds < 10.0)),
-            run.machine.line()
-        );
+        self.line(run.line());
+        self.blank();
     }
 
     /// A plot, if the part made one.
     pub fn image(&mut self, alt: &str, file: &str) {
-        self.line(format!("![{alt}](bench/{file})"));
-        self.blank();
+        self.0.push_str(&images(alt, &[file.to_owned()]));
     }
+}
+
+impl RunInfo {
+    /// The run line of a part.
+    pub fn line(&self) -> String {
+        format!(
+            "Measured {} with `{}` in {} s on {}.",
+            self.date,
+            self.command,
+            // A part under ten seconds (Maglev) would otherwise read "0 s".
+            f(self.seconds, usize::from(self.seconds < 10.0)),
+            self.machine.line()
+        )
+    }
+}
+
+/// A table with a header row, for a template (no blank line after it).
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut md = Md(String::new());
+    md.table(header, rows);
+    md.0.trim_end().to_owned()
+}
+
+/// The part's plots, each a paragraph.
+pub fn images(alt: &str, files: &[String]) -> String {
+    files
+        .iter()
+        .map(|file| format!("![{alt}](bench/{file})\n\n"))
+        .collect()
 }
 
 /// A number with `digits` decimals.
@@ -153,72 +171,56 @@ pub fn f(x: f64, digits: usize) -> String {
 
 /// Renders the whole report from the merged results.
 pub fn render(results: &Results) -> String {
-    let mut md = Md(String::new());
-    md.line("# Benchmarks");
-    md.blank();
-    md.line(
-        "Written by `cargo xtask bench [PART...]` (the `lb-bench` crate) from \
-         `benchmarks.json`; do not edit by hand. Parts: `dataplane`, `maglev`, `e2e`, \
-         `drain`, `flowtable`, `fleet`; none means all. A run rewrites the parts it ran and keeps \
-         the others' figures, each with the date, command and machine it came from.",
-    );
-    md.blank();
-    md.line(
-        "These machines are shared and noisy, so the figures that matter are ratios \
-         measured side by side: every case of a part runs in each round, rounds are \
-         interleaved, and a ratio is the median of the per-round ratios (at least 5 \
-         rounds). Absolute figures vary from run to run; the range over rounds is given \
-         with each.",
-    );
-    md.blank();
     let mut machines: Vec<String> = Part::ALL
         .iter()
-        .filter_map(|p| results.path(&format!("{}.run.machine", p.name())))
-        .filter_map(|m| serde_json::from_value::<Machine>(m.clone()).ok())
-        .map(|m| m.line())
+        .filter_map(|&p| results.run_info(p))
+        .map(|run| run.machine.line())
         .collect();
     machines.dedup();
-    if !machines.is_empty() {
-        md.line(format!("Machine: {}.", machines.join("; ")));
-        md.blank();
-    }
-    md.line("## Contents");
-    md.blank();
+    let contents: String = Part::ALL
+        .iter()
+        .map(|&part| {
+            let status = if results.has(part) {
+                ""
+            } else {
+                " (not measured yet)"
+            };
+            format!("- [{}](#{}){status}\n", part.title(), anchor(part.title()))
+        })
+        .collect();
+    let mut sections = Md(String::new());
     for part in Part::ALL {
-        let status = if results.path(part.name()).is_some() {
-            ""
+        sections.line(format!("## {}", part.title()));
+        sections.blank();
+        if part.render(results, &mut sections) {
+            sections.line("### Keys");
         } else {
-            " (not measured yet)"
-        };
-        md.line(format!(
-            "- [{}](#{}){status}",
-            part.title(),
-            anchor(part.title())
-        ));
-    }
-    md.line("- [Keys common to every part](#keys-common-to-every-part)");
-    md.blank();
-    for part in Part::ALL {
-        md.line(format!("## {}", part.title()));
-        md.blank();
-        if part.render(results, &mut md) {
-            md.line("### Keys");
-            md.blank();
-            md.keys(&part.keys());
-        } else {
-            md.line(format!(
-                "Not measured yet: `cargo xtask bench {}` fills this section. Its keys \
-                 in `benchmarks.json` will be:",
-                part.name()
+            sections.0.push_str(&fill(
+                include_str!("../templates/not_measured.md"),
+                &[("part", part.name().to_owned())],
             ));
-            md.blank();
-            md.keys(&part.keys());
         }
+        sections.blank();
+        sections.keys(part.keys());
     }
-    md.line("## Keys common to every part");
-    md.blank();
-    md.keys(RUN_KEYS);
-    md.0
+    let mut run_keys = Md(String::new());
+    run_keys.keys(&[keys::RUN]);
+    fill(
+        include_str!("../templates/benchmarks.md"),
+        &[
+            (
+                "machines",
+                if machines.is_empty() {
+                    String::new()
+                } else {
+                    format!("Machine: {}.\n\n", machines.join("; "))
+                },
+            ),
+            ("contents", contents),
+            ("sections", sections.0),
+            ("run_keys", run_keys.0.trim_end().to_owned()),
+        ],
+    )
 }
 
 /// GitHub's anchor of a heading.
@@ -245,69 +247,56 @@ pub fn sample_run() -> RunInfo {
     }
 }
 
-/// Every leaf path of a JSON value, with `<...>` where `keys` documents a
-/// family (used by the tests that hold the documentation to the output).
-#[cfg(test)]
-pub fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                leaf_paths(&format!("{prefix}.{k}"), v, out);
-            }
-        }
-        _ => out.push(prefix.to_owned()),
-    }
-}
-
-/// True if documented key pattern `pattern` covers `path`: segments match
-/// literally, `<x>` matches any one segment, `{a,b}` any of the listed ones.
-#[cfg(test)]
-pub fn covers(pattern: &str, path: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = path.split('.').collect();
-    p.len() == k.len()
-        && p.iter().zip(&k).all(|(p, k)| {
-            if p.starts_with('<') && p.ends_with('>') {
-                true
-            } else if let Some(alts) = p.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                alts.split(',').any(|a| a == *k)
-            } else {
-                p == k
-            }
-        })
-}
-
-/// Fails naming every leaf of `value` that `keys` (plus [`RUN_KEYS`]) does not
-/// document.
-#[cfg(test)]
-pub fn assert_documented(part: &str, value: &Value, keys: &[(&str, &str)]) {
-    let mut paths = Vec::new();
-    leaf_paths(part, value, &mut paths);
-    let undocumented: Vec<&String> = paths
-        .iter()
-        .filter(|p| {
-            !keys.iter().any(|(k, _)| covers(k, p))
-                && !RUN_KEYS
-                    .iter()
-                    .any(|(k, _)| covers(&k.replace("<part>", part), p))
-        })
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "undocumented keys: {undocumented:?}"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn patterns() {
-        assert!(covers("a.<x>.c", "a.b.c"));
-        assert!(covers("a.{b,d}.c", "a.d.c"));
-        assert!(!covers("a.{b,d}.c", "a.e.c"));
-        assert!(!covers("a.b", "a.b.c"));
+    fn anchors() {
         assert_eq!(anchor("1. Data plane: cost"), "1-data-plane-cost");
+    }
+
+    /// The whole document from typed fixtures (made-up figures, not a
+    /// measurement): two parts measured, the others not yet.
+    #[test]
+    fn renders_the_document_from_typed_fixtures() {
+        let mut dataplane = crate::dataplane::report::tests::sample();
+        let s = crate::stats::Summary {
+            median: 7.5,
+            min: 7.0,
+            max: 8.0,
+        };
+        dataplane.ns.insert("new_flow_full_net".into(), s);
+        dataplane.ns.insert(
+            "new_flow_net".into(),
+            crate::stats::Summary { median: 5.3, ..s },
+        );
+        let mut results = Results(Map::new());
+        results.set(Part::Dataplane, serde_json::to_value(&dataplane).unwrap());
+        let flowtable = crate::flowtable::tests::fixture();
+        results.set(Part::Flowtable, serde_json::to_value(&flowtable).unwrap());
+        let md = render(&results);
+        assert!(!md.contains("{{"), "a placeholder left:\n{md}");
+        assert!(md.starts_with("# Benchmarks\n\nWritten by `cargo xtask bench [PART...]`"));
+        assert!(md.contains(&format!("Machine: {}.\n", flowtable.run.machine.line())));
+        for line in [
+            "- [1. Data plane: cost per packet](#1-data-plane-cost-per-packet)\n",
+            "- [3. End to end in the lab](#3-end-to-end-in-the-lab) (not measured yet)\n",
+            "- [5. Flow table](#5-flow-table)\n",
+            "Not measured yet: `cargo xtask bench e2e` fills this section.",
+            "Measured 2026-01-01 with `cargo xtask bench` in 1.0 s on",
+            // Part 1's case table, the fixture's figures in their row.
+            "| `floor` | 2.0 | 1.0–3.0 |  | 2.0 |",
+            "| `new_flow_full_net` | 7.5 | 7.0–8.0 |  | – |",
+            // Part 5's rows, and part 1's insert cost in part 5's prose.
+            "| `FLOWS` | LruHash | 4 | 40 + 24 | 0.00 | 128.0 |",
+            "| total |  |  |  | 0.00 |  |",
+            "costs 7.5 ns against 5.3 ns with room (run-time statistics: n/a ns)",
+            "| `flowtable.memory.source` |",
+            "## Keys common to every part\n\n| key | meaning |\n|---|---|\n| `<part>.run.date` |",
+        ] {
+            assert!(md.contains(line), "{line:?} missing from:\n{md}");
+        }
+        assert!(md.ends_with("wall time of the part, in seconds |\n"));
     }
 }

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::report::Report;
 use crate::{
-    report::{Md, f},
+    report::{Md, f, table},
     stats::Summary,
+    template::fill,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,25 +59,6 @@ pub struct NatRefs {
     pub floor_flow_stats_ns: Summary,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "dataplane.nat.{request,reply,new_flow}.{net_ns,p50_ns,stats_ns}.{median,min,max}",
-        "NAT (IPv4 TCP): an established request, the backend's reply, a new client's SYN (port allocation): ns per packet by the test-run time net of the per-call overhead; the median call (overhead in); by the run-time statistics",
-    ),
-    (
-        "dataplane.nat.{request,reply,new_flow}.{vs_floor,vs_floor_flow}.{median,min,max}",
-        "per-round ratios of the NAT case's net ns over floor and over floor_flow",
-    ),
-    (
-        "dataplane.nat.refs.{floor_ns,floor_flow_ns,per_call_overhead_ns,floor_stats_ns,floor_flow_stats_ns}.{median,min,max}",
-        "the references measured in the NAT rounds, and the per-call overhead subtracted",
-    ),
-    (
-        "dataplane.nat.method.{calls,rounds,stats_rounds,port_min,port_max,backends}",
-        "calls per case and round, rounds (test-run time, statistics), the source-port range, NAT backends",
-    ),
-];
-
 fn row(name: &str, what: &str, c: &NatFigures) -> [String; 7] {
     [
         format!("`{name}`"),
@@ -90,41 +71,16 @@ fn row(name: &str, what: &str, c: &NatFigures) -> [String; 7] {
     ]
 }
 
-pub fn render(r: &Report, md: &mut Md) {
-    let Some(n) = &r.nat else {
-        return;
-    };
+/// The DSR figures the NAT section compares with, from the rounds of the
+/// other cases.
+pub struct DsrFigures<'a> {
+    pub established: Option<&'a Summary>,
+    pub new_flow_net: Option<&'a Summary>,
+}
+
+pub fn render(n: &NatReport, dsr: &DsrFigures, md: &mut Md) {
     let m = &n.method;
-    md.line("### NAT forwarding (`forward = \"nat\"`)");
-    md.blank();
-    md.line(format!(
-        "Method: a second `lb`, loaded as the daemon loads it, with one NAT VIP (198.51.100.10:80/tcp, \
-         {} backends on port 8000, source 203.0.113.2, ports {}–{}), run with each frame arriving \
-         on an interface of a namespace whose FIB knows the client and the backends, so \
-         `bpf_fib_lookup` answers and the packet leaves by XDP_REDIRECT. BPF_PROG_TEST_RUN with \
-         repeat > 1 would run the program on its own output (the translated packet, which is \
-         no longer the request, nor a reply), so every NAT case is {} calls with repeat = 1 per \
-         round on a fresh copy of its frame, and the per-call overhead measured the same way \
-         on the floor in the same round ({} ns; floor with repeat = 1 against repeat = N) is \
-         subtracted; the established flow's translation is made beforehand by the program \
-         itself (an untimed SYN, handshake ACK and first request). {} rounds, medians; a \
-         separate pass of {} rounds reads the run-time statistics. Proof of path, every call: \
-         verdict XDP_REDIRECT, the output frame byte for byte against one built from scratch \
-         (addresses, ports, MACs of the neighbour entries, IPv4 and TCP checksums \
-         verified), and per case the change of every counter of the VIP, the backends and \
-         the global slot (request: packets and bytes; reply: reply_packets and reply_bytes; \
-         new flow: also new_flows +1 on the Maglev backend, its translation read back from \
-         NAT_FWD with a port in the range and its NAT_REV entry pointing back at the client).",
-        m.backends,
-        m.port_min,
-        m.port_max,
-        m.calls,
-        f(n.refs.per_call_overhead_ns.median, 1),
-        m.rounds,
-        m.stats_rounds,
-    ));
-    md.blank();
-    md.table(
+    let table = table(
         [
             "case",
             "path",
@@ -152,30 +108,33 @@ pub fn render(r: &Report, md: &mut Md) {
             ),
         ],
     );
-    md.blank();
-    md.line(format!(
-        "References in the same rounds: `floor` {} ns, `floor_flow` {} ns (run-time statistics: \
-         {} and {} ns). For comparison, DSR's established path (`established`) is {} ns and its \
-         new flow (`new_flow_net`) {} ns in the rounds above.",
-        f(n.refs.floor_ns.median, 1),
-        f(n.refs.floor_flow_ns.median, 1),
-        f(n.refs.floor_stats_ns.median, 1),
-        f(n.refs.floor_flow_stats_ns.median, 1),
-        r.ns.get("established")
-            .map_or("–".into(), |s| f(s.median, 1)),
-        r.ns.get("new_flow_net")
-            .map_or("–".into(), |s| f(s.median, 1)),
+    let med = |s: &Summary| f(s.median, 1);
+    md.0.push_str(&fill(
+        include_str!("../../templates/dataplane_nat.md"),
+        &[
+            ("backends", m.backends.to_string()),
+            ("port_min", m.port_min.to_string()),
+            ("port_max", m.port_max.to_string()),
+            ("calls", m.calls.to_string()),
+            ("per_call_overhead", med(&n.refs.per_call_overhead_ns)),
+            ("rounds", m.rounds.to_string()),
+            ("stats_rounds", m.stats_rounds.to_string()),
+            ("table", table),
+            ("floor", med(&n.refs.floor_ns)),
+            ("floor_flow", med(&n.refs.floor_flow_ns)),
+            ("floor_stats", med(&n.refs.floor_stats_ns)),
+            ("floor_flow_stats", med(&n.refs.floor_flow_stats_ns)),
+            ("dsr_established", dsr.established.map_or("–".into(), med)),
+            ("dsr_new_flow_net", dsr.new_flow_net.map_or("–".into(), med)),
+        ],
     ));
-    md.blank();
-    md.line("Keys of the NAT cases:");
-    md.blank();
-    md.keys(KEYS);
+    md.keys(&[crate::keys::DATAPLANE_NAT]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::assert_documented;
+    use crate::keys::assert_documented;
 
     #[test]
     fn nat_keys_are_documented_and_render() {
@@ -212,6 +171,6 @@ mod tests {
             },
         };
         let v = serde_json::json!({ "nat": serde_json::to_value(&n).unwrap() });
-        assert_documented("dataplane", &v, KEYS);
+        assert_documented("dataplane", &v, &[crate::keys::DATAPLANE_NAT]);
     }
 }

@@ -1,12 +1,16 @@
 //! Part 1's section of the report: method, targets, figures, cases, ratios.
 
 use super::{
-    described::{CASES, RATIOS},
+    described::{CASES, compares},
     findings::{render_lru, render_misses},
     lookup::{med, over, ratio, stat},
+    nat_report::{self, DsrFigures},
     report::Report,
 };
-use crate::report::{Md, f};
+use crate::{
+    report::{Md, f},
+    template::fill,
+};
 
 fn ns(r: &Report, case: &str) -> (String, String, String) {
     let d = r.ns.get(case);
@@ -19,58 +23,31 @@ fn ns(r: &Report, case: &str) -> (String, String, String) {
 }
 
 pub fn render(r: &Report, md: &mut Md) {
-    md.run(&r.run);
     let m = &r.method;
-    md.line(format!(
-        "Method: BPF_PROG_TEST_RUN on `lb` loaded as the daemon loads it (default sizes: \
-         FLOWS {} entries holding {} flows, M = 65537, 10 ACTIVE backends, real Maglev \
-         tables) and on the reference programs of `bench-ebpf`, all pinned to CPU {}. \
-         Stable paths: one call with repeat = {} per case and round; the kernel's mean time \
-         per run. Paths that change after one run (a new flow): {} calls with repeat = 1 per \
-         case and round, one new client per call; the mean of all calls minus the per-call \
-         overhead, measured the same way on the floor in the same round (floor with repeat \
-         = 1 against repeat = N). The kernel reports whole ns, truncated: 0.5 ns is added to \
-         each figure. {} interleaved rounds, medians; ratios are medians of per-round ratios. \
-         Run-time statistics were off while timing (checked); a separate pass of {} rounds \
-         reads the kernel's own statistics (run_time_ns / run_cnt), which count only the \
-         program (so per-call cases need no subtraction there) plus part of the two clock \
-         reads around it: `xdp_pass`, an empty program, reads {} ns by them against {} ns \
-         by the test-run time.",
-        r.table.max_flows,
-        r.table.present,
-        r.table.cpu,
-        m.repeat,
-        m.calls,
-        m.rounds,
-        m.stats_rounds,
-        stat(r, "xdp_pass"),
-        med(r, "xdp_pass"),
+    let mitigations = &r.run.machine.mitigations;
+    md.0.push_str(&fill(
+        include_str!("../../templates/dataplane.md"),
+        &[
+            ("run", r.run.line()),
+            ("max_flows", r.table.max_flows.to_string()),
+            ("present", r.table.present.to_string()),
+            ("cpu", r.table.cpu.to_string()),
+            ("repeat", m.repeat.to_string()),
+            ("calls", m.calls.to_string()),
+            ("rounds", m.rounds.to_string()),
+            ("stats_rounds", m.stats_rounds.to_string()),
+            ("xdp_pass_stats", stat(r, "xdp_pass")),
+            ("xdp_pass", med(r, "xdp_pass")),
+            (
+                "mitigations",
+                if mitigations.is_empty() {
+                    "unknown".into()
+                } else {
+                    mitigations.clone()
+                },
+            ),
+        ],
     ));
-    md.blank();
-    md.line(
-        "Proof of path, for every call of every case: the verdict, the output frame \
-         (byte for byte: what that many runs of the path give) and, for `lb`, the change of \
-         every counter of every VIP, every backend and the global slot (e.g. N runs of the \
-         established path: VIP and backend packets +N, bytes +N × frame, new_flows +0, all \
-         else +0; each new-flow call: new_flows +1 on the predicted Maglev backend, and the \
-         last flow made is in FLOWS with that backend). With statistics on, the kernel's \
-         run count must equal the runs made. Any mismatch fails the benchmark.",
-    );
-    md.blank();
-    md.line(format!(
-        "On this machine the test-run loop itself costs about {} ns per run (`xdp_pass`), \
-         so every stable figure carries it; the `_net_of_xdp_pass` ratios take it off both \
-         sides (not for `nonvip_vs_floor`: the floor's own work, a few ns, is below the \
-         timer's 1 ns resolution). The mitigations in force tax every call and return (the program's helper \
-         and map calls included): {}.",
-        med(r, "xdp_pass"),
-        if r.run.machine.mitigations.is_empty() {
-            "unknown"
-        } else {
-            &r.run.machine.mitigations
-        }
-    ));
-    md.blank();
 
     md.line("### Targets");
     md.blank();
@@ -202,11 +179,8 @@ pub fn render(r: &Report, md: &mut Md) {
 
     md.line("### Cases");
     md.blank();
-    let rows: Vec<[String; 3]> = CASES
-        .iter()
-        .map(|(c, p, d)| [format!("`{c}`"), format!("`{p}`"), (*d).to_owned()])
-        .collect();
-    md.table(["case", "program", "frame, path and proof"], &rows);
+    md.0.push_str(CASES);
+    md.blank();
 
     md.line("### Ratios");
     md.blank();
@@ -214,10 +188,7 @@ pub fn render(r: &Report, md: &mut Md) {
         .ratios
         .iter()
         .map(|(name, s)| {
-            let what = RATIOS
-                .iter()
-                .find(|(n, _)| n.split(", ").any(|n| n == name))
-                .map_or("", |(_, w)| w);
+            let what = compares(name);
             [
                 format!("`{name}`"),
                 f(s.median, 3),
@@ -240,7 +211,13 @@ pub fn render(r: &Report, md: &mut Md) {
         &rows,
     );
 
-    super::nat_report::render(r, md);
+    if let Some(nat) = &r.nat {
+        let dsr = DsrFigures {
+            established: r.ns.get("established"),
+            new_flow_net: r.ns.get("new_flow_net"),
+        };
+        nat_report::render(nat, &dsr, md);
+    }
 
     md.line("### The flow table: one LRU list or one per CPU");
     md.blank();

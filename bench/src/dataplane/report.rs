@@ -80,62 +80,6 @@ pub struct TableState {
     pub cpu: usize,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "dataplane.established_vs_floor_flow",
-        "lb's established-TCP path (flow hit, 1M flows) over floor_flow (target at most 1.2)",
-    ),
-    (
-        "dataplane.nonvip_vs_floor",
-        "lb on a non-VIP packet to a port no VIP uses (passed) over floor (target at most 1.5; `targets` also holds nonvip_port_vs_floor, a non-VIP address on a VIP's port)",
-    ),
-    (
-        "dataplane.new_flow_vs_floor_flow",
-        "lb on a SYN of a new 5-tuple (Maglev pick and insert), net of the per-call overhead, over floor_flow (target at most 3)",
-    ),
-    (
-        "dataplane.ns.<case>.{median,min,max}",
-        "ns per packet from BPF_PROG_TEST_RUN's time (per-call cases: the mean of all calls), over rounds; cases in the table above (`_net`: per-call overhead subtracted)",
-    ),
-    (
-        "dataplane.p50_ns.<case>.{median,min,max}",
-        "per-call cases: the median call of each round (test-run time, overhead included), over rounds",
-    ),
-    (
-        "dataplane.slow_calls.<case>.{share,mean_us}",
-        "per-call cases: share of the calls over 5 µs and their mean in µs (medians over rounds); the common LRU list's batches of work show here",
-    ),
-    (
-        "dataplane.stats_ns.<case>.{median,min,max}",
-        "ns per packet from the kernel's run-time statistics (run_time_ns / run_cnt), separate runs",
-    ),
-    (
-        "dataplane.ratios.<ratio>.{median,min,max}",
-        "per-round ratios of the test-run times; ratios in the table above",
-    ),
-    (
-        "dataplane.stats_ratios.<ratio>.{median,min,max}",
-        "the same ratios from the run-time statistics",
-    ),
-    (
-        "dataplane.targets.<ratio>.{max,measured,stats,met}",
-        "each target: its maximum, the measured ratio, the statistics' ratio, whether met",
-    ),
-    (
-        "dataplane.profile.<program>.{xlated_insns,jited_bytes,verified_insns}",
-        "program size after the verifier (instructions), JITed bytes, instructions the verifier walked",
-    ),
-    (
-        "dataplane.table.{max_flows,present,full_before,full_after,pcpu_share,cpu}",
-        "FLOWS capacity; entries during the non-full cases; entries before and after the full-table cases; entries per CPU list of the per-CPU LRU reference; the CPU timed on",
-    ),
-    (
-        "dataplane.method.{repeat,calls,rounds,stats_rounds}",
-        "runs per repeat call; calls per per-call case and round; rounds timed; rounds with statistics",
-    ),
-    ("dataplane.plots", "PNG files under docs/bench"),
-];
-
 /// The bar chart of the main cases.
 pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
     let pick: &[(&str, usize)] = &[
@@ -183,11 +127,15 @@ pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{super::render::render, *};
-    use crate::report::{Md, assert_documented, sample_run};
+    use crate::{
+        keys::assert_documented,
+        report::{Md, sample_run},
+    };
 
-    fn sample() -> Report {
+    /// A fixture: a made-up part 1 report (not a measurement).
+    pub(crate) fn sample() -> Report {
         let s = Summary {
             median: 2.0,
             min: 1.0,
@@ -246,7 +194,11 @@ mod tests {
     #[test]
     fn every_key_is_documented_and_the_section_renders() {
         let r = sample();
-        assert_documented("dataplane", &serde_json::to_value(&r).unwrap(), KEYS);
+        assert_documented(
+            "dataplane",
+            &serde_json::to_value(&r).unwrap(),
+            &[crate::keys::DATAPLANE],
+        );
         let mut md = Md(String::new());
         render(&r, &mut md);
         assert!(md.0.contains("**missed** by 25%"), "{}", md.0);

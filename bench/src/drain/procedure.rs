@@ -12,9 +12,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use lb_lab::{
     Backend, Daemon, Lab, LoadRun, LoadSpec, Request, Tool,
     client::{InFlight, unix_time},
+    nginx::{self, Nginx},
 };
-
-use crate::e2e::nginx::{self, Nginx};
 
 /// The backend every run drains.
 pub const TARGET: &str = "web-2";

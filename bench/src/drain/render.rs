@@ -9,8 +9,9 @@ use super::{
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{Md, Results, f},
+    report::{Md, Results, f, images, table},
     stats::Summary,
+    template::fill,
 };
 
 // Exact on purpose: a range is shown only when the runs differed at all.
@@ -71,61 +72,6 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     let Some(r) = results.get::<Report>(Part::Drain) else {
         return false;
     };
-    md.run(&r.run);
-    let m = &r.method;
-    md.line(format!(
-        "Method: the lab's three Gunicorn + Uvicorn + FastAPI backends (2 workers each, \
-         `--graceful-timeout 30`, `--keep-alive 5`). Each run drains web-2 under the same \
-         load, then restarts it and puts it back: {} load processes of {} connections for \
-         {} s ({}), plus {}, all from the client namespace. The command comes once web-2 has \
-         served 40 of the load's requests. {} runs of each procedure, taking turns, the \
-         order rotating from round to round.",
-        LOADS.len(),
-        m.connections_per_load,
-        m.load_seconds,
-        LOADS.iter().map(|l| l.label).collect::<Vec<_>>().join("; "),
-        m.long_requests,
-        m.runs
-    ));
-    md.blank();
-    md.line(format!(
-        "**Nginx** ({}): the HTTP proxy on the LB namespace's address, `upstream` block of \
-         the three backends with `keepalive 32`, retries at their defaults \
-         (`proxy_next_upstream error timeout`: a GET that breaks is re-sent to another \
-         backend, a POST already sent is not), error log at `warn`. The procedure: rewrite \
-         the upstream with web-2 `down`, `nginx -s reload`, SIGTERM to web-2's Gunicorn \
-         master at once, wait for it to exit. **lb**: the release daemon, generic XDP, VIP \
-         198.51.100.10; `lb drain web-2` then `lb drain web-2 --wait`; web-2's shutdown \
-         action is SIGTERM to its Gunicorn master (default mode: `shutdown_when = \"start\"`, \
-         `signal_delay` 1 s); **lb_idle** adds `on_drain` (the app answers `Connection: \
-         close` from then on) and `shutdown_when = \"idle\"`. The daemon's health checks are \
-         off in this part: their probes of a stopping backend would add resets no client \
-         caused. After each lb run: `lb enable web-2`.",
-        m.nginx
-    ));
-    md.blank();
-    md.line(
-        "What is counted. **Failed**: requests the clients saw fail (no response, or not \
-         2xx), and long requests that did not complete with their whole body. **Broken**: \
-         connections web-2 broke; for Nginx the lines of its error log naming web-2 (each \
-         is a request Nginx had to retry or fail); for lb at least the larger of the \
-         failures clients saw (in an lb drain only web-2 changes, and an L4 balancer cannot \
-         retry, so each is web-2's doing) and the backend side: TCP resets web-2 sent (its \
-         namespace's `OutRsts`) plus requests its access log shows seen but unanswered. The \
-         backend-side count is given for every procedure; it misses one kind of break: a \
-         request Uvicorn had read but not started when it closed an idle-looking \
-         connection at shutdown ends with a FIN, no reset and no log line. Clients open \
-         connections with `net.ipv4.tcp_tw_reuse = 1` (the client namespace), as load \
-         generators do: without it, the TIME-WAIT sockets of earlier runs' fresh \
-         connections exhausted connect()'s ports and slowed whichever runs came later. **Last new \
-         connection**: the command to the first request of the last connection web-2 saw \
-         open (its access log; negative: none came after the command). **Until empty**: \
-         the command to web-2 having no connections left (Nginx: its master exited; lb: the \
-         drain ended, lb's own `finished_at`).",
-    );
-    md.blank();
-    md.line("### Per drain (median, range over runs)");
-    md.blank();
     let ps = procedures(&r);
     let mut rows: Vec<[String; 4]> = Vec::new();
     let row = |name: String, g: &dyn Fn(&ProcedureReport) -> String| -> [String; 4] {
@@ -203,8 +149,9 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         header.push(String::new());
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    md.table([h[0], h[1], h[2], h[3]], &rows);
+    let table = table([h[0], h[1], h[2], h[3]], &rows);
     // Which kinds failed, and how, per procedure (from this run's figures).
+    let mut failures = Vec::new();
     for (p, x) in &ps {
         let kinds: Vec<String> = x
             .failed_by_kind
@@ -243,7 +190,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
                 )
             })
             .collect();
-        md.line(format!(
+        failures.push(format!(
             "- {}: {}.",
             p.label(),
             if kinds.is_empty() {
@@ -253,9 +200,28 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
             }
         ));
     }
-    md.blank();
-    for p in &r.plots {
-        md.image(p.trim_end_matches(".png"), p);
-    }
+    let plots: String = r
+        .plots
+        .iter()
+        .map(|p| images(p.trim_end_matches(".png"), std::slice::from_ref(p)))
+        .collect();
+    let m = &r.method;
+    let labels: Vec<&str> = LOADS.iter().map(|l| l.label).collect();
+    md.0.push_str(&fill(
+        include_str!("../../templates/drain.md"),
+        &[
+            ("run", r.run.line()),
+            ("loads", LOADS.len().to_string()),
+            ("connections_per_load", m.connections_per_load.to_string()),
+            ("load_seconds", m.load_seconds.to_string()),
+            ("load_labels", labels.join("; ")),
+            ("long_requests", m.long_requests.clone()),
+            ("runs", m.runs.to_string()),
+            ("nginx", m.nginx.clone()),
+            ("table", table),
+            ("failures", failures.join("\n")),
+            ("plots", plots),
+        ],
+    ));
     true
 }

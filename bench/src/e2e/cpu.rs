@@ -73,13 +73,6 @@ pub fn process_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// The parent pid of `pid`.
-pub fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// CPU time of a fixed set of processes, for a before/after difference.
 pub struct ProcessCpu(Vec<(u32, u64)>);
 

@@ -1,123 +1,23 @@
 //! The rounds of part 3: every scenario, backend kind and load once per
 //! round, the scenarios' order rotating from round to round.
 
-use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use anyhow::{Context as _, Result};
-use lb_lab::{ConfigSpec, Lab};
+use lb_lab::{
+    ConfigSpec, Lab,
+    nginx::{self, Nginx},
+    scenario,
+};
 
 use super::{
     cpu,
-    load::{self, Load, Measured, Watch},
-    nginx::{self, Nginx},
+    load::Watch,
     peer::PeerPass,
-    setup::{self, STACK_PORT, STATIC_PORT, STREAM_OFFSET},
+    plan::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
+    setup::{self, STATIC_PORT, STREAM_OFFSET},
 };
 use crate::xdp::RunTimeStats;
-
-/// Backend kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// Nginx `return 200`: the balancer's own cost shows.
-    Static,
-    /// Gunicorn + Uvicorn + FastAPI.
-    Stack,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Static, Kind::Stack];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Kind::Static => "static",
-            Kind::Stack => "stack",
-        }
-    }
-
-    pub fn port(self) -> u16 {
-        match self {
-            Kind::Static => STATIC_PORT,
-            Kind::Stack => STACK_PORT,
-        }
-    }
-}
-
-/// Ways from the client to the backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scenario {
-    /// Through `lb`, generic XDP (the lab's default).
-    Lb,
-    /// Through `lb`, native XDP (xdp_pass on the veth peer).
-    LbNative,
-    /// Through `lb`, generic XDP, VIP `static` on `forward = "nat"` (nat.rs).
-    LbNat,
-    /// Straight to the backends' own addresses.
-    Direct,
-    /// Nginx HTTP reverse proxy in the LB namespace.
-    NginxHttp,
-    /// Nginx stream (L4) proxy in the LB namespace.
-    NginxStream,
-    /// The kernel routing the VIP in the LB namespace (ECMP over the
-    /// backends, L4 hash): the same extra hop as lb's with no balancer
-    /// program, the least any forwarder placed there costs in this lab.
-    Route,
-}
-
-impl Scenario {
-    pub const ALL: [Scenario; 7] = [
-        Scenario::Lb,
-        Scenario::LbNative,
-        Scenario::LbNat,
-        Scenario::Route,
-        Scenario::Direct,
-        Scenario::NginxHttp,
-        Scenario::NginxStream,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Scenario::Lb => "lb",
-            Scenario::LbNative => "lb_native",
-            Scenario::LbNat => "lb_nat",
-            Scenario::Direct => "direct",
-            Scenario::NginxHttp => "nginx_http",
-            Scenario::NginxStream => "nginx_stream",
-            Scenario::Route => "route",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Scenario::Lb => "lb (generic XDP)",
-            Scenario::LbNative => "lb (native XDP)",
-            Scenario::LbNat => "lb NAT (generic XDP)",
-            Scenario::Direct => "direct to the backends",
-            Scenario::NginxHttp => "Nginx HTTP proxy",
-            Scenario::NginxStream => "Nginx stream (L4) proxy",
-            Scenario::Route => "kernel routing in the LB ns",
-        }
-    }
-
-    /// The backend kinds this scenario runs with.
-    pub fn kinds(self) -> &'static [Kind] {
-        // Native mode and the routing floor matter where the balancer's own
-        // cost shows; the stack's Python dominates the rest (and the budget).
-        match self {
-            Scenario::Route | Scenario::LbNative | Scenario::LbNat => &[Kind::Static],
-            _ => &Kind::ALL,
-        }
-    }
-}
-
-/// How long each load runs, and how many rounds.
-#[derive(Clone, Copy, Debug)]
-pub struct Plan {
-    pub rounds: usize,
-    pub duration: Duration,
-}
-
-/// Every run's figures, by (kind, scenario, load), one per round.
-pub type Runs = BTreeMap<(Kind, Scenario, &'static str), Vec<Measured>>;
 
 /// What the rounds found besides the figures.
 pub struct Outcome {
@@ -184,23 +84,6 @@ pub fn start_nginx(lab: &Lab) -> Result<(Vec<Nginx>, Nginx)> {
     Ok((trivial, proxy))
 }
 
-fn urls(lab: &Lab, scenario: Scenario, kind: Kind) -> Vec<String> {
-    let port = kind.port();
-    let lb = lab.lb_host().ipv4;
-    match scenario {
-        Scenario::Lb | Scenario::LbNative | Scenario::LbNat | Scenario::Route => {
-            vec![format!("http://{}:{port}/", lab.vip())]
-        }
-        Scenario::Direct => lab
-            .backends()
-            .iter()
-            .map(|b| format!("http://{}:{port}/", b.ipv4()))
-            .collect(),
-        Scenario::NginxHttp => vec![format!("http://{lb}:{port}/")],
-        Scenario::NginxStream => vec![format!("http://{lb}:{}/", port + STREAM_OFFSET)],
-    }
-}
-
 /// Runs every round.
 pub fn rounds(lab: &Lab, lb: &std::path::Path, proxy: &Nginx, plan: Plan) -> Result<Outcome> {
     let mut runs = Runs::new();
@@ -260,8 +143,6 @@ pub fn rounds(lab: &Lab, lb: &std::path::Path, proxy: &Nginx, plan: Plan) -> Res
     Ok(Outcome { runs, modes })
 }
 
-pub(super) type Block = Vec<((Kind, &'static str), Measured)>;
-
 /// One scenario: every backend kind and load, with what the scenario needs
 /// set up around it (the daemon, the peer program, statistics) and torn down
 /// after, so that the other scenarios run with no XDP program anywhere.
@@ -285,7 +166,8 @@ fn scenario_block(
                 xdp_mode: if native { "native" } else { "generic" }.into(),
                 ..ConfigSpec::default()
             };
-            let (daemon, mode) = setup::start_daemon(lab, lb, setup::lb_config(lab, &spec, true))?;
+            let (daemon, mode) =
+                scenario::start_daemon(lab, lb, setup::lb_config(lab, &spec, true))?;
             modes.insert(scenario.key(), mode);
             let result = (|| {
                 let link = daemon.pin_root().join(lab.lb_iface()).join("link");
@@ -301,9 +183,9 @@ fn scenario_block(
                 };
                 all_loads(lab, scenario, plan, &watch)
             })();
-            setup::stop_daemon(lab, daemon)?;
+            scenario::stop_daemon(lab, daemon)?;
             drop(peer);
-            setup::wait_no_xdp(lab, lab.switch_ns().name(), super::peer::PORT)?;
+            scenario::wait_no_xdp(lab, lab.switch_ns().name(), super::peer::PORT)?;
             result
         }
         Scenario::LbNat => super::nat::block(lab, lb, plan, modes),
@@ -360,45 +242,4 @@ fn route(lab: &Lab, on: bool) -> Result<()> {
         ])?;
     }
     Ok(())
-}
-
-/// One request through the VIP on each port before loading it; on failure
-/// the error carries what the interfaces counted.
-pub(super) fn probe(lab: &Lab, native: bool) -> Result<()> {
-    for kind in Kind::ALL {
-        let url = format!("http://{}:{}/", lab.vip(), kind.port());
-        let r = lab.request(&lb_lab::Request::get(&url).timeout(Duration::from_secs(3)))?;
-        if !r.ok() {
-            let stats = |ns: &str, dev: &str| {
-                std::process::Command::new("ip")
-                    .args(["netns", "exec", ns, "ethtool", "-S", dev])
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default()
-            };
-            anyhow::bail!(
-                "GET {url} through lb ({} XDP) failed: {} {}\nlab-lb:\n{}\nsw-lb:\n{}",
-                if native { "native" } else { "generic" },
-                r.curl_exit,
-                r.error,
-                stats(lab.lb_ns().name(), lab.lb_iface()),
-                stats(lab.switch_ns().name(), super::peer::PORT)
-            );
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn all_loads(lab: &Lab, scenario: Scenario, plan: Plan, watch: &Watch) -> Result<Block> {
-    let mut out = Vec::new();
-    for &kind in scenario.kinds() {
-        for load in Load::ALL {
-            let urls = urls(lab, scenario, kind);
-            let m = load::run(lab, load, &urls, plan.duration, watch)?;
-            out.push(((kind, load.key()), m));
-            // Let the last connections close before the next run.
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-    Ok(out)
 }

@@ -13,18 +13,19 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use lb_lab::{ConfigSpec, Lab, LbConfig};
+use lb_lab::{ConfigSpec, Lab, LbConfig, scenario};
 use serde::{Deserialize, Serialize};
 
 use super::{
     cpu,
     load::{Load, Measured, Watch},
-    measure::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
+    plan::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
     setup::{self, STATIC_PORT},
 };
 use crate::{
     report::{Md, f},
     stats::{Summary, round},
+    template::fill,
     xdp::RunTimeStats,
 };
 
@@ -106,7 +107,7 @@ pub fn block(
     modes: &mut BTreeMap<&'static str, String>,
 ) -> Result<Block> {
     let _kernel = KernelForNat::on(lab)?;
-    let (daemon, mode) = setup::start_daemon(lab, lb, config(lab))?;
+    let (daemon, mode) = scenario::start_daemon(lab, lb, config(lab))?;
     modes.insert(Scenario::LbNat.key(), mode);
     let result = (|| {
         let link = daemon.pin_root().join(lab.lb_iface()).join("link");
@@ -119,7 +120,7 @@ pub fn block(
         };
         all_loads(lab, Scenario::LbNat, plan, &watch)
     })();
-    setup::stop_daemon(lab, daemon)?;
+    scenario::stop_daemon(lab, daemon)?;
     result
 }
 
@@ -152,21 +153,6 @@ pub struct NatE2e {
     /// (target at most 0.1).
     pub xdp_vs_nginx_worst: f64,
 }
-
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "e2e.nat.{rps_vs_direct,cpu_vs_direct,rps_vs_dsr,xdp_ns_per_request,xdp_runs_per_request,xdp_vs_nginx_http,xdp_vs_nginx_stream}.{keepalive,fresh}.{median,min,max}",
-        "lb NAT (`lb_nat`, generic XDP, VIP `static` on `forward = \"nat\"`), trivial backends, per load: requests/s and whole-machine CPU per request over direct, requests/s over lb DSR, the XDP program's run time and runs per request in both directions, and that run time over the Nginx HTTP and stream proxies' workers' CPU per request (per-round ratios)",
-    ),
-    (
-        "e2e.nat.rps_vs_direct_worst",
-        "the smaller of the two loads' median requests/s ratios over direct (target at least 0.95)",
-    ),
-    (
-        "e2e.nat.xdp_vs_nginx_worst",
-        "the largest median of lb NAT's XDP CPU per request over a Nginx proxy's workers', both proxies and loads (target at most 0.1)",
-    ),
-];
 
 fn ratios(
     runs: &Runs,
@@ -260,74 +246,41 @@ fn pair(b: &ByLoad, digits: usize) -> [String; 2] {
 
 /// The NAT section of part 3.
 pub fn render(n: &NatE2e, md: &mut Md) {
-    md.line("### lb NAT (`forward = \"nat\"`) against direct, DSR and Nginx (trivial backends)");
-    md.blank();
-    md.line(
-        "Scenario `lb_nat`: the same daemon and rounds as `lb` (generic XDP), with VIP \
-         `static` on `forward = \"nat\"` and its backends' port 8080; nat_source is the LB \
-         interface's own address (198.51.100.2), so every backend answers the LB and its \
-         replies come back through the XDP program, which translates them to VIP → client. \
-         For this scenario only, the LB namespace has forwarding on (the kernel's FIB \
-         answers `bpf_fib_lookup` only then), accept_local on and rp_filter and redirects \
-         off; its old settings are put back after. lb's own CPU is the program's run time \
-         in both directions (BPF run-time statistics, run_time_ns / run_cnt, which add \
-         their own ~35 ns to each run); Nginx's is its workers' utime + stime.",
-    );
-    md.blank();
-    let rows: Vec<[String; 3]> = [
-        ("requests/s over direct", pair(&n.rps_vs_direct, 3)),
-        (
+    let row = |what: &str, b: &ByLoad, digits: usize| {
+        let [keepalive, fresh] = pair(b, digits);
+        format!("| {what} | {keepalive} | {fresh} |")
+    };
+    let rows = [
+        row("requests/s over direct", &n.rps_vs_direct, 3),
+        row(
             "whole-machine CPU per request over direct",
-            pair(&n.cpu_vs_direct, 3),
+            &n.cpu_vs_direct,
+            3,
         ),
-        ("requests/s over lb DSR", pair(&n.rps_vs_dsr, 3)),
-        (
+        row("requests/s over lb DSR", &n.rps_vs_dsr, 3),
+        row(
             "XDP ns per request, both directions",
-            pair(&n.xdp_ns_per_request, 1),
+            &n.xdp_ns_per_request,
+            1,
         ),
-        (
-            "XDP runs (packets) per request",
-            pair(&n.xdp_runs_per_request, 2),
-        ),
-        (
-            "XDP over Nginx HTTP workers' CPU",
-            pair(&n.xdp_vs_nginx_http, 4),
-        ),
-        (
+        row("XDP runs (packets) per request", &n.xdp_runs_per_request, 2),
+        row("XDP over Nginx HTTP workers' CPU", &n.xdp_vs_nginx_http, 4),
+        row(
             "XDP over Nginx stream workers' CPU",
-            pair(&n.xdp_vs_nginx_stream, 4),
+            &n.xdp_vs_nginx_stream,
+            4,
         ),
-    ]
-    .into_iter()
-    .map(|(what, [k, fr])| [what.to_owned(), k, fr])
-    .collect();
-    md.table(
-        [
-            "figure (median, range over rounds)",
-            "wrk, keep-alive",
-            "hey, new connection per request",
+    ];
+    let verdict = |met: bool| if met { "met" } else { "**missed**" }.to_owned();
+    md.0.push_str(&fill(
+        include_str!("../../templates/e2e_nat.md"),
+        &[
+            ("rows", rows.join("\n")),
+            ("rps_vs_direct_worst", f(n.rps_vs_direct_worst, 3)),
+            ("rps_verdict", verdict(n.rps_vs_direct_worst >= 0.95)),
+            ("xdp_vs_nginx_worst", f(n.xdp_vs_nginx_worst, 4)),
+            ("xdp_verdict", verdict(n.xdp_vs_nginx_worst <= 0.1)),
         ],
-        &rows,
-    );
-    md.blank();
-    md.line(format!(
-        "Targets: requests/s at least 0.95 of direct's (worse load: {}, {}); lb's own CPU \
-         per request at most 1/10 of Nginx's (worst of both proxies and loads: {}, {}).",
-        f(n.rps_vs_direct_worst, 3),
-        if n.rps_vs_direct_worst >= 0.95 {
-            "met"
-        } else {
-            "**missed**"
-        },
-        f(n.xdp_vs_nginx_worst, 4),
-        if n.xdp_vs_nginx_worst <= 0.1 {
-            "met"
-        } else {
-            "**missed**"
-        },
     ));
-    md.blank();
-    md.line("Keys of this section:");
-    md.blank();
-    md.keys(KEYS);
+    md.keys(&[crate::keys::E2E_NAT]);
 }

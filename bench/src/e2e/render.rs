@@ -5,13 +5,14 @@ use std::path::Path;
 use super::{
     KindReport, Report,
     load::Load,
-    measure::{Kind, Scenario},
+    plan::{Kind, Scenario},
 };
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{Md, Results, f},
+    report::{self, Md, Results, f},
     stats::Summary,
+    template::fill,
 };
 
 fn range(s: &Summary, digits: usize) -> String {
@@ -82,61 +83,12 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     let Some(r) = results.get::<Report>(Part::E2e) else {
         return false;
     };
-    md.run(&r.run);
     let m = &r.method;
     let modes: Vec<String> = m
         .xdp_modes
         .iter()
         .map(|(k, v)| format!("`{k}` ran in **{v}** mode"))
         .collect();
-    md.line(format!(
-        "Method: the lab of `lb-lab` (client, LB and three backend namespaces on one \
-         bridge; all traffic inside them). Each run is {} load processes started \
-         together from the client namespace for {} s: `wrk -t1 -c{}` (keep-alive) or \
-         `hey -c{} -disable-keepalive` (a new connection per request), all to one address \
-         (the VIP 198.51.100.10 for lb; the LB namespace's own address 198.51.100.2 for \
-         Nginx, which listens there), or one process per backend address when going \
-         direct, so the client side is the same everywhere. Trivial backends: Nginx \
-         `return 200` (one worker, no access log) on port 8080 in each backend namespace; \
-         the real stack: Gunicorn with 2 Uvicorn workers and the FastAPI app on port 80. \
-         `lb`: the release daemon with VIP `web` (port 80) and VIP `static` (port 8080), \
-         health checks on, L2 direct server return (replies go straight from the backends \
-         to the client). Nginx {}: `worker_processes auto`, HTTP proxy with an `upstream` \
-         block of the three backends, `keepalive 32`, HTTP/1.1 to the upstreams, no access \
-         log; stream proxy on the HTTP port + 1. {} rounds; each round runs every \
-         scenario with both backend kinds and both loads, the scenarios' order rotating \
-         from round to round; ratios are medians of per-round ratios.",
-        m.processes,
-        m.seconds_per_run,
-        m.connections.get("keepalive").copied().unwrap_or(0),
-        m.connections.get("fresh").copied().unwrap_or(0),
-        m.nginx,
-        m.rounds
-    ));
-    md.blank();
-    md.line(format!(
-        "XDP: {}. Native mode on a veth needs an XDP program on the peer (docs/toolchain.md), \
-         so the native runs attach `lb-bench-ebpf`'s `xdp_pass` to the bridge port `sw-lb` \
-         for their duration (its cost is reported apart); and the client's veth computes \
-         its own TCP checksums (`ethtool -K lab-client tx off`, in every scenario alike): \
-         with the offload on, its segments carry only a partial checksum marked in the skb, \
-         native XDP on a veth drops that mark, and the backends discard every segment lb \
-         forwards (a real NIC fills checksums in on the wire); it also reuses TIME-WAIT ports \
-         (`net.ipv4.tcp_tw_reuse = 1`), as load generators do. The daemon runs only during the \
-         lb scenarios and is stopped with its program detached before the others, so \
-         direct and Nginx runs see no XDP program. CPU: whole machine from /proc/stat \
-         (user + nice + system + irq + softirq, all CPUs) over the run, divided by the \
-         requests answered; it includes the load tools, the backends and the kernel's \
-         networking. The XDP program's own CPU comes from the kernel's run-time statistics \
-         (BPF_ENABLE_STATS, on only during lb scenarios: it adds ~35 ns to each program \
-         run, which the lb figures carry); Nginx's worker CPU from /proc/PID/stat \
-         (utime + stime) of the proxy's workers. Latency percentiles are request-weighted \
-         means over the load processes.",
-        modes.join(", ")
-    ));
-    md.blank();
-    md.line("### Targets (trivial backends)");
-    md.blank();
     let rows: Vec<[String; 4]> = r
         .targets
         .iter()
@@ -163,39 +115,47 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
             ]
         })
         .collect();
-    md.table(["figure", "target", "measured", "verdict"], &rows);
-    md.line(
-        "The lb ratios are the worse of the two loads (smaller requests/s ratio, larger \
-         CPU ratio).",
-    );
-    md.blank();
-    if let (Some(rps), Some(cpu)) = (r.static_.lb_vs_route_rps, r.static_.lb_vs_route_cpu) {
-        let route = r.static_.vs_direct.get("route");
-        let g = |load: &str, cpu: bool| {
-            route.and_then(|m| m.get(load)).map_or_else(
-                || "n/a".into(),
-                |v| med(if cpu { &v.cpu } else { &v.rps }, 2),
+    let route_gap = match (r.static_.lb_vs_route_rps, r.static_.lb_vs_route_cpu) {
+        (Some(rps), Some(cpu)) => {
+            let route = r.static_.vs_direct.get(Scenario::Route.key());
+            let g = |load: Load, cpu: bool| {
+                route.and_then(|m| m.get(load.key())).map_or_else(
+                    || "n/a".into(),
+                    |v| med(if cpu { &v.cpu } else { &v.rps }, 2),
+                )
+            };
+            fill(
+                include_str!("../../templates/e2e_route_gap.md"),
+                &[
+                    ("route_rps_keepalive", g(Load::KeepAlive, false)),
+                    ("route_rps_fresh", g(Load::Fresh, false)),
+                    ("route_cpu_keepalive", g(Load::KeepAlive, true)),
+                    ("route_cpu_fresh", g(Load::Fresh, true)),
+                    ("lb_vs_route_rps", f(rps, 3)),
+                    ("lb_vs_route_cpu", f(cpu, 3)),
+                ],
             )
-        };
-        md.line(format!(
-            "Where the gap to direct comes from: in this one-machine lab, going through the LB \
-             namespace adds a hop (client veth → bridge → LB veth → bridge → backend, instead \
-             of client → bridge → backend) whose kernel work shares the same 2 CPUs. The \
-             kernel itself routing the VIP in the LB namespace (`route`: plain IP forwarding, \
-             ECMP over the three backends, no balancer program) pays that hop alone: {} \
-             (keep-alive) and {} (fresh) of direct's requests/s, {} and {} of its CPU per \
-             request. lb over that floor: {} of its requests/s and {} of its CPU per request \
-             (worse load). On real hardware the hop is a NIC on another machine and costs the \
-             client and backends nothing.",
-            g("keepalive", false),
-            g("fresh", false),
-            g("keepalive", true),
-            g("fresh", true),
-            f(rps, 3),
-            f(cpu, 3)
-        ));
-        md.blank();
-    }
+        }
+        _ => String::new(),
+    };
+    md.0.push_str(&fill(
+        include_str!("../../templates/e2e.md"),
+        &[
+            ("run", r.run.line()),
+            ("processes", m.processes.to_string()),
+            ("seconds_per_run", m.seconds_per_run.to_string()),
+            ("keepalive_connections", m.connections.keepalive.to_string()),
+            ("fresh_connections", m.connections.fresh.to_string()),
+            ("nginx", m.nginx.clone()),
+            ("rounds", m.rounds.to_string()),
+            ("xdp_modes", modes.join(", ")),
+            (
+                "targets_table",
+                report::table(["figure", "target", "measured", "verdict"], &rows),
+            ),
+            ("route_gap", route_gap),
+        ],
+    ));
     md.line("The balancers' own CPU per request, trivial backends:");
     md.blank();
     let mut rows: Vec<[String; 6]> = Vec::new();

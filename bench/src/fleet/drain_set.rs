@@ -62,29 +62,6 @@ pub struct DrainSetCase {
     pub delete_ms: Summary,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "fleet.drain_set.cases",
-        "one entry per set size, with the fields `cases[].…` below",
-    ),
-    (
-        "fleet.drain_set.cases[].flows",
-        "connections of the draining backend in one node's set (IPv4, one VIP)",
-    ),
-    (
-        "fleet.drain_set.cases[].{chunks,value_bytes,etcd_bytes}",
-        "the set in etcd: chunks, bytes of their values, bytes of values + keys + manifest",
-    ),
-    (
-        "fleet.drain_set.cases[].{publish_requests,import_requests}",
-        "etcd requests to publish the set (one node) and to import it (each other node)",
-    ),
-    (
-        "fleet.drain_set.cases[].{publish_ms,read_ms,record_ms,remove_ms,delete_ms}",
-        "median/min/max over rounds, ms: publish to etcd; read and decode it; record it in DRAIN_FLOWS; remove it from DRAIN_FLOWS; delete it from etcd",
-    ),
-];
-
 /// `n` IPv4 connections to 198.51.100.10:80 from 192.0.2.0/24, 65k ports each.
 fn connections(n: u32) -> Vec<FlowKey> {
     let vip = v4_mapped(Ipv4Addr::new(198, 51, 100, 10).octets());

@@ -9,16 +9,15 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
-use lb_lab::{BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time};
+use lb_lab::{
+    BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time,
+    etcd_metrics::EtcdCounters, scenario,
+};
 use lb_userspace::api::types::{DrainOutcome, DrainStatus};
 
-use super::{
-    CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report,
-    etcd_metrics::EtcdCounters,
-};
+use super::{CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report};
 use crate::{
     Ctx,
-    e2e::setup,
     stats::{Summary, median, round},
 };
 
@@ -31,7 +30,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(6);
 
 pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
     let started = Instant::now();
-    let lb = setup::lb_binary()?;
+    let lb = scenario::lb_binary()?;
     let fleet = Fleet::up(FleetSpec {
         prefix: "bench-fleet".into(),
         backends: 3,

@@ -5,7 +5,6 @@
 //! `/metrics`, read inside the lab).
 
 pub mod drain_set;
-mod etcd_metrics;
 mod measure;
 mod render;
 
@@ -82,65 +81,13 @@ pub struct MethodCount {
     pub per_drain: f64,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("fleet.nodes", "LB nodes behind the router"),
-    (
-        "fleet.flip.rounds",
-        "drains (`lb drain web-2 --no-signal`, nothing in flight, issued on each node in turn)",
-    ),
-    (
-        "fleet.flip.spread_ms.{median,min,max}",
-        "per drain: latest minus earliest `drain.started_at` of the nodes, ms",
-    ),
-    (
-        "fleet.flip.command_to_last_flip_ms.{median,min,max}",
-        "from the start of the `lb drain` command to the last node's flip, ms",
-    ),
-    (
-        "fleet.last_close.{rounds,streams,stream_seconds}",
-        "drains with long streams in flight: rounds, streams started per round, each stream's length",
-    ),
-    (
-        "fleet.last_close.first_node_ms.{median,min,max}",
-        "from the fleet-wide last close of the drained backend's streams to DRAINED on the first node, ms",
-    ),
-    (
-        "fleet.last_close.last_node_ms.{median,min,max}",
-        "the same to DRAINED on the last node, ms",
-    ),
-    ("fleet.etcd.source", "where the request counts come from"),
-    (
-        "fleet.etcd.unary_per_drain.{median,min,max}",
-        "etcd unary gRPC requests from the command to DRAINED on every node",
-    ),
-    (
-        "fleet.etcd.stream_messages_per_drain.{median,min,max}",
-        "messages etcd received on gRPC streams (lease keepalives, watches) over the same window",
-    ),
-    (
-        "fleet.etcd.drain_seconds.{median,min,max}",
-        "that window, s",
-    ),
-    (
-        "fleet.etcd.{idle_unary_per_s,idle_stream_messages_per_s}",
-        "the same counts per second with the three nodes idle (no drain)",
-    ),
-    (
-        "fleet.etcd.unary_by_method",
-        "a list of `{method, per_drain}`, below",
-    ),
-    (
-        "fleet.etcd.unary_by_method[].{method,per_drain}",
-        "unary requests per drain by gRPC method (median over the rounds)",
-    ),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
         Part,
-        report::{Md, Results, assert_documented, sample_run},
+        keys::assert_documented,
+        report::{Md, Results, sample_run},
     };
 
     #[test]
@@ -180,7 +127,7 @@ mod tests {
             drain_set: drain_set::DrainSetReport { cases: Vec::new() },
         };
         let v = serde_json::to_value(&r).unwrap();
-        assert_documented("fleet", &v, &Part::Fleet.keys());
+        assert_documented("fleet", &v, Part::Fleet.keys());
         let mut results = Results::load(std::path::Path::new("/nonexistent"));
         results.set(Part::Fleet, v);
         let mut md = Md(String::new());

@@ -16,8 +16,8 @@ use lb_userspace::{
 };
 
 use super::{
-    DRAIN_FLOWS, Drain, Eviction, GROUPS, INSERT_SHARE, LARGE_DRAIN, MapMemory, Memory, ROUNDS,
-    SMALL_DRAIN, TOUCH_EVERY,
+    DRAIN_FLOWS, Drain, Eviction, GROUPS, INSERT_SHARE, LARGE_DRAIN, MapMemory, MapsMemory, Memory,
+    ROUNDS, SMALL_DRAIN, TOUCH_EVERY,
 };
 use crate::{
     clients,
@@ -52,6 +52,12 @@ fn spec(i: u32, flags: u8, payload: usize) -> Spec {
     }
 }
 
+/// What the bench reads of `bpftool map show --json`.
+#[derive(serde::Deserialize)]
+struct BpftoolMap {
+    bytes_memlock: u64,
+}
+
 pub fn memory(lb: &Lb) -> Result<Memory> {
     let ids = lb
         .prog()?
@@ -67,11 +73,9 @@ pub fn memory(lb: &Lb) -> Result<Memory> {
             .output()
             .context("running bpftool")?;
         ensure!(out.status.success(), "bpftool map show id {id} failed");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let bytes = v
-            .get("bytes_memlock")
-            .and_then(serde_json::Value::as_u64)
-            .context("bpftool gave no bytes_memlock")?;
+        let bytes = serde_json::from_slice::<BpftoolMap>(&out.stdout)
+            .context("bpftool gave no bytes_memlock")?
+            .bytes_memlock;
         // The kernel keeps 15 characters of a map's name; give the full one back.
         let full = if lb_common::maps::ALL.contains(&name.as_str()) || name.len() < 15 {
             name
@@ -99,6 +103,15 @@ pub fn memory(lb: &Lb) -> Result<Memory> {
         );
     }
     let total_bytes = maps.values().map(|m| m.bytes).sum();
+    let mut take = |name: &str| {
+        maps.remove(name)
+            .with_context(|| format!("lb has no map {name}"))
+    };
+    let maps = MapsMemory {
+        flows: take("FLOWS")?,
+        maglev: take("MAGLEV")?,
+        others: maps,
+    };
     let possible = xdp::possible_cpus() as u32;
     Ok(Memory {
         source: "bpftool map show: bytes_memlock, which kernels since 6.5 compute from \

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, time::Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-pub use self::render::render;
+pub use self::render::{InsertCost, render};
 use crate::{
     Ctx,
     dataplane::setup::Lb,
@@ -47,8 +47,37 @@ pub struct Memory {
     pub source: String,
     /// CPUs the per-CPU maps hold a copy for.
     pub possible_cpus: u32,
-    pub maps: BTreeMap<String, MapMemory>,
+    pub maps: MapsMemory,
     pub total_bytes: u64,
+}
+
+/// lb's maps: the two the report discusses by field, the others by name
+/// (one JSON object keyed by map name either way).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MapsMemory {
+    #[serde(rename = "FLOWS")]
+    pub flows: MapMemory,
+    #[serde(rename = "MAGLEV")]
+    pub maglev: MapMemory,
+    #[serde(flatten)]
+    pub others: BTreeMap<String, MapMemory>,
+}
+
+impl MapsMemory {
+    /// Every map, by name.
+    pub fn all(&self) -> BTreeMap<&str, &MapMemory> {
+        let mut all: BTreeMap<&str, &MapMemory> =
+            self.others.iter().map(|(n, m)| (n.as_str(), m)).collect();
+        all.insert("FLOWS", &self.flows);
+        all.insert("MAGLEV", &self.maglev);
+        all
+    }
+}
+
+impl MapMemory {
+    pub fn bytes_per_entry(&self) -> f64 {
+        self.bytes as f64 / f64::from(self.entries.max(1))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -109,70 +138,6 @@ pub struct Drain {
     pub full_count_duty: u32,
 }
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("flowtable.memory.source", "where the byte counts come from"),
-    (
-        "flowtable.memory.possible_cpus",
-        "CPUs each per-CPU map holds a copy for",
-    ),
-    (
-        "flowtable.memory.maps.<map>.{kind,entries,key_size,value_size,bytes}",
-        "each map of `lb` at the default sizes: type, max entries, key and value bytes, memory in bytes",
-    ),
-    (
-        "flowtable.memory.total_bytes",
-        "all of `lb`'s maps together",
-    ),
-    ("flowtable.eviction.capacity", "FLOWS max entries (default)"),
-    (
-        "flowtable.eviction.filled",
-        "entries after inserting `capacity` flows in order from user space",
-    ),
-    (
-        "flowtable.eviction.touched",
-        "flows that then got one packet through `lb` (every 10th)",
-    ),
-    (
-        "flowtable.eviction.inserted",
-        "new flows (SYNs through `lb`) into the full table",
-    ),
-    (
-        "flowtable.eviction.{untouched_by_group,touched_by_group}",
-        "share of the fill still present at the end, per tenth of the fill (oldest first), untouched and touched flows",
-    ),
-    (
-        "flowtable.eviction.{untouched_survived,touched_survived,new_present}",
-        "share of the untouched and of the touched flows still present; share of the new flows present",
-    ),
-    ("flowtable.eviction.entries_after", "entries at the end"),
-    (
-        "flowtable.drain.flows",
-        "flows in FLOWS for the drain figures",
-    ),
-    ("flowtable.drain.rounds", "rounds timed"),
-    (
-        "flowtable.drain.{for_each_flow_ms,count_by_backend_ms,collect_ms,per_entry_scan_ms}.{median,min,max}",
-        "ms for one pass over the table: batched read, live count per backend, a draining backend's flows collected, and the entry-by-entry read",
-    ),
-    (
-        "flowtable.drain.full_count_every_s",
-        "how often, at most, the daemon counts the whole table (`FULL_COUNT_EVERY`), seconds",
-    ),
-    (
-        "flowtable.drain.full_count_duty",
-        "the daemon waits at least this many times a pass's duration before the next (`FULL_COUNT_DUTY`)",
-    ),
-    (
-        "flowtable.drain.record_10k_ms.{median,min,max}",
-        "ms to record a draining backend's 10,000 flows in DRAIN_FLOWS (`Maps::record_drain_flows`, once when a drain starts)",
-    ),
-    (
-        "flowtable.drain.{refresh_1k_ms,refresh_10k_ms}.{median,min,max}",
-        "ms for `Tracked::refresh` of a draining backend with 1,000 and 10,000 flows (the per-tick cost of a drain)",
-    ),
-    ("flowtable.plots", "PNG files under docs/bench"),
-];
-
 pub fn run(ctx: &Ctx) -> Result<Report> {
     let started = Instant::now();
     let mut lb = Lb::load()?;
@@ -197,12 +162,15 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::report::{Md, Results, assert_documented, sample_run};
+    use crate::{
+        keys::assert_documented,
+        report::{Md, sample_run},
+    };
 
-    #[test]
-    fn every_key_is_documented_and_the_section_renders() {
+    /// A fixture: a made-up part 5 report (not a measurement).
+    pub(crate) fn fixture() -> Report {
         let s = Summary {
             median: 2.0,
             min: 1.0,
@@ -215,13 +183,23 @@ mod tests {
             value_size: 24,
             bytes: 512,
         };
-        let r = Report {
+        Report {
             run: sample_run(),
             memory: Memory {
                 source: "test".into(),
                 possible_cpus: 2,
-                maps: [("FLOWS".to_owned(), map)].into(),
-                total_bytes: 512,
+                maps: MapsMemory {
+                    flows: map.clone(),
+                    maglev: MapMemory {
+                        kind: "Array".into(),
+                        entries: 16,
+                        key_size: 4,
+                        value_size: 4,
+                        bytes: 128,
+                    },
+                    others: [("VIPS".to_owned(), map)].into(),
+                },
+                total_bytes: 1152,
             },
             eviction: Eviction {
                 capacity: 4,
@@ -249,14 +227,45 @@ mod tests {
                 full_count_duty: 20,
             },
             plots: vec!["flowtable_eviction.png".into()],
-        };
-        assert_documented("flowtable", &serde_json::to_value(&r).unwrap(), KEYS);
-        let mut md = Md(String::new());
-        render(
-            &r,
-            &Results::load(std::path::Path::new("/nonexistent")),
-            &mut md,
+        }
+    }
+
+    #[test]
+    fn every_key_is_documented_and_the_section_renders() {
+        let r = fixture();
+        let s = r.drain.refresh_1k_ms;
+        assert_documented(
+            "flowtable",
+            &serde_json::to_value(&r).unwrap(),
+            &[crate::keys::FLOWTABLE],
         );
-        assert!(md.0.contains("part 1 (`cargo xtask bench dataplane`) has not"));
+        let mut md = Md(String::new());
+        render(&r, None, &mut md);
+        assert!(md.0.contains("n/a (part 1, `cargo xtask bench dataplane`, has not run)"));
+        // The fixture's figures in their rows and sentences.
+        for line in [
+            "| `FLOWS` | LruHash | 4 | 40 + 24 | 0.00 | 128.0 |",
+            "| `MAGLEV` | Array | 16 | 4 + 4 | 0.00 | 8.0 |",
+            "| `VIPS` | LruHash | 4 | 40 + 24 | 0.00 | 128.0 |",
+            "FLOWS is 44% of the total at 128 bytes per flow (a 40-byte key and a 24-byte value;",
+            "MAGLEV is 11%:",
+            "| 1 | 0.00% | 100.00% |",
+            "| `Tracked::refresh`, 10,000 flows | 2.00 | 1.00–3.00 |",
+            "![share of the fill still present, by age](bench/flowtable_eviction.png)",
+        ] {
+            assert!(md.0.contains(line), "{line} missing from:\n{}", md.0);
+        }
+        let insert = InsertCost {
+            full_net: Summary { median: 7.0, ..s },
+            room_net: Summary { median: 5.0, ..s },
+            full_stats: None,
+        };
+        let mut md = Md(String::new());
+        render(&r, Some(&insert), &mut md);
+        assert!(
+            md.0.contains("costs 7.0 ns against 5.0 ns with room (run-time statistics: n/a ns)"),
+            "{}",
+            md.0
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! Part 5's section of the report, and its plot.
 
-use super::{INSERT_SHARE, LARGE_DRAIN, Report, SMALL_DRAIN, TOUCH_EVERY};
+use super::{INSERT_SHARE, LARGE_DRAIN, MapMemory, Report, SMALL_DRAIN, TOUCH_EVERY};
 use crate::{
+    dataplane::report::Report as DataplaneReport,
     plot::{self, Scale, Series},
-    report::{Md, Results, f},
+    report::{Md, f, images, table},
     stats::Summary,
+    template::fill,
 };
 
 pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
@@ -44,27 +46,41 @@ fn mib(bytes: u64) -> String {
     f(bytes as f64 / (1024.0 * 1024.0), 2)
 }
 
-pub fn render(r: &Report, results: &Results, md: &mut Md) {
-    md.run(&r.run);
-    md.line("### Memory at the default sizes");
-    md.blank();
-    md.line(format!(
-        "Source: {}. Per-CPU maps hold one value per possible CPU ({} here).",
-        r.memory.source, r.memory.possible_cpus
-    ));
-    md.blank();
-    let mut rows: Vec<[String; 6]> = r
-        .memory
+/// Part 1's figures the section compares with: a new flow into the full
+/// table and into one with room.
+pub struct InsertCost {
+    pub full_net: Summary,
+    pub room_net: Summary,
+    pub full_stats: Option<Summary>,
+}
+
+impl InsertCost {
+    /// From part 1's cases `new_flow_full_net`, `new_flow_net` and the
+    /// run-time statistics' `new_flow_full`.
+    pub fn of(dataplane: &DataplaneReport) -> Option<Self> {
+        Some(Self {
+            full_net: *dataplane.ns.get("new_flow_full_net")?,
+            room_net: *dataplane.ns.get("new_flow_net")?,
+            full_stats: dataplane.stats_ns.get("new_flow_full").copied(),
+        })
+    }
+}
+
+pub fn render(r: &Report, insert: Option<&InsertCost>, md: &mut Md) {
+    let m = &r.memory;
+    let share = |map: &MapMemory| f(100.0 * map.bytes as f64 / m.total_bytes.max(1) as f64, 0);
+    let mut rows: Vec<[String; 6]> = m
         .maps
+        .all()
         .iter()
-        .map(|(name, m)| {
+        .map(|(name, map)| {
             [
                 format!("`{name}`"),
-                m.kind.clone(),
-                m.entries.to_string(),
-                format!("{} + {}", m.key_size, m.value_size),
-                mib(m.bytes),
-                f(m.bytes as f64 / f64::from(m.entries.max(1)), 1),
+                map.kind.clone(),
+                map.entries.to_string(),
+                format!("{} + {}", map.key_size, map.value_size),
+                mib(map.bytes),
+                f(map.bytes_per_entry(), 1),
             ]
         })
         .collect();
@@ -73,10 +89,10 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
         String::new(),
         String::new(),
         String::new(),
-        mib(r.memory.total_bytes),
+        mib(m.total_bytes),
         String::new(),
     ]);
-    md.table(
+    let memory_table = table(
         [
             "map",
             "type",
@@ -87,78 +103,18 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
         ],
         &rows,
     );
-    let per_entry = |name: &str| {
-        r.memory
-            .maps
-            .get(name)
-            .map_or(f64::NAN, |m| m.bytes as f64 / f64::from(m.entries.max(1)))
-    };
-    let share = |name: &str| {
-        r.memory.maps.get(name).map_or(f64::NAN, |m| {
-            100.0 * m.bytes as f64 / r.memory.total_bytes.max(1) as f64
-        })
-    };
-    md.line(format!(
-        "FLOWS is {:.0}% of the total at {:.0} bytes per flow (a {}-byte key and a {}-byte \
-         value; the rest is the kernel's element header, hash bucket and LRU node), all \
-         allocated at load time whatever the number of flows. MAGLEV is {:.0}%: it is sized \
-         for `max_vips` VIPs × 2 halves × M slots however many VIPs the config has, and an \
-         array rounds each value up to 8 bytes, so a 4-byte slot takes {:.0}.",
-        share("FLOWS"),
-        per_entry("FLOWS"),
-        r.memory.maps.get("FLOWS").map_or(0, |m| m.key_size),
-        r.memory.maps.get("FLOWS").map_or(0, |m| m.value_size),
-        share("MAGLEV"),
-        per_entry("MAGLEV"),
-    ));
-    md.blank();
-
     let e = &r.eviction;
-    md.line("### When FLOWS is full");
-    md.blank();
-    md.line(format!(
-        "FLOWS ({} entries) filled in order from user space with {} flows ({} present \
-         after the fill); then one data segment through `lb` for every {}th flow ({} flows \
-         touched); then {} SYNs of new clients through `lb` ({:.0}% of the capacity), each \
-         an insert into the full table. At the end: {:.2}% of the untouched flows and \
-         {:.2}% of the touched ones are still present, and {:.2}% of the new flows; {} \
-         entries.",
-        e.capacity,
-        e.capacity,
-        e.filled,
-        TOUCH_EVERY,
-        e.touched,
-        e.inserted,
-        100.0 * INSERT_SHARE,
-        100.0 * e.untouched_survived,
-        100.0 * e.touched_survived,
-        100.0 * e.new_present,
-        e.entries_after,
-    ));
-    md.blank();
-    let rows: Vec<[String; 3]> = (0..e.untouched_by_group.len())
+    let pct = |x: f64| f(100.0 * x, 2);
+    let groups: Vec<[String; 3]> = (0..e.untouched_by_group.len())
         .map(|g| {
+            let touched = e.touched_by_group.get(g).copied().unwrap_or(f64::NAN);
             [
                 format!("{}", g + 1),
-                format!("{}%", f(100.0 * e.untouched_by_group[g], 2)),
-                format!(
-                    "{}%",
-                    f(
-                        100.0 * e.touched_by_group.get(g).copied().unwrap_or(f64::NAN),
-                        2
-                    )
-                ),
+                format!("{}%", pct(e.untouched_by_group[g])),
+                format!("{}%", pct(touched)),
             ]
         })
         .collect();
-    md.table(
-        [
-            "tenth of the fill (1 = oldest)",
-            "untouched: still present",
-            "touched: still present",
-        ],
-        &rows,
-    );
     let gone: Vec<String> = e
         .untouched_by_group
         .iter()
@@ -166,60 +122,7 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
         .filter(|(_, s)| **s < 1.0)
         .map(|(g, s)| format!("tenth {} {:.0}% gone", g + 1, 100.0 * (1.0 - s)))
         .collect();
-    md.line(format!(
-        "What went: the least recently used entries, in the order they were last used \
-         ({}); of the flows that had one packet after the fill, however old their \
-         entry, {:.2}% are still there, and {:.2}% of the new flows. So a full table evicts \
-         idle flows first, and a connection that keeps sending keeps its entry.",
-        if gone.is_empty() {
-            "nothing".to_owned()
-        } else {
-            gone.join(", ")
-        },
-        100.0 * e.touched_survived,
-        100.0 * e.new_present,
-    ));
-    md.blank();
-    for p in &r.plots {
-        md.image("share of the fill still present, by age", p);
-    }
-    let full = results
-        .path("dataplane.ns.new_flow_full_net.median")
-        .and_then(serde_json::Value::as_f64);
-    let room = results
-        .path("dataplane.ns.new_flow_net.median")
-        .and_then(serde_json::Value::as_f64);
-    let stats_full = results
-        .path("dataplane.stats_ns.new_flow_full.median")
-        .and_then(serde_json::Value::as_f64);
-    match (full, room) {
-        (Some(full), Some(room)) => md.line(format!(
-            "Cost of an insert when full (part 1, `dataplane.ns.new_flow_full_net`): a new \
-             flow through `lb` into the full table costs {} ns against {} ns with room \
-             (run-time statistics: {} ns).",
-            f(full, 1),
-            f(room, 1),
-            stats_full.map_or("n/a".into(), |x| f(x, 1))
-        )),
-        _ => md.line(
-            "Cost of an insert when full: part 1 (`cargo xtask bench dataplane`) has not \
-             run yet; its `dataplane.ns.new_flow_full_net` is that figure.",
-        ),
-    }
-    md.blank();
-
     let d = &r.drain;
-    md.line("### What a drain sees");
-    md.blank();
-    md.line(format!(
-        "FLOWS holding {} live flows (filled from user space): backend 0 has {}, backend 1 \
-         has {}, the others share the rest. Milliseconds, median of {} rounds (range). \
-         `count_by_backend` is what `lb status` and the metrics run every few seconds; \
-         `Tracked::collect` and `Maps::record_drain_flows` run once when a drain starts; `Tracked::refresh` is a \
-         draining backend's per-tick cost, which grows with its own flows only.",
-        d.flows, SMALL_DRAIN, LARGE_DRAIN, d.rounds
-    ));
-    md.blank();
     let row = |what: &str, s: &Summary| {
         [
             what.to_owned(),
@@ -227,7 +130,7 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
             format!("{}–{}", f(s.min, 2), f(s.max, 2)),
         ]
     };
-    md.table(
+    let drain_table = table(
         ["operation", "ms", "range"],
         &[
             row(
@@ -257,23 +160,90 @@ pub fn render(r: &Report, results: &Results, md: &mut Md) {
         2.0
     };
     let wait_s = every.max(pass_s * f64::from(d.full_count_duty));
-    md.line(format!(
-        "A pass over the whole table costs {:.2} µs per flow batched ({:.1}× less than \
-         entry by entry). The daemon's `count_by_backend` (a {} s pass at {} flows) then \
-         waits the longer of {} s and {} passes, so at this size it runs every {} s and \
-         keeps about {:.1}% of a CPU busy, outside the daemon's lock. A draining backend's \
-         tick costs {:.2} µs per flow it still has (one lookup each), {} ms for 10,000 \
-         flows, whatever the size of the table.",
-        1e3 * d.for_each_flow_ms.median / f64::from(d.flows),
-        d.per_entry_scan_ms.median / d.for_each_flow_ms.median,
-        f(pass_s, 2),
-        d.flows,
-        every,
-        d.full_count_duty,
-        f(pass_s + wait_s, 1),
-        100.0 * pass_s / (pass_s + wait_s),
-        1e3 * d.refresh_10k_ms.median / f64::from(LARGE_DRAIN),
-        f(d.refresh_10k_ms.median, 1),
+    let not_run = || "n/a (part 1, `cargo xtask bench dataplane`, has not run)".to_owned();
+    md.0.push_str(&fill(
+        include_str!("../../templates/flowtable.md"),
+        &[
+            ("run", r.run.line()),
+            ("source", m.source.clone()),
+            ("possible_cpus", m.possible_cpus.to_string()),
+            ("memory_table", memory_table),
+            ("flows_share", share(&m.maps.flows)),
+            ("flows_per_entry", f(m.maps.flows.bytes_per_entry(), 0)),
+            ("flows_key_size", m.maps.flows.key_size.to_string()),
+            ("flows_value_size", m.maps.flows.value_size.to_string()),
+            ("maglev_share", share(&m.maps.maglev)),
+            ("maglev_per_entry", f(m.maps.maglev.bytes_per_entry(), 0)),
+            ("capacity", e.capacity.to_string()),
+            ("filled", e.filled.to_string()),
+            ("touch_every", TOUCH_EVERY.to_string()),
+            ("touched", e.touched.to_string()),
+            ("inserted", e.inserted.to_string()),
+            ("insert_share", f(100.0 * INSERT_SHARE, 0)),
+            ("untouched_survived", pct(e.untouched_survived)),
+            ("touched_survived", pct(e.touched_survived)),
+            ("new_present", pct(e.new_present)),
+            ("entries_after", e.entries_after.to_string()),
+            (
+                "groups_table",
+                table(
+                    [
+                        "tenth of the fill (1 = oldest)",
+                        "untouched: still present",
+                        "touched: still present",
+                    ],
+                    &groups,
+                ),
+            ),
+            (
+                "gone",
+                if gone.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    gone.join(", ")
+                },
+            ),
+            (
+                "plots",
+                images("share of the fill still present, by age", &r.plots),
+            ),
+            (
+                "insert_full",
+                insert.map_or_else(not_run, |i| f(i.full_net.median, 1)),
+            ),
+            (
+                "insert_room",
+                insert.map_or_else(not_run, |i| f(i.room_net.median, 1)),
+            ),
+            (
+                "insert_full_stats",
+                insert
+                    .and_then(|i| i.full_stats)
+                    .map_or("n/a".into(), |s| f(s.median, 1)),
+            ),
+            ("drain_flows", d.flows.to_string()),
+            ("small_drain", SMALL_DRAIN.to_string()),
+            ("large_drain", LARGE_DRAIN.to_string()),
+            ("drain_rounds", d.rounds.to_string()),
+            ("drain_table", drain_table),
+            (
+                "pass_us_per_flow",
+                f(1e3 * d.for_each_flow_ms.median / f64::from(d.flows), 2),
+            ),
+            (
+                "batch_gain",
+                f(d.per_entry_scan_ms.median / d.for_each_flow_ms.median, 1),
+            ),
+            ("pass_s", f(pass_s, 2)),
+            ("full_count_every", every.to_string()),
+            ("full_count_duty", d.full_count_duty.to_string()),
+            ("count_period_s", f(pass_s + wait_s, 1)),
+            ("count_cpu_share", f(100.0 * pass_s / (pass_s + wait_s), 1)),
+            (
+                "refresh_us_per_flow",
+                f(1e3 * d.refresh_10k_ms.median / f64::from(LARGE_DRAIN), 2),
+            ),
+            ("refresh_10k_ms", f(d.refresh_10k_ms.median, 1)),
+        ],
     ));
-    md.blank();
 }

@@ -1,7 +1,7 @@
-//! etcd's request counters, from its Prometheus text (`/metrics` on the
-//! client port): `grpc_server_handled_total` (unary calls handled, by
-//! method) and `grpc_server_msg_received_total` (messages received on
-//! streams).
+//! etcd's request counters (the fleet benchmark's etcd requests per drain),
+//! from its Prometheus text (`/metrics` on the client port):
+//! `grpc_server_handled_total` (unary calls handled, by method) and
+//! `grpc_server_msg_received_total` (messages received on streams).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Nginx from Debian's packages, run by the bench inside one of the lab's
+//! Nginx from Debian's packages, run by the benchmarks inside one of the lab's
 //! namespaces only: its own config, pid file, logs and temp dirs under the
 //! lab dir, `daemon off` (the master is the bench's child, in its own process
 //! group, killed at the end and at the lab's teardown), listening on the
@@ -17,7 +17,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
-use lb_lab::{Lab, Netns, proc::Proc};
+
+use crate::{Lab, Netns, proc::Proc};
 
 /// Where Debian's dynamic modules live; the stream module is
 /// `libnginx-mod-stream`.
@@ -211,8 +212,16 @@ pub fn children(pid: u32) -> Vec<u32> {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| crate::e2e::cpu::ppid(p) == Some(pid))
+        .filter(|&p| ppid(p) == Some(pid))
         .collect()
+}
+
+/// The parent of `pid`, from /proc/PID/stat (the field after the command,
+/// which may itself hold spaces and parentheses).
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A trivial backend: `return 200` on `port` of every address of its
