@@ -168,6 +168,7 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
         let wanted = nat_config(
             &model.config.nat,
             d.flow_idle_timeout.max(d.udp_idle_timeout),
+            model.vips.iter().any(|v| v.cfg.forward == Forward::Dnat),
         );
         if synced.nat != Some(wanted) {
             nat.write_config(&wanted)?;
