@@ -339,7 +339,10 @@ impl Core {
             // A followed drain's count is its recorded flows, never a
             // whole-table count that may predate them.
             let tracked = self.state.tracked.get(name);
-            live_flows.insert(name.clone(), tracked.map_or(b.live_flows, |t| t.len()));
+            live_flows.insert(
+                name.clone(),
+                tracked.map_or(b.live_flows, super::live::Tracked::len),
+            );
             if b.drain.as_ref().is_some_and(|d| d.outcome.is_none()) {
                 if let Some(rev) = fleet.revision_of(name) {
                     drains.insert(name.clone(), rev);

@@ -151,16 +151,15 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
         if synced.nat_guard.as_ref() != Some(&guard) {
             // A run of `nft`, a few ms: only at start and when a reload
             // changes NAT's sources, range or backends.
-            match guard.install() {
-                Ok(()) if guard.is_empty() => {}
-                Ok(()) => tracing::info!(
+            match (guard.install(), guard.is_empty()) {
+                // Without a NAT VIP there is nothing to guard: the run only
+                // removes a table an earlier config left.
+                (Ok(()) | Err(GuardError::NoNft), true) => {}
+                (Ok(()), false) => tracing::info!(
                     table = crate::dataplane::nat_guard::table_name(&guard.interface),
                     "NAT guard installed: NAT backends' replies that reach the kernel are dropped"
                 ),
-                // Without a NAT VIP there is nothing to guard: the run only
-                // removes a table an earlier config left.
-                Err(GuardError::NoNft) if guard.is_empty() => {}
-                Err(e) => tracing::warn!("NAT guard: {e}"),
+                (Err(e), _) => tracing::warn!("NAT guard: {e}"),
             }
             synced.nat_guard = Some(guard);
         }
