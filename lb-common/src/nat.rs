@@ -41,6 +41,13 @@ pub const NAT_SOURCES_PER_FAMILY: usize = 8;
 /// this many ports is searched exhaustively.
 pub const NAT_PORT_TRIES: u32 = 16;
 
+/// `NatConfig::flags`: no VIP forwards by DNAT, so a packet no VIP claims
+/// is never a DNAT reply and the program skips the `VIP_PORTS` read that
+/// asks whether its source port is a DNAT backend's. A skip bit rather than
+/// a "DNAT present" bit: zero, the value of a config written before this
+/// bit existed (an adopted map), keeps the check.
+pub const NAT_CFG_NO_DNAT: u8 = 1;
+
 /// Value of `NAT_CONFIG` (one slot), written by user space.
 ///
 /// Capacity: one source port is one concurrent connection per (backend
@@ -64,7 +71,9 @@ pub struct NatConfig {
     pub n_sources_v4: u8,
     /// Entries of `sources_v6` in use.
     pub n_sources_v6: u8,
-    pub _pad: [u8; 2],
+    /// `NAT_CFG_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 1],
     /// A translation whose flow saw no packet in either direction for this
     /// long (coarse monotonic ns) may be taken over by a new flow. User
     /// space writes the flow idle timeout (UDP: `udp_idle_timeout`), at least
@@ -86,6 +95,12 @@ impl NatConfig {
         } else {
             (self.port_max - self.port_min) as u32 + 1
         }
+    }
+
+    /// False when no VIP forwards by DNAT ([`NAT_CFG_NO_DNAT`]).
+    #[inline(always)]
+    pub const fn dnat_replies_possible(&self) -> bool {
+        self.flags & NAT_CFG_NO_DNAT == 0
     }
 
     /// True when `port` (host order) is one the allocator hands out.

@@ -68,6 +68,8 @@ fn package_metadata_and_contents() {
         "Architecture: ",
         "Depends: libc6 (>= 2.",
         "adduser",
+        // NAT's guard table (docs/forwarding.md).
+        "Recommends: nftables",
         "Section: net",
         " postinst ",
         " prerm ",

@@ -20,7 +20,7 @@ use lb_common::{
     backend::{Backend, STATE_ACTIVE},
     flow::FlowKey,
     maps::{NAT_CONFIG, NAT_FWD, NAT_REV, PROGRAM, VIP_PORT_TCP},
-    nat::{FORWARD_NAT, NatConfig, NatForward, NatReply, NatReplyKey},
+    nat::{FORWARD_NAT, NAT_CFG_NO_DNAT, NatConfig, NatForward, NatReply, NatReplyKey},
     stats::Counters,
     vip::{PROTO_TCP, VIP_F_ADDRESS_MARKER, VIP_F_NAT, VipInfo, VipKey},
 };
@@ -155,6 +155,8 @@ impl NatLb {
             port_max: PORT_MAX,
             n_sources_v4: 1,
             reuse_after_ns: 120_000_000_000,
+            // As the daemon writes it: no DNAT VIP here.
+            flags: NAT_CFG_NO_DNAT,
             ..NatConfig::default()
         };
         cfg.sources_v4[0] = NAT_SOURCE.octets();

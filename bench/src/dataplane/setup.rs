@@ -6,21 +6,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData},
+    maps::{Array, HashMap, MapData},
     programs::Xdp,
 };
 use lb_common::{
     addr::from_ip,
     backend::{Backend, STATE_ACTIVE},
     flow::{FLOW_F_PAYLOAD, FlowInfo, FlowKey, FlowKey4, handshake_slot},
-    maps::{PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
+    maps::{NAT_CONFIG, PROGRAM, VIP_PORT_TCP, VIP_PORT_UDP},
+    nat::NatConfig,
     stats::Counters,
     vip::{PROTO_TCP, PROTO_UDP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
 };
 use lb_userspace::{
+    config::nat::NatHost,
     dataplane::{
         load::{Sizes, load},
         maps::Maps,
+        nat::{MIN_REUSE_AFTER, nat_config},
     },
     maglev::{MaglevBackend, build_table},
 };
@@ -103,7 +106,18 @@ pub fn maglev_table(prefix: &str, maglev_size: u32) -> Vec<u32> {
 impl Lb {
     pub fn load() -> Result<Self> {
         let sizes = Sizes::default();
-        let (ebpf, mut maps) = load_verified(&sizes)?;
+        let (mut ebpf, mut maps) = load_verified(&sizes)?;
+        // NAT_CONFIG as the daemon writes it for a config with no NAT or
+        // DNAT VIP: NAT off, no DNAT reply looked for.
+        let mut nat: Array<MapData, NatConfig> = Array::try_from(
+            ebpf.take_map(NAT_CONFIG)
+                .context("the lb object has no map NAT_CONFIG")?,
+        )?;
+        nat.set(
+            0,
+            nat_config(&NatHost::default(), MIN_REUSE_AFTER, false),
+            0,
+        )?;
         let table = maglev_table("web", sizes.maglev_size);
         for id in 0..BACKENDS {
             let b = Backend {

@@ -9,8 +9,10 @@
 //! backend listens on. A packet to a NAT source address
 //! in that range with no translation is passed to the kernel untouched and
 //! counted `nat_untranslated`: it may be the balancer host's own traffic,
-//! or a late reply of a translation that is gone (the kernel answers it as
-//! it would any packet to a closed port). Malformed packets never get here:
+//! or a late reply of a translation that is gone (a late reply from a NAT
+//! backend's address and port is then dropped by the daemon's nftables
+//! table, lb-userspace's dataplane::nat_guard; anything else the kernel
+//! answers as it would any packet to a closed port). Malformed packets never get here:
 //! the parser passes them untouched (global `drop_malformed`), as any
 //! malformed packet not addressed to a VIP.
 
@@ -34,14 +36,15 @@ use crate::program::{
 };
 
 /// True when a packet no VIP claims may be a reply: to a port in the NAT
-/// range (one array read), or from a port a DNAT backend listens on
-/// (another, see dnat.rs).
+/// range (one array read), or, when some VIP forwards by DNAT, from a port
+/// a DNAT backend listens on (another, see dnat.rs).
 #[inline(always)]
 pub fn may_be_reply(packet: &Packet) -> bool {
-    NAT_CONFIG
-        .get(0)
-        .is_some_and(|cfg| cfg.in_range(u16::from_be(packet.key.dport_be)))
-        || dnat::may_be_reply(packet.key.sport_be, packet.key.proto)
+    NAT_CONFIG.get(0).is_some_and(|cfg| {
+        cfg.in_range(u16::from_be(packet.key.dport_be))
+            || (cfg.dnat_replies_possible()
+                && dnat::may_be_reply(packet.key.sport_be, packet.key.proto))
+    })
 }
 
 /// Translates and forwards a backend's reply in `ctx`; `Pass` for

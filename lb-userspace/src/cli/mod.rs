@@ -143,6 +143,11 @@ fn offline_teardown(config: &std::path::Path) -> anyhow::Result<TeardownReport> 
     let daemon = &config.daemon;
     let unpinned = crate::dataplane::teardown_pins(&daemon.pin_root, &daemon.interface)?;
     crate::daemon::lock::remove_lock_file(&daemon.pin_root, &daemon.interface);
+    // The NAT guard's table lives in the daemon's network namespace: removed
+    // only from there (where the interface is), never from another's.
+    if nix::net::if_::if_nametoindex(daemon.interface.as_str()).is_ok() {
+        crate::dataplane::nat_guard::remove_on_teardown(&daemon.interface);
+    }
     // A new deployment must not inherit an old drain.
     crate::daemon::persist::StateFile(daemon.state_file.clone())
         .remove()

@@ -257,6 +257,7 @@ impl Core {
         if let Some(saver) = &self.state.saver {
             saver.remove();
         }
+        crate::dataplane::nat_guard::remove_on_teardown(&interface);
         self.state.torn_down = true;
         let d = &self.state.model.config.daemon;
         super::lock::remove_lock_file(&d.pin_root, &d.interface);

@@ -16,7 +16,11 @@ use lb_common::{
 use super::model::{LIVE_STATES, Model};
 use crate::{
     config::Forward,
-    dataplane::{maps::Maps, nat::nat_config},
+    dataplane::{
+        maps::Maps,
+        nat::nat_config,
+        nat_guard::{GuardError, NatGuard},
+    },
     maglev::{MaglevBackend, build_table},
 };
 
@@ -33,6 +37,9 @@ pub struct Synced {
     addrs: BTreeSet<Addr16>,
     /// `NAT_CONFIG` as last written (None: not yet, by this process).
     nat: Option<NatConfig>,
+    /// The NAT guard table as last installed, or tried (a failure is
+    /// logged once per change, not on every apply).
+    nat_guard: Option<NatGuard>,
 }
 
 impl Synced {
@@ -88,6 +95,26 @@ fn table(members: &Members, m: u32) -> Vec<u32> {
     build_table(&input, m)
 }
 
+/// The NAT guard `model` wants: its sources and range, and every NAT
+/// backend (DNAT replies go to clients, not to a NAT source).
+fn nat_guard(model: &Model) -> NatGuard {
+    let nat = &model.config.nat;
+    NatGuard {
+        interface: model.config.daemon.interface.clone(),
+        sources: nat.sources.clone(),
+        ports: (nat.port_min, nat.port_max),
+        backends: model
+            .backends
+            .values()
+            .filter(|b| b.forward == Forward::Nat)
+            .filter_map(|b| {
+                let vip = model.vips.iter().find(|v| v.id == b.vip_id)?;
+                Some((b.cfg.address, b.cfg.port, vip.cfg.protocol))
+            })
+            .collect(),
+    }
+}
+
 /// Brings the maps in line with `model`.
 pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Result<()> {
     let m = maps.maglev_size;
@@ -117,12 +144,30 @@ pub fn apply(model: &Model, maps: &mut Maps, synced: &mut Synced) -> anyhow::Res
         })
         .collect();
 
-    // 0. NAT's sources and ports, before a NAT backend can be picked.
+    // 0. NAT's sources and ports, before a NAT backend can be picked; the
+    //    guard of its replies first (see dataplane::nat_guard).
     if let Some(nat) = maps.nat.as_mut() {
+        let guard = nat_guard(model);
+        if synced.nat_guard.as_ref() != Some(&guard) {
+            // A run of `nft`, a few ms: only at start and when a reload
+            // changes NAT's sources, range or backends.
+            match (guard.install(), guard.is_empty()) {
+                // Without a NAT VIP there is nothing to guard: the run only
+                // removes a table an earlier config left.
+                (Ok(()) | Err(GuardError::NoNft), true) => {}
+                (Ok(()), false) => tracing::info!(
+                    table = crate::dataplane::nat_guard::table_name(&guard.interface),
+                    "NAT guard installed: NAT backends' replies that reach the kernel are dropped"
+                ),
+                (Err(e), _) => tracing::warn!("NAT guard: {e}"),
+            }
+            synced.nat_guard = Some(guard);
+        }
         let d = &model.config.daemon;
         let wanted = nat_config(
             &model.config.nat,
             d.flow_idle_timeout.max(d.udp_idle_timeout),
+            model.vips.iter().any(|v| v.cfg.forward == Forward::Dnat),
         );
         if synced.nat != Some(wanted) {
             nat.write_config(&wanted)?;

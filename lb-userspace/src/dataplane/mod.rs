@@ -14,6 +14,7 @@ pub mod load;
 pub mod map_source;
 pub mod maps;
 pub mod nat;
+pub mod nat_guard;
 pub mod object;
 pub mod pins;
 

@@ -13,7 +13,7 @@ use lb_common::{
     addr::from_ip,
     flow::FlowKey,
     maps as names,
-    nat::{NAT_SOURCES_PER_FAMILY, NatConfig, NatForward},
+    nat::{NAT_CFG_NO_DNAT, NAT_SOURCES_PER_FAMILY, NatConfig, NatForward},
 };
 
 use super::map_source::{MapsError, PinnedMaps, Source as _, ctx};
@@ -52,10 +52,12 @@ impl NatMaps {
 /// port range; a translation idle `reuse_after` may be taken over (at least
 /// [`MIN_REUSE_AFTER`]). NAT off (`port_min == 0`) when `host` has no
 /// source; the reuse delay is written all the same: a DNAT reply entry is
-/// taken over after it too.
-pub fn nat_config(host: &NatHost, reuse_after: Duration) -> NatConfig {
+/// taken over after it too. `dnat`: some VIP forwards by DNAT (else the
+/// program skips looking for DNAT replies).
+pub fn nat_config(host: &NatHost, reuse_after: Duration, dnat: bool) -> NatConfig {
     let mut config = NatConfig {
         reuse_after_ns: reuse_after.max(MIN_REUSE_AFTER).as_nanos() as u64,
+        flags: if dnat { 0 } else { NAT_CFG_NO_DNAT },
         ..NatConfig::default()
     };
     if host.sources.is_empty() {
@@ -98,7 +100,7 @@ mod tests {
             port_min: 1024,
             port_max: 32767,
         };
-        let c = nat_config(&host, Duration::from_mins(2));
+        let c = nat_config(&host, Duration::from_mins(2), false);
         assert_eq!(
             (c.port_min, c.port_max, c.range_len()),
             (1024, 32767, 31744)
@@ -107,11 +109,13 @@ mod tests {
         assert_eq!(c.sources_v4[..2], [[203, 0, 113, 2], [203, 0, 113, 3]]);
         assert_eq!(c.sources_v6[0], from_ip("2001:db8::2".parse().unwrap()));
         assert_eq!(c.reuse_after_ns, 120_000_000_000);
-        // Never shorter than TIME_WAIT.
-        let c = nat_config(&host, Duration::from_secs(5));
+        assert!(!c.dnat_replies_possible(), "no DNAT VIP: no DNAT reply");
+        // Never shorter than TIME_WAIT; a DNAT VIP turns the reply check on.
+        let c = nat_config(&host, Duration::from_secs(5), true);
         assert_eq!(c.reuse_after_ns, 60_000_000_000);
+        assert!(c.dnat_replies_possible());
         // No source: NAT off, the reuse delay kept for DNAT.
-        let off = nat_config(&NatHost::default(), Duration::from_secs(5));
+        let off = nat_config(&NatHost::default(), Duration::from_secs(5), true);
         assert_eq!(
             (off.range_len(), off.n_sources_v4, off.n_sources_v6),
             (0, 0, 0)

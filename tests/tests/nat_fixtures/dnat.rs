@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use lb_common::{
     backend::STATE_ACTIVE,
     flow::{FLOW_F_NAT, FLOW_F_PAYLOAD, FLOW_F_SERVER_FIN},
-    nat::NatConfig,
+    nat::{NAT_CFG_NO_DNAT, NatConfig},
     vip::{PROTO_TCP, PROTO_UDP},
 };
 use lb_tests::{
@@ -59,17 +59,13 @@ fn dataplane() -> anyhow::Result<Dataplane> {
         dnat::set_backend(&mut dp, id, b, bport, proto, STATE_ACTIVE)?;
         dp.publish(vip, &[id])?;
     }
-    let cfg = NatConfig {
-        reuse_after_ns: 120_000_000_000,
-        ..NatConfig::default()
-    };
-    nat::set_config(&mut dp, cfg)?;
+    nat::set_config(&mut dp, config())?;
     Ok(dp)
 }
 
 /// Runs the DNAT rows in the NAT fixtures' namespace.
 pub fn run(lab: &NatLab) -> anyhow::Result<usize> {
-    let dp = &dataplane()?;
+    let mut dp = dataplane()?;
     let (ci, bi) = (lab.client_if, lab.backend_if);
     // What a request becomes: to the backend's MAC, out of the backends' side.
     let to_backend =
@@ -247,5 +243,52 @@ pub fn run(lab: &NatLab) -> anyhow::Result<usize> {
         .output(to_client(Frame::udp(VIP6, CLIENT6, 5300, s6, b"answer6")))
         .reply(D_UDP6, 14),
     ]);
-    Ok(nat::run_rows(dp, &rows))
+    let mut n = nat::run_rows(&dp, &rows);
+
+    // NAT_CFG_NO_DNAT, as user space writes it when no VIP forwards by DNAT:
+    // a packet no VIP claims is not looked up as a DNAT reply at all (the
+    // VIP_PORTS read is skipped), so even a reply with a translation passes.
+    let reply = || from_backend(1, Frame::tcp(B1, CLIENT4, 9000, a, ACK));
+    nat::set_config(
+        &mut dp,
+        NatConfig {
+            flags: NAT_CFG_NO_DNAT,
+            ..config()
+        },
+    )?;
+    n += nat::run_rows(
+        &dp,
+        &[NatRow::new(
+            format!(
+                "NAT_CONFIG says no DNAT VIP: the backend's segment 203.0.113.11:9000 -> \
+                 192.0.2.1:{a}, which has a translation, is not looked for: PASSED untouched"
+            ),
+            reply(),
+            bi,
+            XDP_PASS,
+        )
+        .passed()],
+    );
+    nat::set_config(&mut dp, config())?;
+    n += nat::run_rows(
+        &dp,
+        &[NatRow::new(
+            "(after) the bit cleared again: the same segment is translated",
+            reply(),
+            bi,
+            XDP_REDIRECT,
+        )
+        .output(to_client(Frame::tcp(VIP4, CLIENT4, 8080, a, ACK)))
+        .reply(D_TCP4, 11)],
+    );
+    Ok(n)
+}
+
+/// NAT_CONFIG as user space writes it for DNAT VIPs without NAT VIPs: NAT's
+/// port range off, the reuse delay set, DNAT replies looked for.
+fn config() -> NatConfig {
+    NatConfig {
+        reuse_after_ns: 120_000_000_000,
+        ..NatConfig::default()
+    }
 }

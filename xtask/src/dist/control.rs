@@ -57,6 +57,7 @@ impl Control {
              Maintainer: lb developers <lb@example.org>\n\
              Installed-Size: {}\n\
              Depends: libc6 (>= {}), libgcc-s1, adduser, mount, util-linux\n\
+             Recommends: nftables\n\
              Section: net\n\
              Priority: optional\n\
              Homepage: https://github.com/example/lb\n\

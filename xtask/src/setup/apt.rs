@@ -41,6 +41,8 @@ pub const TOOLCHAIN: &[&str] = &[
 /// load tools: wrk for keep-alive load, hey for fresh connections and POST
 /// bodies. systemd-nspawn boots a real systemd as PID 1 of a throw-away
 /// container for the test of the packaged unit (tests/tests/systemd.rs).
+/// nftables: `nft`, which the daemon runs to install NAT's guard table
+/// (docs/forwarding.md), and the fault tests read its counters with.
 pub const LAB: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -57,6 +59,7 @@ pub const LAB: &[&str] = &[
     "etcd-client",
     "bird2",
     "systemd-container",
+    "nftables",
 ];
 
 /// Packages whose system service must never run on the host: the lab starts
