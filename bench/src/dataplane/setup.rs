@@ -19,7 +19,7 @@ use lb_common::{
     vip::{PROTO_TCP, PROTO_UDP, VIP_F_ADDRESS_MARKER, VipInfo, VipKey},
 };
 use lb_userspace::{
-    config::nat::NatHost,
+    config::NatHost,
     dataplane::{
         load::{Sizes, load},
         maps::Maps,
