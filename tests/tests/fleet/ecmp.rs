@@ -151,8 +151,8 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     announce(&fleet, NODES - 1, &BTreeSet::new());
     wait_next_hops(&fleet, &all[..NODES - 1]);
     let urls = [
-        lab.vip_url("/stream?seconds=12"),
-        format!("http://[{vip6}]/stream?seconds=12"),
+        lab.vip_url("/stream?seconds=16"),
+        format!("http://[{vip6}]/stream?seconds=16"),
     ];
     let (streams, placed, _) = place_streams(lab, &daemons, &urls, Duration::from_secs(40));
     let before: BTreeMap<String, String> = placed
