@@ -250,6 +250,7 @@ pub fn sample_run() -> RunInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataplane::report::Figure;
 
     #[test]
     fn anchors() {
@@ -266,11 +267,9 @@ mod tests {
             min: 7.0,
             max: 8.0,
         };
-        dataplane.ns.insert("new_flow_full_net".into(), s);
-        dataplane.ns.insert(
-            "new_flow_net".into(),
-            crate::stats::Summary { median: 5.3, ..s },
-        );
+        dataplane.ns.insert(Figure::NewFlowFullNet, s);
+        let room = crate::stats::Summary { median: 5.3, ..s };
+        dataplane.ns.insert(Figure::NewFlowNet, room);
         let mut results = Results(Map::new());
         results.set(Part::Dataplane, serde_json::to_value(&dataplane).unwrap());
         let flowtable = crate::flowtable::tests::fixture();

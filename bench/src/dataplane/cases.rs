@@ -7,7 +7,10 @@ use aya::programs::Xdp;
 use lb_common::flow::FlowKey;
 
 pub use super::effect::Effect;
-use super::setup::{Lb, REF_MISS_ID, Refs, Snapshot, VIP_TCP4, backend_mac, ref_mac};
+use super::{
+    figure::{Figure, Program},
+    setup::{Lb, REF_MISS_ID, Refs, Snapshot, VIP_TCP4, backend_mac, ref_mac},
+};
 use crate::{
     clients::{self, Fresh},
     packet::{L4, Spec, TCP_SYN},
@@ -15,20 +18,12 @@ use crate::{
     xdp::{self, XDP_TX},
 };
 
-/// Which program a case runs.
-#[derive(Clone, Copy, Debug)]
-pub enum Prog {
-    Lb,
-    /// A reference program, by name.
-    Ref(&'static str),
-}
-
 /// A case whose every run takes the same path, so one call with repeat = N
 /// measures it.
 #[derive(Clone, Debug)]
 pub struct Stable {
-    pub name: &'static str,
-    pub prog: Prog,
+    pub name: Figure,
+    pub prog: Program,
     pub frame: Vec<u8>,
     pub verdict: u32,
     pub effect: Effect,
@@ -55,20 +50,20 @@ pub enum PerCall {
     Same(Stable),
     /// A frame from a client never seen before, each call: a new flow.
     NewClient {
-        name: &'static str,
+        name: Figure,
         table: Table,
         template: Spec,
     },
     /// A new client each call: its SYN first (not timed), then the timed
     /// `template` segment, the handshake's first ACK, which makes the flow
     /// entry on the SYN's backend. `lb` only.
-    Confirm { name: &'static str, template: Spec },
+    Confirm { name: Figure, template: Spec },
     /// A frame of a different established flow each call, picked at random
     /// among the first `flows` clients (all in the table, client `i` on
     /// backend `i % 10`): the lookups miss the CPU caches, as real traffic
     /// over many flows does. `Table::Lb` or `Table::Common` only.
     Spread {
-        name: &'static str,
+        name: Figure,
         table: Table,
         template: Spec,
         flows: u32,
@@ -76,12 +71,12 @@ pub enum PerCall {
 }
 
 impl PerCall {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> Figure {
         match self {
             PerCall::Same(s) => s.name,
             PerCall::NewClient { name, .. }
             | PerCall::Spread { name, .. }
-            | PerCall::Confirm { name, .. } => name,
+            | PerCall::Confirm { name, .. } => *name,
         }
     }
 }
@@ -129,18 +124,18 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn prog(&self, prog: Prog) -> Result<&Xdp> {
+    pub fn prog(&self, prog: Program) -> Result<&Xdp> {
         match prog {
-            Prog::Lb => self.lb.prog(),
-            Prog::Ref(name) => self.refs.prog(name),
+            Program::Lb => self.lb.prog(),
+            reference => self.refs.prog(reference),
         }
     }
 
-    fn prog_of(table: Table) -> Prog {
+    fn prog_of(table: Table) -> Program {
         match table {
-            Table::Lb => Prog::Lb,
-            Table::Common => Prog::Ref(super::setup::FLOOR_FLOW),
-            Table::Pcpu => Prog::Ref(super::setup::FLOOR_FLOW_PCPU),
+            Table::Lb => Program::Lb,
+            Table::Common => Program::FloorFlow,
+            Table::Pcpu => Program::FloorFlowPcpu,
         }
     }
 
@@ -207,7 +202,7 @@ impl Bench {
             PerCall::NewClient { name, table, .. } | PerCall::Spread { name, table, .. } => {
                 (*name, Self::prog_of(*table))
             }
-            PerCall::Confirm { name, .. } => (*name, Prog::Lb),
+            PerCall::Confirm { name, .. } => (*name, Program::Lb),
         };
         let before = self.lb.snapshot()?;
         let mut want = Snapshot::zero();

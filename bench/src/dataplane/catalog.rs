@@ -7,12 +7,9 @@ use lb_common::flow::FlowKey;
 
 use super::{
     FLOWS_PRESENT,
-    cases::{Effect, PerCall, Prog, Stable, Table},
-    setup::{
-        FLOOR, FLOOR_FLOW, FLOOR_FLOW_CCLK, FLOOR_FLOW_CLK, FLOOR_FLOW_JIF, FLOOR_FLOW_PCPU,
-        FLOOR_FLOW_VIP, FLOOR_FLOW4, Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6,
-        XDP_PASS_PROG, backend_mac, ref_mac,
-    },
+    cases::{Effect, PerCall, Stable, Table},
+    figure::{Figure as F, Program as P},
+    setup::{Snapshot, VIP_TCP4, VIP_TCP6, VIP_UDP4, VIP4, VIP6, backend_mac, ref_mac},
 };
 use crate::{
     clients,
@@ -111,7 +108,7 @@ impl Frames {
     }
 }
 
-fn stable(name: &'static str, prog: Prog, spec: &Spec, verdict: u32, effect: Effect) -> Stable {
+fn stable(name: F, prog: P, spec: &Spec, verdict: u32, effect: Effect) -> Stable {
     Stable {
         name,
         prog,
@@ -123,13 +120,13 @@ fn stable(name: &'static str, prog: Prog, spec: &Spec, verdict: u32, effect: Eff
 }
 
 /// `lb` forwarding an established flow of `spec` on `vip_id` to `backend`.
-fn lb_hit(name: &'static str, spec: &Spec, vip_id: u32, backend: u32) -> Stable {
+fn lb_hit(name: F, spec: &Spec, vip_id: u32, backend: u32) -> Stable {
     let frame = spec.build();
     let mut per_run = Snapshot::zero();
     per_run.forwarded(vip_id, backend, 1, frame.len(), 0);
     Stable {
         name,
-        prog: Prog::Lb,
+        prog: P::Lb,
         frame,
         verdict: XDP_TX,
         effect: Effect::Forward(backend_mac(backend)),
@@ -138,8 +135,8 @@ fn lb_hit(name: &'static str, spec: &Spec, vip_id: u32, backend: u32) -> Stable 
 }
 
 /// `lb` passing a packet that is not for a VIP.
-fn lb_pass(name: &'static str, spec: &Spec) -> Stable {
-    let mut pass = stable(name, Prog::Lb, spec, XDP_PASS, Effect::Unchanged);
+fn lb_pass(name: F, spec: &Spec) -> Stable {
+    let mut pass = stable(name, P::Lb, spec, XDP_PASS, Effect::Unchanged);
     let mut per_run = Snapshot::zero();
     // A passed packet counts once in the global slot, with its bytes.
     per_run.global().packets = 1;
@@ -149,14 +146,8 @@ fn lb_pass(name: &'static str, spec: &Spec) -> Stable {
 }
 
 /// A reference flow lookup that hits the flow of `spec` (value `backend`).
-fn ref_hit(name: &'static str, prog: &'static str, spec: &Spec, backend: u32) -> Stable {
-    stable(
-        name,
-        Prog::Ref(prog),
-        spec,
-        XDP_TX,
-        Effect::Forward(ref_mac(backend)),
-    )
+fn ref_hit(name: F, prog: P, spec: &Spec, backend: u32) -> Stable {
+    stable(name, prog, spec, XDP_TX, Effect::Forward(ref_mac(backend)))
 }
 
 /// Every case, by phase: stable and per-call cases with the tables not full
@@ -170,102 +161,78 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(f: &Frames) -> Self {
-        let nonvip = lb_pass("nonvip", &f.nonvip);
-        let nonvip_port = lb_pass("nonvip_port", &f.nonvip_port);
-        let floor = stable("floor", Prog::Ref(FLOOR), &f.est4, XDP_TX, Effect::SwapMacs);
-        let floor_flow = ref_hit("floor_flow", FLOOR_FLOW, &f.est4, B_EST4);
-        let established = lb_hit("established", &f.est4, VIP_TCP4, B_EST4);
+        let nonvip = lb_pass(F::Nonvip, &f.nonvip);
+        let nonvip_port = lb_pass(F::NonvipPort, &f.nonvip_port);
+        let floor = stable(F::Floor, P::Floor, &f.est4, XDP_TX, Effect::SwapMacs);
+        let floor_flow = ref_hit(F::FloorFlow, P::FloorFlow, &f.est4, B_EST4);
+        let established = lb_hit(F::Established, &f.est4, VIP_TCP4, B_EST4);
         let stable_a = vec![
-            stable(
-                "xdp_pass",
-                Prog::Ref(XDP_PASS_PROG),
-                &f.est4,
-                XDP_PASS,
-                Effect::Unchanged,
-            ),
+            stable(F::XdpPass, P::XdpPass, &f.est4, XDP_PASS, Effect::Unchanged),
             floor.clone(),
-            stable(
-                "floor_udp",
-                Prog::Ref(FLOOR),
-                &f.udp4,
-                XDP_TX,
-                Effect::SwapMacs,
-            ),
-            stable(
-                "floor_ipv6",
-                Prog::Ref(FLOOR),
-                &f.est6,
-                XDP_TX,
-                Effect::SwapMacs,
-            ),
-            stable(
-                "floor_vlan",
-                Prog::Ref(FLOOR),
-                &f.vlan4,
-                XDP_TX,
-                Effect::SwapMacs,
-            ),
+            stable(F::FloorUdp, P::Floor, &f.udp4, XDP_TX, Effect::SwapMacs),
+            stable(F::FloorIpv6, P::Floor, &f.est6, XDP_TX, Effect::SwapMacs),
+            stable(F::FloorVlan, P::Floor, &f.vlan4, XDP_TX, Effect::SwapMacs),
             floor_flow.clone(),
-            ref_hit("floor_flow4", FLOOR_FLOW4, &f.est4, B_EST4),
-            ref_hit("floor_flow_udp", FLOOR_FLOW, &f.udp4, B_UDP4),
-            ref_hit("floor_flow_ipv6", FLOOR_FLOW, &f.est6, B_EST6),
-            ref_hit("floor_flow_vlan", FLOOR_FLOW, &f.vlan4, B_VLAN4),
-            ref_hit("floor_flow_pcpu", FLOOR_FLOW_PCPU, &f.est4, B_EST4),
-            ref_hit("floor_flow_vip", FLOOR_FLOW_VIP, &f.est4, B_EST4),
-            ref_hit("floor_flow_clk", FLOOR_FLOW_CLK, &f.est4, B_EST4),
-            ref_hit("floor_flow_cclk", FLOOR_FLOW_CCLK, &f.est4, B_EST4),
-            ref_hit("floor_flow_jif", FLOOR_FLOW_JIF, &f.est4, B_EST4),
+            ref_hit(F::FloorFlow4, P::FloorFlow4, &f.est4, B_EST4),
+            ref_hit(F::FloorFlowUdp, P::FloorFlow, &f.udp4, B_UDP4),
+            ref_hit(F::FloorFlowIpv6, P::FloorFlow, &f.est6, B_EST6),
+            ref_hit(F::FloorFlowVlan, P::FloorFlow, &f.vlan4, B_VLAN4),
+            ref_hit(F::FloorFlowPcpu, P::FloorFlowPcpu, &f.est4, B_EST4),
+            ref_hit(F::FloorFlowVip, P::FloorFlowVip, &f.est4, B_EST4),
+            ref_hit(F::FloorFlowClk, P::FloorFlowClk, &f.est4, B_EST4),
+            ref_hit(F::FloorFlowCclk, P::FloorFlowCclk, &f.est4, B_EST4),
+            ref_hit(F::FloorFlowJif, P::FloorFlowJif, &f.est4, B_EST4),
             established.clone(),
-            lb_hit("udp", &f.udp4, VIP_UDP4, B_UDP4),
-            lb_hit("ipv6", &f.est6, VIP_TCP6, B_EST6),
-            lb_hit("vlan", &f.vlan4, VIP_TCP4, B_VLAN4),
+            lb_hit(F::Udp, &f.udp4, VIP_UDP4, B_UDP4),
+            lb_hit(F::Ipv6, &f.est6, VIP_TCP6, B_EST6),
+            lb_hit(F::Vlan, &f.vlan4, VIP_TCP4, B_VLAN4),
             nonvip,
             nonvip_port,
         ];
-        let renamed = |s: &Stable, name: &'static str| Stable { name, ..s.clone() };
+        let renamed = |s: &Stable, name: F| Stable { name, ..s.clone() };
         let new_client = |name, table| PerCall::NewClient {
             name,
             table,
             template: f.syn4,
         };
         let per_call_a = vec![
-            PerCall::Same(renamed(&floor, "floor_r1")),
-            PerCall::Same(renamed(&floor_flow, "floor_flow_r1")),
-            PerCall::Same(renamed(&established, "established_r1")),
+            PerCall::Same(renamed(&floor, F::FloorR1)),
+            PerCall::Same(renamed(&floor_flow, F::FloorFlowR1)),
+            PerCall::Same(renamed(&established, F::EstablishedR1)),
             PerCall::Spread {
-                name: "floor_flow_spread",
+                name: F::FloorFlowSpread,
                 table: Table::Common,
                 template: f.est4,
                 flows: FLOWS_PRESENT,
             },
             PerCall::Spread {
-                name: "established_spread",
+                name: F::EstablishedSpread,
                 table: Table::Lb,
                 template: f.est4,
                 flows: FLOWS_PRESENT,
             },
-            new_client("new_flow", Table::Lb),
+            new_client(F::NewFlow, Table::Lb),
             PerCall::Confirm {
-                name: "confirm",
+                name: F::Confirm,
                 template: f.est4,
             },
-            new_client("floor_flow_insert", Table::Common),
-            new_client("floor_flow_pcpu_insert", Table::Pcpu),
+            new_client(F::FloorFlowInsert, Table::Common),
+            new_client(F::FloorFlowPcpuInsert, Table::Pcpu),
         ];
         let stable_b = vec![
-            renamed(&floor, "full_floor"),
-            renamed(&floor_flow, "full_floor_flow"),
-            ref_hit("full_floor_flow_pcpu", FLOOR_FLOW_PCPU, &f.est4, B_EST4),
+            renamed(&floor, F::FullFloor),
+            renamed(&floor_flow, F::FullFloorFlow),
+            ref_hit(F::FullFloorFlowPcpu, P::FloorFlowPcpu, &f.est4, B_EST4),
         ];
         let per_call_b = vec![
-            PerCall::Same(renamed(&floor, "full_floor_r1")),
-            new_client("new_flow_full", Table::Lb),
+            PerCall::Same(renamed(&floor, F::FullFloorR1)),
+            new_client(F::NewFlowFull, Table::Lb),
             PerCall::Confirm {
-                name: "confirm_full",
+                name: F::ConfirmFull,
                 template: f.est4,
             },
-            new_client("floor_flow_insert_full", Table::Common),
-            new_client("floor_flow_pcpu_insert_full", Table::Pcpu),
+            new_client(F::FloorFlowInsertFull, Table::Common),
+            new_client(F::FloorFlowPcpuInsertFull, Table::Pcpu),
         ];
         Self {
             stable_a,

@@ -1,6 +1,8 @@
 //! The prose tables part 1 documents its cases and ratios with, kept as
 //! Markdown under bench/templates/.
 
+use super::figure::Ratio;
+
 /// Each case: its program, its frame and the path it is proved to take (the
 /// whole table).
 pub const CASES: &str = include_str!("../../templates/dataplane_cases.md");
@@ -9,8 +11,9 @@ pub const CASES: &str = include_str!("../../templates/dataplane_cases.md");
 /// list several ratios separated by ", ".
 const RATIOS: &str = include_str!("../../templates/dataplane_ratios.md");
 
-/// What ratio `name` compares ("" for a ratio the table does not describe).
-pub fn compares(name: &str) -> &'static str {
+/// What `ratio` compares ("" for a ratio the table does not describe).
+pub fn compares(ratio: Ratio) -> &'static str {
+    let name = ratio.to_string();
     RATIOS
         .lines()
         .filter_map(|row| {
@@ -28,13 +31,9 @@ mod tests {
 
     #[test]
     fn every_ratio_row_parses() {
-        assert_eq!(compares("nonvip_vs_floor"), "nonvip / floor");
-        assert_eq!(compares("no_such_ratio"), "");
-        for row in RATIOS.lines() {
-            let names = row.strip_prefix("| `").and_then(|r| r.split_once('`'));
-            let (names, _) = names.unwrap_or_else(|| panic!("bad row {row}"));
-            let first = names.split(", ").next().unwrap();
-            assert!(!compares(first).is_empty(), "{row}");
+        assert_eq!(compares(Ratio::NonvipVsFloor), "nonvip / floor");
+        for (ratio, ..) in super::super::figure::RATIOS {
+            assert!(!compares(ratio).is_empty(), "{ratio} is not described");
         }
         assert!(CASES.starts_with("| case | program | frame, path and proof |"));
     }

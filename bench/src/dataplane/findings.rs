@@ -2,6 +2,7 @@
 //! target what the profile shows and what would change it.
 
 use super::{
+    figure::{Figure as F, Program, Ratio},
     lookup::{med, over, p50, ratio, slow, stat},
     report::{Report, Target},
 };
@@ -16,67 +17,40 @@ pub fn render_lru(r: &Report, md: &mut Md) {
         r.table.max_flows
     ));
     md.blank();
-    let both = |a: &str, b: &str| -> [String; 2] {
-        [
-            format!("{} ({})", med(r, a), stat(r, a)),
-            format!("{} ({})", med(r, b), stat(r, b)),
-        ]
+    // Test-run time (net where per-call) and, in brackets, the statistics.
+    let both = |a: F, b: F| -> [String; 2] {
+        [a, b].map(|c| format!("{} ({})", med(r, c), stat(r, c.in_stats())))
     };
     let row = |what: &str, cells: [String; 2]| {
         let [a, b] = cells;
         [what.to_owned(), a, b]
     };
     let rows = [
-        row("hit, ns", both("floor_flow", "floor_flow_pcpu")),
+        row("hit, ns", both(F::FloorFlow, F::FloorFlowPcpu)),
         row(
             "insert, table with room, ns",
-            [
-                format!(
-                    "{} ({})",
-                    med(r, "floor_flow_insert_net"),
-                    stat(r, "floor_flow_insert")
-                ),
-                format!(
-                    "{} ({})",
-                    med(r, "floor_flow_pcpu_insert_net"),
-                    stat(r, "floor_flow_pcpu_insert")
-                ),
-            ],
+            both(F::FloorFlowInsertNet, F::FloorFlowPcpuInsertNet),
         ),
         row(
             "insert, full table (evicts), ns",
-            [
-                format!(
-                    "{} ({})",
-                    med(r, "floor_flow_insert_full_net"),
-                    stat(r, "floor_flow_insert_full")
-                ),
-                format!(
-                    "{} ({})",
-                    med(r, "floor_flow_pcpu_insert_full_net"),
-                    stat(r, "floor_flow_pcpu_insert_full")
-                ),
-            ],
+            both(F::FloorFlowInsertFullNet, F::FloorFlowPcpuInsertFullNet),
         ),
         row(
             "median insert call, full table (overhead included), ns",
             [
-                p50(r, "floor_flow_insert_full"),
-                p50(r, "floor_flow_pcpu_insert_full"),
+                p50(r, F::FloorFlowInsertFull),
+                p50(r, F::FloorFlowPcpuInsertFull),
             ],
         ),
         row(
             "calls over 5 µs, table with room",
-            [
-                slow(r, "floor_flow_insert"),
-                slow(r, "floor_flow_pcpu_insert"),
-            ],
+            [slow(r, F::FloorFlowInsert), slow(r, F::FloorFlowPcpuInsert)],
         ),
         row(
             "calls over 5 µs, full table",
             [
-                slow(r, "floor_flow_insert_full"),
-                slow(r, "floor_flow_pcpu_insert_full"),
+                slow(r, F::FloorFlowInsertFull),
+                slow(r, F::FloorFlowPcpuInsertFull),
             ],
         ),
         row(
@@ -96,11 +70,11 @@ pub fn render_lru(r: &Report, md: &mut Md) {
          above 5 µs, which leaves the typical insert cheap ({} ns median) and adds its \
          share to the mean. The per-CPU lists evict a few entries on every insert of a full \
          table, with no shared lock ({} ns median).",
-        ratio(r, "floor_flow_pcpu_vs_floor_flow"),
-        ratio(r, "floor_flow_pcpu_insert_vs_floor_flow_insert"),
-        ratio(r, "floor_flow_pcpu_insert_full_vs_floor_flow_insert_full"),
-        p50(r, "floor_flow_insert_full"),
-        p50(r, "floor_flow_pcpu_insert_full"),
+        ratio(r, Ratio::FloorFlowPcpuVsFloorFlow),
+        ratio(r, Ratio::FloorFlowPcpuInsertVsFloorFlowInsert),
+        ratio(r, Ratio::FloorFlowPcpuInsertFullVsFloorFlowInsertFull),
+        p50(r, F::FloorFlowInsertFull),
+        p50(r, F::FloorFlowPcpuInsertFull),
     ));
     md.blank();
     md.line(format!(
@@ -121,9 +95,9 @@ pub fn render_lru(r: &Report, md: &mut Md) {
          with room ({}×).",
         r.table.pcpu_share,
         r.table.max_flows,
-        med(r, "new_flow_full_net"),
-        med(r, "new_flow_net"),
-        ratio(r, "new_flow_full_vs_new_flow"),
+        med(r, F::NewFlowFullNet),
+        med(r, F::NewFlowNet),
+        ratio(r, Ratio::NewFlowFullVsNewFlow),
     ));
     md.blank();
 }
@@ -133,28 +107,28 @@ pub fn render_lru(r: &Report, md: &mut Md) {
 pub fn render_misses(r: &Report, md: &mut Md) {
     md.line(format!("The established path: {}", established_path(r)));
     md.blank();
-    let missed: Vec<(&String, &Target)> = r.targets.iter().filter(|(_, t)| !t.met).collect();
+    let missed: Vec<(&Ratio, &Target)> = r.targets.iter().filter(|(_, t)| !t.met).collect();
     if missed.is_empty() {
         md.line("Every target is met.");
         md.blank();
         return;
     }
-    let size = |p: &str| r.profile.get(p).map_or(0, |s| s.xlated_insns);
-    let verified = |p: &str| r.profile.get(p).map_or(0, |s| s.verified_insns);
+    let size = |p| r.profile.get(&p).map_or(0, |s| s.xlated_insns);
+    let verified = |p| r.profile.get(&p).map_or(0, |s| s.verified_insns);
     md.line(format!(
         "`lb` is {} instructions after the verifier ({} walked by it over all paths) \
          against {} ({}) for `floor` and {} ({}) for `floor_flow`; most of lb's are the \
          paths a benchmark packet does not take (IPv6 extension headers, fragments, \
          malformed-packet accounting, second chance). The missed targets:",
-        size("lb"),
-        verified("lb"),
-        size("floor"),
-        verified("floor"),
-        size("floor_flow"),
-        verified("floor_flow"),
+        size(Program::Lb),
+        verified(Program::Lb),
+        size(Program::Floor),
+        verified(Program::Floor),
+        size(Program::FloorFlow),
+        verified(Program::FloorFlow),
     ));
     md.blank();
-    let v = |c: &str| r.ns.get(c).map_or(f64::NAN, |s| s.median);
+    let v = |c| r.ns.get(&c).map_or(f64::NAN, |s| s.median);
     for (name, t) in missed {
         let head = format!(
             "- `{name}`: {} against ≤ {} (missed by {:.0}%; run-time statistics {}).",
@@ -163,14 +137,14 @@ pub fn render_misses(r: &Report, md: &mut Md) {
             100.0 * (t.measured / t.max - 1.0),
             f(t.stats, 2)
         );
-        let body = match name.as_str() {
-            "established_vs_floor_flow" => format!(
+        let body = match name {
+            Ratio::EstablishedVsFloorFlow => format!(
                 " {} With cold caches the ratio is {}× \
                  (`established_spread_vs_floor_flow_spread`).",
                 established_path(r),
-                ratio(r, "established_spread_vs_floor_flow_spread"),
+                ratio(r, Ratio::EstablishedSpreadVsFloorFlowSpread),
             ),
-            "new_flow_vs_floor_flow" => format!(
+            Ratio::NewFlowVsFloorFlow => format!(
                 " Path: parse → VIP_ADDRS → VIP_PORTS → FLOWS lookup (miss) → VIPS → the clock \
                  → flow hash (MurmurHash3 over ten words) → MAGLEV_LIVE_HALF and MAGLEV \
                  array reads → BACKENDS → FLOWS insert → MAC rewrite → counters → XDP_TX. \
@@ -186,27 +160,27 @@ pub fn render_misses(r: &Report, md: &mut Md) {
                  the counters. 3× floor_flow \
                  is out of reach of any design that keeps per-flow state in a table this \
                  size on this machine.",
-                v("floor_flow_insert_net") / v("floor_flow"),
-                f(v("floor_flow_insert_net"), 1),
-                v("floor_flow_spread_net") / v("floor_flow"),
-                ratio(r, "new_flow_vs_floor_flow_insert"),
-                ratio(r, "new_flow_full_vs_floor_flow_insert_full"),
+                v(F::FloorFlowInsertNet) / v(F::FloorFlow),
+                f(v(F::FloorFlowInsertNet), 1),
+                v(F::FloorFlowSpreadNet) / v(F::FloorFlow),
+                ratio(r, Ratio::NewFlowVsFloorFlowInsert),
+                ratio(r, Ratio::NewFlowFullVsFloorFlowInsertFull),
             ),
-            "nonvip_vs_floor" => format!(
+            Ratio::NonvipVsFloor => format!(
                 " Path: parse → VIP_ADDRS array read and address compare (not a VIP \
                  address: the address test comes first, so the port is never looked up) → \
                  NAT_CONFIG array read (port not in the NAT range) → GLOBAL_STATS counter → \
                  XDP_PASS; against the floor's parse and MAC swap that is two array lookups \
                  and one counter ({} against {} ns).",
-                f(v("nonvip"), 1),
-                f(v("floor"), 1),
+                f(v(F::Nonvip), 1),
+                f(v(F::Floor), 1),
             ),
-            "nonvip_port_vs_floor" => format!(
+            Ratio::NonvipPortVsFloor => format!(
                 " Path: the same as nonvip's, the port making no difference: parse → \
                  VIP_ADDRS array read and address compare (not a VIP address) → NAT_CONFIG \
                  array read → GLOBAL_STATS counter → XDP_PASS ({} against {} ns).",
-                f(v("nonvip_port"), 1),
-                f(v("floor"), 1),
+                f(v(F::NonvipPort), 1),
+                f(v(F::Floor), 1),
             ),
             _ => String::new(),
         };
@@ -217,10 +191,10 @@ pub fn render_misses(r: &Report, md: &mut Md) {
 
 /// The established path, and what its clock costs against the references.
 fn established_path(r: &Report) -> String {
-    let v = |c: &str| r.ns.get(c).map_or(f64::NAN, |s| s.median);
-    let clock = over(r, "floor_flow_clk_vs_floor_flow", "floor_flow");
-    let coarse = over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow");
-    let jiffies = over(r, "floor_flow_jif_vs_floor_flow", "floor_flow");
+    let v = |c| r.ns.get(&c).map_or(f64::NAN, |s| s.median);
+    let clock = over(r, Ratio::FloorFlowClkVsFloorFlow, F::FloorFlow);
+    let coarse = over(r, Ratio::FloorFlowCclkVsFloorFlow, F::FloorFlow);
+    let jiffies = over(r, Ratio::FloorFlowJifVsFloorFlow, F::FloorFlow);
     format!(
         "parse → VIP_ADDRS array and address compare → VIP_PORTS array → FLOWS lookup (hit; the entry holds its VIP id, so no \
          VIPS lookup) → BACKENDS array → the clock → last_seen written only when it moved \
@@ -233,8 +207,8 @@ fn established_path(r: &Report) -> String {
          and calls the coarse clock only when the tick moved, keeping its value per CPU \
          (`CLOCK`, a one-slot per-CPU array whose lookup the verifier also inlines): flows \
          keep coarse CLOCK_MONOTONIC times, which user space compares with its own clock.",
-        f(v("floor_flow"), 1),
-        f(v("established"), 1),
-        ratio(r, "established_vs_floor_flow"),
+        f(v(F::FloorFlow), 1),
+        f(v(F::Established), 1),
+        ratio(r, Ratio::EstablishedVsFloorFlow),
     )
 }

@@ -1,6 +1,7 @@
 //! The flood defence: its design, and what it costs a new connection.
 
 use super::{
+    figure::{Figure as F, Ratio},
     lookup::{med, ratio, stat},
     report::Report,
 };
@@ -71,15 +72,15 @@ pub fn render_flood_defence(r: &Report, md: &mut Md) {
          did the insert and measured 1.17× it (965.1 ns on 2026-11-26): the defence's \
          price is the second miss and the slot, paid once per connection. Run-time \
          statistics: SYN {} ns, first ACK {} ns.",
-        med(r, "new_flow_net"),
-        med(r, "new_flow_full_net"),
-        med(r, "confirm_net"),
-        med(r, "confirm_full_net"),
-        med(r, "connection_full_net"),
-        ratio(r, "connection_full_vs_floor_flow_insert_full"),
-        med(r, "floor_flow_insert_full_net"),
-        stat(r, "new_flow_full"),
-        stat(r, "confirm_full"),
+        med(r, F::NewFlowNet),
+        med(r, F::NewFlowFullNet),
+        med(r, F::ConfirmNet),
+        med(r, F::ConfirmFullNet),
+        med(r, F::ConnectionFullNet),
+        ratio(r, Ratio::ConnectionFullVsFloorFlowInsertFull),
+        med(r, F::FloorFlowInsertFullNet),
+        stat(r, F::NewFlowFull),
+        stat(r, F::ConfirmFull),
     ));
     md.blank();
     md.line(

@@ -10,11 +10,12 @@
 //! Rounds interleave all cases; figures are medians over rounds, ratios the
 //! medians of per-round ratios. A second pass takes the kernel's run-time
 //! statistics instead of the test-run time.
+mod assemble;
 mod cases;
 mod catalog;
 mod described;
 mod effect;
-mod figures;
+mod figure;
 mod fill;
 mod findings;
 mod flood;
@@ -37,9 +38,10 @@ pub use render::render;
 use self::{
     cases::{Bench, Mode, PerCall, Stable},
     catalog::{Catalog, FIRST_FRESH, Frames},
+    figure::{Figure, Program},
     fill::{Table as _, count, fill, fill_fresh, fill_pcpu},
     report::{Report, TableState},
-    setup::{Lb, REF_PROGRAMS, Refs, established},
+    setup::{Lb, Refs, established},
 };
 use crate::{Ctx, clients::Fresh, xdp};
 
@@ -54,7 +56,7 @@ pub const STATS_ROUNDS: usize = 5;
 pub const FLOWS_PRESENT: u32 = 1_000_000;
 
 /// Per case: the value of each round.
-pub type Rounds = BTreeMap<String, Vec<f64>>;
+pub type Rounds = BTreeMap<Figure, Vec<f64>>;
 
 /// What rounds give: per case, the time of each round; for per-call cases
 /// also the median call, the share of slow calls and their mean (µs).
@@ -92,19 +94,16 @@ fn rounds(
         for i in 0..stable.len() {
             let c = &stable[(i + r) % stable.len()];
             let ns = b.stable(c, mode)?;
-            out.time.entry(c.name.to_owned()).or_default().push(ns);
+            out.time.entry(c.name).or_default().push(ns);
         }
         for i in 0..per_call.len() {
             let c = &per_call[(i + r) % per_call.len()];
             let t = b.per_call(c, mode)?;
-            let name = c.name().to_owned();
-            out.time.entry(name.clone()).or_default().push(t.mean);
+            let name = c.name();
+            out.time.entry(name).or_default().push(t.mean);
             if let Some(d) = t.detail {
-                out.p50.entry(name.clone()).or_default().push(d.p50);
-                out.slow_share
-                    .entry(name.clone())
-                    .or_default()
-                    .push(d.slow_share);
+                out.p50.entry(name).or_default().push(d.p50);
+                out.slow_share.entry(name).or_default().push(d.slow_share);
                 out.slow_us.entry(name).or_default().push(d.slow_mean_us);
             }
         }
@@ -201,8 +200,8 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
 
     // NAT forwarding, in its own namespace, with the tables not full.
     let nat = {
-        let by_name = |n: &str| stable_a.iter().find(|c| c.name == n).cloned();
-        let refs = [by_name("floor"), by_name("floor_flow")];
+        let by_name = |n| stable_a.iter().find(|c| c.name == n).cloned();
+        let refs = [by_name(Figure::Floor), by_name(Figure::FloorFlow)];
         let [Some(floor), Some(floor_flow)] = refs else {
             anyhow::bail!("the catalog lost its floor or floor_flow case");
         };
@@ -266,14 +265,14 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     xdp::unpin()?;
 
     let mut profile = BTreeMap::new();
-    profile.insert("lb".to_owned(), xdp::prog_size(b.lb.prog()?)?);
-    for name in REF_PROGRAMS {
-        profile.insert(name.to_owned(), xdp::prog_size(b.refs.prog(name)?)?);
+    profile.insert(Program::Lb, xdp::prog_size(b.lb.prog()?)?);
+    for p in Program::REFS {
+        profile.insert(p, xdp::prog_size(b.refs.prog(p)?)?);
     }
 
     let mut stats = stats_a;
     stats.extend(stats_b);
-    let report = figures::assemble(
+    let report = assemble::assemble(
         ctx,
         &dur,
         &stats,

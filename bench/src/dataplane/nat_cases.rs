@@ -26,6 +26,7 @@ use lb_common::{addr::from_ip, flow::FlowKey, stats::Counters, vip::PROTO_TCP};
 use super::{
     cases::{Bench, Mode, PerCall, Stable},
     catalog::Frames,
+    figure::Figure,
     nat_frames::{checksums_ok, reply, reply_out, request, translated},
     nat_report::{NatFigures, NatMethod, NatRefs, NatReport},
     nat_setup::{NatLb, NatNet, PORT_MAX, PORT_MIN, VIP_PORT, XDP_REDIRECT, run_on},
@@ -304,7 +305,7 @@ fn rounds(
 ) -> Result<Rounds> {
     let mut r = Rounds::default();
     let floor_r1 = PerCall::Same(Stable {
-        name: "nat_floor_r1",
+        name: Figure::FloorR1,
         ..refs[0].clone()
     });
     for round in 0..n {

@@ -2,6 +2,7 @@
 
 use super::{
     described::{CASES, compares},
+    figure::{Figure as F, Ratio},
     findings::{render_lru, render_misses},
     lookup::{med, over, ratio, stat},
     nat_report::{self, DsrFigures},
@@ -12,9 +13,9 @@ use crate::{
     template::fill,
 };
 
-fn ns(r: &Report, case: &str) -> (String, String, String) {
-    let d = r.ns.get(case);
-    let s = r.stats_ns.get(case);
+fn ns(r: &Report, case: F) -> (String, String, String) {
+    let d = r.ns.get(&case);
+    let s = r.stats_ns.get(&case);
     (
         d.map_or("–".into(), |s| f(s.median, 1)),
         d.map_or("–".into(), |s| format!("{}–{}", f(s.min, 1), f(s.max, 1))),
@@ -36,8 +37,8 @@ pub fn render(r: &Report, md: &mut Md) {
             ("calls", m.calls.to_string()),
             ("rounds", m.rounds.to_string()),
             ("stats_rounds", m.stats_rounds.to_string()),
-            ("xdp_pass_stats", stat(r, "xdp_pass")),
-            ("xdp_pass", med(r, "xdp_pass")),
+            ("xdp_pass_stats", stat(r, F::XdpPass)),
+            ("xdp_pass", med(r, F::XdpPass)),
             (
                 "mitigations",
                 if mitigations.is_empty() {
@@ -54,10 +55,10 @@ pub fn render(r: &Report, md: &mut Md) {
     let rows: Vec<[String; 7]> = r
         .targets
         .iter()
-        .map(|(name, t)| {
+        .map(|(&name, t)| {
             let range = r
                 .ratios
-                .get(name)
+                .get(&name)
                 .map_or("–".into(), |s| format!("{}–{}", f(s.min, 2), f(s.max, 2)));
             let verdict = if t.met {
                 "met".to_owned()
@@ -70,7 +71,7 @@ pub fn render(r: &Report, md: &mut Md) {
                 f(t.measured, 2),
                 range,
                 f(t.stats, 2),
-                ratio(r, &format!("{name}_net_of_xdp_pass")),
+                name.net_of_xdp_pass().map_or("n/a".into(), |n| ratio(r, n)),
                 verdict,
             ]
         })
@@ -91,70 +92,15 @@ pub fn render(r: &Report, md: &mut Md) {
 
     md.line("### Cost per packet");
     md.blank();
-    let order = [
-        "xdp_pass",
-        "floor",
-        "floor_udp",
-        "floor_ipv6",
-        "floor_vlan",
-        "nonvip",
-        "nonvip_port",
-        "floor_flow",
-        "floor_flow4",
-        "floor_flow_udp",
-        "floor_flow_ipv6",
-        "floor_flow_vlan",
-        "floor_flow_pcpu",
-        "floor_flow_vip",
-        "floor_flow_clk",
-        "floor_flow_cclk",
-        "floor_flow_jif",
-        "established",
-        "udp",
-        "ipv6",
-        "vlan",
-        "floor_r1",
-        "per_call_overhead",
-        "floor_flow_r1",
-        "floor_flow_r1_net",
-        "established_r1",
-        "established_r1_net",
-        "floor_flow_spread",
-        "floor_flow_spread_net",
-        "established_spread",
-        "established_spread_net",
-        "floor_flow_insert",
-        "floor_flow_insert_net",
-        "floor_flow_pcpu_insert",
-        "floor_flow_pcpu_insert_net",
-        "new_flow",
-        "new_flow_net",
-        "confirm",
-        "confirm_net",
-        "full_floor",
-        "full_floor_r1",
-        "full_per_call_overhead",
-        "full_floor_flow",
-        "full_floor_flow_pcpu",
-        "floor_flow_insert_full",
-        "floor_flow_insert_full_net",
-        "floor_flow_pcpu_insert_full",
-        "floor_flow_pcpu_insert_full_net",
-        "new_flow_full",
-        "new_flow_full_net",
-        "confirm_full",
-        "confirm_full_net",
-        "connection_full_net",
-    ];
-    let rows: Vec<[String; 5]> = order
-        .iter()
-        .filter(|c| r.ns.contains_key(**c) || r.stats_ns.contains_key(**c))
-        .map(|c| {
-            let (d, range, s) = ns(r, c);
-            let p50 = r.p50_ns.get(*c).map_or(String::new(), |s| f(s.median, 1));
-            [format!("`{c}`"), d, range, p50, s]
-        })
-        .collect();
+    // Every figure, in the order `Figure` declares them.
+    let rows: Vec<[String; 5]> =
+        r.ns.keys()
+            .map(|&c| {
+                let (d, range, s) = ns(r, c);
+                let p50 = r.p50_ns.get(&c).map_or(String::new(), |s| f(s.median, 1));
+                [format!("`{c}`"), d, range, p50, s]
+            })
+            .collect();
     md.table(
         [
             "case",
@@ -188,7 +134,7 @@ pub fn render(r: &Report, md: &mut Md) {
         .ratios
         .iter()
         .map(|(name, s)| {
-            let what = compares(name);
+            let what = compares(*name);
             [
                 format!("`{name}`"),
                 f(s.median, 3),
@@ -213,8 +159,8 @@ pub fn render(r: &Report, md: &mut Md) {
 
     if let Some(nat) = &r.nat {
         let dsr = DsrFigures {
-            established: r.ns.get("established"),
-            new_flow_net: r.ns.get("new_flow_net"),
+            established: r.ns.get(&F::Established),
+            new_flow_net: r.ns.get(&F::NewFlowNet),
         };
         nat_report::render(nat, &dsr, md);
     }
@@ -252,44 +198,44 @@ pub fn render(r: &Report, md: &mut Md) {
 
 /// Where the established path's time goes, reference by reference.
 fn render_attribution(r: &Report, md: &mut Md) {
-    let v = |c: &str| r.ns.get(c).map_or(f64::NAN, |s| s.median);
+    let v = |c| r.ns.get(&c).map_or(f64::NAN, |s| s.median);
     let rows = [
-        ("`floor`", "parse, MAC swap", v("floor"), f64::NAN),
+        ("`floor`", "parse, MAC swap", v(F::Floor), f64::NAN),
         (
             "`floor_flow`",
             "+ one FLOWS lookup (hit)",
-            v("floor_flow"),
-            over(r, "floor_flow_vs_floor", "floor"),
+            v(F::FloorFlow),
+            over(r, Ratio::FloorFlowVsFloor, F::Floor),
         ),
         (
             "`floor_flow_vip`",
             "+ the VIPS hash lookup before it",
-            v("floor_flow_vip"),
-            over(r, "floor_flow_vip_vs_floor_flow", "floor_flow"),
+            v(F::FloorFlowVip),
+            over(r, Ratio::FloorFlowVipVsFloorFlow, F::FloorFlow),
         ),
         (
             "`floor_flow_clk`",
             "floor_flow + bpf_ktime_get_ns() into last_seen",
-            v("floor_flow_clk"),
-            over(r, "floor_flow_clk_vs_floor_flow", "floor_flow"),
+            v(F::FloorFlowClk),
+            over(r, Ratio::FloorFlowClkVsFloorFlow, F::FloorFlow),
         ),
         (
             "`floor_flow_cclk`",
             "floor_flow + bpf_ktime_get_coarse_ns() instead",
-            v("floor_flow_cclk"),
-            over(r, "floor_flow_cclk_vs_floor_flow", "floor_flow"),
+            v(F::FloorFlowCclk),
+            over(r, Ratio::FloorFlowCclkVsFloorFlow, F::FloorFlow),
         ),
         (
             "`floor_flow_jif`",
             "floor_flow + bpf_jiffies64() instead (inlined: one load)",
-            v("floor_flow_jif"),
-            over(r, "floor_flow_jif_vs_floor_flow", "floor_flow"),
+            v(F::FloorFlowJif),
+            over(r, Ratio::FloorFlowJifVsFloorFlow, F::FloorFlow),
         ),
         (
             "`established` (lb)",
             "all of it, plus VIP_ADDRS, VIP_PORTS, BACKENDS and two per-CPU counters",
-            v("established"),
-            over(r, "established_vs_floor_flow", "floor_flow"),
+            v(F::Established),
+            over(r, Ratio::EstablishedVsFloorFlow, F::FloorFlow),
         ),
     ];
     md.line("### Where the established path's time goes");
@@ -328,9 +274,9 @@ fn render_attribution(r: &Report, md: &mut Md) {
         "With cold caches (a different one of the 1M flows each call) the same comparison \
          reads {}× (`established_spread_vs_floor_flow_spread`: {} against {} ns net): there \
          the cache misses of the FLOWS lookup, which every stateful forwarder pays, dominate.",
-        ratio(r, "established_spread_vs_floor_flow_spread"),
-        med(r, "established_spread_net"),
-        med(r, "floor_flow_spread_net"),
+        ratio(r, Ratio::EstablishedSpreadVsFloorFlowSpread),
+        med(r, F::EstablishedSpreadNet),
+        med(r, F::FloorFlowSpreadNet),
     ));
     md.blank();
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::figure::{Figure, Program, Ratio};
 use crate::{
     plot::{self, Bar},
     report::RunInfo,
@@ -20,19 +21,19 @@ pub struct Report {
     pub nonvip_vs_floor: f64,
     pub new_flow_vs_floor_flow: f64,
     /// ns per packet by the test-run time, per case.
-    pub ns: BTreeMap<String, Summary>,
+    pub ns: BTreeMap<Figure, Summary>,
     /// Per-call cases: the median call of each round, over rounds.
     #[serde(default)]
-    pub p50_ns: BTreeMap<String, Summary>,
+    pub p50_ns: BTreeMap<Figure, Summary>,
     /// Per-call cases: calls slower than 5 µs (batches of LRU work, interrupts).
     #[serde(default)]
-    pub slow_calls: BTreeMap<String, SlowCalls>,
-    pub ratios: BTreeMap<String, Summary>,
+    pub slow_calls: BTreeMap<Figure, SlowCalls>,
+    pub ratios: BTreeMap<Ratio, Summary>,
     /// ns per packet by the kernel's run-time statistics, per case.
-    pub stats_ns: BTreeMap<String, Summary>,
-    pub stats_ratios: BTreeMap<String, Summary>,
-    pub targets: BTreeMap<String, Target>,
-    pub profile: BTreeMap<String, ProgSize>,
+    pub stats_ns: BTreeMap<Figure, Summary>,
+    pub stats_ratios: BTreeMap<Ratio, Summary>,
+    pub targets: BTreeMap<Ratio, Target>,
+    pub profile: BTreeMap<Program, ProgSize>,
     pub table: TableState,
     /// NAT forwarding's cases (nat_cases.rs); None in reports made before them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,37 +83,38 @@ pub struct TableState {
 
 /// The bar chart of the main cases.
 pub fn plot(r: &Report, dir: &std::path::Path) -> Option<String> {
-    let pick: &[(&str, usize)] = &[
-        ("floor", 0),
-        ("nonvip", 1),
-        ("nonvip_port", 1),
-        ("floor_flow", 0),
-        ("floor_flow4", 0),
-        ("floor_flow_pcpu", 2),
-        ("established", 1),
-        ("udp", 1),
-        ("ipv6", 1),
-        ("vlan", 1),
-        ("floor_flow_insert_net", 0),
-        ("floor_flow_pcpu_insert_net", 2),
-        ("new_flow_net", 1),
-        ("confirm_net", 1),
-        ("floor_flow_insert_full_net", 0),
-        ("floor_flow_pcpu_insert_full_net", 2),
-        ("new_flow_full_net", 1),
-        ("confirm_full_net", 1),
-        ("connection_full_net", 1),
+    use Figure as F;
+    let pick = [
+        (F::Floor, 0),
+        (F::Nonvip, 1),
+        (F::NonvipPort, 1),
+        (F::FloorFlow, 0),
+        (F::FloorFlow4, 0),
+        (F::FloorFlowPcpu, 2),
+        (F::Established, 1),
+        (F::Udp, 1),
+        (F::Ipv6, 1),
+        (F::Vlan, 1),
+        (F::FloorFlowInsertNet, 0),
+        (F::FloorFlowPcpuInsertNet, 2),
+        (F::NewFlowNet, 1),
+        (F::ConfirmNet, 1),
+        (F::FloorFlowInsertFullNet, 0),
+        (F::FloorFlowPcpuInsertFullNet, 2),
+        (F::NewFlowFullNet, 1),
+        (F::ConfirmFullNet, 1),
+        (F::ConnectionFullNet, 1),
     ];
     let bars: Vec<Bar> = pick
         .iter()
-        .filter_map(|(c, color)| {
-            let s = r.ns.get(*c)?;
+        .filter_map(|&(c, color)| {
+            let s = r.ns.get(&c)?;
             Some(Bar {
-                label: (*c).to_owned(),
+                label: c.to_string(),
                 value: s.median,
                 lo: s.min,
                 hi: s.max,
-                color: *color,
+                color,
             })
         })
         .collect();
@@ -163,21 +165,21 @@ pub(crate) mod tests {
             established_vs_floor_flow: 1.5,
             nonvip_vs_floor: 1.1,
             new_flow_vs_floor_flow: 9.0,
-            ns: [("floor".to_owned(), s), ("established".to_owned(), s)].into(),
-            p50_ns: [("new_flow".to_owned(), s)].into(),
+            ns: [(Figure::Floor, s), (Figure::Established, s)].into(),
+            p50_ns: [(Figure::NewFlow, s)].into(),
             slow_calls: [(
-                "new_flow".to_owned(),
+                Figure::NewFlow,
                 SlowCalls {
                     share: 0.01,
                     mean_us: 10.0,
                 },
             )]
             .into(),
-            ratios: [("established_vs_floor_flow".to_owned(), s)].into(),
-            stats_ns: [("floor".to_owned(), s)].into(),
-            stats_ratios: [("established_vs_floor_flow".to_owned(), s)].into(),
-            targets: [("established_vs_floor_flow".to_owned(), target)].into(),
-            profile: [("lb".to_owned(), size)].into(),
+            ratios: [(Ratio::EstablishedVsFloorFlow, s)].into(),
+            stats_ns: [(Figure::Floor, s)].into(),
+            stats_ratios: [(Ratio::EstablishedVsFloorFlow, s)].into(),
+            targets: [(Ratio::EstablishedVsFloorFlow, target)].into(),
+            profile: [(Program::Lb, size)].into(),
             table: TableState {
                 max_flows: 4,
                 present: 3,

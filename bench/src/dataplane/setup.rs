@@ -28,6 +28,7 @@ use lb_userspace::{
     maglev::{MaglevBackend, build_table},
 };
 
+use super::figure::Program;
 use crate::packet::Mac;
 
 /// The reference programs' object, built by build.rs from `lb-bench-ebpf`.
@@ -273,30 +274,6 @@ pub struct Refs {
     _vips: HashMap<MapData, VipKey, VipInfo>,
 }
 
-/// Every program of lb-bench-ebpf.
-pub const REF_PROGRAMS: [&str; 9] = [
-    FLOOR,
-    FLOOR_FLOW,
-    FLOOR_FLOW4,
-    FLOOR_FLOW_PCPU,
-    FLOOR_FLOW_VIP,
-    FLOOR_FLOW_CLK,
-    FLOOR_FLOW_CCLK,
-    FLOOR_FLOW_JIF,
-    XDP_PASS_PROG,
-];
-
-/// Names in lb-bench-ebpf.
-pub const FLOOR: &str = "floor";
-pub const FLOOR_FLOW: &str = "floor_flow";
-pub const FLOOR_FLOW4: &str = "floor_flow4";
-pub const FLOOR_FLOW_PCPU: &str = "floor_flow_pcpu";
-pub const FLOOR_FLOW_VIP: &str = "floor_flow_vip";
-pub const FLOOR_FLOW_CLK: &str = "floor_flow_clk";
-pub const FLOOR_FLOW_CCLK: &str = "floor_flow_cclk";
-pub const FLOOR_FLOW_JIF: &str = "floor_flow_jif";
-pub const XDP_PASS_PROG: &str = "xdp_pass";
-
 impl Refs {
     /// Loads the references with both flow tables at `max_flows` entries.
     pub fn load(max_flows: u32) -> Result<Self> {
@@ -306,9 +283,9 @@ impl Refs {
             .map_max_entries("FLOWS_PCPU", max_flows)
             .load(REFS)
             .context("loading the reference programs")?;
-        for name in REF_PROGRAMS {
+        for name in Program::REFS.map(|p| p.to_string()) {
             let prog: &mut Xdp = ebpf
-                .program_mut(name)
+                .program_mut(&name)
                 .with_context(|| format!("the reference object has no program {name}"))?
                 .try_into()?;
             prog.load()
@@ -346,11 +323,11 @@ impl Refs {
         })
     }
 
-    pub fn prog(&self, name: &str) -> Result<&Xdp> {
+    pub fn prog(&self, p: Program) -> Result<&Xdp> {
         Ok(self
             .ebpf
-            .program(name)
-            .with_context(|| format!("program {name} vanished"))?
+            .program(&p.to_string())
+            .with_context(|| format!("program {p} vanished"))?
             .try_into()?)
     }
 }

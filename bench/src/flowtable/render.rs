@@ -2,7 +2,7 @@
 
 use super::{INSERT_SHARE, LARGE_DRAIN, MapMemory, Report, SMALL_DRAIN, TOUCH_EVERY};
 use crate::{
-    dataplane::report::Report as DataplaneReport,
+    dataplane::report::{Figure, Report as DataplaneReport},
     plot::{self, Scale, Series},
     report::{Md, f, images, table},
     stats::Summary,
@@ -59,9 +59,9 @@ impl InsertCost {
     /// run-time statistics' `new_flow_full`.
     pub fn of(dataplane: &DataplaneReport) -> Option<Self> {
         Some(Self {
-            full_net: *dataplane.ns.get("new_flow_full_net")?,
-            room_net: *dataplane.ns.get("new_flow_net")?,
-            full_stats: dataplane.stats_ns.get("new_flow_full").copied(),
+            full_net: *dataplane.ns.get(&Figure::NewFlowFullNet)?,
+            room_net: *dataplane.ns.get(&Figure::NewFlowNet)?,
+            full_stats: dataplane.stats_ns.get(&Figure::NewFlowFull).copied(),
         })
     }
 }
