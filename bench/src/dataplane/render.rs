@@ -111,13 +111,7 @@ pub fn render(r: &Report, md: &mut Md) {
         ],
         &rows,
     );
-    md.line(
-        "Per-call rows (`_r1`, `_spread`, `new_flow*`, `*_insert*`) include the per-call \
-         overhead in the test-run column and are the mean of all calls; their `_net` rows \
-         have the overhead subtracted; `median call` is the typical call, which leaves out \
-         the batches of LRU work that fall on one call in ~128. The statistics column counts \
-         the program only.",
-    );
+    md.line(include_str!("../../templates/dataplane_per_call.md").trim_end());
     md.blank();
     for p in &r.plots {
         md.image("ns per packet, median and range over rounds", p);
@@ -264,19 +258,12 @@ fn render_attribution(r: &Report, md: &mut Md) {
         ],
         &rows,
     );
-    md.line(
-        "The differences come from the per-round ratios (median ratio − 1, times the \
-         reference's median), which are steadier than differences of medians taken in \
-         different rounds.",
-    );
-    md.blank();
-    md.line(format!(
-        "With cold caches (a different one of the 1M flows each call) the same comparison \
-         reads {}× (`established_spread_vs_floor_flow_spread`: {} against {} ns net): there \
-         the cache misses of the FLOWS lookup, which every stateful forwarder pays, dominate.",
-        ratio(r, Ratio::EstablishedSpreadVsFloorFlowSpread),
-        med(r, F::EstablishedSpreadNet),
-        med(r, F::FloorFlowSpreadNet),
+    md.0.push_str(&fill(
+        include_str!("../../templates/dataplane_attribution.md"),
+        &[
+            ("cold", ratio(r, Ratio::EstablishedSpreadVsFloorFlowSpread)),
+            ("established", med(r, F::EstablishedSpreadNet)),
+            ("floor_flow", med(r, F::FloorFlowSpreadNet)),
+        ],
     ));
-    md.blank();
 }
