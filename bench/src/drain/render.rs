@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{
     ProcedureReport, Report,
-    procedure::{LOADS, LONG_KEY, Procedure},
+    plan::{LOADS, Procedure, RequestKind},
 };
 use crate::{
     Part,
@@ -95,13 +95,13 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     for l in LOADS {
         rows.push(row(format!("failed: {}", l.label), &|x| {
             x.failed_by_kind
-                .get(l.key)
+                .get(&l.kind)
                 .map_or_else(String::new, |s| mr(s, 0))
         }));
     }
     rows.push(row("failed: long requests incomplete".into(), &|x| {
         x.failed_by_kind
-            .get(LONG_KEY)
+            .get(&RequestKind::Long)
             .map_or_else(String::new, |s| mr(s, 0))
     }));
     rows.push(row("**connections web-2 broke**".into(), &|x| {
@@ -121,7 +121,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     rows.push(row("Nginx error log, by kind".into(), &|x| {
         x.error_log
             .iter()
-            .map(|(k, s)| format!("{k} {}", mr(s, 0)))
+            .map(|(k, s)| format!("{} {}", k.key(), mr(s, 0)))
             .collect::<Vec<_>>()
             .join(", ")
     }));
@@ -158,21 +158,18 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
             .iter()
             .filter(|(_, s)| s.max > 0.0)
             .map(|(k, s)| {
-                let label = LOADS
-                    .iter()
-                    .find(|l| l.key == k.as_str())
-                    .map_or("long requests", |l| l.label);
+                let label = k.label();
                 // The tool's own classes, summed over the runs.
                 let mut classes = std::collections::BTreeMap::<&str, u64>::new();
                 for r in &x.runs {
-                    for (c, n) in r.failed_detail.get(k.as_str()).into_iter().flatten() {
+                    for (c, n) in r.failed_detail.get(k).into_iter().flatten() {
                         *classes.entry(c.as_str()).or_default() += n;
                     }
                 }
                 let failing_runs = x
                     .runs
                     .iter()
-                    .filter(|r| r.failed.get(k.as_str()).is_some_and(|n| *n > 0))
+                    .filter(|r| r.failed.get(k).is_some_and(|n| *n > 0))
                     .count();
                 let how: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
                 format!(
