@@ -10,7 +10,10 @@ mod plan;
 mod procedure;
 mod render;
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Instant,
+};
 
 use anyhow::{Context as _, Result, ensure};
 use lb_lab::{BackendOpts, ConfigSpec, LbConfig, nginx::Nginx, scenario};
@@ -198,12 +201,10 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
         .collect();
     let backend_side = |r: &RunFigures| (r.resets_sent + r.no_response) as f64;
     let error_log_total = |r: &RunFigures| r.error_log.values().sum::<u64>() as f64;
-    let mut log_kinds: Vec<Break> = runs
+    let log_kinds: BTreeSet<Break> = runs
         .iter()
         .flat_map(|r| r.error_log.keys().copied())
         .collect();
-    log_kinds.sort();
-    log_kinds.dedup();
     let (broken, broken_source) = if p == Procedure::Nginx {
         (
             Summary::rounded(&col(&error_log_total), 1),

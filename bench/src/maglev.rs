@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Ctx,
     plot::{self, Scale, Series},
-    report::{Md, RunInfo, f},
+    report::{Md, RunInfo, f, median_range},
     stats::{Summary, round},
 };
 
@@ -148,14 +148,9 @@ fn measure(n: u32, weighted: bool, build_ms: &[f64], m: u32) -> Case {
         count += 1;
     }
     let c = f64::from(count);
-    let s = Summary::of(build_ms);
     Case {
         backends: n,
-        build_ms: Summary {
-            median: round(s.median, 3),
-            min: round(s.min, 3),
-            max: round(s.max, 3),
-        },
+        build_ms: Summary::rounded(build_ms, 3),
         max_over_expected: round(ratios.iter().copied().fold(0.0, f64::max), 4),
         min_over_expected: round(ratios.iter().copied().fold(f64::INFINITY, f64::min), 4),
         moved: round(moved / c, 5),
@@ -256,12 +251,7 @@ pub fn render(r: &Report, md: &mut Md) {
             rows.push([
                 c.backends.to_string(),
                 label.to_owned(),
-                format!(
-                    "{} ({}–{})",
-                    f(c.build_ms.median, 2),
-                    f(c.build_ms.min, 2),
-                    f(c.build_ms.max, 2)
-                ),
+                median_range(&c.build_ms, 2),
                 f(c.max_over_expected, 3),
                 f(c.min_over_expected, 3),
                 format!("{}%", f(100.0 * c.moved, 3)),

@@ -9,7 +9,7 @@ use super::{
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{Md, Results, f, images, table},
+    report::{Md, Results, f, images, median_range, table},
     stats::Summary,
     template::fill,
 };
@@ -20,12 +20,7 @@ fn mr(s: &Summary, digits: usize) -> String {
     if s.min == s.max {
         f(s.median, digits)
     } else {
-        format!(
-            "{} ({}–{})",
-            f(s.median, digits),
-            f(s.min, digits),
-            f(s.max, digits)
-        )
+        median_range(s, digits)
     }
 }
 
@@ -74,20 +69,12 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     };
     let ps = procedures(&r);
     let mut rows: Vec<[String; 4]> = Vec::new();
+    // The row's name, then a cell per procedure (the last one empty without lb_idle).
     let row = |name: String, g: &dyn Fn(&ProcedureReport) -> String| -> [String; 4] {
-        let mut cells = vec![name];
-        for (_, x) in &ps {
-            cells.push(g(x));
-        }
-        while cells.len() < 4 {
-            cells.push(String::new());
-        }
-        [
-            cells[0].clone(),
-            cells[1].clone(),
-            cells[2].clone(),
-            cells[3].clone(),
-        ]
+        std::array::from_fn(|i| match i {
+            0 => name.clone(),
+            _ => ps.get(i - 1).map_or_else(String::new, |(_, x)| g(x)),
+        })
     };
     rows.push(row("**failed requests, all kinds**".into(), &|x| {
         format!("**{}**", mr(&x.failed_range, 0))
@@ -143,13 +130,11 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     rows.push(row("client requests answered per run".into(), &|x| {
         f(x.requests, 0)
     }));
-    let mut header = vec!["per drain".to_owned()];
-    header.extend(ps.iter().map(|(p, _)| p.label().to_owned()));
-    while header.len() < 4 {
-        header.push(String::new());
-    }
-    let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let table = table([h[0], h[1], h[2], h[3]], &rows);
+    let header: [&str; 4] = std::array::from_fn(|i| match i {
+        0 => "per drain",
+        _ => ps.get(i - 1).map_or("", |(p, _)| p.label()),
+    });
+    let table = table(header, &rows);
     // Which kinds failed, and how, per procedure (from this run's figures).
     let mut failures = Vec::new();
     for (p, x) in &ps {

@@ -23,7 +23,7 @@ use super::{
     setup::{self, STATIC_PORT},
 };
 use crate::{
-    report::{Md, f},
+    report::{Md, f, median_range},
     stats::{Summary, round},
     template::fill,
     xdp::RunTimeStats,
@@ -213,15 +213,7 @@ pub fn summarize(runs: &Runs) -> Option<NatE2e> {
 }
 
 fn pair(b: &ByLoad<Summary>, digits: usize) -> [String; 2] {
-    let one = |s: &Summary| {
-        format!(
-            "{} ({}–{})",
-            f(s.median, digits),
-            f(s.min, digits),
-            f(s.max, digits)
-        )
-    };
-    [one(&b.keepalive), one(&b.fresh)]
+    [&b.keepalive, &b.fresh].map(|s| median_range(s, digits))
 }
 
 /// The NAT section of part 3.

@@ -10,14 +10,10 @@ use super::{
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{self, Md, Results, f},
+    report::{self, Md, Results, f, median_range},
     stats::Summary,
     template::fill,
 };
-
-fn range(s: &Summary, digits: usize) -> String {
-    format!("{}–{}", f(s.min, digits), f(s.max, digits))
-}
 
 fn med(s: &Summary, digits: usize) -> String {
     f(s.median, digits)
@@ -169,11 +165,11 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         let ratio = get(&r.xdp_vs_nginx_worker_cpu);
         rows.push([
             load.label().to_owned(),
-            format!("{} ({})", med(&x, 0), range(&x, 0)),
+            median_range(&x, 0),
             format!("{} + {} on the peer", med(&xn, 0), med(&p, 0)),
-            format!("{} ({})", med(&n, 0), range(&n, 0)),
+            median_range(&n, 0),
             med(&ns, 0),
-            format!("{} ({})", med(&ratio, 4), range(&ratio, 4)),
+            median_range(&ratio, 4),
         ]);
     }
     md.table(
@@ -276,22 +272,12 @@ fn table(k: &KindReport, md: &mut Md) {
             rows.push([
                 s.label().to_owned(),
                 load.key().to_owned(),
-                format!("{} ({})", med(&x.rps, 0), range(&x.rps, 0)),
-                vs.map_or_else(
-                    || "1".into(),
-                    |v| format!("{} ({})", med(&v.rps, 2), range(&v.rps, 2)),
-                ),
+                median_range(&x.rps, 0),
+                vs.map_or_else(|| "1".into(), |v| median_range(&v.rps, 2)),
                 med(&x.p50_ms, 2),
                 med(&x.p99_ms, 2),
-                format!(
-                    "{} ({})",
-                    med(&x.cpu_us_per_request, 1),
-                    range(&x.cpu_us_per_request, 1)
-                ),
-                vs.map_or_else(
-                    || "1".into(),
-                    |v| format!("{} ({})", med(&v.cpu, 2), range(&v.cpu, 2)),
-                ),
+                median_range(&x.cpu_us_per_request, 1),
+                vs.map_or_else(|| "1".into(), |v| median_range(&v.cpu, 2)),
                 extra,
                 format!("{} of {}", x.failed, x.requests),
             ]);
