@@ -154,26 +154,8 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
                 };
                 let f = procedure::run(&mut s, p)
                     .with_context(|| format!("run {}, {}", round + 1, p.label()))?;
-                println!(
-                    "  failed {:?} {:?}; lb drain returned after {:.0} ms; resets by web-2 {}, unanswered {}, Nginx error log {:?}; last new connection {:+.0} ms, empty after {:.0} ms, master exit {:.0} ms, SIGTERM {:.0} ms{}; {:?} requests, {} long on web-2",
-                    f.failed,
-                    f.failed_detail,
-                    f.command_returned_ms,
-                    f.resets_sent,
-                    f.no_response,
-                    f.error_log,
-                    f.last_new_conn_ms,
-                    f.until_empty_ms,
-                    f.master_exit_ms,
-                    f.sigterm_ms,
-                    if f.outcome.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", outcome {}", f.outcome)
-                    },
-                    f.requests_by_kind,
-                    f.long_on_target
-                );
+                // The run's figures as they go into the JSON.
+                println!("  {}", serde_json::to_string(&f)?);
                 figures.entry(p).or_default().push(f);
             }
         }
@@ -276,7 +258,7 @@ fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: R
             runs: runs as u32,
             load_seconds: plan::LOAD_SECONDS,
             connections_per_load: plan::CONNECTIONS,
-            loads: LOADS.iter().map(|l| (l.kind, l.label.to_owned())).collect(),
+            loads: LOADS.iter().map(|&l| (l, l.label().to_owned())).collect(),
             long_requests: format!(
                 "{} × {} each, started before the loads (30 s client timeout)",
                 plan::LONG_EACH,
@@ -313,7 +295,7 @@ mod tests {
             ..RunFigures::default()
         };
         for l in LOADS {
-            f.failed.insert(l.kind, i % 2);
+            f.failed.insert(l, i % 2);
         }
         f.failed.insert(RequestKind::Long, 0);
         if p == Procedure::Nginx {

@@ -49,47 +49,6 @@ impl Procedure {
     }
 }
 
-/// The client loads, by kind.
-#[derive(Clone, Copy, Debug)]
-pub struct LoadKind {
-    pub kind: RequestKind,
-    pub label: &'static str,
-    tool: Tool,
-    keepalive: bool,
-    post: bool,
-}
-
-pub const LOADS: [LoadKind; 4] = [
-    LoadKind {
-        kind: RequestKind::KeepaliveGetWrk,
-        label: "keep-alive GET, wrk (never retries)",
-        tool: Tool::Wrk,
-        keepalive: true,
-        post: false,
-    },
-    LoadKind {
-        kind: RequestKind::KeepaliveGetHey,
-        label: "keep-alive GET, hey (Go retries a GET whose reused connection closed)",
-        tool: Tool::Hey,
-        keepalive: true,
-        post: false,
-    },
-    LoadKind {
-        kind: RequestKind::FreshGet,
-        label: "new connection per GET, hey",
-        tool: Tool::Hey,
-        keepalive: false,
-        post: false,
-    },
-    LoadKind {
-        kind: RequestKind::FreshPost,
-        label: "new connection per 1000-byte POST, hey",
-        tool: Tool::Hey,
-        keepalive: false,
-        post: true,
-    },
-];
-
 /// A client request's kind: one of the loads', or a long request; the JSON
 /// keys are the snake_case names. Declared in the order of those keys, so a
 /// map keyed by them lists (and the report renders) in the JSON's order.
@@ -105,6 +64,14 @@ pub enum RequestKind {
     Long,
 }
 
+/// The client loads, in the order they start and the report lists them.
+pub const LOADS: [RequestKind; 4] = [
+    RequestKind::KeepaliveGetWrk,
+    RequestKind::KeepaliveGetHey,
+    RequestKind::FreshGet,
+    RequestKind::FreshPost,
+];
+
 impl RequestKind {
     pub const ALL: [RequestKind; 5] = [
         RequestKind::FreshGet,
@@ -115,19 +82,31 @@ impl RequestKind {
     ];
 
     pub fn label(self) -> &'static str {
-        LOADS
-            .iter()
-            .find(|l| l.kind == self)
-            .map_or("long requests", |l| l.label)
+        match self {
+            RequestKind::KeepaliveGetWrk => "keep-alive GET, wrk (never retries)",
+            RequestKind::KeepaliveGetHey => {
+                "keep-alive GET, hey (Go retries a GET whose reused connection closed)"
+            }
+            RequestKind::FreshGet => "new connection per GET, hey",
+            RequestKind::FreshPost => "new connection per 1000-byte POST, hey",
+            RequestKind::Long => "long requests",
+        }
     }
-}
 
-pub fn load_spec(kind: &LoadKind, url: &str) -> LoadSpec {
-    let mut s = LoadSpec::new(kind.tool, url);
-    s.connections = CONNECTIONS;
-    s.threads = 1;
-    s.duration = Duration::from_secs(LOAD_SECONDS);
-    s.keepalive = kind.keepalive;
-    s.post_body = kind.post.then_some(1000);
-    s
+    /// The load of this kind (not for [`RequestKind::Long`]).
+    pub fn load_spec(self, url: &str) -> LoadSpec {
+        use RequestKind::{FreshPost, KeepaliveGetHey, KeepaliveGetWrk};
+        let tool = if self == KeepaliveGetWrk {
+            Tool::Wrk
+        } else {
+            Tool::Hey
+        };
+        let mut s = LoadSpec::new(tool, url);
+        s.connections = CONNECTIONS;
+        s.threads = 1;
+        s.duration = Duration::from_secs(LOAD_SECONDS);
+        s.keepalive = matches!(self, KeepaliveGetWrk | KeepaliveGetHey);
+        s.post_body = (self == FreshPost).then_some(1000);
+        s
+    }
 }

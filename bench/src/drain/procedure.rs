@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     nginx::{Break, error_log_breaks, nginx_conf},
-    plan::{LOADS, LONG_EACH, LONG_PATHS, Procedure, RequestKind, TARGET, load_spec},
+    plan::{LOADS, LONG_EACH, LONG_PATHS, Procedure, RequestKind, TARGET},
 };
 
 /// What one run measured.
@@ -157,7 +157,7 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
     let long = long_requests(lab, &base);
     let loads = LOADS
         .iter()
-        .map(|k| LoadRun::spawn(lab, load_spec(k, &format!("{base}/"))))
+        .map(|k| LoadRun::spawn(lab, k.load_spec(&format!("{base}/"))))
         .collect::<Result<Vec<_>>>()?;
     wait_served(web2, &client, since, 40)?;
 
@@ -220,12 +220,12 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
 
     // The loads end on their own; then the figures.
     let mut failed = BTreeMap::new();
-    for (k, l) in LOADS.iter().zip(loads) {
+    for (k, l) in LOADS.into_iter().zip(loads) {
         let r = l.join()?;
         fig.requests += r.requests;
-        fig.requests_by_kind.insert(k.kind, r.requests);
+        fig.requests_by_kind.insert(k, r.requests);
         let n = r.errors.total() + r.non_2xx;
-        failed.insert(k.kind, n);
+        failed.insert(k, n);
         if n > 0 {
             let e = &r.errors;
             let classes: BTreeMap<String, u64> = [
@@ -240,10 +240,10 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (c.to_owned(), n))
             .collect();
-            fig.failed_detail.insert(k.kind, classes);
+            fig.failed_detail.insert(k, classes);
             if !r.error_messages.is_empty() {
                 fig.failed_messages.insert(
-                    k.kind,
+                    k,
                     r.error_messages
                         .iter()
                         .map(|(c, m)| format!("{c}× {m}"))

@@ -80,9 +80,9 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         format!("**{}**", mr(&x.failed_range, 0))
     }));
     for l in LOADS {
-        rows.push(row(format!("failed: {}", l.label), &|x| {
+        rows.push(row(format!("failed: {}", l.label()), &|x| {
             x.failed_by_kind
-                .get(&l.kind)
+                .get(&l)
                 .map_or_else(String::new, |s| mr(s, 0))
         }));
     }
@@ -188,7 +188,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         .map(|p| images(p.trim_end_matches(".png"), std::slice::from_ref(p)))
         .collect();
     let m = &r.method;
-    let labels: Vec<&str> = LOADS.iter().map(|l| l.label).collect();
+    let labels = LOADS.map(RequestKind::label);
     md.0.push_str(&fill(
         include_str!("../../templates/drain.md"),
         &[

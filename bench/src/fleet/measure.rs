@@ -3,7 +3,7 @@
 //! from inside the lab (the router's namespace reaches etcd's address).
 
 use std::{
-    collections::BTreeMap,
+    collections::BTreeSet,
     thread,
     time::{Duration, Instant},
 };
@@ -278,24 +278,19 @@ fn etcd_figures(costs: &[DrainCost], idle_unary: f64, idle_stream: f64) -> EtcdR
     let unary: Vec<f64> = costs.iter().map(|c| c.counters.unary_total()).collect();
     let stream: Vec<f64> = costs.iter().map(|c| c.counters.stream_messages).collect();
     let seconds: Vec<f64> = costs.iter().map(|c| c.seconds).collect();
-    let mut methods: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for c in costs {
-        for m in c.counters.unary.keys() {
-            methods.entry(m).or_default();
-        }
-    }
-    for (m, v) in &mut methods {
-        v.extend(
-            costs
-                .iter()
-                .map(|c| c.counters.unary.get(*m).copied().unwrap_or(0.0)),
-        );
-    }
+    // By etcd's own method names (open data: whatever its /metrics lists).
+    let methods: BTreeSet<&String> = costs.iter().flat_map(|c| c.counters.unary.keys()).collect();
     let unary_by_method = methods
         .into_iter()
-        .map(|(m, v)| MethodCount {
-            method: m.to_owned(),
-            per_drain: round(median(&v), 1),
+        .map(|m| {
+            let v: Vec<f64> = costs
+                .iter()
+                .map(|c| c.counters.unary.get(m).copied().unwrap_or(0.0))
+                .collect();
+            MethodCount {
+                method: m.clone(),
+                per_drain: round(median(&v), 1),
+            }
         })
         .filter(|m| m.per_drain > 0.0)
         .collect();
