@@ -174,8 +174,9 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
 fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
     let col = |f: &dyn Fn(&RunFigures) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
     let total = |r: &RunFigures| r.failed.values().sum::<u64>() as f64;
-    let failed_by_kind = RequestKind::ALL
+    let failed_by_kind = LOADS
         .into_iter()
+        .chain([RequestKind::Long])
         .map(|k| {
             let v = col(&|r| r.failed.get(&k).copied().unwrap_or(0) as f64);
             (k, Summary::rounded(&v, 1))
@@ -341,7 +342,7 @@ mod tests {
             let json = serde_json::to_value(&m).unwrap();
             assert_eq!(serde_json::to_string(&m).unwrap(), json.to_string());
         }
-        check(RequestKind::ALL);
+        check(LOADS.into_iter().chain([RequestKind::Long]));
         let breaks = [
             Break::BrokenPipe,
             Break::Other,

@@ -73,14 +73,6 @@ pub const LOADS: [RequestKind; 4] = [
 ];
 
 impl RequestKind {
-    pub const ALL: [RequestKind; 5] = [
-        RequestKind::FreshGet,
-        RequestKind::FreshPost,
-        RequestKind::KeepaliveGetHey,
-        RequestKind::KeepaliveGetWrk,
-        RequestKind::Long,
-    ];
-
     pub fn label(self) -> &'static str {
         match self {
             RequestKind::KeepaliveGetWrk => "keep-alive GET, wrk (never retries)",
