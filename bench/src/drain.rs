@@ -343,16 +343,12 @@ mod tests {
             assert_eq!(serde_json::to_string(&m).unwrap(), json.to_string());
         }
         check(LOADS.into_iter().chain([RequestKind::Long]));
-        let breaks = [
+        check([
             Break::BrokenPipe,
             Break::Other,
             Break::PrematureClose,
             Break::Refused,
             Break::Reset,
-        ];
-        check(breaks);
-        for b in breaks {
-            assert_eq!(serde_json::to_value(b).unwrap(), b.key());
-        }
+        ]);
     }
 }

@@ -27,8 +27,8 @@ pub fn nginx_conf(lab: &Lab, down: Option<&str>) -> String {
     )
 }
 
-/// An error-log line's break; the JSON keys are the snake_case names,
-/// declared in their order (see `RequestKind`).
+/// An error-log line's break; the JSON keys (which the report shows) are the
+/// snake_case names, declared in their order (see `RequestKind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Break {
@@ -37,19 +37,6 @@ pub enum Break {
     PrematureClose,
     Refused,
     Reset,
-}
-
-impl Break {
-    /// Its JSON key, which the report shows.
-    pub fn key(self) -> &'static str {
-        match self {
-            Break::BrokenPipe => "broken_pipe",
-            Break::Other => "other",
-            Break::PrematureClose => "premature_close",
-            Break::Refused => "refused",
-            Break::Reset => "reset",
-        }
-    }
 }
 
 /// Nginx error-log lines since byte `from` that name `upstream`, by kind.

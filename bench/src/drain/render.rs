@@ -108,7 +108,10 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     rows.push(row("Nginx error log, by kind".into(), &|x| {
         x.error_log
             .iter()
-            .map(|(k, s)| format!("{} {}", k.key(), mr(s, 0)))
+            .map(|(k, s)| {
+                let key = serde_json::to_string(k).unwrap_or_default();
+                format!("{} {}", key.trim_matches('"'), mr(s, 0))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }));
