@@ -14,6 +14,7 @@ use lb_lab::{
     client::{InFlight, unix_time},
     nginx::Nginx,
 };
+use lb_userspace::api::types::{BackendStatus, DrainOutcome};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -196,13 +197,13 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
                 .daemon
                 .lb_timeout(&["drain", TARGET, "--wait"], Duration::from_secs(45))?;
             let done = unix_time();
-            let b = setup.daemon.backend_status(TARGET)?;
-            let d = &b["drain"];
-            d["outcome"]
-                .as_str()
-                .unwrap_or("none")
+            let b: BackendStatus = serde_json::from_value(setup.daemon.backend_status(TARGET)?)
+                .context("web-2's status")?;
+            let d = b.drain.as_ref();
+            d.and_then(|d| d.outcome)
+                .map_or("none", DrainOutcome::as_str)
                 .clone_into(&mut fig.outcome);
-            let finished = d["finished_at"].as_f64().unwrap_or(done);
+            let finished = d.and_then(|d| d.finished_at).unwrap_or(done);
             fig.until_empty_ms = (finished - t0) * 1000.0;
             if !wait.status.success() {
                 eprintln!(
