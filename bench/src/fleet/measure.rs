@@ -13,7 +13,7 @@ use lb_lab::{
     BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time,
     etcd_metrics::EtcdCounters, scenario,
 };
-use lb_userspace::api::types::{DrainOutcome, DrainStatus};
+use lb_userspace::api::types::{BackendStatus, DrainOutcome, DrainStatus};
 
 use super::{CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report};
 use crate::{
@@ -120,11 +120,14 @@ fn idle_rates(fleet: &Fleet) -> Result<(f64, f64)> {
     ))
 }
 
+/// [`BACKEND`]'s entry of `lb status` on node `d`.
+fn backend(d: &Daemon) -> Result<BackendStatus> {
+    serde_json::from_value(d.backend_status(BACKEND)?).context("the backend's status")
+}
+
 fn drain_of(d: &Daemon) -> Result<(String, Option<DrainStatus>)> {
-    let b = d.backend_status(BACKEND)?;
-    let state = b["state"].as_str().unwrap_or_default().to_owned();
-    let drain = serde_json::from_value(b["drain"].clone()).context("the drain's status")?;
-    Ok((state, drain))
+    let b = backend(d)?;
+    Ok((b.state, b.drain))
 }
 
 /// Every node's drain of [`BACKEND`] that started at or after `since`,
@@ -221,9 +224,7 @@ fn last_closes(fleet: &Fleet, daemons: &[Daemon]) -> Result<(LastClose, Vec<Drai
         let placed = wait_for("streams on web-2", Duration::from_secs(2), || {
             let mut n = 0;
             for d in daemons {
-                n += d.backend_status(BACKEND)?["live_flows"]
-                    .as_u64()
-                    .unwrap_or(0);
+                n += backend(d)?.live_flows;
             }
             Ok((n > 0).then_some(()))
         });
