@@ -5,17 +5,26 @@
 //! requests in flight. Each run drains web-2 and puts it back; the
 //! procedures take turns, their order rotating from round to round.
 
+mod nginx;
+mod plan;
 mod procedure;
 mod render;
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Instant,
+};
 
 use anyhow::{Context as _, Result, ensure};
 use lb_lab::{BackendOpts, ConfigSpec, LbConfig, nginx::Nginx, scenario};
 use serde::{Deserialize, Serialize};
 
-use self::procedure::{LOADS, LONG_KEY, Procedure, RunFigures, Setup};
 pub use self::render::render;
+use self::{
+    nginx::Break,
+    plan::{LOADS, Procedure, RequestKind},
+    procedure::{RunFigures, Setup},
+};
 use crate::{
     Ctx,
     e2e::setup,
@@ -43,8 +52,8 @@ pub struct Method {
     pub runs: u32,
     pub load_seconds: u64,
     pub connections_per_load: u32,
-    /// Load kind key → what it is.
-    pub loads: BTreeMap<String, String>,
+    /// What each load is.
+    pub loads: BTreeMap<RequestKind, String>,
     pub long_requests: String,
     pub nginx: String,
 }
@@ -54,8 +63,8 @@ pub struct ProcedureReport {
     /// Client-side failed requests per drain, all kinds: median over runs.
     pub failed: f64,
     pub failed_range: Summary,
-    /// By kind (the loads' keys and `long_incomplete`).
-    pub failed_by_kind: BTreeMap<String, Summary>,
+    /// By kind (the loads' and the long requests').
+    pub failed_by_kind: BTreeMap<RequestKind, Summary>,
     /// Client requests answered per run (median).
     pub requests: f64,
     /// Connections web-2 broke per drain: Nginx, from its error log (lines
@@ -70,7 +79,7 @@ pub struct ProcedureReport {
     pub no_response: Summary,
     /// Nginx: its error log's breaks by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub error_log: BTreeMap<String, Summary>,
+    pub error_log: BTreeMap<Break, Summary>,
     pub last_new_conn_ms: Summary,
     pub until_empty_ms: Summary,
     pub master_exit_ms: Summary,
@@ -109,7 +118,7 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
         &lab,
         lab.lb_ns(),
         "drain",
-        &procedure::nginx_conf(&lab, None),
+        &nginx::nginx_conf(&lab, None),
         &[80],
     )?;
     let (mut daemon, _mode) =
@@ -145,26 +154,8 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
                 };
                 let f = procedure::run(&mut s, p)
                     .with_context(|| format!("run {}, {}", round + 1, p.label()))?;
-                println!(
-                    "  failed {:?} {:?}; lb drain returned after {:.0} ms; resets by web-2 {}, unanswered {}, Nginx error log {:?}; last new connection {:+.0} ms, empty after {:.0} ms, master exit {:.0} ms, SIGTERM {:.0} ms{}; {:?} requests, {} long on web-2",
-                    f.failed,
-                    f.failed_detail,
-                    f.command_returned_ms,
-                    f.resets_sent,
-                    f.no_response,
-                    f.error_log,
-                    f.last_new_conn_ms,
-                    f.until_empty_ms,
-                    f.master_exit_ms,
-                    f.sigterm_ms,
-                    if f.outcome.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", outcome {}", f.outcome)
-                    },
-                    f.requests_by_kind,
-                    f.long_on_target
-                );
+                // The run's figures as they go into the JSON.
+                println!("  {}", serde_json::to_string(&f)?);
                 figures.entry(p).or_default().push(f);
             }
         }
@@ -183,23 +174,20 @@ pub fn run(ctx: &Ctx) -> Result<Option<serde_json::Value>> {
 fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
     let col = |f: &dyn Fn(&RunFigures) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
     let total = |r: &RunFigures| r.failed.values().sum::<u64>() as f64;
-    let mut kinds: Vec<String> = LOADS.iter().map(|l| l.key.to_owned()).collect();
-    kinds.push(LONG_KEY.to_owned());
-    let failed_by_kind = kinds
-        .iter()
+    let failed_by_kind = LOADS
+        .into_iter()
+        .chain([RequestKind::Long])
         .map(|k| {
-            let v = col(&|r| r.failed.get(k).copied().unwrap_or(0) as f64);
-            (k.clone(), Summary::rounded(&v, 1))
+            let v = col(&|r| r.failed.get(&k).copied().unwrap_or(0) as f64);
+            (k, Summary::rounded(&v, 1))
         })
         .collect();
     let backend_side = |r: &RunFigures| (r.resets_sent + r.no_response) as f64;
     let error_log_total = |r: &RunFigures| r.error_log.values().sum::<u64>() as f64;
-    let mut log_kinds: Vec<String> = runs
+    let log_kinds: BTreeSet<Break> = runs
         .iter()
-        .flat_map(|r| r.error_log.keys().cloned())
+        .flat_map(|r| r.error_log.keys().copied())
         .collect();
-    log_kinds.sort();
-    log_kinds.dedup();
     let (broken, broken_source) = if p == Procedure::Nginx {
         (
             Summary::rounded(&col(&error_log_total), 1),
@@ -237,7 +225,7 @@ fn procedure_report(p: Procedure, runs: &[RunFigures]) -> ProcedureReport {
             .iter()
             .map(|k| {
                 let v = col(&|r| r.error_log.get(k).copied().unwrap_or(0) as f64);
-                (k.clone(), Summary::rounded(&v, 1))
+                (*k, Summary::rounded(&v, 1))
             })
             .collect(),
         last_new_conn_ms: Summary::rounded(&col(&|r| r.last_new_conn_ms), 1),
@@ -269,16 +257,13 @@ fn summarize(figures: &BTreeMap<Procedure, Vec<RunFigures>>, runs: usize, run: R
         run,
         method: Method {
             runs: runs as u32,
-            load_seconds: procedure::LOAD_SECONDS,
-            connections_per_load: procedure::CONNECTIONS,
-            loads: LOADS
-                .iter()
-                .map(|l| (l.key.to_owned(), l.label.to_owned()))
-                .collect(),
+            load_seconds: plan::LOAD_SECONDS,
+            connections_per_load: plan::CONNECTIONS,
+            loads: LOADS.iter().map(|&l| (l, l.label().to_owned())).collect(),
             long_requests: format!(
                 "{} × {} each, started before the loads (30 s client timeout)",
-                procedure::LONG_EACH,
-                procedure::LONG_PATHS.join(" and ")
+                plan::LONG_EACH,
+                plan::LONG_PATHS.join(" and ")
             ),
             nginx: scenario::nginx_version(),
         },
@@ -311,13 +296,13 @@ mod tests {
             ..RunFigures::default()
         };
         for l in LOADS {
-            f.failed.insert(l.key.to_owned(), i % 2);
+            f.failed.insert(l, i % 2);
         }
-        f.failed.insert(LONG_KEY.to_owned(), 0);
+        f.failed.insert(RequestKind::Long, 0);
         if p == Procedure::Nginx {
-            f.error_log.insert("reset".into(), 2 + i);
+            f.error_log.insert(Break::Reset, 2 + i);
             f.failed_detail.insert(
-                "fresh_post".into(),
+                RequestKind::FreshPost,
                 BTreeMap::from([("non_2xx".to_owned(), 1)]),
             );
         } else {
@@ -337,7 +322,7 @@ mod tests {
             .collect();
         let mut r = summarize(&figures, 5, sample_run());
         r.plots = vec!["drain_failures.png".into()];
-        assert_eq!(r.nginx.error_log["reset"].median, 4.0);
+        assert_eq!(r.nginx.error_log[&Break::Reset].median, 4.0);
         assert_eq!(r.lb.broken.median, 4.0);
         let v = serde_json::to_value(&r).unwrap();
         assert_documented("drain", &v, &[crate::keys::DRAIN]);
@@ -346,5 +331,24 @@ mod tests {
         let mut md = Md(String::new());
         assert!(render(&results, &mut md));
         assert!(md.0.contains("connections web-2 broke"), "{}", md.0);
+    }
+
+    /// Maps keyed by these enums list in the JSON's (alphabetical) order, so
+    /// the report renders as it did from string keys.
+    #[test]
+    fn keys_are_declared_in_json_order() {
+        fn check<K: Ord + serde::Serialize>(keys: impl IntoIterator<Item = K>) {
+            let m: BTreeMap<K, u8> = keys.into_iter().map(|k| (k, 0)).collect();
+            let json = serde_json::to_value(&m).unwrap();
+            assert_eq!(serde_json::to_string(&m).unwrap(), json.to_string());
+        }
+        check(LOADS.into_iter().chain([RequestKind::Long]));
+        check([
+            Break::BrokenPipe,
+            Break::Other,
+            Break::PrematureClose,
+            Break::Refused,
+            Break::Reset,
+        ]);
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Ctx,
     plot::{self, Scale, Series},
-    report::{Md, RunInfo, f},
+    report::{Md, RunInfo, f, median_range},
     stats::{Summary, round},
 };
 
@@ -31,10 +31,30 @@ pub struct Report {
     /// Slots per table.
     pub m: u32,
     pub rounds: u32,
-    pub unweighted: BTreeMap<String, Case>,
-    pub weighted: BTreeMap<String, Case>,
+    pub unweighted: BySize<Case>,
+    pub weighted: BySize<Case>,
     #[serde(default)]
     pub plots: Vec<String>,
+}
+
+/// One figure per table size of [`SIZES`], under `n<backends>` in the JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BySize<T> {
+    pub n10: T,
+    pub n100: T,
+    pub n1000: T,
+}
+
+impl<T> BySize<T> {
+    fn from_fn(f: impl FnMut(u32) -> T) -> Self {
+        let [n10, n100, n1000] = SIZES.map(f);
+        Self { n10, n100, n1000 }
+    }
+
+    /// Smallest table first.
+    fn all(&self) -> [&T; 3] {
+        [&self.n10, &self.n100, &self.n1000]
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -128,14 +148,9 @@ fn measure(n: u32, weighted: bool, build_ms: &[f64], m: u32) -> Case {
         count += 1;
     }
     let c = f64::from(count);
-    let s = Summary::of(build_ms);
     Case {
         backends: n,
-        build_ms: Summary {
-            median: round(s.median, 3),
-            min: round(s.min, 3),
-            max: round(s.max, 3),
-        },
+        build_ms: Summary::rounded(build_ms, 3),
         max_over_expected: round(ratios.iter().copied().fold(0.0, f64::max), 4),
         min_over_expected: round(ratios.iter().copied().fold(f64::INFINITY, f64::min), 4),
         moved: round(moved / c, 5),
@@ -166,19 +181,13 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
             }
         }
     }
-    let mut unweighted = BTreeMap::new();
-    let mut weighted = BTreeMap::new();
-    for (&(n, w), ms) in &times {
-        let case = measure(n, w, ms, m);
-        let into = if w { &mut weighted } else { &mut unweighted };
-        into.insert(format!("n{n}"), case);
-    }
+    let cases = |weighted| BySize::from_fn(|n| measure(n, weighted, &times[&(n, weighted)], m));
     let mut report = Report {
         run: ctx.run_info(0.0),
         m,
         rounds: ROUNDS as u32,
-        unweighted,
-        weighted,
+        unweighted: cases(false),
+        weighted: cases(true),
         plots: Vec::new(),
     };
     report.plots = plots(&report, &ctx.plots);
@@ -187,13 +196,8 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
 }
 
 fn plots(r: &Report, dir: &std::path::Path) -> Vec<String> {
-    let series = |cases: &BTreeMap<String, Case>, f: fn(&Case) -> f64| -> Vec<(f64, f64)> {
-        let mut v: Vec<(f64, f64)> = cases
-            .values()
-            .map(|c| (f64::from(c.backends), f(c)))
-            .collect();
-        v.sort_by(|a, b| a.0.total_cmp(&b.0));
-        v
+    let series = |cases: &BySize<Case>, f: fn(&Case) -> f64| -> Vec<(f64, f64)> {
+        cases.all().map(|c| (f64::from(c.backends), f(c))).to_vec()
     };
     let moved = plot::make(dir, "maglev_moved.png", |path| {
         plot::xy(
@@ -243,18 +247,11 @@ pub fn render(r: &Report, md: &mut Md) {
     md.blank();
     let mut rows: Vec<[String; 9]> = Vec::new();
     for (label, cases) in [("1", &r.unweighted), ("1–4", &r.weighted)] {
-        let mut v: Vec<&Case> = cases.values().collect();
-        v.sort_by_key(|c| c.backends);
-        for c in v {
+        for c in cases.all() {
             rows.push([
                 c.backends.to_string(),
                 label.to_owned(),
-                format!(
-                    "{} ({}–{})",
-                    f(c.build_ms.median, 2),
-                    f(c.build_ms.min, 2),
-                    f(c.build_ms.max, 2)
-                ),
+                median_range(&c.build_ms, 2),
                 f(c.max_over_expected, 3),
                 f(c.min_over_expected, 3),
                 format!("{}%", f(100.0 * c.moved, 3)),
@@ -280,27 +277,27 @@ pub fn render(r: &Report, md: &mut Md) {
     );
     let worst = r
         .unweighted
-        .values()
-        .chain(r.weighted.values())
+        .all()
+        .into_iter()
+        .chain(r.weighted.all())
         .map(|c| (c.max_over_expected - 1.0).max(1.0 - c.min_over_expected))
         .fold(0.0, f64::max);
-    if let Some(big) = r.unweighted.values().max_by_key(|c| c.backends) {
-        md.line(format!(
-            "Shares stay within {:.1}% of the expected at every size (rounding to whole \
-             slots). What grows with N is the churn: with {} backends each \
-             owns about {:.0} slots, and when one leaves {:.2}% of the slots move between \
-             backends that both stay ({:.1}× the least possible in all). The Maglev paper \
-             advises M ≥ 100 × N; for a thousand backends that is a larger prime \
-             (`maglev_size`). Only new flows, and flows whose entry was evicted, use the \
-             table: established flows keep their backend through FLOWS either way.",
-            100.0 * worst,
-            big.backends,
-            f64::from(r.m) / f64::from(big.backends),
-            100.0 * big.moved_between_others,
-            big.moved_over_ideal,
-        ));
-        md.blank();
-    }
+    let big = &r.unweighted.n1000;
+    md.line(format!(
+        "Shares stay within {:.1}% of the expected at every size (rounding to whole \
+         slots). What grows with N is the churn: with {} backends each \
+         owns about {:.0} slots, and when one leaves {:.2}% of the slots move between \
+         backends that both stay ({:.1}× the least possible in all). The Maglev paper \
+         advises M ≥ 100 × N; for a thousand backends that is a larger prime \
+         (`maglev_size`). Only new flows, and flows whose entry was evicted, use the \
+         table: established flows keep their backend through FLOWS either way.",
+        100.0 * worst,
+        big.backends,
+        f64::from(r.m) / f64::from(big.backends),
+        100.0 * big.moved_between_others,
+        big.moved_over_ideal,
+    ));
+    md.blank();
     for p in &r.plots {
         md.image("slots moved when one backend leaves", p);
     }
@@ -322,8 +319,8 @@ mod tests {
             run: crate::report::sample_run(),
             m: 251,
             rounds: 1,
-            unweighted: [("n10".to_owned(), c)].into(),
-            weighted: [("n8".to_owned(), w)].into(),
+            unweighted: BySize::from_fn(|_| c.clone()),
+            weighted: BySize::from_fn(|_| w.clone()),
             plots: vec!["maglev_moved.png".into()],
         };
         crate::keys::assert_documented(

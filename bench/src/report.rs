@@ -16,6 +16,7 @@ use crate::{
     Part,
     keys::{self, Keys},
     machine::Machine,
+    stats::Summary,
     template::fill,
 };
 
@@ -167,6 +168,12 @@ pub fn f(x: f64, digits: usize) -> String {
     } else {
         "n/a".into()
     }
+}
+
+/// A summary as `median (min–max)`, each with `digits` decimals.
+pub fn median_range(s: &Summary, digits: usize) -> String {
+    let [median, min, max] = [s.median, s.min, s.max].map(|x| f(x, digits));
+    format!("{median} ({min}–{max})")
 }
 
 /// Renders the whole report from the merged results.

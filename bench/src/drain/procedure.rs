@@ -10,115 +10,35 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use lb_lab::{
-    Backend, Daemon, Lab, LoadRun, LoadSpec, Request, Tool,
+    Backend, Daemon, Lab, LoadRun, Request,
     client::{InFlight, unix_time},
-    nginx::{self, Nginx},
+    nginx::Nginx,
+};
+use lb_userspace::api::types::{BackendStatus, DrainOutcome};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    nginx::{Break, error_log_breaks, nginx_conf},
+    plan::{LOADS, LONG_EACH, LONG_PATHS, Procedure, RequestKind, TARGET},
 };
 
-/// The backend every run drains.
-pub const TARGET: &str = "web-2";
-/// Seconds the loads run; the drain command comes once web-2 has served some
-/// of them, and the long requests end ~5 s after they start.
-pub const LOAD_SECONDS: u64 = 9;
-/// Connections per load process.
-pub const CONNECTIONS: u32 = 3;
-/// Long requests of each kind started before the loads.
-pub const LONG_EACH: usize = 6;
-pub const LONG_PATHS: [&str; 2] = ["/slow?seconds=5", "/stream?seconds=5"];
-
-/// The procedures compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Procedure {
-    /// Mark web-2 `down`, `nginx -s reload`, SIGTERM its Gunicorn master.
-    Nginx,
-    /// `lb drain web-2 --wait`, default mode (SIGTERM after signal_delay).
-    Lb,
-    /// The same with `on_drain` (the app answers `Connection: close`) and
-    /// `shutdown_when = "idle"`.
-    LbIdle,
-}
-
-impl Procedure {
-    pub const ALL: [Procedure; 3] = [Procedure::Nginx, Procedure::Lb, Procedure::LbIdle];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Procedure::Nginx => "nginx",
-            Procedure::Lb => "lb",
-            Procedure::LbIdle => "lb_idle",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Procedure::Nginx => "Nginx: mark down + reload + SIGTERM",
-            Procedure::Lb => "lb drain --wait (default mode)",
-            Procedure::LbIdle => "lb drain --wait (on_drain + shutdown_when idle)",
-        }
-    }
-}
-
-/// The client loads, by kind.
-#[derive(Clone, Copy, Debug)]
-pub struct LoadKind {
-    pub key: &'static str,
-    pub label: &'static str,
-    tool: Tool,
-    keepalive: bool,
-    post: bool,
-}
-
-pub const LOADS: [LoadKind; 4] = [
-    LoadKind {
-        key: "keepalive_get_wrk",
-        label: "keep-alive GET, wrk (never retries)",
-        tool: Tool::Wrk,
-        keepalive: true,
-        post: false,
-    },
-    LoadKind {
-        key: "keepalive_get_hey",
-        label: "keep-alive GET, hey (Go retries a GET whose reused connection closed)",
-        tool: Tool::Hey,
-        keepalive: true,
-        post: false,
-    },
-    LoadKind {
-        key: "fresh_get",
-        label: "new connection per GET, hey",
-        tool: Tool::Hey,
-        keepalive: false,
-        post: false,
-    },
-    LoadKind {
-        key: "fresh_post",
-        label: "new connection per 1000-byte POST, hey",
-        tool: Tool::Hey,
-        keepalive: false,
-        post: true,
-    },
-];
-
-/// The key of the long requests' failures.
-pub const LONG_KEY: &str = "long_incomplete";
-
 /// What one run measured.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunFigures {
     /// Client-side failed requests (no response or not 2xx) by load kind,
     /// and long requests that did not complete with their full body.
-    pub failed: BTreeMap<String, u64>,
+    pub failed: BTreeMap<RequestKind, u64>,
     pub requests: u64,
     /// Requests answered, by load kind.
     #[serde(default)]
-    pub requests_by_kind: BTreeMap<String, u64>,
+    pub requests_by_kind: BTreeMap<RequestKind, u64>,
     /// TCP resets web-2 sent (its namespace's Tcp OutRsts) over the run.
     pub resets_sent: u64,
     /// Requests in web-2's access log that got no response (the app saw
     /// them, the connection went away first).
     pub no_response: u64,
     /// Nginx error log lines naming web-2, by kind (Nginx only).
-    pub error_log: BTreeMap<String, u64>,
+    pub error_log: BTreeMap<Break, u64>,
     /// ms from the command to the first request of the last new connection
     /// web-2 saw (negative: the last one came before the command).
     pub last_new_conn_ms: f64,
@@ -133,12 +53,13 @@ pub struct RunFigures {
     /// Long requests served by web-2 (of the ones that completed).
     pub long_on_target: u64,
     /// The failing loads' failures by the tool's own classes (`connect`,
-    /// `read`, `write`, `timeout`, `other`, `non_2xx`; non-zero ones only).
+    /// `read`, `write`, `timeout`, `other`, `non_2xx`; non-zero ones only),
+    /// by name: the report lists and sums them, never looks one up.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub failed_detail: BTreeMap<String, BTreeMap<String, u64>>,
+    pub failed_detail: BTreeMap<RequestKind, BTreeMap<String, u64>>,
     /// hey's error messages, with counts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub failed_messages: BTreeMap<String, Vec<String>>,
+    pub failed_messages: BTreeMap<RequestKind, Vec<String>>,
     /// lb: ms from the command until `lb drain` returned (the flip is done).
     #[serde(default)]
     pub command_returned_ms: f64,
@@ -152,27 +73,6 @@ pub struct Setup<'a> {
     pub lab: &'a Lab,
     pub daemon: &'a mut Daemon,
     pub nginx: &'a Nginx,
-}
-
-/// The Nginx proxy: the three Gunicorns on port 80 of the LB's address, as
-/// people run it: keep-alive to the upstreams, retries left at their
-/// defaults (`proxy_next_upstream error timeout`), the error log on.
-pub fn nginx_conf(lab: &Lab, down: Option<&str>) -> String {
-    let addrs: Vec<(String, bool)> = lab
-        .backends()
-        .iter()
-        .map(|b| (b.ipv4().to_string(), Some(b.name()) == down))
-        .collect();
-    format!(
-        "worker_processes auto;\nevents {{ worker_connections 4096; }}\n\
-         http {{\naccess_log off;\n\
-         upstream app {{\n{}  keepalive 32;\n}}\n\
-         server {{\n listen {}:80 backlog=4096;\n\
-         location / {{\n  proxy_pass http://app;\n  proxy_http_version 1.1;\n  \
-         proxy_set_header Connection \"\";\n }}\n}}\n}}\n",
-        nginx::servers(&addrs, 80),
-        lab.lb_host().ipv4
-    )
 }
 
 /// Web-2's TCP counters (its namespace's /proc/net/snmp).
@@ -236,41 +136,6 @@ fn wait_served(b: &Backend, client: &str, since: f64, n: usize) -> Result<()> {
     }
 }
 
-/// Nginx error-log lines since byte `from` that name `upstream`, by kind.
-fn error_log_breaks(path: &std::path::Path, from: usize, upstream: &str) -> BTreeMap<String, u64> {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(text.get(from..).unwrap_or_default());
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.contains(upstream)) {
-        let kind = if line.contains("prematurely closed") {
-            "premature_close"
-        } else if line.contains("(111: Connection refused)") {
-            "refused"
-        } else if line.contains("(104: Connection reset by peer)") {
-            "reset"
-        } else if line.contains("(32: Broken pipe)") {
-            "broken_pipe"
-        } else if line.contains("[warn]") {
-            // "upstream server temporarily disabled" and the like: not a break.
-            continue;
-        } else {
-            "other"
-        };
-        *out.entry(kind.to_owned()).or_default() += 1;
-    }
-    out
-}
-
-fn load_spec(kind: &LoadKind, url: &str) -> LoadSpec {
-    let mut s = LoadSpec::new(kind.tool, url);
-    s.connections = CONNECTIONS;
-    s.threads = 1;
-    s.duration = Duration::from_secs(LOAD_SECONDS);
-    s.keepalive = kind.keepalive;
-    s.post_body = kind.post.then_some(1000);
-    s
-}
-
 /// One drain of web-2 by `proc`, then web-2 back in service.
 pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
     let lab = setup.lab;
@@ -293,7 +158,7 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
     let long = long_requests(lab, &base);
     let loads = LOADS
         .iter()
-        .map(|k| LoadRun::spawn(lab, load_spec(k, &format!("{base}/"))))
+        .map(|k| LoadRun::spawn(lab, k.load_spec(&format!("{base}/"))))
         .collect::<Result<Vec<_>>>()?;
     wait_served(web2, &client, since, 40)?;
 
@@ -332,13 +197,13 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
                 .daemon
                 .lb_timeout(&["drain", TARGET, "--wait"], Duration::from_secs(45))?;
             let done = unix_time();
-            let b = setup.daemon.backend_status(TARGET)?;
-            let d = &b["drain"];
-            d["outcome"]
-                .as_str()
-                .unwrap_or("none")
+            let b: BackendStatus = serde_json::from_value(setup.daemon.backend_status(TARGET)?)
+                .context("web-2's status")?;
+            let d = b.drain.as_ref();
+            d.and_then(|d| d.outcome)
+                .map_or("none", DrainOutcome::as_str)
                 .clone_into(&mut fig.outcome);
-            let finished = d["finished_at"].as_f64().unwrap_or(done);
+            let finished = d.and_then(|d| d.finished_at).unwrap_or(done);
             fig.until_empty_ms = (finished - t0) * 1000.0;
             if !wait.status.success() {
                 eprintln!(
@@ -356,12 +221,12 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
 
     // The loads end on their own; then the figures.
     let mut failed = BTreeMap::new();
-    for (k, l) in LOADS.iter().zip(loads) {
+    for (k, l) in LOADS.into_iter().zip(loads) {
         let r = l.join()?;
         fig.requests += r.requests;
-        fig.requests_by_kind.insert(k.key.to_owned(), r.requests);
+        fig.requests_by_kind.insert(k, r.requests);
         let n = r.errors.total() + r.non_2xx;
-        failed.insert(k.key.to_owned(), n);
+        failed.insert(k, n);
         if n > 0 {
             let e = &r.errors;
             let classes: BTreeMap<String, u64> = [
@@ -376,10 +241,10 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (c.to_owned(), n))
             .collect();
-            fig.failed_detail.insert(k.key.to_owned(), classes);
+            fig.failed_detail.insert(k, classes);
             if !r.error_messages.is_empty() {
                 fig.failed_messages.insert(
-                    k.key.to_owned(),
+                    k,
                     r.error_messages
                         .iter()
                         .map(|(c, m)| format!("{c}× {m}"))
@@ -396,7 +261,7 @@ pub fn run(setup: &mut Setup<'_>, proc: Procedure) -> Result<RunFigures> {
             None => long_failed += 1,
         }
     }
-    failed.insert(LONG_KEY.to_owned(), long_failed);
+    failed.insert(RequestKind::Long, long_failed);
     fig.failed = failed;
     fig.resets_sent = out_rsts(web2)?.saturating_sub(rsts0);
     if proc == Procedure::Nginx {

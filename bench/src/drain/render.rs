@@ -4,12 +4,12 @@ use std::path::Path;
 
 use super::{
     ProcedureReport, Report,
-    procedure::{LOADS, LONG_KEY, Procedure},
+    plan::{LOADS, Procedure, RequestKind},
 };
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{Md, Results, f, images, table},
+    report::{Md, Results, f, images, median_range, table},
     stats::Summary,
     template::fill,
 };
@@ -20,12 +20,7 @@ fn mr(s: &Summary, digits: usize) -> String {
     if s.min == s.max {
         f(s.median, digits)
     } else {
-        format!(
-            "{} ({}–{})",
-            f(s.median, digits),
-            f(s.min, digits),
-            f(s.max, digits)
-        )
+        median_range(s, digits)
     }
 }
 
@@ -74,34 +69,26 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     };
     let ps = procedures(&r);
     let mut rows: Vec<[String; 4]> = Vec::new();
+    // The row's name, then a cell per procedure (the last one empty without lb_idle).
     let row = |name: String, g: &dyn Fn(&ProcedureReport) -> String| -> [String; 4] {
-        let mut cells = vec![name];
-        for (_, x) in &ps {
-            cells.push(g(x));
-        }
-        while cells.len() < 4 {
-            cells.push(String::new());
-        }
-        [
-            cells[0].clone(),
-            cells[1].clone(),
-            cells[2].clone(),
-            cells[3].clone(),
-        ]
+        std::array::from_fn(|i| match i {
+            0 => name.clone(),
+            _ => ps.get(i - 1).map_or_else(String::new, |(_, x)| g(x)),
+        })
     };
     rows.push(row("**failed requests, all kinds**".into(), &|x| {
         format!("**{}**", mr(&x.failed_range, 0))
     }));
     for l in LOADS {
-        rows.push(row(format!("failed: {}", l.label), &|x| {
+        rows.push(row(format!("failed: {}", l.label()), &|x| {
             x.failed_by_kind
-                .get(l.key)
+                .get(&l)
                 .map_or_else(String::new, |s| mr(s, 0))
         }));
     }
     rows.push(row("failed: long requests incomplete".into(), &|x| {
         x.failed_by_kind
-            .get(LONG_KEY)
+            .get(&RequestKind::Long)
             .map_or_else(String::new, |s| mr(s, 0))
     }));
     rows.push(row("**connections web-2 broke**".into(), &|x| {
@@ -121,7 +108,10 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     rows.push(row("Nginx error log, by kind".into(), &|x| {
         x.error_log
             .iter()
-            .map(|(k, s)| format!("{k} {}", mr(s, 0)))
+            .map(|(k, s)| {
+                let key = serde_json::to_string(k).unwrap_or_default();
+                format!("{} {}", key.trim_matches('"'), mr(s, 0))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }));
@@ -143,13 +133,11 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     rows.push(row("client requests answered per run".into(), &|x| {
         f(x.requests, 0)
     }));
-    let mut header = vec!["per drain".to_owned()];
-    header.extend(ps.iter().map(|(p, _)| p.label().to_owned()));
-    while header.len() < 4 {
-        header.push(String::new());
-    }
-    let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let table = table([h[0], h[1], h[2], h[3]], &rows);
+    let header: [&str; 4] = std::array::from_fn(|i| match i {
+        0 => "per drain",
+        _ => ps.get(i - 1).map_or("", |(p, _)| p.label()),
+    });
+    let table = table(header, &rows);
     // Which kinds failed, and how, per procedure (from this run's figures).
     let mut failures = Vec::new();
     for (p, x) in &ps {
@@ -158,21 +146,18 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
             .iter()
             .filter(|(_, s)| s.max > 0.0)
             .map(|(k, s)| {
-                let label = LOADS
-                    .iter()
-                    .find(|l| l.key == k.as_str())
-                    .map_or("long requests", |l| l.label);
+                let label = k.label();
                 // The tool's own classes, summed over the runs.
                 let mut classes = std::collections::BTreeMap::<&str, u64>::new();
                 for r in &x.runs {
-                    for (c, n) in r.failed_detail.get(k.as_str()).into_iter().flatten() {
+                    for (c, n) in r.failed_detail.get(k).into_iter().flatten() {
                         *classes.entry(c.as_str()).or_default() += n;
                     }
                 }
                 let failing_runs = x
                     .runs
                     .iter()
-                    .filter(|r| r.failed.get(k.as_str()).is_some_and(|n| *n > 0))
+                    .filter(|r| r.failed.get(k).is_some_and(|n| *n > 0))
                     .count();
                 let how: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
                 format!(
@@ -206,7 +191,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         .map(|p| images(p.trim_end_matches(".png"), std::slice::from_ref(p)))
         .collect();
     let m = &r.method;
-    let labels: Vec<&str> = LOADS.iter().map(|l| l.label).collect();
+    let labels = LOADS.map(RequestKind::label);
     md.0.push_str(&fill(
         include_str!("../../templates/drain.md"),
         &[

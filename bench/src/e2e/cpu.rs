@@ -136,6 +136,11 @@ impl ProgCounters {
 
 /// The program id behind a pinned link (`bpftool link show pinned PATH`).
 pub fn prog_of_pinned_link(pin: &Path) -> Result<u32> {
+    /// What the bench reads of bpftool's JSON.
+    #[derive(serde::Deserialize)]
+    struct Link {
+        prog_id: u32,
+    }
     let out = Command::new("bpftool")
         .args(["link", "show", "pinned"])
         .arg(pin)
@@ -148,10 +153,6 @@ pub fn prog_of_pinned_link(pin: &Path) -> Result<u32> {
         pin.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("bpftool's JSON")?;
-    let id = v
-        .get("prog_id")
-        .and_then(serde_json::Value::as_u64)
-        .context("no prog_id in bpftool's output")?;
-    Ok(u32::try_from(id)?)
+    let link: Link = serde_json::from_slice(&out.stdout).context("no prog_id from bpftool")?;
+    Ok(link.prog_id)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use lb_lab::{Lab, LoadRun, LoadSpec, Tool};
+use serde::{Deserialize, Serialize};
 
 use super::cpu::{MachineCpu, ProcessCpu, ProgCounters};
 
@@ -15,7 +16,7 @@ use super::cpu::{MachineCpu, ProcessCpu, ProgCounters};
 pub const PROCS: usize = 3;
 
 /// The two client behaviours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Load {
     /// wrk, keep-alive connections.
     KeepAlive,
@@ -60,6 +61,29 @@ impl Load {
         s.duration = duration;
         s.keepalive = self == Load::KeepAlive;
         s
+    }
+}
+
+/// One figure per load, under the loads' keys in the JSON.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct ByLoad<T> {
+    pub keepalive: T,
+    pub fresh: T,
+}
+
+impl<T> ByLoad<T> {
+    pub fn from_fn(mut f: impl FnMut(Load) -> T) -> Self {
+        Self {
+            keepalive: f(Load::KeepAlive),
+            fresh: f(Load::Fresh),
+        }
+    }
+
+    pub fn get(&self, load: Load) -> &T {
+        match load {
+            Load::KeepAlive => &self.keepalive,
+            Load::Fresh => &self.fresh,
+        }
     }
 }
 

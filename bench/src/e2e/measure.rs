@@ -23,7 +23,7 @@ use crate::xdp::RunTimeStats;
 pub struct Outcome {
     pub runs: Runs,
     /// XDP mode per lb scenario, as the daemon reported it.
-    pub modes: BTreeMap<&'static str, String>,
+    pub modes: BTreeMap<Scenario, String>,
 }
 
 /// The Nginx proxy of part 3: HTTP on 80 (the stack) and 8080 (trivial),
@@ -111,7 +111,7 @@ pub fn rounds(lab: &Lab, lb: &std::path::Path, proxy: &Nginx, plan: Plan) -> Res
                 println!(
                     "  {:6} {:9}: {:8.0} req/s, p50 {:6.2} ms, p99 {:6.2} ms, {:6.1} µs CPU/req{}{}{}",
                     kind.key(),
-                    load,
+                    load.key(),
                     m.rps,
                     m.p50_ms,
                     m.p99_ms,
@@ -152,7 +152,7 @@ fn scenario_block(
     proxy: &Nginx,
     scenario: Scenario,
     plan: Plan,
-    modes: &mut BTreeMap<&'static str, String>,
+    modes: &mut BTreeMap<Scenario, String>,
 ) -> Result<Block> {
     match scenario {
         Scenario::Lb | Scenario::LbNative => {
@@ -168,7 +168,7 @@ fn scenario_block(
             };
             let (daemon, mode) =
                 scenario::start_daemon(lab, lb, setup::lb_config(lab, &spec, true))?;
-            modes.insert(scenario.key(), mode);
+            modes.insert(scenario, mode);
             let result = (|| {
                 let link = daemon.pin_root().join(lab.lb_iface()).join("link");
                 let mut progs = vec![cpu::prog_of_pinned_link(&link)?];

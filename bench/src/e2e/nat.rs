@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     cpu,
-    load::{Load, Measured, Watch},
+    load::{ByLoad, Load, Measured, Watch},
     plan::{Block, Kind, Plan, Runs, Scenario, all_loads, probe},
     setup::{self, STATIC_PORT},
 };
 use crate::{
-    report::{Md, f},
+    report::{Md, f, median_range},
     stats::{Summary, round},
     template::fill,
     xdp::RunTimeStats,
@@ -104,11 +104,11 @@ pub fn block(
     lab: &Lab,
     lb: &std::path::Path,
     plan: Plan,
-    modes: &mut BTreeMap<&'static str, String>,
+    modes: &mut BTreeMap<Scenario, String>,
 ) -> Result<Block> {
     let _kernel = KernelForNat::on(lab)?;
     let (daemon, mode) = scenario::start_daemon(lab, lb, config(lab))?;
-    modes.insert(Scenario::LbNat.key(), mode);
+    modes.insert(Scenario::LbNat, mode);
     let result = (|| {
         let link = daemon.pin_root().join(lab.lb_iface()).join("link");
         let progs = vec![cpu::prog_of_pinned_link(&link)?];
@@ -124,29 +124,22 @@ pub fn block(
     result
 }
 
-/// A figure for each load.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ByLoad {
-    pub keepalive: Summary,
-    pub fresh: Summary,
-}
-
 /// lb NAT against the others, trivial backends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NatE2e {
     /// Requests/s over direct's, per-round ratios.
-    pub rps_vs_direct: ByLoad,
+    pub rps_vs_direct: ByLoad<Summary>,
     /// Whole-machine CPU per request over direct's.
-    pub cpu_vs_direct: ByLoad,
+    pub cpu_vs_direct: ByLoad<Summary>,
     /// Requests/s over lb DSR's (generic XDP, same rounds).
-    pub rps_vs_dsr: ByLoad,
+    pub rps_vs_dsr: ByLoad<Summary>,
     /// The XDP program's run time per request, both directions, ns.
-    pub xdp_ns_per_request: ByLoad,
+    pub xdp_ns_per_request: ByLoad<Summary>,
     /// Program runs (packets, both directions) per request.
-    pub xdp_runs_per_request: ByLoad,
+    pub xdp_runs_per_request: ByLoad<Summary>,
     /// That over the Nginx HTTP and stream proxies' workers' CPU per request.
-    pub xdp_vs_nginx_http: ByLoad,
-    pub xdp_vs_nginx_stream: ByLoad,
+    pub xdp_vs_nginx_http: ByLoad<Summary>,
+    pub xdp_vs_nginx_stream: ByLoad<Summary>,
     /// The smaller of the loads' `rps_vs_direct` medians (target at least 0.95).
     pub rps_vs_direct_worst: f64,
     /// The largest `xdp_vs_nginx_*` median over both proxies and loads
@@ -154,48 +147,35 @@ pub struct NatE2e {
     pub xdp_vs_nginx_worst: f64,
 }
 
-fn ratios(
+/// The NAT scenario's figure by load, or its per-round ratio over `over`'s.
+fn per_load(
     runs: &Runs,
-    a: Scenario,
-    b: Scenario,
+    over: Option<Scenario>,
     f: impl Fn(&Measured) -> f64,
     digits: i32,
-) -> ByLoad {
-    let one = |load: Load| {
+) -> ByLoad<Summary> {
+    ByLoad::from_fn(|load| {
         let get = |s: Scenario| -> Vec<f64> {
-            runs.get(&(Kind::Static, s, load.key()))
+            runs.get(&(Kind::Static, s, load))
                 .map(|v| v.iter().map(&f).collect())
                 .unwrap_or_default()
         };
-        let (x, y) = (get(a), get(b));
-        let r: Vec<f64> = x.iter().zip(&y).map(|(x, y)| x / y).collect();
-        Summary::rounded(&r, digits)
-    };
-    ByLoad {
-        keepalive: one(Load::KeepAlive),
-        fresh: one(Load::Fresh),
-    }
-}
-
-fn values(runs: &Runs, f: impl Fn(&Measured) -> f64, digits: i32) -> ByLoad {
-    let one = |load: Load| {
-        let v: Vec<f64> = runs
-            .get(&(Kind::Static, Scenario::LbNat, load.key()))
-            .map(|v| v.iter().map(&f).collect())
-            .unwrap_or_default();
-        Summary::rounded(&v, digits)
-    };
-    ByLoad {
-        keepalive: one(Load::KeepAlive),
-        fresh: one(Load::Fresh),
-    }
+        let x = get(Scenario::LbNat);
+        match over {
+            Some(b) => {
+                let r: Vec<f64> = x.iter().zip(&get(b)).map(|(x, y)| x / y).collect();
+                Summary::rounded(&r, digits)
+            }
+            None => Summary::rounded(&x, digits),
+        }
+    })
 }
 
 /// None when the NAT scenario did not run.
 pub fn summarize(runs: &Runs) -> Option<NatE2e> {
     if !Load::ALL
         .iter()
-        .any(|l| runs.contains_key(&(Kind::Static, Scenario::LbNat, l.key())))
+        .any(|&l| runs.contains_key(&(Kind::Static, Scenario::LbNat, l)))
     {
         return None;
     }
@@ -206,9 +186,9 @@ pub fn summarize(runs: &Runs) -> Option<NatE2e> {
             m.nginx_us() * 1000.0
         }
     };
-    let rps_vs_direct = ratios(runs, Scenario::LbNat, Scenario::Direct, |m| m.rps, 3);
-    let xdp_vs_nginx_http = ratios(runs, Scenario::LbNat, Scenario::NginxHttp, worker_ns, 4);
-    let xdp_vs_nginx_stream = ratios(runs, Scenario::LbNat, Scenario::NginxStream, worker_ns, 4);
+    let rps_vs_direct = per_load(runs, Some(Scenario::Direct), |m| m.rps, 3);
+    let xdp_vs_nginx_http = per_load(runs, Some(Scenario::NginxHttp), worker_ns, 4);
+    let xdp_vs_nginx_stream = per_load(runs, Some(Scenario::NginxStream), worker_ns, 4);
     let worst = [&xdp_vs_nginx_http, &xdp_vs_nginx_stream]
         .iter()
         .flat_map(|b| [b.keepalive.median, b.fresh.median])
@@ -222,31 +202,23 @@ pub fn summarize(runs: &Runs) -> Option<NatE2e> {
             3,
         ),
         rps_vs_direct,
-        cpu_vs_direct: ratios(runs, Scenario::LbNat, Scenario::Direct, Measured::cpu_us, 3),
-        rps_vs_dsr: ratios(runs, Scenario::LbNat, Scenario::Lb, |m| m.rps, 3),
-        xdp_ns_per_request: values(runs, |m| m.prog_ns(0), 1),
-        xdp_runs_per_request: values(runs, |m| m.prog_runs(0), 2),
+        cpu_vs_direct: per_load(runs, Some(Scenario::Direct), Measured::cpu_us, 3),
+        rps_vs_dsr: per_load(runs, Some(Scenario::Lb), |m| m.rps, 3),
+        xdp_ns_per_request: per_load(runs, None, |m| m.prog_ns(0), 1),
+        xdp_runs_per_request: per_load(runs, None, |m| m.prog_runs(0), 2),
         xdp_vs_nginx_http,
         xdp_vs_nginx_stream,
         xdp_vs_nginx_worst: round(worst, 4),
     })
 }
 
-fn pair(b: &ByLoad, digits: usize) -> [String; 2] {
-    let one = |s: &Summary| {
-        format!(
-            "{} ({}–{})",
-            f(s.median, digits),
-            f(s.min, digits),
-            f(s.max, digits)
-        )
-    };
-    [one(&b.keepalive), one(&b.fresh)]
+fn pair(b: &ByLoad<Summary>, digits: usize) -> [String; 2] {
+    [&b.keepalive, &b.fresh].map(|s| median_range(s, digits))
 }
 
 /// The NAT section of part 3.
 pub fn render(n: &NatE2e, md: &mut Md) {
-    let row = |what: &str, b: &ByLoad, digits: usize| {
+    let row = |what: &str, b: &ByLoad<Summary>, digits: usize| {
         let [keepalive, fresh] = pair(b, digits);
         format!("| {what} | {keepalive} | {fresh} |")
     };

@@ -5,6 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Result;
 use lb_lab::Lab;
+use serde::{Deserialize, Serialize};
 
 use super::{
     load::{self, Load, Measured, Watch},
@@ -38,8 +39,9 @@ impl Kind {
     }
 }
 
-/// Ways from the client to the backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Ways from the client to the backends; the JSON keys are [`Scenario::key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scenario {
     /// Through `lb`, generic XDP (the lab's default).
     Lb,
@@ -113,9 +115,9 @@ pub struct Plan {
 }
 
 /// Every run's figures, by (kind, scenario, load), one per round.
-pub type Runs = BTreeMap<(Kind, Scenario, &'static str), Vec<Measured>>;
+pub type Runs = BTreeMap<(Kind, Scenario, Load), Vec<Measured>>;
 
-pub(super) type Block = Vec<((Kind, &'static str), Measured)>;
+pub(super) type Block = Vec<((Kind, Load), Measured)>;
 
 fn urls(lab: &Lab, scenario: Scenario, kind: Kind) -> Vec<String> {
     let port = kind.port();
@@ -167,7 +169,7 @@ pub(super) fn all_loads(lab: &Lab, scenario: Scenario, plan: Plan, watch: &Watch
         for load in Load::ALL {
             let urls = urls(lab, scenario, kind);
             let m = load::run(lab, load, &urls, plan.duration, watch)?;
-            out.push(((kind, load.key()), m));
+            out.push(((kind, load), m));
             // Let the last connections close before the next run.
             std::thread::sleep(Duration::from_millis(300));
         }

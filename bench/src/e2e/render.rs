@@ -3,21 +3,17 @@
 use std::path::Path;
 
 use super::{
-    KindReport, Report,
-    load::Load,
+    load::{ByLoad, Load},
     plan::{Kind, Scenario},
+    report::{Bound, KindReport, Report},
 };
 use crate::{
     Part,
     plot::{self, Bar},
-    report::{self, Md, Results, f},
+    report::{self, Md, Results, f, median_range},
     stats::Summary,
     template::fill,
 };
-
-fn range(s: &Summary, digits: usize) -> String {
-    format!("{}–{}", f(s.min, digits), f(s.max, digits))
-}
 
 fn med(s: &Summary, digits: usize) -> String {
     f(s.median, digits)
@@ -34,12 +30,7 @@ pub fn plots(r: &Report, dir: &Path) -> Vec<String> {
             .enumerate()
         {
             for load in Load::ALL {
-                let Some(x) = r
-                    .static_
-                    .vs_direct
-                    .get(s.key())
-                    .and_then(|m| m.get(load.key()))
-                else {
+                let Some(x) = r.static_.vs_direct.get(s).map(|m| m.get(load)) else {
                     continue;
                 };
                 let x = if cpu { &x.cpu } else { &x.rps };
@@ -84,8 +75,10 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         return false;
     };
     let m = &r.method;
-    let modes: Vec<String> = m
-        .xdp_modes
+    // In the order of the keys, as the JSON lists them.
+    let mut modes: Vec<(&str, &String)> = m.xdp_modes.iter().map(|(s, v)| (s.key(), v)).collect();
+    modes.sort_unstable();
+    let modes: Vec<String> = modes
         .iter()
         .map(|(k, v)| format!("`{k}` ran in **{v}** mode"))
         .collect();
@@ -93,10 +86,13 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         .targets
         .iter()
         .map(|t| {
-            let sign = if t.bound == "min" { "≥" } else { "≤" };
+            let sign = match t.bound {
+                Bound::Min => "≥",
+                Bound::Max => "≤",
+            };
             let verdict = if t.met {
                 "met".to_owned()
-            } else if t.bound == "min" {
+            } else if t.bound == Bound::Min {
                 format!(
                     "**missed** by {:.0}%",
                     100.0 * (1.0 - t.measured / t.target)
@@ -117,9 +113,9 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         .collect();
     let route_gap = match (r.static_.lb_vs_route_rps, r.static_.lb_vs_route_cpu) {
         (Some(rps), Some(cpu)) => {
-            let route = r.static_.vs_direct.get(Scenario::Route.key());
+            let route = r.static_.vs_direct.get(&Scenario::Route);
             let g = |load: Load, cpu: bool| {
-                route.and_then(|m| m.get(load.key())).map_or_else(
+                route.map(|m| m.get(load)).map_or_else(
                     || "n/a".into(),
                     |v| med(if cpu { &v.cpu } else { &v.rps }, 2),
                 )
@@ -160,9 +156,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     md.blank();
     let mut rows: Vec<[String; 6]> = Vec::new();
     for load in Load::ALL {
-        let get = |m: &std::collections::BTreeMap<String, Summary>| {
-            m.get(load.key()).copied().unwrap_or_default()
-        };
+        let get = |m: &ByLoad<Summary>| *m.get(load);
         let x = get(&r.xdp_cpu_per_request_ns);
         let xn = get(&r.xdp_native_cpu_per_request_ns);
         let p = get(&r.peer_xdp_pass_cpu_per_request_ns);
@@ -171,11 +165,11 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         let ratio = get(&r.xdp_vs_nginx_worker_cpu);
         rows.push([
             load.label().to_owned(),
-            format!("{} ({})", med(&x, 0), range(&x, 0)),
+            median_range(&x, 0),
             format!("{} + {} on the peer", med(&xn, 0), med(&p, 0)),
-            format!("{} ({})", med(&n, 0), range(&n, 0)),
+            median_range(&n, 0),
             med(&ns, 0),
-            format!("{} ({})", med(&ratio, 4), range(&ratio, 4)),
+            median_range(&ratio, 4),
         ]);
     }
     md.table(
@@ -191,7 +185,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     );
     // Per packet: what each load's requests cost the program per run.
     let per_run = |load: Load| -> Option<(f64, f64)> {
-        let x = r.static_.scenarios.get("lb")?.get(load.key())?;
+        let x = r.static_.scenarios.get(&Scenario::Lb)?.get(load);
         let ns = x.xdp_ns_per_request.as_ref()?.median;
         let runs = x.xdp_runs_per_request.as_ref()?.median;
         Some((runs, ns / runs))
@@ -217,10 +211,7 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
         ));
         md.blank();
         if let Some(floor) = statistics_floor_ns(&r) {
-            let nginx = r
-                .nginx_worker_cpu_per_request_ns
-                .get(Load::Fresh.key())
-                .map_or(f64::NAN, |s| s.median);
+            let nginx = r.nginx_worker_cpu_per_request_ns.fresh.median;
             let net = (fr_ns - floor) * fr_runs;
             md.line(format!(
                 "What the instrument itself charges: the run-time statistics time every run \
@@ -260,10 +251,10 @@ fn table(k: &KindReport, md: &mut Md) {
     let mut rows: Vec<[String; 10]> = Vec::new();
     for s in Scenario::ALL {
         for load in Load::ALL {
-            let Some(x) = k.scenarios.get(s.key()).and_then(|m| m.get(load.key())) else {
+            let Some(x) = k.scenarios.get(&s).map(|m| m.get(load)) else {
                 continue;
             };
-            let vs = k.vs_direct.get(s.key()).and_then(|m| m.get(load.key()));
+            let vs = k.vs_direct.get(&s).map(|m| m.get(load));
             let extra = match (&x.xdp_ns_per_request, &x.nginx_worker_us_per_request) {
                 (Some(xdp), _) => format!(
                     "XDP {} ns ({} runs){}",
@@ -281,22 +272,12 @@ fn table(k: &KindReport, md: &mut Md) {
             rows.push([
                 s.label().to_owned(),
                 load.key().to_owned(),
-                format!("{} ({})", med(&x.rps, 0), range(&x.rps, 0)),
-                vs.map_or_else(
-                    || "1".into(),
-                    |v| format!("{} ({})", med(&v.rps, 2), range(&v.rps, 2)),
-                ),
+                median_range(&x.rps, 0),
+                vs.map_or_else(|| "1".into(), |v| median_range(&v.rps, 2)),
                 med(&x.p50_ms, 2),
                 med(&x.p99_ms, 2),
-                format!(
-                    "{} ({})",
-                    med(&x.cpu_us_per_request, 1),
-                    range(&x.cpu_us_per_request, 1)
-                ),
-                vs.map_or_else(
-                    || "1".into(),
-                    |v| format!("{} ({})", med(&v.cpu, 2), range(&v.cpu, 2)),
-                ),
+                median_range(&x.cpu_us_per_request, 1),
+                vs.map_or_else(|| "1".into(), |v| median_range(&v.cpu, 2)),
                 extra,
                 format!("{} of {}", x.failed, x.requests),
             ]);
@@ -322,11 +303,7 @@ fn table(k: &KindReport, md: &mut Md) {
 /// ns per run the kernel's run-time statistics report for an empty program:
 /// the native scenario's `xdp_pass` on the veth peer, new-connection load.
 fn statistics_floor_ns(r: &Report) -> Option<f64> {
-    let x = r
-        .static_
-        .scenarios
-        .get("lb_native")?
-        .get(Load::Fresh.key())?;
+    let x = &r.static_.scenarios.get(&Scenario::LbNative)?.fresh;
     let ns = x.peer_ns_per_request.as_ref()?.median;
     let runs = x.peer_runs_per_request.as_ref()?.median;
     (runs > 0.0).then(|| ns / runs)

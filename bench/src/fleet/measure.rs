@@ -3,7 +3,7 @@
 //! from inside the lab (the router's namespace reaches etcd's address).
 
 use std::{
-    collections::BTreeMap,
+    collections::BTreeSet,
     thread,
     time::{Duration, Instant},
 };
@@ -13,7 +13,7 @@ use lb_lab::{
     BackendOpts, ConfigSpec, Daemon, Fleet, FleetSpec, Request, client::unix_time,
     etcd_metrics::EtcdCounters, scenario,
 };
-use lb_userspace::api::types::{DrainOutcome, DrainStatus};
+use lb_userspace::api::types::{BackendStatus, DrainOutcome, DrainStatus};
 
 use super::{CLOSE_ROUNDS, EtcdRequests, FLIP_ROUNDS, Flip, LastClose, MethodCount, NODES, Report};
 use crate::{
@@ -120,11 +120,14 @@ fn idle_rates(fleet: &Fleet) -> Result<(f64, f64)> {
     ))
 }
 
+/// [`BACKEND`]'s entry of `lb status` on node `d`.
+fn backend(d: &Daemon) -> Result<BackendStatus> {
+    serde_json::from_value(d.backend_status(BACKEND)?).context("the backend's status")
+}
+
 fn drain_of(d: &Daemon) -> Result<(String, Option<DrainStatus>)> {
-    let b = d.backend_status(BACKEND)?;
-    let state = b["state"].as_str().unwrap_or_default().to_owned();
-    let drain = serde_json::from_value(b["drain"].clone()).context("the drain's status")?;
-    Ok((state, drain))
+    let b = backend(d)?;
+    Ok((b.state, b.drain))
 }
 
 /// Every node's drain of [`BACKEND`] that started at or after `since`,
@@ -221,9 +224,7 @@ fn last_closes(fleet: &Fleet, daemons: &[Daemon]) -> Result<(LastClose, Vec<Drai
         let placed = wait_for("streams on web-2", Duration::from_secs(2), || {
             let mut n = 0;
             for d in daemons {
-                n += d.backend_status(BACKEND)?["live_flows"]
-                    .as_u64()
-                    .unwrap_or(0);
+                n += backend(d)?.live_flows;
             }
             Ok((n > 0).then_some(()))
         });
@@ -278,24 +279,19 @@ fn etcd_figures(costs: &[DrainCost], idle_unary: f64, idle_stream: f64) -> EtcdR
     let unary: Vec<f64> = costs.iter().map(|c| c.counters.unary_total()).collect();
     let stream: Vec<f64> = costs.iter().map(|c| c.counters.stream_messages).collect();
     let seconds: Vec<f64> = costs.iter().map(|c| c.seconds).collect();
-    let mut methods: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for c in costs {
-        for m in c.counters.unary.keys() {
-            methods.entry(m).or_default();
-        }
-    }
-    for (m, v) in &mut methods {
-        v.extend(
-            costs
-                .iter()
-                .map(|c| c.counters.unary.get(*m).copied().unwrap_or(0.0)),
-        );
-    }
+    // By etcd's own method names (open data: whatever its /metrics lists).
+    let methods: BTreeSet<&String> = costs.iter().flat_map(|c| c.counters.unary.keys()).collect();
     let unary_by_method = methods
         .into_iter()
-        .map(|(m, v)| MethodCount {
-            method: m.to_owned(),
-            per_drain: round(median(&v), 1),
+        .map(|m| {
+            let v: Vec<f64> = costs
+                .iter()
+                .map(|c| c.counters.unary.get(m).copied().unwrap_or(0.0))
+                .collect();
+            MethodCount {
+                method: m.clone(),
+                per_drain: round(median(&v), 1),
+            }
         })
         .filter(|m| m.per_drain > 0.0)
         .collect();

@@ -108,8 +108,8 @@ pub fn memory(lb: &Lb) -> Result<Memory> {
             .with_context(|| format!("lb has no map {name}"))
     };
     let maps = MapsMemory {
-        flows: take("FLOWS")?,
-        maglev: take("MAGLEV")?,
+        flows: take(lb_common::maps::FLOWS)?,
+        maglev: take(lb_common::maps::MAGLEV)?,
         others: maps,
     };
     let possible = xdp::possible_cpus() as u32;
@@ -233,6 +233,18 @@ fn drain_backend(i: u32) -> u32 {
     }
 }
 
+/// The drain accounting's timings, ms, one per round.
+#[derive(Default)]
+struct Timings {
+    for_each_flow: Vec<f64>,
+    count_by_backend: Vec<f64>,
+    collect: Vec<f64>,
+    record_10k: Vec<f64>,
+    refresh_1k: Vec<f64>,
+    refresh_10k: Vec<f64>,
+    per_entry: Vec<f64>,
+}
+
 pub fn drain(lb: &mut Lb) -> Result<Drain> {
     for i in 0..DRAIN_FLOWS {
         lb.maps
@@ -244,7 +256,7 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
         udp_ns: 3_600 * 1_000_000_000,
     };
     let maps = &mut lb.maps;
-    let mut t: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut t = Timings::default();
     let ms = |start: Instant| start.elapsed().as_secs_f64() * 1e3;
     let collect = |maps: &Maps, id| {
         Tracked::collect(&maps.flows, &maps.drain_flows, id, monotonic_ns(), idle)
@@ -261,12 +273,12 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
     for _ in 0..ROUNDS {
         let s = Instant::now();
         let n = maps.flows.for_each(|_, _| {})?;
-        t.entry("for_each_flow").or_default().push(ms(s));
+        t.for_each_flow.push(ms(s));
         ensure!(n == u64::from(DRAIN_FLOWS), "one pass read {n} flows");
 
         let s = Instant::now();
         let (counts, scanned) = count_by_backend(&maps.flows, monotonic_ns(), idle);
-        t.entry("count_by_backend").or_default().push(ms(s));
+        t.count_by_backend.push(ms(s));
         ensure!(
             scanned == u64::from(DRAIN_FLOWS)
                 && counts.get(&0) == Some(&u64::from(SMALL_DRAIN))
@@ -276,13 +288,13 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
 
         let s = Instant::now();
         let c = collect(maps, 0);
-        t.entry("collect").or_default().push(ms(s));
+        t.collect.push(ms(s));
         ensure!(c.len() == u64::from(SMALL_DRAIN), "collected {}", c.len());
 
         // What a drain start adds: its flows recorded out of reach of eviction.
         let s = Instant::now();
         let recorded = maps.record_drain_flows(&large_keys, 1);
-        t.entry("record_10k").or_default().push(ms(s));
+        t.record_10k.push(ms(s));
         ensure!(
             recorded == large_keys.len(),
             "DRAIN_FLOWS took {recorded} of {} flows",
@@ -290,13 +302,13 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
         );
         maps.forget_drain_flows(&large_keys);
 
-        for (name, tracked, want) in [
-            ("refresh_1k", &mut small, SMALL_DRAIN),
-            ("refresh_10k", &mut large, LARGE_DRAIN),
+        for (times, tracked, want) in [
+            (&mut t.refresh_1k, &mut small, SMALL_DRAIN),
+            (&mut t.refresh_10k, &mut large, LARGE_DRAIN),
         ] {
             let s = Instant::now();
             let ended = tracked.refresh(&maps.flows, monotonic_ns(), idle);
-            t.entry(name).or_default().push(ms(s));
+            times.push(ms(s));
             ensure!(
                 ended.is_empty() && tracked.len() == u64::from(want),
                 "refresh ended {} flows, kept {}",
@@ -307,22 +319,22 @@ pub fn drain(lb: &mut Lb) -> Result<Drain> {
 
         let s = Instant::now();
         let n = maps.flows.iter().flatten().count();
-        t.entry("per_entry").or_default().push(ms(s));
+        t.per_entry.push(ms(s));
         ensure!(n == DRAIN_FLOWS as usize, "entry by entry read {n} flows");
         eprint!(".");
     }
     eprintln!();
-    let sum = |k: &str| Summary::rounded(&t[k], 3);
+    let sum = |v: &[f64]| Summary::rounded(v, 3);
     Ok(Drain {
         flows: DRAIN_FLOWS,
         rounds: ROUNDS as u32,
-        for_each_flow_ms: sum("for_each_flow"),
-        count_by_backend_ms: sum("count_by_backend"),
-        collect_ms: sum("collect"),
-        record_10k_ms: sum("record_10k"),
-        refresh_1k_ms: sum("refresh_1k"),
-        refresh_10k_ms: sum("refresh_10k"),
-        per_entry_scan_ms: sum("per_entry"),
+        for_each_flow_ms: sum(&t.for_each_flow),
+        count_by_backend_ms: sum(&t.count_by_backend),
+        collect_ms: sum(&t.collect),
+        record_10k_ms: sum(&t.record_10k),
+        refresh_1k_ms: sum(&t.refresh_1k),
+        refresh_10k_ms: sum(&t.refresh_10k),
+        per_entry_scan_ms: sum(&t.per_entry),
         full_count_every_s: lb_userspace::daemon::FULL_COUNT_EVERY.as_secs_f64(),
         full_count_duty: lb_userspace::daemon::FULL_COUNT_DUTY,
     })

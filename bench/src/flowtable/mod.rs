@@ -68,8 +68,8 @@ impl MapsMemory {
     pub fn all(&self) -> BTreeMap<&str, &MapMemory> {
         let mut all: BTreeMap<&str, &MapMemory> =
             self.others.iter().map(|(n, m)| (n.as_str(), m)).collect();
-        all.insert("FLOWS", &self.flows);
-        all.insert("MAGLEV", &self.maglev);
+        all.insert(lb_common::maps::FLOWS, &self.flows);
+        all.insert(lb_common::maps::MAGLEV, &self.maglev);
         all
     }
 }
