@@ -14,6 +14,7 @@ use crate::{
     plot::{self, Scale, Series},
     report::{Md, RunInfo, f, median_range},
     stats::{Summary, round},
+    template::fill,
 };
 
 /// Backend counts measured.
@@ -283,19 +284,21 @@ pub fn render(r: &Report, md: &mut Md) {
         .map(|c| (c.max_over_expected - 1.0).max(1.0 - c.min_over_expected))
         .fold(0.0, f64::max);
     let big = &r.unweighted.n1000;
-    md.line(format!(
-        "Shares stay within {:.1}% of the expected at every size (rounding to whole \
-         slots). What grows with N is the churn: with {} backends each \
-         owns about {:.0} slots, and when one leaves {:.2}% of the slots move between \
-         backends that both stay ({:.1}× the least possible in all). The Maglev paper \
-         advises M ≥ 100 × N; for a thousand backends that is a larger prime \
-         (`maglev_size`). Only new flows, and flows whose entry was evicted, use the \
-         table: established flows keep their backend through FLOWS either way.",
-        100.0 * worst,
-        big.backends,
-        f64::from(r.m) / f64::from(big.backends),
-        100.0 * big.moved_between_others,
-        big.moved_over_ideal,
+    md.line(fill(
+        include_str!("../templates/maglev_churn.md").trim_end(),
+        &[
+            ("worst", format!("{:.1}", 100.0 * worst)),
+            ("backends", big.backends.to_string()),
+            (
+                "slots_each",
+                format!("{:.0}", f64::from(r.m) / f64::from(big.backends)),
+            ),
+            (
+                "moved_between_others",
+                format!("{:.2}", 100.0 * big.moved_between_others),
+            ),
+            ("moved_over_ideal", format!("{:.1}", big.moved_over_ideal)),
+        ],
     ));
     md.blank();
     for p in &r.plots {

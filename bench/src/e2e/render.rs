@@ -193,35 +193,27 @@ pub fn render(results: &Results, md: &mut Md) -> bool {
     if let (Some((ka_runs, ka_ns)), Some((fr_runs, fr_ns))) =
         (per_run(Load::KeepAlive), per_run(Load::Fresh))
     {
-        md.line(format!(
-            "Per packet (lb sees only the client-to-server direction): a keep-alive request \
-             is {} program run(s) at {} ns each, all on the established path; a request on a \
-             new connection is {} runs (SYN, handshake ACK, request, FIN, last ACK) at {} ns \
-             each on average, the new flow's insert included. If the non-SYN packets cost \
-             what an established one does, the SYN's new-flow path costs about {} ns live \
-             (cold caches, the LRU insert and the Maglev lookup; part 1 measures it warm). \
-             The client's ~28k ephemeral ports recycle within a run, so many SYNs find the \
-             closed entry of an earlier connection on the same 5-tuple: that entry is \
-             rewritten in place, which costs less than an LRU insert.",
-            f(ka_runs, 1),
-            f(ka_ns, 0),
-            f(fr_runs, 1),
-            f(fr_ns, 0),
-            f(fr_ns * fr_runs - ka_ns * (fr_runs - 1.0), 0)
+        md.line(fill(
+            include_str!("../../templates/e2e_per_packet.md").trim_end(),
+            &[
+                ("ka_runs", f(ka_runs, 1)),
+                ("ka_ns", f(ka_ns, 0)),
+                ("fr_runs", f(fr_runs, 1)),
+                ("fr_ns", f(fr_ns, 0)),
+                ("syn_ns", f(fr_ns * fr_runs - ka_ns * (fr_runs - 1.0), 0)),
+            ],
         ));
         md.blank();
         if let Some(floor) = statistics_floor_ns(&r) {
             let nginx = r.nginx_worker_cpu_per_request_ns.fresh.median;
             let net = (fr_ns - floor) * fr_runs;
-            md.line(format!(
-                "What the instrument itself charges: the run-time statistics time every run \
-                 with two clock reads, and native mode's `xdp_pass` on the peer, an empty \
-                 program, reads {} ns per run by them in these same runs. Net of that floor, \
-                 lb's CPU per new-connection request is about {} ns, {} of Nginx's workers' \
-                 (the table's ratio, and the target's verdict, keep the floor in).",
-                f(floor, 0),
-                f(net, 0),
-                f(net / nginx, 4),
+            md.line(fill(
+                include_str!("../../templates/e2e_instrument.md").trim_end(),
+                &[
+                    ("floor", f(floor, 0)),
+                    ("net", f(net, 0)),
+                    ("net_vs_nginx", f(net / nginx, 4)),
+                ],
             ));
             md.blank();
         }
