@@ -107,12 +107,14 @@ impl Part {
         }
     }
 
-    /// The part's JSON keys and what each holds.
+    /// The part's JSON keys and what each holds, for the part's keys table
+    /// (a section with keys of its own, such as part 3's NAT section, shows
+    /// them under itself).
     pub fn keys(self) -> &'static [keys::Keys] {
         match self {
             Part::Dataplane => &[keys::DATAPLANE],
             Part::Maglev => &[keys::MAGLEV],
-            Part::E2e => &[keys::E2E, keys::E2E_NAT],
+            Part::E2e => &[keys::E2E],
             Part::Drain => &[keys::DRAIN],
             Part::Flowtable => &[keys::FLOWTABLE],
             Part::Fleet => &[keys::FLEET, keys::FLEET_DRAIN_SET],
