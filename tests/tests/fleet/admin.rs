@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_lab::{ConfigSpec, Daemon, Fleet, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 use lb_userspace::cluster::{
     FleetStore,
@@ -21,9 +21,8 @@ use lb_userspace::cluster::{
     model::{AdminState, KeyPrefix},
 };
 
-use crate::support::block_on_inside;
+use crate::{daemons::NODES, support::block_on_inside};
 
-const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
 /// Long enough for a 10 s etcd outage inside the drain.
 const STREAM_SECONDS: u32 = 16;
@@ -96,13 +95,7 @@ fn fleet_drain(fleet: &Fleet, backend: &'static str) -> Option<FleetDrain> {
 #[test]
 fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
     let lb = lb_binary();
-    let mut fleet = Fleet::up(FleetSpec {
-        prefix: "fladm".into(),
-        backends: 3,
-        nodes: NODES,
-        ipv6: false,
-    })
-    .expect("fleet lab up");
+    let mut fleet = crate::daemons::fleet_up("fladm", false);
     let etcd = fleet.etcd_endpoint();
     // No shutdown action here: the backend stays up to be enabled again
     // (the action's run-once is drain.rs's).

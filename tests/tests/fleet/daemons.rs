@@ -1,12 +1,30 @@
-//! Starting the fleet's daemons, the same way in every test: one per node,
-//! each with the config the test builds for its node, then waiting until
-//! every daemon is ready with every backend active.
+//! Starting the fleet lab and its daemons, the same way in every test: three
+//! nodes and three backends, one daemon per node, each with the config the
+//! test builds for its node, then waiting until every daemon is ready with
+//! every backend active.
 
 use std::{collections::BTreeSet, net::IpAddr, path::Path, time::Duration};
 
-use lb_lab::{Daemon, Fleet, FleetNode, LbConfig};
+use lb_lab::{Daemon, Fleet, FleetNode, FleetSpec, LbConfig};
 
 use crate::routing::{announce, wait_next_hops};
+
+/// The fleet tests' lab: [`NODES`] LB nodes and three backends; `prefix`
+/// names its namespaces (unique per test, so a leftover of one test never
+/// meets another).
+pub(crate) fn fleet_up(prefix: &str, ipv6: bool) -> Fleet {
+    Fleet::up(FleetSpec {
+        prefix: prefix.into(),
+        backends: 3,
+        nodes: NODES,
+        ipv6,
+    })
+    .expect("fleet lab up")
+}
+
+/// LB nodes in every fleet test: enough for a node to die or leave with two
+/// left to share its flows.
+pub(crate) const NODES: usize = 3;
 
 /// One daemon per node of `fleet`, started with `config(node)`, each ready
 /// with all its backends active.

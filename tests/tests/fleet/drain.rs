@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_lab::{ConfigSpec, Daemon, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
-const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
 
 fn drain_of(d: &Daemon, backend: &str) -> serde_json::Value {
@@ -32,13 +31,7 @@ fn load(tool: Tool, url: String, keepalive: bool, post: Option<usize>, c: u32) -
 #[test]
 fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
     let lb = lb_binary();
-    let fleet = Fleet::up(FleetSpec {
-        prefix: "fldrn".into(),
-        backends: 3,
-        nodes: NODES,
-        ipv6: false,
-    })
-    .expect("fleet lab up");
+    let fleet = crate::daemons::fleet_up("fldrn", false);
     let etcd = fleet.etcd_endpoint();
     let lab = fleet.lab();
     // lb_drain's notice makes keep-alive clients leave web-2 between

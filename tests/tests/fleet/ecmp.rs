@@ -16,17 +16,16 @@ use std::{
 };
 
 use lb_common::maglev::slot_index;
-use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 use lb_userspace::{cluster::bgp::BgpError, dataplane::maps::Maps};
 
 use crate::{
+    daemons::NODES,
     routing::{announce, bird_control, wait_next_hops},
     streams::{place_streams, stream_flows},
     support::block_on_inside,
 };
-
-const NODES: usize = 3;
 
 /// One node's live Maglev table of a VIP, read from its pins.
 #[derive(PartialEq, Eq)]
@@ -70,13 +69,7 @@ fn vip_new_flows(d: &Daemon, vip: usize) -> u64 {
 #[test]
 fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     let lb = lb_binary();
-    let fleet = Fleet::up(FleetSpec {
-        prefix: "fleet".into(),
-        backends: 3,
-        nodes: NODES,
-        ipv6: true,
-    })
-    .expect("fleet lab up");
+    let fleet = crate::daemons::fleet_up("fleet", true);
     let lab = fleet.lab();
     let vip6 = lab.vip6().expect("the lab has IPv6");
     let spec = ConfigSpec::default();

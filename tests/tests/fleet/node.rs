@@ -10,12 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lb_lab::{ConfigSpec, Fleet, FleetSpec, LoadRun, LoadSpec, Tool};
+use lb_lab::{ConfigSpec, LoadRun, LoadSpec, Tool};
 use lb_tests::lab_support::lb_binary;
 
-use crate::{routing::wait_next_hops, streams::place_streams};
+use crate::{daemons::NODES, routing::wait_next_hops, streams::place_streams};
 
-const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
 /// A moved connection's entry on the withdrawn node stops counting after this.
 const IDLE: Duration = Duration::from_secs(3);
@@ -23,13 +22,7 @@ const IDLE: Duration = Duration::from_secs(3);
 #[test]
 fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
     let lb = lb_binary();
-    let fleet = Fleet::up(FleetSpec {
-        prefix: "flnode".into(),
-        backends: 3,
-        nodes: NODES,
-        ipv6: false,
-    })
-    .expect("fleet lab up");
+    let fleet = crate::daemons::fleet_up("flnode", false);
     let etcd = fleet.etcd_endpoint();
     let lab = fleet.lab();
     let spec = ConfigSpec {

@@ -14,15 +14,15 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use lb_lab::{ConfigSpec, Fleet, FleetSpec, LoadRun, LoadSpec, Request, Tool};
+use lb_lab::{ConfigSpec, LoadRun, LoadSpec, Request, Tool};
 use lb_tests::lab_support::{lb_binary, poll};
 
 use crate::{
+    daemons::NODES,
     routing::{announce, wait_next_hops},
     streams::stream_flows,
 };
 
-const NODES: usize = 3;
 const TTL: Duration = Duration::from_secs(3);
 /// Streams: enough that every node carries some to web-2 (each goes to
 /// web-2 with odds 1/3; none of 24 does with odds 6e-5).
@@ -59,13 +59,7 @@ fn imported(f: &serde_json::Value, node: &str) -> u64 {
 #[test]
 fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     let lb = lb_binary();
-    let fleet = Fleet::up(FleetSpec {
-        prefix: "fldie".into(),
-        backends: 3,
-        nodes: NODES,
-        ipv6: false,
-    })
-    .expect("fleet lab up");
+    let fleet = crate::daemons::fleet_up("fldie", false);
     let etcd = fleet.etcd_endpoint();
     let lab = fleet.lab();
     let mut spec = ConfigSpec {
