@@ -27,6 +27,7 @@ pub mod guard;
 pub mod gunicorn;
 pub mod host;
 pub mod load;
+pub mod mac;
 pub mod netns;
 pub mod nginx;
 pub mod paths;

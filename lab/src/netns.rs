@@ -85,6 +85,11 @@ impl Netns {
             .with_context(|| format!("no MAC for {dev} in {}", self.name))
     }
 
+    /// [`Self::mac`] as octets.
+    pub fn mac_octets(&self, dev: &str) -> Result<crate::mac::Mac> {
+        crate::mac::parse(&self.mac(dev)?)
+    }
+
     /// Runs `f` on a new thread that has entered this namespace (only the
     /// network namespace: setns(2) acts on the calling thread alone), so
     /// the sockets it opens, and those of any thread it spawns (a tokio

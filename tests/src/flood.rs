@@ -127,15 +127,3 @@ impl RawSocket {
         }
     }
 }
-
-/// `"02:00:..."` as bytes.
-pub fn parse_mac(s: &str) -> Result<Mac> {
-    let parts: Vec<u8> = s
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("MAC {s}"))?;
-    parts
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("MAC {s}: not 6 bytes"))
-}

@@ -82,7 +82,7 @@ impl NatLab {
         }
         ns.sysctl("net.ipv4.ip_forward", "1")?;
         ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
-        let client_mac = fmt_mac(crate::packet::CLIENT_MAC);
+        let client_mac = lb_lab::mac::format(crate::packet::CLIENT_MAC);
         for client in [client4, client6] {
             let addr = client.to_string();
             ns.ip(&[
@@ -98,7 +98,7 @@ impl NatLab {
             ])?;
         }
         for (id, addr) in backends {
-            let (addr, mac) = (addr.to_string(), fmt_mac(backend_mac(*id)));
+            let (addr, mac) = (addr.to_string(), lb_lab::mac::format(backend_mac(*id)));
             ns.ip(&[
                 "neigh",
                 "replace",
@@ -114,8 +114,8 @@ impl NatLab {
         Ok(Self {
             client_if: ifindex(&ns, CLIENT_IF)?,
             backend_if: ifindex(&ns, BACKEND_IF)?,
-            client_if_mac: parse_mac(&ns.mac(CLIENT_IF)?)?,
-            backend_if_mac: parse_mac(&ns.mac(BACKEND_IF)?)?,
+            client_if_mac: lb_lab::mac::parse(&ns.mac(CLIENT_IF)?)?,
+            backend_if_mac: lb_lab::mac::parse(&ns.mac(BACKEND_IF)?)?,
             ns,
         })
     }
@@ -127,25 +127,6 @@ fn ifindex(ns: &Netns, dev: &str) -> Result<u32> {
         .next()
         .and_then(|n| n.trim().parse().ok())
         .with_context(|| format!("no ifindex in {out:?}"))
-}
-
-fn fmt_mac(m: Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn parse_mac(s: &str) -> Result<Mac> {
-    let bytes: Vec<u8> = s
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("bad MAC {s:?}"))?;
-    bytes
-        .try_into()
-        .ok()
-        .with_context(|| format!("bad MAC {s:?}"))
 }
 
 /// The fixtures' NAT_CONFIG: one source per family, ports `min..=max`.

@@ -81,7 +81,7 @@ impl NatNet {
                 "replace",
                 &addr.to_string(),
                 "lladdr",
-                &fmt_mac(*mac),
+                &lb_lab::mac::format(*mac),
                 "nud",
                 "permanent",
                 "dev",
@@ -106,27 +106,11 @@ impl NatNet {
         Ok(Self {
             client_if: index(CLIENT_IF)?,
             backend_if: index(BACKEND_IF)?,
-            client_if_mac: parse_mac(&ns.mac(CLIENT_IF)?)?,
-            backend_if_mac: parse_mac(&ns.mac(BACKEND_IF)?)?,
+            client_if_mac: ns.mac_octets(CLIENT_IF)?,
+            backend_if_mac: ns.mac_octets(BACKEND_IF)?,
             ns,
         })
     }
-}
-
-fn fmt_mac(m: Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn parse_mac(s: &str) -> Result<Mac> {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("bad MAC {s:?}"))?;
-    v.try_into().ok().with_context(|| format!("bad MAC {s:?}"))
 }
 
 /// `lb` with the NAT VIP, its own maps (default sizes).

@@ -12,7 +12,7 @@ use std::{thread, time::Duration};
 
 use lb_lab::{BackendOpts, ConfigSpec, LoadRun, Tool};
 use lb_tests::{
-    flood::{Flood, parse_mac},
+    flood::Flood,
     packet::{ACK, SYN},
 };
 
@@ -85,7 +85,7 @@ fn drain_survives_spoofed_syn_and_ack_floods() {
     let flood = |flags, seed| Flood {
         ns_path: &ns_path,
         iface: &client.iface,
-        lb_mac: parse_mac(lab.lb_mac()).unwrap(),
+        lb_mac: lb_lab::mac::parse(lab.lb_mac()).unwrap(),
         vip: lab.vip(),
         port: 80,
         flags,
