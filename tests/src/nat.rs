@@ -49,13 +49,6 @@ pub struct NatLab {
     pub backend_if_mac: Mac,
 }
 
-/// True while a namespace of this name exists.
-pub fn namespace_exists(name: &str) -> bool {
-    crate::netns::run("ip", &["netns", "list"]).map_or(true, |l| {
-        l.lines().any(|n| n.split_whitespace().next() == Some(name))
-    })
-}
-
 /// A backend with a neighbour entry: (id, address).
 pub type Neighbour = (u32, IpAddr);
 
@@ -68,7 +61,7 @@ impl NatLab {
         client4: IpAddr,
         client6: IpAddr,
     ) -> Result<Self> {
-        let ns = Netns::create(role)?;
+        let ns = crate::netns::create(role)?;
         ns.ip(&[
             "link", "add", CLIENT_IF, "type", "veth", "peer", "name", BACKEND_IF,
         ])?;
@@ -80,8 +73,10 @@ impl NatLab {
             ns.ip(&["addr", "add", v6, "dev", dev, "nodad"])?;
             ns.ip(&["link", "set", dev, "up"])?;
         }
-        ns.sysctl("net.ipv4.ip_forward", "1")?;
-        ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
+        ns.sysctl(&[
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv6.conf.all.forwarding", "1"),
+        ])?;
         let client_mac = lb_lab::mac::format(crate::packet::CLIENT_MAC);
         for client in [client4, client6] {
             let addr = client.to_string();

@@ -57,10 +57,10 @@ struct Lab {
 impl Lab {
     fn build() -> Result<Self> {
         let lab = Lab {
-            switch: Netns::create("sw")?,
-            client: Netns::create("client")?,
-            lb: Netns::create("lb")?,
-            backend: Netns::create("b1")?,
+            switch: netns::create("sw")?,
+            client: netns::create("client")?,
+            lb: netns::create("lb")?,
+            backend: netns::create("b1")?,
         };
         let sw = &lab.switch;
         sw.ip(&["link", "add", "name", "br0", "type", "bridge"])?;
@@ -68,7 +68,7 @@ impl Lab {
         // A plain switch: without this, br_netfilter (built in, on in every new
         // namespace) runs bridged IP frames through netfilter.
         for t in ["iptables", "ip6tables", "arptables"] {
-            sw.sysctl(&format!("net.bridge.bridge-nf-call-{t}"), "0")?;
+            sw.sysctl(&[(&format!("net.bridge.bridge-nf-call-{t}"), "0")])?;
         }
         let b1_mac = mac_string(backend_mac(1));
         let hosts = [
@@ -100,15 +100,15 @@ impl Lab {
         let b = &lab.backend;
         b.ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])?;
         for dev in ["all", "eth0"] {
-            b.sysctl(&format!("net.ipv4.conf.{dev}.arp_ignore"), "1")?;
-            b.sysctl(&format!("net.ipv4.conf.{dev}.arp_announce"), "2")?;
+            b.sysctl(&[(&format!("net.ipv4.conf.{dev}.arp_ignore"), "1")])?;
+            b.sysctl(&[(&format!("net.ipv4.conf.{dev}.arp_announce"), "2")])?;
         }
         // Veth hands locally made TCP segments on with CHECKSUM_PARTIAL (checksum
         // left to "hardware"); a native XDP_TX turns the frame into an xdp_frame
         // and that state is lost, so the backend sees a bad checksum
         // (TcpInCsumErrors; seen here). Frames from a real network carry full
         // checksums: make the client compute them, as a NIC would have.
-        lab.client.exec("ethtool", &["-K", "eth0", "tx", "off"])?;
+        lab.client.run(&["ethtool", "-K", "eth0", "tx", "off"])?;
         lab.client.ip(&[
             "neigh",
             "replace",
@@ -127,7 +127,7 @@ impl Lab {
 /// The `ethtool -S` counters of `dev` in `ns` whose names contain "xdp".
 fn xdp_stats(ns: &Netns, dev: &str) -> Result<Vec<(String, u64)>> {
     Ok(ns
-        .exec("ethtool", &["-S", dev])?
+        .run(&["ethtool", "-S", dev])?
         .lines()
         .filter_map(|l| l.trim().split_once(": "))
         .filter(|(k, _)| k.contains("xdp"))
@@ -145,7 +145,8 @@ fn stat(stats: &[(String, u64)], suffix: &str) -> u64 {
 
 /// Where frames went, printed when traffic fails.
 fn diagnostics(lab: &Lab, dp: &Dataplane) {
-    let show = |ns: &Netns, program: &str, args: &[&str]| match ns.exec(program, args) {
+    let show = |ns: &Netns, program: &str, args: &[&str]| match ns.run(&[&[program], args].concat())
+    {
         Ok(out) => println!("--- {} {program} {}:\n{out}", ns.name(), args.join(" ")),
         Err(e) => println!("--- {} {program}: {e:#}", ns.name()),
     };
@@ -190,7 +191,7 @@ fn run() -> Result<()> {
     dp.add_vip(0, IpAddr::V4(VIP), 80, PROTO_TCP)?;
     dp.set_backend(1, STATE_ACTIVE)?;
     dp.publish(0, &[1])?;
-    lab.lb.run_in(|| {
+    netns::run_in(&lab.lb, || {
         dp.program_mut()?
             .attach("eth0", XdpMode::Driver)
             .context("native attach to the lb veth")?;
@@ -198,16 +199,14 @@ fn run() -> Result<()> {
     })?;
     println!("attached lb natively to eth0 in {}", lab.lb.name());
 
-    let backend_listener = lab
-        .backend
-        .run_in(|| Ok(TcpListener::bind(("0.0.0.0", 80))?))?;
+    let backend_listener = netns::run_in(&lab.backend, || Ok(TcpListener::bind(("0.0.0.0", 80))?))?;
     let backend = LineServer::start(backend_listener, "hello from b1\n", TIMEOUT)?;
-    let local_listener = lab.lb.run_in(|| Ok(TcpListener::bind((LB_ADDR, 8080))?))?;
+    let local_listener = netns::run_in(&lab.lb, || Ok(TcpListener::bind((LB_ADDR, 8080))?))?;
     let local = LineServer::start(local_listener, "hello from lb\n", TIMEOUT)?;
     let vip: SocketAddr = (VIP, 80).into();
 
     // Probe: native XDP_TX with nothing on the peer veth.
-    let probe = lab.client.run_in(|| request(vip, Duration::from_secs(1)));
+    let probe = netns::run_in(&lab.client, || request(vip, Duration::from_secs(1)));
     let tx_errors = stat(&xdp_stats(&lab.lb, "eth0")?, "xdp_tx_errors");
     println!(
         "probe without XDP on the peer veth: {} (lb eth0 xdp_tx_errors {tx_errors})",
@@ -218,7 +217,7 @@ fn run() -> Result<()> {
     );
 
     let mut peer = Dataplane::new()?;
-    lab.switch.run_in(|| {
+    netns::run_in(&lab.switch, || {
         peer.program_mut()?
             .attach("l0", XdpMode::Driver)
             .context("native attach to the peer veth")?;
@@ -232,7 +231,7 @@ fn run() -> Result<()> {
     let before = dp.counters()?;
     let served_before = backend.served();
     let start = Instant::now();
-    let vip_run = lab.client.run_in(|| {
+    let vip_run = netns::run_in(&lab.client, || {
         for i in 0..CONNECTIONS {
             let reply = request(vip, TIMEOUT).with_context(|| format!("VIP connection {i}"))?;
             ensure!(
@@ -248,7 +247,7 @@ fn run() -> Result<()> {
     }
     let vip_elapsed = start.elapsed();
     let global_before = dp.counters()?.global;
-    lab.client.run_in(|| {
+    netns::run_in(&lab.client, || {
         for i in 0..LOCAL_CONNECTIONS {
             let reply = request((LB_ADDR, 8080).into(), TIMEOUT)
                 .with_context(|| format!("connection {i} to the LB's own address"))?;

@@ -94,18 +94,16 @@ fn nat_fixture_table() {
     let lab = NatLab::create("natfix", &NEIGHBOURS, CLIENT4, CLIENT6)
         .expect("the NAT fixtures' namespace (root needed)");
     let name = lab.ns.name().to_owned();
-    let n = lab
-        .ns
-        .run_in(|| {
-            let mut dp = dataplane()?;
-            let mut n = translation::run(&lab, &mut dp)?;
-            n += nat::run_rows(&dp, &failures::rows(&lab));
-            n += failures::exhaustion(&lab, &mut dp)?;
-            n += dnat::run(&lab)?;
-            Ok(n)
-        })
-        .expect("running the NAT rows");
+    let n = lb_tests::netns::run_in(&lab.ns, || {
+        let mut dp = dataplane()?;
+        let mut n = translation::run(&lab, &mut dp)?;
+        n += nat::run_rows(&dp, &failures::rows(&lab));
+        n += failures::exhaustion(&lab, &mut dp)?;
+        n += dnat::run(&lab)?;
+        Ok(n)
+    })
+    .expect("running the NAT rows");
     drop(lab);
-    assert!(!nat::namespace_exists(&name), "{name} was left behind");
+    assert!(!lb_tests::netns::exists(&name), "{name} was left behind");
     println!("{n} NAT fixture rows passed");
 }

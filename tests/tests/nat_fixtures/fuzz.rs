@@ -27,7 +27,7 @@ use lb_common::{
 use lb_tests::{
     dataplane::{XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, backend_mac, errno, verdict_name},
     fuzz,
-    nat::{self, NAT4, NAT6, NatLab, PORT_MAX, PORT_MIN, verify_checksums},
+    nat::{NAT4, NAT6, NatLab, PORT_MAX, PORT_MIN, verify_checksums},
     packet::{ACK, CLIENT_MAC, FIN, Frame, LB_MAC, PSH, RST, SYN},
     rng::Rng,
     standard::{CLIENT4, CLIENT6},
@@ -61,12 +61,10 @@ fn nat_fuzzed_replies_and_requests_get_sane_verdicts_and_translations() {
     let lab = NatLab::create("natfuzz", &NEIGHBOURS, CLIENT4, CLIENT6)
         .expect("the NAT fuzz namespace (root needed)");
     let name = lab.ns.name().to_owned();
-    let tally = lab
-        .ns
-        .run_in(|| run(&lab, seed))
-        .expect("running the NAT fuzzer");
+    let tally =
+        lb_tests::netns::run_in(&lab.ns, || run(&lab, seed)).expect("running the NAT fuzzer");
     drop(lab);
-    assert!(!nat::namespace_exists(&name), "{name} was left behind");
+    assert!(!lb_tests::netns::exists(&name), "{name} was left behind");
     println!("NAT fuzz: {tally:?} (pass, drop, tx, redirect)");
     assert!(
         tally.3 > 0 && tally.0 > 0,
