@@ -193,14 +193,7 @@ fn fleet_admin_states_act_on_every_node_and_ride_out_etcd() {
     let back = Instant::now();
 
     for s in streams {
-        let resp = s.join().expect("stream");
-        assert!(resp.ok(), "a stream broke: {resp:?}");
-        assert_eq!(
-            resp.body.lines().count(),
-            10,
-            "incomplete stream: {:?}",
-            resp.body
-        );
+        crate::streams::whole_stream(s);
     }
     // The drain completes at the fleet-wide zero, which needs etcd again:
     // each node's client reconnects (gRPC backoff after a 10 s outage),

@@ -90,24 +90,12 @@ fn fleet_drain_completes_at_the_fleet_wide_zero_and_runs_the_action_once() {
         "--wait did not show the fleet-wide count: {stderr}"
     );
 
-    for run in loads {
-        let r = run.join().expect("load");
-        println!(
-            "{:?}: {} requests, {} failed",
-            r.tool,
-            r.requests,
-            r.errors.total() + r.non_2xx
-        );
-        assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
-        assert!(r.requests >= 20, "too few requests: {}", r.raw);
-    }
+    crate::streams::assert_loads_lost_nothing(loads);
     let mut last_close = 0.0_f64;
     let mut on_web2 = 0;
     for s in streams {
-        let resp = s.join().expect("stream");
-        assert!(resp.ok(), "a stream broke: {resp:?}");
-        assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
-        if resp.body.starts_with("web-2 ") {
+        let (resp, backend) = crate::streams::whole_stream(s);
+        if backend == "web-2" {
             on_web2 += 1;
             last_close = last_close.max(resp.completed_by());
         }

@@ -238,21 +238,7 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
         start.elapsed()
     );
     for s in streams {
-        let resp = s.join().expect("stream");
-        assert!(resp.ok(), "a stream broke: {resp:?}");
-        let chunks = resp.body.lines().count();
-        assert_eq!(chunks, 10, "incomplete stream: {:?}", resp.body);
-        let served_by: BTreeSet<&str> = resp
-            .body
-            .lines()
-            .filter_map(|l| l.split(' ').next())
-            .collect();
-        assert_eq!(
-            served_by.len(),
-            1,
-            "one stream, one backend: {:?}",
-            resp.body
-        );
+        crate::streams::whole_stream(s);
     }
     drop(daemons);
     drop(fleet);

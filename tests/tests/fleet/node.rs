@@ -90,20 +90,7 @@ fn fleet_node_drain_withdraws_the_node_and_waits_for_its_flows() {
     );
     assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
     for s in streams {
-        let resp = s.join().expect("stream");
-        assert!(resp.ok(), "a stream broke: {resp:?}");
-        assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
-        let backends: std::collections::BTreeSet<&str> = resp
-            .body
-            .lines()
-            .filter_map(|l| l.split(' ').next())
-            .collect();
-        assert_eq!(
-            backends.len(),
-            1,
-            "one stream, one backend: {:?}",
-            resp.body
-        );
+        crate::streams::whole_stream(s);
     }
 
     // Back in: announced again.

@@ -177,35 +177,12 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     wait_next_hops(&fleet, &rest);
     let moved_at = now();
 
-    for run in loads {
-        let r = run.join().expect("load");
-        println!(
-            "{:?}: {} requests, {} failed",
-            r.tool,
-            r.requests,
-            r.errors.total() + r.non_2xx
-        );
-        assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
-        assert!(r.requests >= 20, "too few requests: {}", r.raw);
-    }
+    crate::streams::assert_loads_lost_nothing(loads);
     let mut last_close = 0.0_f64;
     let mut web2_ends = Vec::new();
     for s in streams {
-        let resp = s.join().expect("stream");
-        assert!(resp.ok(), "a stream broke: {resp:?}");
-        assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
-        let backends: BTreeSet<&str> = resp
-            .body
-            .lines()
-            .filter_map(|l| l.split(' ').next())
-            .collect();
-        assert_eq!(
-            backends.len(),
-            1,
-            "one stream, one backend: {:?}",
-            resp.body
-        );
-        if backends.contains("web-2") {
+        let (resp, backend) = crate::streams::whole_stream(s);
+        if backend == "web-2" {
             let end = resp.completed_by();
             last_close = last_close.max(end);
             web2_ends.push(end);

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use lb_lab::{Daemon, Lab, Request, client::InFlight};
+use lb_lab::{Daemon, Lab, LoadRun, Request, Response, client::InFlight};
 use lb_tests::lab_support::{flows_json, poll};
 
 /// 12 long streams to each of `urls` through the router (each request times
@@ -49,4 +49,41 @@ pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
             ))
         })
         .collect()
+}
+
+/// Joins the loads: every request answered (no error, no non-2xx), and
+/// enough of them that the check means something.
+pub(crate) fn assert_loads_lost_nothing(loads: impl IntoIterator<Item = LoadRun>) {
+    for run in loads {
+        let r = run.join().expect("load");
+        println!(
+            "{:?}: {} requests, {} failed",
+            r.tool,
+            r.requests,
+            r.errors.total() + r.non_2xx
+        );
+        assert_eq!(r.errors.total() + r.non_2xx, 0, "{}", r.raw);
+        assert!(r.requests >= 20, "too few requests: {}", r.raw);
+    }
+}
+
+/// Joins a stream, which must have completed, whole (its 10 lines), on one
+/// backend: the response and that backend's name.
+pub(crate) fn whole_stream(stream: InFlight) -> (Response, String) {
+    let resp = stream.join().expect("stream");
+    assert!(resp.ok(), "a stream broke: {resp:?}");
+    assert_eq!(resp.body.lines().count(), 10, "incomplete: {:?}", resp.body);
+    let backends: std::collections::BTreeSet<&str> = resp
+        .body
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(
+        backends.len(),
+        1,
+        "one stream, one backend: {:?}",
+        resp.body
+    );
+    let backend = backends.first().copied().unwrap_or_default().to_owned();
+    (resp, backend)
 }
