@@ -38,6 +38,8 @@ pub struct Backend {
     callers: Callers,
     registry: Registry,
     app: Mutex<App>,
+    /// Gunicorn's `--keep-alive` at its next start.
+    keep_alive: Mutex<Duration>,
     proc: Mutex<Option<Proc>>,
     /// A NAT backend: Gunicorn on `:8000` only, no VIP, no ARP sysctls.
     nat: bool,
@@ -71,6 +73,7 @@ impl Backend {
             callers,
             registry,
             app: Mutex::new(App::default()),
+            keep_alive: Mutex::new(gunicorn::KEEP_ALIVE),
             proc: Mutex::new(None),
             nat: false,
         }
@@ -165,6 +168,14 @@ impl Backend {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = app;
     }
 
+    /// Gunicorn's `--keep-alive` from its next start on.
+    pub fn set_keep_alive(&self, keep_alive: Duration) {
+        *self
+            .keep_alive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keep_alive;
+    }
+
     pub fn app(&self) -> App {
         *self
             .app
@@ -193,8 +204,17 @@ impl Backend {
         // recycled) pid. (lb_drain's flag dies with the process group.)
         let _ = std::fs::remove_file(self.pid_file());
         let app = self.app();
-        let args =
-            gunicorn::command_line(app, self.port(), self.host.ipv6.is_some(), &self.pid_file())?;
+        let keep_alive = *self
+            .keep_alive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let args = gunicorn::command_line(
+            app,
+            self.port(),
+            self.host.ipv6.is_some(),
+            keep_alive,
+            &self.pid_file(),
+        )?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = self.ns.exec(&args);
         cmd.envs(app.env().iter().copied())

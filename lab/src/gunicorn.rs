@@ -21,12 +21,18 @@ pub const WORKERS: usize = 2;
 /// SIGTERM. [`crate::Backend::stop_gracefully`] waits a little longer.
 pub const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Gunicorn's `--keep-alive` unless a test sets another
+/// ([`crate::Backend::set_keep_alive`]): how long a worker keeps an idle
+/// client connection open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Gunicorn's command line: `app` on `port` (of IPv6 too with `ipv6`),
 /// [`WORKERS`] workers, its pid written to `pid_file`, its log on stderr.
 pub(crate) fn command_line(
     app: App,
     port: u16,
     ipv6: bool,
+    keep_alive: Duration,
     pid_file: &Path,
 ) -> Result<Vec<String>> {
     let text = |p: &Path| p.to_string_lossy().into_owned();
@@ -42,7 +48,7 @@ pub(crate) fn command_line(
         "--graceful-timeout".into(),
         GRACEFUL_TIMEOUT.as_secs().to_string(),
         "--keep-alive".into(),
-        "5".into(),
+        keep_alive.as_secs().to_string(),
         "--pid".into(),
         text(pid_file),
         "--error-logfile".into(),

@@ -50,6 +50,20 @@ pub struct Rig {
 impl Rig {
     /// `edit` may change the rendered config before the daemon starts.
     pub fn up(prefix: &str, edit: impl FnOnce(&mut LbConfig)) -> Rig {
+        Self::build(prefix, edit, None)
+    }
+
+    /// As [`Rig::up`], with the targets' Gunicorn restarted on
+    /// `--keep-alive` `keep_alive` before the daemon starts.
+    pub fn up_with_keep_alive(prefix: &str, keep_alive: Duration) -> Rig {
+        Self::build(prefix, |_| {}, Some(keep_alive))
+    }
+
+    fn build(
+        prefix: &str,
+        edit: impl FnOnce(&mut LbConfig),
+        targets_keep_alive: Option<Duration>,
+    ) -> Rig {
         assert!(lb_lab::is_root(), "the fault tests need root");
         let spec = LabSpec {
             prefix: prefix.into(),
@@ -80,6 +94,13 @@ impl Rig {
                 m.target,
                 m.label
             );
+        }
+        if let Some(keep_alive) = targets_keep_alive {
+            for m in &modes {
+                let target = lab.backend(m.target).expect("target");
+                target.set_keep_alive(keep_alive);
+                target.restart().expect("target restarts");
+            }
         }
         let mut config = LbConfig::render(&lab, &ConfigSpec::default());
         edit(&mut config);
