@@ -51,6 +51,28 @@ pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// [`stream_flows`] that carried a packet in the last `within`: a stream
+/// sends a line every second or two, so it is always among them, while a
+/// stale entry (its connection moved to another node, or closed through
+/// another node) or a finished load's leftover is not.
+pub(crate) fn active_stream_flows(d: &Daemon, within: Duration) -> BTreeMap<String, String> {
+    flows_json(d, None)
+        .iter()
+        .filter(|f| f["state"] == "live")
+        .filter(|f| {
+            f["idle_s"]
+                .as_f64()
+                .is_some_and(|idle| idle < within.as_secs_f64())
+        })
+        .filter_map(|f| {
+            Some((
+                f["client"].as_str()?.to_owned(),
+                f["backend"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// Joins the loads: every request answered (no error, no non-2xx), and
 /// enough of them that the check means something.
 pub(crate) fn assert_loads_lost_nothing(loads: impl IntoIterator<Item = LoadRun>) {
