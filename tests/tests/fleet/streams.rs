@@ -39,16 +39,7 @@ pub(crate) fn place_streams(
 /// The node's live flows (hey's closed ones excluded) to the VIP from the client: client address:port ->
 /// backend.
 pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
-    flows_json(d, None)
-        .iter()
-        .filter(|f| f["state"] == "live")
-        .filter_map(|f| {
-            Some((
-                f["client"].as_str()?.to_owned(),
-                f["backend"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+    live_flows(d, |_| true)
 }
 
 /// [`stream_flows`] that carried a packet in the last `within`: a stream
@@ -56,14 +47,18 @@ pub(crate) fn stream_flows(d: &Daemon) -> BTreeMap<String, String> {
 /// stale entry (its connection moved to another node, or closed through
 /// another node) or a finished load's leftover is not.
 pub(crate) fn active_stream_flows(d: &Daemon, within: Duration) -> BTreeMap<String, String> {
+    live_flows(d, |f| {
+        f["idle_s"]
+            .as_f64()
+            .is_some_and(|idle| idle < within.as_secs_f64())
+    })
+}
+
+/// The node's live flows that `keep` accepts: client address:port -> backend.
+fn live_flows(d: &Daemon, keep: impl Fn(&serde_json::Value) -> bool) -> BTreeMap<String, String> {
     flows_json(d, None)
         .iter()
-        .filter(|f| f["state"] == "live")
-        .filter(|f| {
-            f["idle_s"]
-                .as_f64()
-                .is_some_and(|idle| idle < within.as_secs_f64())
-        })
+        .filter(|f| f["state"] == "live" && keep(f))
         .filter_map(|f| {
             Some((
                 f["client"].as_str()?.to_owned(),
