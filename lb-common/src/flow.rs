@@ -78,8 +78,27 @@ pub const FLOW_F_FIN: u32 = 1 << 0;
 pub const FLOW_F_RST: u32 = 1 << 1;
 /// The client has sent at least one segment with payload (its first request).
 pub const FLOW_F_PAYLOAD: u32 = 1 << 2;
-/// Either closing bit.
+/// Either closing bit. A DSR flow's entry loses them again when the client
+/// sends a packet (no FIN, RST or SYN) that cannot be the closed
+/// connection's: one whose sequence number lies outside
+/// [`FIN_RETRANSMIT_WINDOW`] before the FIN or RST that closed it to
+/// [`FIN_SEGMENT_MAX`] after it (where the closed connection's retransmitted
+/// data and last ACKs lie). That is a later connection on the same 5-tuple
+/// whose SYN went to another balancer, moved here by the router's ECMP. Left
+/// closing, it would not count as live and a drain could end under it.
 pub const FLOW_F_CLOSING: u32 = FLOW_F_FIN | FLOW_F_RST;
+
+/// How far before its FIN a client's data may still be retransmitted: 4 MiB,
+/// Linux's largest send buffer by default (`tcp_wmem`), which bounds what a
+/// client has in flight. With [`FIN_SEGMENT_MAX`], a later connection's
+/// random sequence numbers fall in the window around a FIN about 1 time in
+/// 1,000 (it then still counts as closed).
+pub const FIN_RETRANSMIT_WINDOW: u32 = 4 << 20;
+
+/// How far after its FIN segment's sequence number the closed connection's
+/// last ACKs may lie: past the FIN's own payload (one segment, at most 64
+/// KiB) and the FIN itself.
+pub const FIN_SEGMENT_MAX: u32 = 1 << 16;
 /// NAT flows only (the balancer sees the replies): the backend sent a FIN.
 /// Set by the reply path on the client's flow entry.
 pub const FLOW_F_SERVER_FIN: u32 = 1 << 3;
@@ -103,13 +122,18 @@ pub struct FlowInfo {
     pub created_ns: u64,
     /// The same clock at the flow's latest packet.
     pub last_seen_ns: u64,
-    /// Sequence number of the client's SYN that opened the flow (0 when the
-    /// entry was made by a later packet). With direct server return the
-    /// balancer never sees a backend's RST, so a connection the backend reset
-    /// leaves its entry behind; a SYN with another sequence number on that
-    /// entry is a new connection reusing the 5-tuple, not a retransmission,
-    /// and is picked anew instead of following the stale entry.
-    pub syn_seq: u32,
+    /// While the flow is open: the sequence number of the client's SYN that
+    /// opened it (0 when the entry was made by a later packet). With direct
+    /// server return the balancer never sees a backend's RST, so a connection
+    /// the backend reset leaves its entry behind; a SYN with another sequence
+    /// number on that entry is a new connection reusing the 5-tuple, not a
+    /// retransmission, and is picked anew instead of following the stale
+    /// entry. Once the client sent FIN or RST (no SYN is a retransmission
+    /// then): the sequence number of the segment that closed the flow, which
+    /// tells the closed
+    /// connection's last segments from a later connection's on the same
+    /// 5-tuple (see `FLOW_F_CLOSING`).
+    pub client_seq: u32,
     /// The VIP the flow belongs to (its counters), so that a packet of a known
     /// flow needs no `VIPS` lookup.
     pub vip_id: u32,

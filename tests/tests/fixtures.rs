@@ -24,6 +24,8 @@ mod macs;
 mod malformed;
 #[path = "fixtures/passes.rs"]
 mod passes;
+#[path = "fixtures/reopened.rs"]
+mod reopened;
 
 use lb_common::{flow::FlowKey, vip::PROTO_TCP};
 use lb_tests::{
@@ -54,6 +56,7 @@ fn fixture_table() {
         forwarding::rows(&mut ports),
         malformed::rows(&mut ports),
         flows::rows(&mut ports),
+        reopened::rows(&mut ports),
         addresses::rows(&mut ports),
         handshakes::rows(&mut ports),
         icmp::rows(&mut ports),

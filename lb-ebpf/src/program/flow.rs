@@ -8,7 +8,10 @@
 
 use lb_common::{
     backend::{Backend, STATE_ACTIVE, STATE_DOWN, STATE_DRAINING, STATE_EMPTY},
-    flow::{FLOW_F_CLOSING, FLOW_F_FIN, FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo},
+    flow::{
+        FIN_RETRANSMIT_WINDOW, FIN_SEGMENT_MAX, FLOW_F_CLOSING, FLOW_F_FIN, FLOW_F_NAT,
+        FLOW_F_PAYLOAD, FLOW_F_RST, FlowInfo,
+    },
     vip::{PROTO_TCP, VIP_F_DRAINING, VipInfo},
 };
 
@@ -84,7 +87,12 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     let now = clock::coarse_now_ns();
     let flags = flags_of(packet);
     let syn = packet.key.proto == PROTO_TCP && packet.tcp_flags & TCP_SYN != 0;
-    let syn_seq = if syn { packet.seq } else { 0 };
+    // The SYN's sequence number, or a FIN's or RST's (see `FlowInfo::client_seq`).
+    let client_seq = if syn || flags & FLOW_F_CLOSING != 0 {
+        packet.seq
+    } else {
+        0
+    };
 
     let found = key.entry();
     if let Some(flow) = found {
@@ -94,7 +102,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         // A SYN other than a retransmission of the one that opened the flow
         // starts a new connection on a reused 5-tuple: the old one was
         // closed, or reset by its backend (which DSR never shows us).
-        let reused = syn && (flow.is_closing() || flow.syn_seq != packet.seq);
+        let reused = syn && (flow.is_closing() || flow.client_seq != packet.seq);
         let backend = BACKENDS.get(flow.backend_id);
         // The SYN that made the entry, retransmitted before any payload: the
         // client has no connection yet (a client retransmits its SYN only
@@ -113,10 +121,15 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             if flow.last_seen_ns != now {
                 flow.last_seen_ns = now;
             }
-            if flow.flags | flags != flow.flags {
+            if flow.is_closing() && reopens(flow, packet, flags) {
+                flow.flags = (flow.flags & !FLOW_F_CLOSING) | flags;
+                flow.client_seq = 0;
+                stats::flow_opened(flow.vip_id, flow.backend_id, false);
+            } else if flow.flags | flags != flow.flags {
                 let was_closing = flow.is_closing();
                 flow.flags |= flags;
                 if !was_closing && flow.is_closing() {
+                    flow.client_seq = client_seq;
                     stats::flow_closed(flow.vip_id, flow.backend_id);
                 }
             }
@@ -137,7 +150,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
             &vip,
             now,
             flags,
-            syn_seq,
+            client_seq,
             RecordIn::Entry(flow),
         )?;
         if moved_off_down {
@@ -158,7 +171,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         // that expires. Only a SYN-ACK delayed past the client's
         // retransmission timeout, then ACKed, would lose here.
         if let Some(h) = admit::handshake(&key, hash)
-            && h.syn_seq == packet.seq
+            && h.client_seq == packet.seq
             && let Some(backend) = BACKENDS.get(h.backend_id)
             && backend.state == STATE_ACTIVE
         {
@@ -167,7 +180,15 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         // A new connection: its pick waits in HANDSHAKES for the first ACK
         // (see admit.rs), so a SYN flood cannot empty the flow table.
         forget_drain_record(&key, &vip);
-        return try_new_flow(&key, hash, &vip, now, flags, syn_seq, RecordIn::Handshake);
+        return try_new_flow(
+            &key,
+            hash,
+            &vip,
+            now,
+            flags,
+            client_seq,
+            RecordIn::Handshake,
+        );
     }
     // The handshake's first ACK: the flow gets its entry, on its SYN's
     // backend. Before the second chance: a handshake in progress is a newer
@@ -178,7 +199,7 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
     // No entry, and not the start of a connection: the entry may have been
     // evicted from a full table. If the flow is one of a draining backend's
     // (recorded when its drain began), it goes back there.
-    if let Some(target) = second_chance(&key, &vip, now, flags) {
+    if let Some(target) = second_chance(&key, &vip, now, flags, client_seq) {
         stats::second_chance(vip.vip_id, target.id);
         return Ok(target);
     }
@@ -191,7 +212,24 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
         }
         RecordIn::Nowhere
     };
-    try_new_flow(&key, hash, &vip, now, flags, syn_seq, into)
+    try_new_flow(&key, hash, &vip, now, flags, client_seq, into)
+}
+
+/// Whether the client's `packet` on a closed DSR flow belongs to a later
+/// connection on the same 5-tuple (see `FLOW_F_CLOSING`): neither FIN nor
+/// RST (nor SYN: that one starts a new flow before this is asked), and
+/// outside the closed connection's own sequence numbers around the FIN or
+/// RST that closed it. Such a connection's SYN went to another balancer, and the
+/// router moved it here mid-connection; a stream's client then sends only
+/// ACKs, so data is not required. NAT flows are left alone: a translation
+/// made on another balancer cannot be moved.
+#[inline(always)]
+fn reopens(flow: &FlowInfo, packet: &Packet, flags: u32) -> bool {
+    if flags & FLOW_F_CLOSING != 0 || flow.flags & FLOW_F_NAT != 0 {
+        return false;
+    }
+    let from = flow.client_seq.wrapping_sub(FIN_RETRANSMIT_WINDOW);
+    packet.seq.wrapping_sub(from) > FIN_RETRANSMIT_WINDOW + FIN_SEGMENT_MAX
 }
 
 /// Makes the flow entry of a completed handshake, unless this first segment
@@ -230,14 +268,20 @@ fn try_flow_of_icmp_error(key: &Key) -> Result<Target, Error> {
 
 /// The draining backend `DRAIN_FLOWS` names for this flow, with its entry recreated.
 #[inline(always)]
-fn second_chance(key: &Key, vip: &VipInfo, now: u64, flags: u32) -> Option<Target> {
+fn second_chance(
+    key: &Key,
+    vip: &VipInfo,
+    now: u64,
+    flags: u32,
+    client_seq: u32,
+) -> Option<Target> {
     // SAFETY: the value is a plain u32 copied out at once.
     let id = *unsafe { DRAIN_FLOWS.get(&key.wide()) }?;
     let backend = BACKENDS.get(id)?;
     if backend.state != STATE_DRAINING {
         return None;
     }
-    record(key, 0, vip, now, flags, 0, id, RecordIn::NewEntry);
+    record(key, 0, vip, now, flags, client_seq, id, RecordIn::NewEntry);
     Some(Target::of(id, backend, vip.vip_id))
 }
 
@@ -289,7 +333,7 @@ fn try_new_flow(
     vip: &VipInfo,
     now: u64,
     flags: u32,
-    syn_seq: u32,
+    client_seq: u32,
     into: RecordIn,
 ) -> Result<Target, Error> {
     let no_backend = Error::Drop {
@@ -307,7 +351,7 @@ fn try_new_flow(
             reason: DropReason::NoBackend,
         });
     }
-    record(key, hash, vip, now, flags, syn_seq, id, into);
+    record(key, hash, vip, now, flags, client_seq, id, into);
     Ok(Target::of(id, backend, vip.vip_id))
 }
 
@@ -320,7 +364,7 @@ fn record(
     vip: &VipInfo,
     now: u64,
     flags: u32,
-    syn_seq: u32,
+    client_seq: u32,
     id: u32,
     into: RecordIn,
 ) {
@@ -329,7 +373,7 @@ fn record(
         flags,
         created_ns: now,
         last_seen_ns: now,
-        syn_seq,
+        client_seq,
         vip_id: vip.vip_id,
     };
     match into {
