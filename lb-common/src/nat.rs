@@ -167,11 +167,40 @@ pub struct NatReply {
     /// The VIP and backend the replies count on.
     pub vip_id: u32,
     pub backend_id: u32,
-    pub _pad: u32,
+    /// `NAT_REPLY_F_*` bits (0 in entries written before they existed,
+    /// which then behave as a fresh translation's).
+    pub flags: u32,
     /// Coarse monotonic ns of the latest reply (or of the translation's making).
     pub last_seen_ns: u64,
 }
 const _: () = assert!(core::mem::size_of::<NatReply>() == 56);
+
+/// A reply of this translation has told the client's flow entry that the
+/// flow is NAT (set by the first reply that found the entry; later replies
+/// tell it only what changes its state, see the program's nat_reply.rs).
+pub const NAT_REPLY_F_NOTED: u32 = 1;
+
+/// Replies refresh the client's flow entry once per 2^30 ns (about a
+/// second) of replies: see [`NatReply::tells_flow`].
+pub const NAT_REPLY_REFRESH_SHIFT: u32 = 30;
+
+impl NatReply {
+    /// Whether a reply of this translation (`self` as it was before the
+    /// reply) arriving at `now` goes on to the client's flow entry, which
+    /// costs the reply path a second hash lookup: until a reply found that
+    /// entry (the flow is NAT from then on; the SYN-ACK comes before the
+    /// client's ACK makes it), the server's FIN or RST (the live count), and
+    /// the first reply in each 2^[`NAT_REPLY_REFRESH_SHIFT`] ns window, so
+    /// that replies keep the flow live as requests do (a server streaming to
+    /// a silent UDP client). The replies in between, most of them, leave it
+    /// alone: half the hash lookups of a keep-alive reply.
+    #[inline(always)]
+    pub const fn tells_flow(&self, now: u64, fin_or_rst: bool) -> bool {
+        self.flags & NAT_REPLY_F_NOTED == 0
+            || fin_or_rst
+            || (now ^ self.last_seen_ns) >> NAT_REPLY_REFRESH_SHIFT != 0
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -187,5 +216,28 @@ mod tests {
         assert_eq!(c.range_len(), 2);
         assert!(c.in_range(61000) && c.in_range(61001));
         assert!(!c.in_range(60999) && !c.in_range(61002));
+    }
+
+    #[test]
+    fn a_reply_tells_the_flow_what_changes_it_and_once_a_second() {
+        let window = 1u64 << NAT_REPLY_REFRESH_SHIFT;
+        let seen = 7 * window + 10;
+        let fresh = NatReply {
+            last_seen_ns: seen,
+            ..NatReply::default()
+        };
+        // Until a reply found the flow entry: every reply.
+        assert!(fresh.tells_flow(seen, false));
+        let noted = NatReply {
+            flags: NAT_REPLY_F_NOTED,
+            ..fresh
+        };
+        // Noted: not a plain reply in the same window, however late in it...
+        assert!(!noted.tells_flow(seen, false));
+        assert!(!noted.tells_flow(8 * window - 1, false));
+        // ...but the server's FIN or RST at once, and the first in the next window.
+        assert!(noted.tells_flow(seen, true));
+        assert!(noted.tells_flow(8 * window, false));
+        assert!(noted.tells_flow(30 * window, false));
     }
 }

@@ -58,7 +58,7 @@ pub fn bind(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -> bo
         vip_port_be: s.key.dport_be,
         vip_id: target.vip_id,
         backend_id: target.id,
-        _pad: 0,
+        flags: 0,
         last_seen_ns: now,
     };
     s.rkey = NatReplyKey {

@@ -59,7 +59,7 @@ pub fn allocate(s: &mut Scratch, backend: &Backend, target: &Target, now: u64) -
         vip_port_be: s.key.dport_be,
         vip_id: target.vip_id,
         backend_id: target.id,
-        _pad: 0,
+        flags: 0,
         last_seen_ns: now,
     };
     for i in 0..NAT_PORT_TRIES {

@@ -20,7 +20,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use lb_common::{
     addr::{Addr16, words},
     flow::{FLOW_F_NAT, FLOW_F_SERVER_FIN, FLOW_F_SERVER_RST, FlowKey, FlowKey4},
-    nat::{NAT_SOURCES_PER_FAMILY, NatConfig, NatReplyKey},
+    nat::{NAT_REPLY_F_NOTED, NAT_SOURCES_PER_FAMILY, NatConfig, NatReplyKey},
 };
 
 use crate::program::{
@@ -75,11 +75,16 @@ pub fn try_reply(ctx: &XdpContext) -> Result<u32, Error> {
     let now = clock::coarse_now_ns();
     // SAFETY: the pointer comes from a successful lookup; plain data.
     let entry = unsafe { &mut *entry };
+    let tell = entry.tells_flow(now, s.packet.tcp_flags & (TCP_FIN | TCP_RST) != 0);
     if entry.last_seen_ns != now {
         entry.last_seen_ns = now;
     }
     s.reply = *entry;
-    note_on_flow(s, now);
+    // Noted once the flow entry was there to hear it: the SYN-ACK comes
+    // before the client's ACK makes it.
+    if tell && note_on_flow(s, now) && entry.flags & NAT_REPLY_F_NOTED == 0 {
+        entry.flags |= NAT_REPLY_F_NOTED;
+    }
     let r = &s.reply;
     s.to = Rewrite {
         src: r.vip,
@@ -100,9 +105,10 @@ pub fn try_reply(ctx: &XdpContext) -> Result<u32, Error> {
 }
 
 /// Marks the client's flow entry as NAT, with the server's FIN or RST, and
-/// as seen now (a reply keeps the flow live as a request does).
+/// as seen now (a reply keeps the flow live as a request does); false when
+/// the flow has no entry.
 #[inline(always)]
-fn note_on_flow(s: &Scratch, now: u64) {
+fn note_on_flow(s: &Scratch, now: u64) -> bool {
     let (packet, r) = (&s.packet, &s.reply);
     let key = if packet.v4 {
         let v4 = |a: &Addr16| [a[12], a[13], a[14], a[15]];
@@ -123,7 +129,7 @@ fn note_on_flow(s: &Scratch, now: u64) {
         ))
     };
     let Some(flow) = key.entry() else {
-        return;
+        return false;
     };
     let mut flags = FLOW_F_NAT;
     if packet.tcp_flags & TCP_FIN != 0 {
@@ -140,6 +146,7 @@ fn note_on_flow(s: &Scratch, now: u64) {
     if flow.last_seen_ns != now {
         flow.last_seen_ns = now;
     }
+    true
 }
 
 /// True when `dst` is one of the NAT source addresses of its family.
