@@ -19,7 +19,7 @@ use lb_tests::lab_support::{lb_binary, poll};
 
 use crate::{
     daemons::NODES,
-    routing::{announce, wait_next_hops},
+    routing::{RouteLog, announce, wait_next_hops},
     streams::stream_flows,
 };
 
@@ -70,6 +70,7 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     let mut daemons =
         crate::daemons::start_all(&fleet, &lb, |n| n.cluster_config(lab, &spec, &etcd, TTL));
     crate::daemons::announce_from_every_node(&fleet);
+    let routes = RouteLog::start(&fleet);
 
     let streams: Vec<_> = (0..STREAMS)
         .map(|_| {
@@ -184,6 +185,10 @@ fn fleet_node_dies_during_a_drain_its_streams_finish_through_the_others() {
     let moved_at = now();
 
     crate::streams::assert_loads_lost_nothing(loads);
+    // The router's route changes since the streams began: the victim's
+    // withdrawal only, unless something else moved flows meanwhile (what to
+    // look at first if a stream below broke).
+    println!("router route changes:\n{}", routes.text());
     let mut last_close = 0.0_f64;
     let mut web2_ends = Vec::new();
     for s in streams {

@@ -5,6 +5,8 @@
 use std::{
     collections::BTreeSet,
     net::IpAddr,
+    path::PathBuf,
+    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 
@@ -66,4 +68,40 @@ pub(crate) fn wait_next_hops(fleet: &Fleet, want: &[&FleetNode]) {
         },
     );
     println!("router: VIP via {want4:?} after {:?}", start.elapsed());
+}
+
+/// The router's route changes from now on (`ip -ts monitor route` in its
+/// namespace, into a file of the lab's directory), to print beside the
+/// streams: a route replaced while flows run moves some of them to another
+/// node, which is what a test must be able to tell from a product fault.
+pub(crate) struct RouteLog {
+    child: Child,
+    path: PathBuf,
+}
+
+impl RouteLog {
+    pub(crate) fn start(fleet: &Fleet) -> Self {
+        let path = fleet.lab().dir().join("router-routes.log");
+        let out = std::fs::File::create(&path).expect("route log file");
+        let child = fleet
+            .router_ns()
+            .exec(&["ip", "-ts", "monitor", "route"])
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip monitor route in the router's namespace");
+        Self { child, path }
+    }
+
+    /// What it logged so far.
+    pub(crate) fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+}
+
+impl Drop for RouteLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
