@@ -130,9 +130,8 @@ pub struct FlowInfo {
     /// retransmission, and is picked anew instead of following the stale
     /// entry. Once the client sent FIN or RST (no SYN is a retransmission
     /// then): the sequence number of the segment that closed the flow, which
-    /// tells the closed
-    /// connection's last segments from a later connection's on the same
-    /// 5-tuple (see `FLOW_F_CLOSING`).
+    /// tells the closed connection's last segments from a later connection's
+    /// on the same 5-tuple (see `FLOW_F_CLOSING`).
     pub client_seq: u32,
     /// The VIP the flow belongs to (its counters), so that a packet of a known
     /// flow needs no `VIPS` lookup.

@@ -26,16 +26,20 @@ pub fn lb_binary() -> PathBuf {
 
 /// Calls `f` every 20 ms until it returns Some, at most `timeout`.
 pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    poll_result(timeout, || f().ok_or(()))
+        .unwrap_or_else(|()| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Calls `f` every 20 ms until it returns Ok, at most `timeout`: that value,
+/// or the last error, for a caller whose failure message needs it.
+pub fn poll_result<T, E>(timeout: Duration, mut f: impl FnMut() -> Result<T, E>) -> Result<T, E> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = f() {
-            return v;
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => thread::sleep(Duration::from_millis(20)),
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -219,10 +219,10 @@ pub fn try_backend_for(packet: &Packet) -> Result<Target, Error> {
 /// connection on the same 5-tuple (see `FLOW_F_CLOSING`): neither FIN nor
 /// RST (nor SYN: that one starts a new flow before this is asked), and
 /// outside the closed connection's own sequence numbers around the FIN or
-/// RST that closed it. Such a connection's SYN went to another balancer, and the
-/// router moved it here mid-connection; a stream's client then sends only
-/// ACKs, so data is not required. NAT flows are left alone: a translation
-/// made on another balancer cannot be moved.
+/// RST that closed it. Such a connection's SYN went to another balancer,
+/// and the router moved it here mid-connection; a stream's client then sends
+/// only ACKs, so data is not required. NAT flows are left alone: a
+/// translation made on another balancer cannot be moved.
 #[inline(always)]
 fn reopens(flow: &FlowInfo, packet: &Packet, flags: u32) -> bool {
     if flags & FLOW_F_CLOSING != 0 || flow.flags & FLOW_F_NAT != 0 {

@@ -17,7 +17,7 @@ use std::{
 
 use lb_common::maglev::slot_index;
 use lb_lab::{ConfigSpec, Daemon, Fleet, FleetNode, LoadRun, LoadSpec, Tool};
-use lb_tests::lab_support::{flows_json, lb_binary, poll};
+use lb_tests::lab_support::{flows_json, lb_binary, poll, poll_result};
 use lb_userspace::{cluster::bgp::BgpError, dataplane::maps::Maps};
 
 use crate::{
@@ -228,27 +228,29 @@ fn fleet_ecmp_spreads_flows_and_every_node_keeps_them_on_their_backend() {
     // port of a hey connection that had closed on the node it moved to,
     // shown "closing"): the program reopens it (fixtures/reopened.rs).
     let start = Instant::now();
-    let missing = || -> Vec<(&String, &String)> {
+    let moved_on = poll_result(Duration::from_secs(10), || {
         let now: Vec<BTreeMap<String, String>> = daemons
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != moved_idx)
             .map(|(_, d)| stream_flows(d))
             .collect();
-        moved
+        let missing: Vec<(&String, &String)> = moved
             .iter()
             .filter(|(client, backend)| !now.iter().any(|p| p.get(*client) == Some(*backend)))
-            .collect()
-    };
-    while !missing().is_empty() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    });
+    if let Err(left) = moved_on {
+        panic!(
+            "after 10 s, streams of the dead node not live on another: {left:?}; their entries: {:?}",
+            entries_of(&daemons, &left)
+        );
     }
-    let left = missing();
-    assert!(
-        left.is_empty(),
-        "after 10 s, streams of the dead node not live on another: {left:?}; their entries: {:?}",
-        entries_of(&daemons, &left)
-    );
     println!(
         "{} streams re-appeared on the other nodes, same backends, after {:?}",
         moved.len(),
